@@ -139,3 +139,22 @@ def load_policy(data: dict[str, Any] | None, *, source: str = "policy") -> Polic
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"{first['msg']} (got {first.get('input')!r})", source=source, field=where) from None
+
+
+SETTINGS_KEYS = ("mode", "detectors", "guardrails", "groupBy", "group_by")
+
+
+def settings_from_document(doc: dict[str, Any] | None, *, source: str = "policy") -> PolicySettings:
+    """Settings from a FinOpsPolicy object, its ``spec``, or a bare settings mapping.
+
+    A FinOpsPolicy spec also carries scope, schedule, data sources and the git
+    target; those belong to the operator, so only the settings keys are read here.
+    """
+    if not doc:
+        return PolicySettings()
+    if not isinstance(doc, dict):
+        raise ConfigError("expected a mapping (a FinOpsPolicy or its spec)", source=source)
+    spec = doc.get("spec", doc) if doc.get("kind") == "FinOpsPolicy" or "spec" in doc else doc
+    if not isinstance(spec, dict):
+        raise ConfigError("spec must be a mapping", source=source, field="spec")
+    return load_policy({k: v for k, v in spec.items() if k in SETTINGS_KEYS}, source=source)

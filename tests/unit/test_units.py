@@ -52,3 +52,15 @@ def test_policy_errors_name_the_field():
         load_policy({"guardrails": {"changeWindows": [{"timeZone": "Mars/Olympus"}]}})
     assert "unknown time zone" in str(err.value)
     assert load_policy({"detectors": {"cpu": {"percentile": 90}}}).detectors.cpu.percentile == 90
+
+
+def test_settings_from_a_finopspolicy_object_reads_only_settings_keys():
+    from finops_operator.settings import Mode, settings_from_document
+    doc = {"apiVersion": "finops.dev/v1alpha1", "kind": "FinOpsPolicy",
+           "spec": {"mode": "DryRun", "schedule": "0 6 * * *", "git": {"repository": "acme/gitops"},
+                    "guardrails": {"maxOpenPrs": 2}}}
+    settings = settings_from_document(doc)
+    assert settings.mode is Mode.DRY_RUN and settings.guardrails.max_open_prs == 2
+    with pytest.raises(ConfigError) as err:
+        settings_from_document({"spec": {"guardrails": {"maxOpenPrs": -1}}}, source="p.yaml")
+    assert "guardrails.maxOpenPrs" in str(err.value)
