@@ -1,0 +1,81 @@
+"""build_inventory: API objects (as kubectl -o json returns them) -> models."""
+from finops_operator.models import ContainerRole, WorkloadRef
+from finops_operator.sources.kubernetes import build_inventory
+
+
+def deployment(name="api", ns="shop", replicas=3):
+    return {"kind": "Deployment", "metadata": {"name": name, "namespace": ns, "labels": {"team": "web"},
+                                               "annotations": {"finops.dev/source": "apps/shop/api.yaml"}},
+            "spec": {"replicas": replicas, "template": {"spec": {
+                "initContainers": [{"name": "migrate", "resources": {"requests": {"cpu": "2", "memory": "1Gi"}}},
+                                   {"name": "envoy", "restartPolicy": "Always",
+                                    "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}],
+                "containers": [{"name": "app", "resources": {"requests": {"cpu": "1000m", "memory": "2Gi"},
+                                                             "limits": {"memory": "2G"}}},
+                               {"name": "bare"}]}}}}
+
+
+def replicaset(name, deploy, ns="shop"):
+    return {"kind": "ReplicaSet", "metadata": {"name": name, "namespace": ns,
+            "ownerReferences": [{"kind": "Deployment", "name": deploy}]}}
+
+
+def pod(name, rs, node, ns="shop", oom=False, restarts=0):
+    spec = deployment()["spec"]["template"]["spec"]
+    return {"kind": "Pod", "metadata": {"name": name, "namespace": ns, "ownerReferences": [{"kind": "ReplicaSet", "name": rs}]},
+            "spec": {**spec, "nodeName": node},
+            "status": {"phase": "Running", "containerStatuses": [
+                {"name": "app", "restartCount": restarts,
+                 "lastState": {"terminated": {"reason": "OOMKilled"}} if oom else {}}]}}
+
+
+def test_workloads_containers_owners_and_statuses():
+    inv = build_inventory({
+        "Deployment": [deployment()],
+        "ReplicaSet": [replicaset("api-5d8f9", "api"), replicaset("api-77aa1", "api")],
+        # a rollout: pods of two ReplicaSets collapse into one workload
+        "Pod": [pod("api-5d8f9-aaaaa", "api-5d8f9", "n1", oom=True, restarts=2), pod("api-77aa1-bbbbb", "api-77aa1", "n2")],
+        "HorizontalPodAutoscaler": [{"kind": "HorizontalPodAutoscaler", "metadata": {"name": "api", "namespace": "shop"},
+                                     "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "api"}, "minReplicas": 2,
+                                              "maxReplicas": 8, "metrics": [{"type": "Resource", "resource": {
+                                                  "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]}}],
+    })
+    [w] = inv.workloads
+    assert w.ref == WorkloadRef("Deployment", "shop", "api") and w.replicas == 3 and w.team == "web"
+    roles = {c.name: c.role for c in w.containers}
+    assert roles == {"migrate": ContainerRole.INIT, "envoy": ContainerRole.SIDECAR, "app": ContainerRole.APP,
+                     "bare": ContainerRole.APP}
+    app = w.container("app")
+    assert app.resources.cpu_request == 1.0 and app.resources.raw["requests.cpu"] == "1000m"
+    assert app.resources.memory_limit == 2 * 10**9 and app.resources.cpu_limit is None
+    assert app.oom_kills == 1 and app.restarts == 2 and app.last_terminated_reason == "OOMKilled"
+    assert w.container("bare").resources.cpu_request is None
+    assert w.hpa.min_replicas == 2 and w.hpa.target_cpu_utilization == 70
+    assert {p.owner for p in inv.pods} == {w.ref}
+    # effective pod request: max(init 2 cores, app 1 + sidecar 0.1)
+    assert inv.pods[0].cpu_request == 2.0 and inv.pods[0].memory_request == 2 * 2**30 + 128 * 2**20
+
+
+def test_nodes_volumes_pdbs_and_bad_objects_become_warnings():
+    node = {"kind": "Node", "metadata": {"name": "ip-10-0-1-1", "creationTimestamp": "2026-11-01T00:00:00Z",
+            "labels": {"node.kubernetes.io/instance-type": "m5.xlarge", "eks.amazonaws.com/nodegroup": "general",
+                       "eks.amazonaws.com/capacityType": "SPOT", "topology.kubernetes.io/zone": "us-east-1a"}},
+            "status": {"allocatable": {"cpu": "3920m", "memory": "15340000Ki"}}}
+    pv = {"kind": "PersistentVolume", "metadata": {"name": "pvc-1", "creationTimestamp": "2026-10-01T00:00:00Z"},
+          "spec": {"capacity": {"storage": "50Gi"}, "storageClassName": "gp3", "claimRef": {"namespace": "a", "name": "data"},
+                   "csi": {"driver": "ebs.csi.aws.com", "volumeHandle": "vol-0123"}}, "status": {"phase": "Released"}}
+    bad = deployment(name="broken")
+    bad["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "lots"
+    inv = build_inventory({"Node": [node], "PersistentVolume": [pv], "Deployment": [bad, deployment(name="ok")],
+                           "StorageClass": [{"kind": "StorageClass", "metadata": {"name": "gp3"}, "parameters": {"type": "gp3"}}],
+                           "PodDisruptionBudget": [{"kind": "PodDisruptionBudget", "metadata": {"name": "p", "namespace": "a"},
+                                                    "spec": {"selector": {"matchLabels": {"app": "db"}}},
+                                                    "status": {"disruptionsAllowed": 0}}]})
+    [n] = inv.nodes
+    assert (n.instance_type, n.node_group, n.capacity_type, n.zone) == ("m5.xlarge", "general", "spot", "us-east-1a")
+    assert n.allocatable_cpu == 3.92 and n.allocatable_memory == 15340000 * 1024
+    [v] = inv.volumes
+    assert (v.state, v.size_gib, v.volume_type, v.claim, v.backing_volume_id) == ("Released", 50, "gp3", "a/data", "vol-0123")
+    assert inv.pdbs[0].selector == {"app": "db"} and inv.pdbs[0].disruptions_allowed == 0
+    assert [w.ref.name for w in inv.workloads] == ["ok"]
+    assert any("Deployment shop/broken" in w and "requests.cpu" in w and "'lots'" in w for w in inv.warnings)
