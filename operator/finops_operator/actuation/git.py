@@ -1,0 +1,335 @@
+"""Local git operations through the ``git`` command line (no GitPython).
+
+Why plumbing: a change-set branch is built with a temporary index
+(``read-tree`` / ``update-index`` / ``write-tree`` / ``commit-tree``) and the
+branch ref is moved only once the commit exists. The working tree, the real
+index and HEAD are never touched, so a failure at any step leaves the
+repository exactly as it was (no half-made branch, no stray files), and a
+user's uncommitted work in a local checkout is safe.
+
+Credentials: a token is handed to git only through the child's environment
+as an ``http.extraheader`` (``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_0``), never
+in a remote URL git could print, and every message that leaves this module is
+passed through :func:`scrub_secrets`.
+
+Example::
+
+    repo = GitRepo.clone("https://github.com/acme/gitops.git", Path("/tmp/w"), token=tok)
+    sha = repo.write_branch(change_set, "main")
+    repo.push(change_set.branch)
+"""
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+from typing import Iterable, Sequence
+
+from ..errors import ProviderError
+from ..models import ChangeSet, FileEdit
+
+log = logging.getLogger(__name__)
+
+DEFAULT_AUTHOR = ("finops-operator", "finops-operator@users.noreply.local")
+DEFAULT_TIMEOUT = 120.0
+REMOTE = "origin"
+
+# Token shapes we scrub even when we were not told the value (GitHub PAT/app/OAuth tokens,
+# GitLab PATs, URL user-info, Authorization header values).
+_SECRET_PATTERNS = [
+    re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{16,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_\-]{16,})"),
+    re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"),                      # https://user:secret@host
+    re.compile(r"(?i)(?<=authorization: )(?:basic|bearer|token) [^\s'\"]+"),
+    re.compile(r"(?i)(?<=authorization=)(?:basic|bearer|token) [^\s'\"]+"),
+]
+
+
+def scrub_secrets(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """Remove known secrets (and anything that looks like a token) from ``text``.
+
+    Also removes the base64 form of ``x-access-token:<secret>`` that the extra
+    header carries, in case git echoes its configuration back.
+    """
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+            text = text.replace(_basic(secret), "***")
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub("***", text)
+    return text
+
+
+def _basic(token: str) -> str:
+    return base64.b64encode(f"x-access-token:{token}".encode()).decode()
+
+
+def auth_env(token: str | None) -> dict[str, str]:
+    """Environment that makes git send ``Authorization: Basic`` for every HTTP request.
+
+    GitHub, GitLab and Gitea all accept a token as the password of HTTP basic auth.
+    """
+    if not token:
+        return {}
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.extraheader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {_basic(token)}",
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    name: str = DEFAULT_AUTHOR[0]
+    email: str = DEFAULT_AUTHOR[1]
+
+
+class GitRepo:
+    """A local repository (usually a clone of the GitOps remote) driven by the git CLI."""
+
+    def __init__(self, path: Path | str, *, token: str | None = None, timeout: float = DEFAULT_TIMEOUT):
+        self.path = Path(path)
+        self.token = token
+        self.timeout = timeout
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _run(self, args: Sequence[str], *, input: bytes | None = None, env: dict[str, str] | None = None,
+             check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
+        """Run ``git <args>`` with a timeout, no prompts, and scrubbed errors."""
+        full_env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "", "SSH_ASKPASS": "",
+                    "LC_ALL": "C", **auth_env(self.token), **(env or {})}
+        cmd = ["git", *args]
+        where = str(cwd or self.path)
+        try:
+            proc = subprocess.run(cmd, cwd=cwd or self.path, input=input, env=full_env,
+                                  capture_output=True, timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            raise ProviderError(self._scrub(f"git {args[0]} timed out after {self.timeout:.0f}s; check that the "
+                                            "remote is reachable or raise the timeout"), source=where) from None
+        except FileNotFoundError:
+            raise ProviderError(f"cannot run git in {where}: the git binary or the directory is missing; "
+                                "install git and check the work directory", source=where) from None
+        if check and proc.returncode != 0:
+            stderr = proc.stderr.decode(errors="replace").strip() or proc.stdout.decode(errors="replace").strip()
+            raise ProviderError(self._scrub(f"git {args[0]} failed (exit {proc.returncode}): {stderr}"),
+                                source=where)
+        return proc
+
+    def _out(self, *args: str, **kw: object) -> str:
+        return self._run(list(args), **kw).stdout.decode().strip()  # type: ignore[arg-type]
+
+    def _scrub(self, text: str) -> str:
+        return scrub_secrets(text, [self.token])
+
+    # ------------------------------------------------------------------ setup
+
+    @classmethod
+    def clone(cls, url: str, dest: Path | str, token: str | None = None, *,
+              timeout: float = DEFAULT_TIMEOUT) -> "GitRepo":
+        """Clone ``url`` into ``dest`` (a fresh, non-existing or empty directory)."""
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        repo = cls(dest, token=token, timeout=timeout)
+        repo._run(["clone", "--quiet", "--no-tags", url, str(dest)], cwd=dest.parent)
+        return repo
+
+    @classmethod
+    def open_or_clone(cls, url: str, dest: Path | str, token: str | None = None, *,
+                      timeout: float = DEFAULT_TIMEOUT) -> "GitRepo":
+        """Reuse a clone in ``dest`` if it is one of ``url``; else clone afresh."""
+        dest = Path(dest)
+        if (dest / ".git").exists() or (dest / "HEAD").exists():
+            repo = cls(dest, token=token, timeout=timeout)
+            current = repo._run(["remote", "get-url", REMOTE], check=False).stdout.decode().strip()
+            if current != url:
+                repo._out("remote", "set-url" if current else "add", REMOTE, url)
+            repo.fetch()
+            return repo
+        return cls.clone(url, dest, token, timeout=timeout)
+
+    def fetch(self) -> None:
+        """Fetch every branch of the remote, pruning deleted ones."""
+        self._run(["fetch", "--quiet", "--prune", "--no-tags", REMOTE,
+                   f"+refs/heads/*:refs/remotes/{REMOTE}/*"])
+
+    def has_remote(self) -> bool:
+        return REMOTE in self._out("remote").split()
+
+    # ------------------------------------------------------------------ refs
+
+    def rev_parse(self, ref: str) -> str | None:
+        """The commit sha of ``ref``, or None if it does not exist."""
+        proc = self._run(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], check=False)
+        return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
+
+    def base_ref(self, base_branch: str) -> str:
+        """The ref a change set starts from: the remote-tracking branch if there is a remote."""
+        if self.has_remote() and self.rev_parse(f"refs/remotes/{REMOTE}/{base_branch}"):
+            return f"refs/remotes/{REMOTE}/{base_branch}"
+        if self.rev_parse(f"refs/heads/{base_branch}"):
+            return f"refs/heads/{base_branch}"
+        raise ProviderError(f"base branch {base_branch!r} does not exist; set the policy's base branch to an "
+                            "existing branch of the GitOps repository", source=str(self.path), field="baseBranch")
+
+    def base_sha(self, base_branch: str) -> str:
+        """Current tip of the base branch (as last fetched)."""
+        return self.rev_parse(self.base_ref(base_branch)) or ""
+
+    def branch_exists(self, branch: str, *, remote: bool = True) -> bool:
+        """Whether ``branch`` exists on the remote (ls-remote, live) or locally."""
+        if remote and self.has_remote():
+            out = self._out("ls-remote", "--heads", REMOTE, f"refs/heads/{branch}")
+            return bool(out)
+        return self.rev_parse(f"refs/heads/{branch}") is not None
+
+    def remote_sha(self, branch: str) -> str | None:
+        """The branch tip on the remote right now (ls-remote), or None."""
+        out = self._out("ls-remote", "--heads", REMOTE, f"refs/heads/{branch}")
+        return out.split()[0] if out else None
+
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        proc = self._run(["merge-base", "--is-ancestor", ancestor, descendant], check=False)
+        if proc.returncode not in (0, 1):
+            raise ProviderError(self._scrub(f"git merge-base failed: {proc.stderr.decode(errors='replace')}"),
+                                source=str(self.path))
+        return proc.returncode == 0
+
+    def commit_time(self, ref: str) -> datetime:
+        return datetime.fromisoformat(self._out("show", "-s", "--format=%cI", ref))
+
+    def diff(self, base: str, branch: str) -> str:
+        """The change a branch makes against the merge base with ``base`` (``git diff base...branch``)."""
+        return self._run(["diff", "--no-color", "--no-ext-diff", f"{base}...{branch}"]).stdout.decode()
+
+    def changed_files(self, base: str, branch: str) -> list[str]:
+        return self._out("diff", "--name-only", f"{base}...{branch}").splitlines()
+
+    def push(self, branch: str, *, force: bool = True) -> None:
+        """Push local ``branch`` to the remote branch of the same name."""
+        args = ["push", "--quiet", "--porcelain", REMOTE, f"refs/heads/{branch}:refs/heads/{branch}"]
+        if force:
+            args.insert(1, "--force")
+        self._run(args)
+        self._run(["update-ref", f"refs/remotes/{REMOTE}/{branch}", f"refs/heads/{branch}"])
+
+    def delete_local_branch(self, branch: str) -> None:
+        self._run(["update-ref", "-d", f"refs/heads/{branch}"], check=False)
+
+    # ------------------------------------------------------------------ change sets
+
+    def read_file(self, ref: str, path: str) -> str | None:
+        """Content of ``path`` at ``ref`` (None if absent)."""
+        proc = self._run(["cat-file", "blob", f"{ref}:{path}"], check=False)
+        return proc.stdout.decode() if proc.returncode == 0 else None
+
+    def write_branch(self, change_set: ChangeSet, base_branch: str, *, author: Author | None = None,
+                     message: str | None = None) -> str:
+        """Create or reset ``change_set.branch`` to one commit on the base tip; return its sha.
+
+        Every edit's ``before`` must equal the file at the base tip, else ProviderError
+        ("base moved") and nothing changes. If the existing local branch already holds
+        exactly this content on this base, its commit is reused (no churn on re-runs).
+        """
+        if not change_set.edits:
+            raise ProviderError(f"change set {change_set.id!r} has no file edits; nothing to commit",
+                                source=change_set.branch)
+        base = self.base_sha(base_branch)
+        for edit in change_set.edits:
+            _check_path(edit.path, change_set.branch)
+            current = self.read_file(base, edit.path)
+            if current != edit.before:
+                raise ProviderError(f"base moved: {edit.path} changed since the scan (base {base_branch} is now "
+                                    f"{base[:12]}); re-run the scan to rebuild this change set",
+                                    source=change_set.branch, field=edit.path)
+        tree = self._build_tree(base, change_set.edits)
+        if tree == self._out("rev-parse", f"{base}^{{tree}}"):
+            raise ProviderError(f"change set {change_set.id!r} makes no change against {base_branch}; "
+                                "its edits are already on the base branch", source=change_set.branch)
+        ref = f"refs/heads/{change_set.branch}"
+        existing = self.rev_parse(ref)
+        if existing and self._same_commit(existing, base, tree):
+            return existing
+        sha = self._commit_tree(tree, base, message or _message(change_set), author or Author())
+        self._run(["update-ref", ref, sha])
+        return sha
+
+    def _same_commit(self, sha: str, base: str, tree: str) -> bool:
+        parents = self._out("rev-list", "--parents", "-n", "1", sha).split()[1:]
+        return parents == [base] and self._out("rev-parse", f"{sha}^{{tree}}") == tree
+
+    def _build_tree(self, base: str, edits: list[FileEdit]) -> str:
+        """Apply edits on top of ``base`` in a throw-away index and return the tree sha."""
+        with tempfile.TemporaryDirectory(prefix="finops-index-") as tmp:
+            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+            self._run(["read-tree", base], env=env)
+            for edit in edits:
+                if edit.after is None:
+                    self._run(["update-index", "--force-remove", "--", edit.path], env=env)
+                    continue
+                blob = self._run(["hash-object", "-w", "--stdin"], input=edit.after.encode()).stdout.decode().strip()
+                mode = self._mode(base, edit.path)
+                self._run(["update-index", "--add", "--cacheinfo", f"{mode},{blob},{edit.path}"], env=env)
+            return self._out("write-tree", env=env)
+
+    def _mode(self, base: str, path: str) -> str:
+        out = self._out("ls-tree", base, "--", path)
+        return out.split()[0] if out else "100644"
+
+    def _commit_tree(self, tree: str, parent: str, message: str, author: Author) -> str:
+        env = {"GIT_AUTHOR_NAME": author.name, "GIT_AUTHOR_EMAIL": author.email,
+               "GIT_COMMITTER_NAME": author.name, "GIT_COMMITTER_EMAIL": author.email}
+        return self._run(["commit-tree", tree, "-p", parent, "-F", "-"], input=message.encode(),
+                         env=env).stdout.decode().strip()
+
+    def write_worktree(self, edits: list[FileEdit]) -> list[str]:
+        """Write edits into the working tree (for ``--apply`` without a branch), atomically per file.
+
+        All ``before`` values are checked first, so either every file is written or none.
+        """
+        for edit in edits:
+            _check_path(edit.path, str(self.path))
+            target = self.path / edit.path
+            current = target.read_text() if target.exists() else None
+            if current != edit.before:
+                raise ProviderError(f"base moved: {edit.path} changed since the scan; re-run the scan",
+                                    source=str(self.path), field=edit.path)
+        for edit in edits:
+            _atomic_write(self.path / edit.path, edit.after)
+        return [e.path for e in edits]
+
+
+def _message(change_set: ChangeSet) -> str:
+    lines = [change_set.title, ""]
+    lines += [f"- {f.title}" for f in change_set.findings if f.id not in change_set.skipped]
+    lines += ["", f"finops-operator change set {change_set.id}"]
+    return "\n".join(lines) + "\n"
+
+
+def _check_path(path: str, source: str) -> None:
+    p = PurePosixPath(path)
+    if not path or p.is_absolute() or ".." in p.parts or (p.parts and p.parts[0] == ".git") or "\\" in path:
+        raise ProviderError(f"edit path {path!r} is not a plain path inside the repository; the planner must "
+                            "produce repository-relative paths", source=source, field="edits.path")
+
+
+def _atomic_write(target: Path, content: str | None) -> None:
+    if content is None:
+        target.unlink(missing_ok=True)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(content)
+        if target.exists():
+            os.chmod(tmp, target.stat().st_mode & 0o777)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
