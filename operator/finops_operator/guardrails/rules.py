@@ -1,0 +1,207 @@
+"""Guardrail rules: one small function per rule, each returning the Reasons it fired.
+
+Every rule has the signature ``rule(finding, settings, context) -> list[Reason]``
+and is pure (``context.now`` is injected; no clock, no I/O). A rule that has
+nothing to say returns ``[]``; a rule may also return an ALLOW reason when the
+allow is worth recording (inside a change window, a safety raise's exemption).
+
+Choices, documented here because reviewers will ask:
+
+* **maxSingleChangeDollars -> DENY.** A single change saving more than this is
+  too large to automate at all (split it or raise the limit). The approval tier
+  below it is ``approvalAboveDollars``, which gives REQUIRE_APPROVAL; with the
+  defaults ($200 / $500) findings worth $200-$500 need approval and those above
+  $500 are denied.
+* **maxSingleChangePercent -> REQUIRE_APPROVAL.** A deep relative cut (1 core ->
+  100m) is where right-sizers break things, but it is often exactly right for an
+  idle service; a human looks at the evidence in the PR and approves. The cut is
+  measured per Change from ``before``/``after`` with Kubernetes units (CPU,
+  memory) or as plain numbers (node group sizes); adding a value (before None),
+  removing a limit (after None) and deleting a volume are not "cuts" and are
+  governed by the dollar rules only. An unparseable value gives DENY (the
+  detector output is broken; nothing should be proposed from it).
+* **Safety raises** (negative savings: an OOM or throttling fix) are exempt from
+  both single-change limits and from the approval threshold - delaying an OOM
+  fix for a cost sign-off causes outages - but still respect protected labels,
+  change windows, minimum confidence and maximum risk.
+* **Protected labels** match a label/tag key exactly and its value
+  case-insensitively (AWS tags are often ``Production``); a protected value of
+  ``"*"`` matches any value of that key.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+
+from ..errors import QuantityError
+from ..models import Change, Finding, Reason, Verdict
+from ..settings import GuardrailSettings, Mode
+from ..units import parse_cpu, parse_memory
+from . import windows
+
+
+@dataclass
+class GuardrailContext:
+    """What the rules need besides the finding and the settings (all injected)."""
+
+    now: datetime                             # aware; the test seam, never datetime.now() in rules
+    changes_today: int = 0                    # changes already proposed today (ledger.changes_on)
+    open_prs: int = 0                         # PRs the operator currently has open (ledger.open_prs)
+    approved: frozenset[str] = frozenset()    # finding ids a human approved
+    mode: Mode = Mode.PULL_REQUEST
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None or self.now.utcoffset() is None:
+            raise ValueError("GuardrailContext.now must be timezone-aware (e.g. datetime.now(timezone.utc))")
+
+
+Rule = Callable[[Finding, GuardrailSettings, GuardrailContext], list[Reason]]
+
+
+def money(amount: float) -> str:
+    """'$1,234.50' (sign in front for negatives: '-$12.00')."""
+    return f"-${abs(amount):,.2f}" if amount < 0 else f"${amount:,.2f}"
+
+
+def min_confidence(finding: Finding, settings: GuardrailSettings, context: GuardrailContext) -> list[Reason]:
+    """Deny findings whose data is too thin or too volatile to trust."""
+    if finding.confidence * 100 < settings.min_confidence_percent:
+        return [Reason("min-confidence", Verdict.DENY,
+                       f"confidence {finding.confidence * 100:.0f}% is below the minimum "
+                       f"{settings.min_confidence_percent}% (guardrails.minConfidencePercent)")]
+    return []
+
+
+def max_risk(finding: Finding, settings: GuardrailSettings, context: GuardrailContext) -> list[Reason]:
+    """Deny findings whose new value runs too close to observed peaks."""
+    if finding.risk * 100 > settings.max_risk_percent:
+        return [Reason("max-risk", Verdict.DENY,
+                       f"risk {finding.risk * 100:.0f}% is above the maximum "
+                       f"{settings.max_risk_percent}% (guardrails.maxRiskPercent)")]
+    return []
+
+
+def safety_raise(finding: Finding, settings: GuardrailSettings, context: GuardrailContext) -> list[Reason]:
+    """Record why a raise skips the single-change limits (see the module docstring)."""
+    if not finding.is_increase:
+        return []
+    return [Reason("safety-raise", Verdict.ALLOW,
+                   f"safety raise (costs {money(-finding.monthly_savings)}/month more): exempt from the "
+                   "single-change and approval-threshold limits; protection, change windows, "
+                   "confidence and risk still apply")]
+
+
+def max_single_change_dollars(finding: Finding, settings: GuardrailSettings,
+                              context: GuardrailContext) -> list[Reason]:
+    """Deny a single change worth more than the hard dollar cap."""
+    if finding.is_increase or finding.monthly_savings <= settings.max_single_change_dollars:
+        return []
+    return [Reason("max-single-change", Verdict.DENY,
+                   f"saves {money(finding.monthly_savings)}/month, above the single-change limit "
+                   f"{money(settings.max_single_change_dollars)} (guardrails.maxSingleChangeDollars); "
+                   "split the change or raise the limit")]
+
+
+def max_single_change_percent(finding: Finding, settings: GuardrailSettings,
+                              context: GuardrailContext) -> list[Reason]:
+    """Require approval for a cut deeper than the percent limit; deny unreadable values."""
+    if finding.is_increase:
+        return []
+    worst: tuple[float, Change] | None = None
+    for change in finding.changes:
+        try:
+            cut = cut_percent(change)
+        except QuantityError as exc:
+            return [Reason("max-single-change-percent", Verdict.DENY,
+                           f"cannot read {change.field} ({change.before!r} -> {change.after!r}): "
+                           f"{exc.message}; the finding is malformed, nothing is proposed")]
+        if cut is not None and (worst is None or cut > worst[0]):
+            worst = (cut, change)
+    if worst is None or worst[0] <= settings.max_single_change_percent:
+        return []
+    cut, change = worst
+    return [Reason("max-single-change-percent", Verdict.REQUIRE_APPROVAL,
+                   f"cuts {change.field} by {cut:.0f}% ({change.before} -> {change.after}), more than the "
+                   f"{settings.max_single_change_percent}% limit (guardrails.maxSingleChangePercent)")]
+
+
+def cut_percent(change: Change) -> float | None:
+    """How much a change cuts, in percent of the current value; None when it is not a numeric cut."""
+    if change.before is None or change.after is None:
+        return None
+    leaf = change.field.rsplit(".", 1)[-1]
+    if leaf == "cpu":
+        before, after = parse_cpu(change.before, what=change.field), parse_cpu(change.after, what=change.field)
+    elif leaf in ("memory", "ephemeral-storage"):
+        before = parse_memory(change.before, what=change.field)
+        after = parse_memory(change.after, what=change.field)
+    elif leaf in ("desired_size", "min_size", "max_size", "size"):
+        before, after = _number(change.before, change.field), _number(change.after, change.field)
+    else:
+        return None
+    if before <= 0 or after >= before:
+        return None
+    return (before - after) / before * 100
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise QuantityError(f"{what}: {text!r} is not a number") from None
+    if value < 0:
+        raise QuantityError(f"{what}: {text!r} is negative")
+    return value
+
+
+def approval_threshold(finding: Finding, settings: GuardrailSettings, context: GuardrailContext) -> list[Reason]:
+    """Findings worth more than approvalAboveDollars need a human."""
+    if finding.is_increase or finding.monthly_savings <= settings.approval_above_dollars:
+        return []
+    return [Reason("approval-threshold", Verdict.REQUIRE_APPROVAL,
+                   f"saves {money(finding.monthly_savings)}/month, above the approval threshold "
+                   f"{money(settings.approval_above_dollars)} (guardrails.approvalAboveDollars)")]
+
+
+def protected_labels(finding: Finding, settings: GuardrailSettings, context: GuardrailContext) -> list[Reason]:
+    """Targets carrying a protected label/tag get protectedAction (Deny or RequireApproval)."""
+    verdict = Verdict.DENY if settings.protected_action == "Deny" else Verdict.REQUIRE_APPROVAL
+    reasons = []
+    for key, wanted in sorted(settings.protected_labels.items()):
+        if key not in finding.labels:
+            continue
+        actual = finding.labels[key]
+        if wanted == "*" or str(actual).lower() == str(wanted).lower():
+            reasons.append(Reason("protected-labels", verdict,
+                                  f"target carries protected label {key}={actual} "
+                                  f"(guardrails.protectedAction {settings.protected_action})"))
+    return reasons
+
+
+def change_window(finding: Finding, settings: GuardrailSettings, context: GuardrailContext) -> list[Reason]:
+    """Outside every configured change window -> deny, naming when the next one opens."""
+    if not settings.change_windows:
+        return []
+    hit = windows.matching(context.now, list(settings.change_windows))
+    if hit is not None:
+        return [Reason("change-window", Verdict.ALLOW, f"inside change window {windows.describe(hit)}")]
+    upcoming = windows.next_opening(context.now, list(settings.change_windows))
+    if upcoming is None:
+        return [Reason("change-window", Verdict.DENY,
+                       "outside change window; no window ever opens (check guardrails.changeWindows days)")]
+    return [Reason("change-window", Verdict.DENY,
+                   f"outside change window; next window opens {windows.format_local(upcoming.at)}")]
+
+
+# Order matters only for the order reasons are listed in a decision.
+RULES: tuple[Rule, ...] = (
+    min_confidence,
+    max_risk,
+    safety_raise,
+    max_single_change_dollars,
+    max_single_change_percent,
+    approval_threshold,
+    protected_labels,
+    change_window,
+)
