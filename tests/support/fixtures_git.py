@@ -91,6 +91,25 @@ def commit_files(bare: Path, branch: str, files: dict[str, str | None], message:
     return sha
 
 
+def merge_into(bare: Path, head: str, base_branch: str, message: str,
+               env: dict[str, str] | None = None) -> str:
+    """A real merge commit of ``head`` into ``base_branch`` inside a bare repo (``git merge-tree``).
+
+    Raises AssertionError on conflicts, like a merge button that is greyed out.
+    """
+    base_ref = f"refs/heads/{base_branch}"
+    base_sha = git("rev-parse", base_ref, cwd=bare)
+    head_sha = git("rev-parse", f"{head}^{{commit}}", cwd=bare)
+    proc = subprocess.run(["git", "merge-tree", "--write-tree", base_sha, head_sha], cwd=bare,
+                          capture_output=True, env={**os.environ, **TEST_ENV})
+    if proc.returncode != 0:
+        raise AssertionError(f"merge conflict merging {head} into {base_branch}: {proc.stdout.decode()}")
+    tree = proc.stdout.decode().split()[0]
+    sha = git("commit-tree", tree, "-p", base_sha, "-p", head_sha, "-m", message, cwd=bare, env=env)
+    git("update-ref", base_ref, sha, base_sha, cwd=bare)
+    return sha
+
+
 def make_bare_remote(root: Path, name: str = "gitops.git", files: dict[str, str] | None = None) -> Path:
     """Create a bare repository with ``files`` committed on ``main`` and HEAD -> main."""
     bare = root / name

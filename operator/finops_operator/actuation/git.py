@@ -200,6 +200,16 @@ class GitRepo:
                                 source=str(self.path))
         return proc.returncode == 0
 
+    def ancestry_path(self, ancestor: str, descendant: str) -> list[str]:
+        """Commits on the path from ``ancestor`` (excluded) to ``descendant``, oldest first."""
+        return self._out("rev-list", "--ancestry-path", "--reverse", f"{ancestor}..{descendant}").split()
+
+    def remote_branches(self, prefix: str = "") -> dict[str, str]:
+        """Remote-tracking branches (as last fetched) under ``prefix``: name -> sha."""
+        out = self._out("for-each-ref", "--format=%(refname) %(objectname)", f"refs/remotes/{REMOTE}/{prefix}")
+        strip = len(f"refs/remotes/{REMOTE}/")
+        return {line.split()[0][strip:]: line.split()[1] for line in out.splitlines() if line.strip()}
+
     def commit_time(self, ref: str) -> datetime:
         return datetime.fromisoformat(self._out("show", "-s", "--format=%cI", ref))
 
