@@ -1,0 +1,8 @@
+"""Waste detectors: pure functions over a ClusterState (see :mod:`.base`).
+
+Importing this package registers every built-in detector in :data:`REGISTRY`.
+"""
+from . import cpu, memory, nodes, volumes  # noqa: F401  (register)
+from .base import REGISTRY, Detector, DetectorResult, Skip, register, run_all
+
+__all__ = ["REGISTRY", "Detector", "DetectorResult", "Skip", "register", "run_all"]

@@ -1,0 +1,158 @@
+"""CPU right-sizing: requests sized to a usage percentile, and raises where CPU is short.
+
+Recommendation (cores per replica), all inputs in the finding's evidence::
+
+    sized   = p<percentile> x (1 + headroomPercent / 100)              # default p95 + 15%
+    HPA     = mean / (targetCPUUtilization / 100)   when an HPA scales on CPU:
+              at that request the typical per-pod usage sits exactly at the HPA
+              target, so the HPA keeps the same replica count (its scaling point
+              stays meaningful) instead of reacting to a changed denominator
+    p95 > request                -> under-requested: at least p95 x (1 + headroom)
+    throttled > threshold        -> under-requested: at least request x (1 + headroom)
+                                    (usage is capped by the limit, so the observed
+                                    percentiles understate the demand)
+    new     = round_up(max(value, minMillicores), stepMillicores)
+
+Cuts smaller than ``minChangePercent`` or worth less than ``minMonthlySavings`` are
+skipped with the reason; raises are never dropped for their (negative) savings.
+Limits follow the limit policy (see :mod:`.sizing`). Confidence and risk formulas
+are in :mod:`.sizing`.
+"""
+from __future__ import annotations
+
+from ..models import Change, ContainerUsage, Finding, FindingType, UsageStats
+from ..pricing.allocation import Rates, cpu_monthly_cost
+from ..units import format_cpu, round_up
+from .base import Skip, register
+from .sizing import (RightsizingDetector, Subject, base_evidence, confidence, cpu_risk, policy_limit,
+                     value_change)
+
+
+@register
+class CpuRightsizing(RightsizingDetector):
+    """Over- and under-requested CPU per container."""
+
+    name = "cpu-rightsizing"
+    finding_type = FindingType.RIGHTSIZE_CPU
+    resource = "cpu"
+    permissions = ("prometheus:container_cpu_usage_seconds_total",
+                   "prometheus:container_cpu_cfs_throttled_periods_total",
+                   "prometheus:container_cpu_cfs_periods_total",
+                   "prometheus:kube_pod_container_resource_requests",
+                   "kubernetes:list:deployments,statefulsets,daemonsets,cronjobs,horizontalpodautoscalers")
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.detectors.cpu.enabled
+
+    def stats_of(self, usage: ContainerUsage) -> UsageStats | None:
+        return usage.cpu
+
+    def evaluate(self, subject: Subject, rates: Rates) -> Finding | Skip:
+        cfg = self.settings.detectors.cpu
+        res = subject.container.resources
+        effective = res.cpu_request if res.cpu_request is not None else res.cpu_limit
+        new_req, basis, reasons, throttled = self._size(subject, effective)
+        direction = "add" if effective is None else ("raise" if new_req > effective + 1e-9 else "cut")
+        if effective is not None and direction != "raise" and effective - new_req <= 1e-9:
+            return self.skip(subject.key, f"already right-sized: recommended {format_cpu(new_req)} "
+                                          f"vs request {format_cpu(effective)}")
+        change_pct = abs(new_req - effective) / effective * 100 if effective else 100.0
+        if change_pct < cfg.min_change_percent and not throttled:
+            return self.skip(subject.key, f"change of {change_pct:.1f}% is below minChangePercent "
+                                          f"{cfg.min_change_percent}%")
+        before_cost_basis = effective if effective is not None else subject.stats.mean
+        savings = cpu_monthly_cost(before_cost_basis - new_req, rates, subject.replicas)
+        if direction == "cut" and savings < cfg.min_monthly_savings:
+            return self.skip(subject.key, f"saves only ${savings:.2f}/month, below minMonthlySavings "
+                                          f"${cfg.min_monthly_savings:.2f}")
+        new_lim = self._limit(subject, new_req, effective)
+        return self._finding(subject, rates, new_req, new_lim, effective, before_cost_basis, savings,
+                             direction, basis, reasons)
+
+    def _size(self, subject: Subject, effective: float | None) -> tuple[float, str, list[str], bool]:
+        """Recommended request (cores), the formula used, why it is a raise, whether throttled."""
+        cfg = self.settings.detectors.cpu
+        stats, hpa = subject.stats, subject.workload.hpa
+        headroom = 1 + cfg.headroom_percent / 100
+        value = stats.percentile(cfg.percentile) * headroom
+        basis = f"p{cfg.percentile} x (1 + {cfg.headroom_percent}%)"
+        reasons: list[str] = []
+        if hpa is not None and hpa.target_cpu_utilization:
+            value = stats.mean / (hpa.target_cpu_utilization / 100)
+            basis = (f"HPA-aware: mean {stats.mean:.4f} cores / target {hpa.target_cpu_utilization}% "
+                     f"(typical per-pod usage sits at the HPA target, so replica counts stay as they are)")
+        if effective is not None and stats.p95 > effective:
+            value = max(value, stats.p95 * headroom)
+            reasons.append(f"p95 usage {format_cpu(stats.p95)} is above the request {format_cpu(effective)}")
+        ratio = subject.usage.cpu_throttled_ratio
+        throttled = ratio is not None and ratio * 100 > cfg.throttling_threshold_percent
+        if throttled and effective is not None:
+            value = max(value, effective * headroom)
+            reasons.append(f"{ratio:.0%} of CFS periods throttled (threshold {cfg.throttling_threshold_percent}%)")
+        value = round_up(max(value, cfg.min_millicores / 1000), cfg.step_millicores / 1000)
+        return value, basis, reasons, throttled
+
+    def _limit(self, subject: Subject, new_req: float, effective: float | None) -> float | None:
+        cfg = self.settings.detectors.cpu
+        res = subject.container.resources
+        limit = policy_limit(subject.limit_policy, "cpu", new_req, effective, res.cpu_limit,
+                             cfg.burst_factor_percent)
+        if limit is None:
+            return None
+        return max(new_req, round_up(limit, cfg.step_millicores / 1000))
+
+    def _finding(self, subject: Subject, rates: Rates, new_req: float, new_lim: float | None,
+                 effective: float | None, cost_basis: float, savings: float, direction: str, basis: str,
+                 reasons: list[str]) -> Finding | Skip:
+        res = subject.container.resources
+        changes = [c for c in (
+            value_change("resources.requests.cpu", res.raw.get("requests.cpu"), res.cpu_request, new_req,
+                         format_cpu),
+            value_change("resources.limits.cpu", res.raw.get("limits.cpu"), res.cpu_limit, new_lim, format_cpu),
+        ) if c is not None]
+        if not changes:
+            return self.skip(subject.key, "recommendation formats to the values already written")
+        conf, conf_inputs = confidence(subject.stats, subject.history_hours, subject.container.restarts)
+        risk = cpu_risk(subject.stats.max, new_req, new_lim)
+        evidence = base_evidence(subject, "cores")
+        evidence.update({
+            "percentile": self.settings.detectors.cpu.percentile,
+            "headroom_percent": self.settings.detectors.cpu.headroom_percent,
+            "throttled_ratio": subject.usage.cpu_throttled_ratio, "direction": direction,
+            "current_request": res.cpu_request, "current_limit": res.cpu_limit,
+            "effective_request": effective, "new_request": new_req, "new_limit": new_lim,
+            "formula": basis, "under_requested_reasons": reasons,
+            "cost_before_monthly": round(cpu_monthly_cost(cost_basis, rates, subject.replicas), 2),
+            "cost_after_monthly": round(cpu_monthly_cost(new_req, rates, subject.replicas), 2),
+            "rate_cpu_core_hour": round(rates.cpu_core_hour, 6),
+            "savings_formula": "(before - after) cores x rate x 730 h x replicas",
+            "confidence_inputs": conf_inputs,
+        })
+        notes = _notes(subject, direction, reasons)
+        verb = {"add": "Add", "raise": "Raise", "cut": "Cut"}[direction]
+        before = format_cpu(effective) if effective is not None else "none"
+        title = (f"{verb} CPU request of {subject.workload.ref.namespace}/{subject.workload.ref.name}"
+                 f"/{subject.container.name}: {before} -> {format_cpu(new_req)}")
+        return self.finding(subject, title=title, changes=changes, savings=savings, conf=conf, risk=risk,
+                            evidence=evidence, notes=notes)
+
+
+def _notes(subject: Subject, direction: str, reasons: list[str]) -> list[str]:
+    notes = list(reasons)
+    res = subject.container.resources
+    if direction == "add":
+        notes.append("container has no CPU request: adding one makes scheduling and cost allocation honest")
+    elif res.cpu_request is None and res.cpu_limit is not None:
+        notes.append("no CPU request written: Kubernetes defaults it to the limit, which is what is compared")
+    if subject.container.restarts:
+        notes.append(f"{subject.container.restarts} restarts in the window lower the confidence")
+    if subject.container.role.value == "sidecar":
+        notes.append("native sidecar (init container with restartPolicy: Always): sized like an app container")
+    hpa = subject.workload.hpa
+    if hpa is not None and hpa.target_cpu_utilization:
+        notes.append(f"HPA {hpa.name} scales on CPU at {hpa.target_cpu_utilization}%: the request is chosen so "
+                     "today's typical per-pod usage sits at that target; savings use the HPA's replicas")
+    elif hpa is not None:
+        notes.append(f"HPA {hpa.name} does not scale on CPU: CPU sized from the percentile")
+    return notes

@@ -1,0 +1,194 @@
+"""Memory right-sizing: requests sized to a high percentile, OOM-aware, never below the peak.
+
+Recommendation (bytes per replica), all inputs in the finding's evidence::
+
+    sized    = p<percentile> x (1 + headroomPercent / 100)              # default p99 + 20%
+    HPA      = mean / (targetMemoryUtilization / 100)  when an HPA scales on memory
+               (typical per-pod usage sits at the target: scaling behaviour kept)
+    request  = round_up(max(sized, minMiB), stepMiB)                     # default 16Mi steps
+    floor    = round_up(peak x (1 + headroomPercent / 100), stepMiB)    # a limit never goes below
+
+Safety raises (never cut, never dropped for their negative savings):
+
+* OOM-killed in the window (``oom_kills > 0`` or last reason ``OOMKilled``):
+  ``bumped = max(peak, limit or request) x (1 + oomBumpPercent / 100)``; the limit
+  becomes at least ``bumped`` (the request when there is no limit) and the request
+  is never lowered.
+* Limit pressure: peak above ``limitPressurePercent`` of the limit -> the limit rises to
+  at least ``floor`` and the request is never lowered.
+
+The limit follows the limit policy (KeepRatio / Burstable / Guaranteed; NoCPULimit
+keeps the memory ratio), is never below the request nor the floor. Confidence and
+risk formulas are in :mod:`.sizing`.
+"""
+from __future__ import annotations
+
+from ..models import ContainerUsage, Finding, FindingType, UsageStats
+from ..pricing.allocation import Rates, memory_monthly_cost
+from ..settings import LimitPolicy
+from ..units import MI, format_memory, human_bytes, round_up
+from .base import Skip, register
+from .sizing import (RightsizingDetector, Subject, base_evidence, confidence, memory_risk, policy_limit,
+                     value_change)
+
+
+def _oom_killed(subject: Subject) -> bool:
+    c = subject.container
+    return c.oom_kills > 0 or (c.last_terminated_reason or "") == "OOMKilled"
+
+
+@register
+class MemoryRightsizing(RightsizingDetector):
+    """Over- and under-requested memory per container."""
+
+    name = "memory-rightsizing"
+    finding_type = FindingType.RIGHTSIZE_MEMORY
+    resource = "memory"
+    permissions = ("prometheus:container_memory_working_set_bytes",
+                   "prometheus:kube_pod_container_status_last_terminated_reason",
+                   "prometheus:kube_pod_container_status_restarts_total",
+                   "prometheus:kube_pod_container_resource_requests",
+                   "kubernetes:list:deployments,statefulsets,daemonsets,cronjobs,horizontalpodautoscalers")
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.detectors.memory.enabled
+
+    def stats_of(self, usage: ContainerUsage) -> UsageStats | None:
+        return usage.memory
+
+    def _step(self, value: float) -> int:
+        cfg = self.settings.detectors.memory
+        return int(round_up(max(value, cfg.min_mib * MI), cfg.step_mib * MI))
+
+    def evaluate(self, subject: Subject, rates: Rates) -> Finding | Skip:
+        cfg = self.settings.detectors.memory
+        res = subject.container.resources
+        effective = res.memory_request if res.memory_request is not None else res.memory_limit
+        new_req, new_lim, basis, reasons = self._size(subject, effective)
+        safety = bool(reasons)
+        if effective is None:
+            direction = "add"
+        elif new_req > effective or (safety and new_lim != res.memory_limit):
+            direction = "raise"
+        else:
+            direction = "cut"
+        if direction == "cut":
+            skip = self._cut_too_small(subject, effective, new_req, rates)
+            if skip is not None:
+                return skip
+        elif direction == "raise" and not safety:
+            change_pct = (new_req - effective) / effective * 100
+            if change_pct < cfg.min_change_percent:
+                return self.skip(subject.key, f"raise of {change_pct:.1f}% is below minChangePercent "
+                                              f"{cfg.min_change_percent}%")
+        cost_basis = effective if effective is not None else subject.stats.mean
+        savings = memory_monthly_cost(cost_basis - new_req, rates, subject.replicas)
+        return self._finding(subject, rates, new_req, new_lim, effective, cost_basis, savings, direction,
+                             basis, reasons)
+
+    def _cut_too_small(self, subject: Subject, effective: float, new_req: int, rates: Rates) -> Skip | None:
+        cfg = self.settings.detectors.memory
+        if effective - new_req <= 0:
+            return self.skip(subject.key, f"already right-sized: recommended {format_memory(new_req)} vs "
+                                          f"request {human_bytes(effective)}")
+        change_pct = (effective - new_req) / effective * 100
+        if change_pct < cfg.min_change_percent:
+            return self.skip(subject.key, f"change of {change_pct:.1f}% is below minChangePercent "
+                                          f"{cfg.min_change_percent}%")
+        savings = memory_monthly_cost(effective - new_req, rates, subject.replicas)
+        if savings < cfg.min_monthly_savings:
+            return self.skip(subject.key, f"saves only ${savings:.2f}/month, below minMonthlySavings "
+                                          f"${cfg.min_monthly_savings:.2f}")
+        return None
+
+    def _size(self, subject: Subject, effective: float | None) -> tuple[int, int | None, str, list[str]]:
+        """New request and limit (bytes), the formula used, and the safety reasons for a raise."""
+        cfg = self.settings.detectors.memory
+        stats, hpa, res = subject.stats, subject.workload.hpa, subject.container.resources
+        headroom = 1 + cfg.headroom_percent / 100
+        value = stats.percentile(cfg.percentile) * headroom
+        basis = f"p{cfg.percentile} x (1 + {cfg.headroom_percent}%)"
+        if hpa is not None and hpa.target_memory_utilization:
+            value = stats.mean / (hpa.target_memory_utilization / 100)
+            basis = (f"HPA-aware: mean {human_bytes(stats.mean)} / target {hpa.target_memory_utilization}% "
+                     "(typical per-pod usage sits at the HPA target, so replica counts stay as they are)")
+        reasons: list[str] = []
+        floor = self._step(stats.max * headroom)
+        bumped: int | None = None
+        if _oom_killed(subject):
+            base = max(stats.max, res.memory_limit or effective or stats.max)
+            bumped = self._step(base * (1 + cfg.oom_bump_percent / 100))
+            reasons.append(f"OOM-killed {subject.container.oom_kills or 1}x in the window: bumped to "
+                           f"max(peak, limit) x (1 + {cfg.oom_bump_percent}%) = {format_memory(bumped)}")
+        elif res.memory_limit and stats.max > res.memory_limit * cfg.limit_pressure_percent / 100:
+            reasons.append(f"peak {human_bytes(stats.max)} is above {cfg.limit_pressure_percent}% of the limit "
+                           f"{human_bytes(res.memory_limit)}")
+        new_req = self._step(value)
+        if reasons and effective is not None:
+            new_req = max(new_req, int(effective))        # a safety raise never lowers the request
+        new_lim = policy_limit(subject.limit_policy, "memory", new_req, effective, res.memory_limit,
+                               cfg.burst_factor_percent)
+        if new_lim is not None:
+            new_lim = max(self._step(new_lim), floor, bumped or 0, new_req)
+            if subject.limit_policy == LimitPolicy.GUARANTEED:
+                new_req = new_lim
+        elif bumped is not None:
+            new_req = max(new_req, bumped)                # no limit: the node OOM-killed it; reserve more
+        return new_req, new_lim, basis, reasons
+
+    def _finding(self, subject: Subject, rates: Rates, new_req: int, new_lim: int | None,
+                 effective: float | None, cost_basis: float, savings: float, direction: str, basis: str,
+                 reasons: list[str]) -> Finding | Skip:
+        cfg = self.settings.detectors.memory
+        res = subject.container.resources
+        changes = [c for c in (
+            value_change("resources.requests.memory", res.raw.get("requests.memory"), res.memory_request,
+                         new_req, format_memory),
+            value_change("resources.limits.memory", res.raw.get("limits.memory"), res.memory_limit, new_lim,
+                         format_memory),
+        ) if c is not None]
+        if not changes:
+            return self.skip(subject.key, "recommendation formats to the values already written")
+        oom = _oom_killed(subject)
+        conf, conf_inputs = confidence(subject.stats, subject.history_hours, subject.container.restarts)
+        risk = memory_risk(subject.stats.max, new_req, new_lim, oom)
+        evidence = base_evidence(subject, "bytes")
+        evidence.update({
+            "percentile": cfg.percentile, "headroom_percent": cfg.headroom_percent,
+            "oom_killed": oom, "oom_bump_percent": cfg.oom_bump_percent,
+            "limit_pressure_percent": cfg.limit_pressure_percent, "direction": direction,
+            "current_request": res.memory_request, "current_limit": res.memory_limit,
+            "effective_request": effective, "new_request": new_req, "new_limit": new_lim,
+            "formula": basis, "under_requested_reasons": reasons,
+            "peak_to_new_limit": round(subject.stats.max / new_lim, 4) if new_lim else None,
+            "cost_before_monthly": round(memory_monthly_cost(cost_basis, rates, subject.replicas), 2),
+            "cost_after_monthly": round(memory_monthly_cost(new_req, rates, subject.replicas), 2),
+            "rate_memory_gib_hour": round(rates.memory_gib_hour, 6),
+            "savings_formula": "(before - after) GiB x rate x 730 h x replicas",
+            "confidence_inputs": conf_inputs,
+        })
+        verb = {"add": "Add", "raise": "Raise", "cut": "Cut"}[direction]
+        before = human_bytes(effective) if effective is not None else "none"
+        title = (f"{verb} memory request of {subject.workload.ref.namespace}/{subject.workload.ref.name}"
+                 f"/{subject.container.name}: {before} -> {human_bytes(new_req)}")
+        return self.finding(subject, title=title, changes=changes, savings=savings, conf=conf, risk=risk,
+                            evidence=evidence, notes=_notes(subject, direction, reasons))
+
+
+def _notes(subject: Subject, direction: str, reasons: list[str]) -> list[str]:
+    notes = list(reasons)
+    res = subject.container.resources
+    if direction == "add":
+        notes.append("container has no memory request: adding one protects it from eviction first")
+    elif res.memory_request is None and res.memory_limit is not None:
+        notes.append("no memory request written: Kubernetes defaults it to the limit, which is what is compared")
+    if subject.container.restarts:
+        notes.append(f"{subject.container.restarts} restarts in the window lower the confidence")
+    if subject.container.role.value == "sidecar":
+        notes.append("native sidecar (init container with restartPolicy: Always): sized like an app container")
+    hpa = subject.workload.hpa
+    if hpa is not None and hpa.target_memory_utilization:
+        notes.append(f"HPA {hpa.name} scales on memory at {hpa.target_memory_utilization}%: the request is chosen "
+                     "so today's typical per-pod usage sits at that target; savings use the HPA's replicas")
+    return notes
