@@ -1,0 +1,311 @@
+"""Prometheus adapter: container utilization for a whole scope in a fixed number of requests.
+
+Usage::
+
+    source = PrometheusSource("http://prometheus:9090", bearer_token=None)
+    result = source.collect(Scope(namespaces="payments|shop"), window)
+    result.usage[ContainerKey(WorkloadRef("Deployment", "shop", "web"), "app")].cpu.p95
+    result.queries          # HTTP requests this scan made
+
+The same code talks to Thanos, Mimir or VictoriaMetrics: it only uses the
+plain ``/api/v1/query`` endpoint, with an optional bearer token, extra headers
+(e.g. ``X-Scope-OrgID``), a CA bundle or ``verify_tls=False``, and a client
+certificate.
+
+Requests per scan = 5 per chunk + 2 (HPA specs, node info), whatever the
+number of containers: every query aggregates over the whole scope, and the
+statistics are computed on the server (see :mod:`.promql`). Long windows are
+split into chunks of at most ``chunk`` to bound the samples one query loads;
+:mod:`.promstats` documents how chunks and replicas are merged.
+
+Failures are never data: an unreachable server, a timeout after the retries,
+an error answer or a scope without any cAdvisor series raise
+:class:`DataSourceError` naming the URL and the reason, so no finding is made
+from missing data.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import requests
+from prometheus_api_client import PrometheusConnect
+from prometheus_api_client.exceptions import PrometheusApiClientException
+from urllib3.util.retry import Retry
+
+from ..errors import ConfigError, DataSourceError
+from ..models import HPA, Container, ContainerKey, ContainerUsage, Resources, UsageStats, Window, WorkloadRef
+from . import promql
+from .promql import Scope
+from .promstats import (Owners, PodKey, by_pod, combine_chunks, hpas_from, merge_replicas, parse_bundle,
+                        stats_by_key)
+
+log = logging.getLogger(__name__)
+STANDARD_PERCENTILES = (50, 90, 95, 99, 100)
+
+
+@dataclass(slots=True)
+class NodeUsage:
+    """A node as Prometheus sees it: allocatable, labels and whole-node usage over the window."""
+
+    name: str
+    allocatable_cpu: float | None = None
+    allocatable_memory: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    cpu: UsageStats | None = None
+    memory: UsageStats | None = None
+
+
+@dataclass(slots=True)
+class UsageResult:
+    """Everything one scan read. ``usage`` and ``containers`` are keyed by workload container.
+
+    ``containers`` carries restarts, OOM kills (pod containers seen OOMKilled: a
+    lower bound of the kill count) and the current requests/limits (from the
+    most recently seen pod). ``quantiles`` holds percentiles other than
+    50/90/95/99/100 that the caller asked for, keyed ``(key, "cpu"|"memory", q)``.
+    """
+
+    window: Window
+    usage: dict[ContainerKey, ContainerUsage] = field(default_factory=dict)
+    containers: dict[ContainerKey, Container] = field(default_factory=dict)
+    hpas: dict[WorkloadRef, HPA] = field(default_factory=dict)
+    nodes: dict[str, NodeUsage] = field(default_factory=dict)
+    pods: dict[tuple[str, str], WorkloadRef] = field(default_factory=dict)
+    quantiles: dict[tuple[ContainerKey, str, int], float] = field(default_factory=dict)
+    queries: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+
+
+def align_window(window: Window) -> Window:
+    """Snap start/end down to multiples of the step (subquery steps are epoch-aligned)."""
+    step = window.step_seconds
+    if step <= 0:
+        raise ConfigError(f"step must be a positive number of seconds, got {step}", field="window.step_seconds")
+    start = int(window.start.timestamp()) // step * step
+    end = int(window.end.timestamp()) // step * step
+    if end <= start:
+        raise ConfigError(f"window end {window.end.isoformat()} is not after start {window.start.isoformat()} "
+                          f"(at a {step}s step)", field="window")
+    return Window(datetime.fromtimestamp(start, tz=timezone.utc), datetime.fromtimestamp(end, tz=timezone.utc), step)
+
+
+def split_window(window: Window, chunk: timedelta) -> list[tuple[int, int]]:
+    """Chunks ``(start, end)`` in epoch seconds, inclusive, step-aligned, that tile the window without overlap."""
+    step = window.step_seconds
+    start, end = int(window.start.timestamp()), int(window.end.timestamp())
+    per_chunk = max(1, int(chunk.total_seconds()) // step)   # steps per chunk
+    out = []
+    while start <= end:
+        stop = min(end, start + (per_chunk - 1) * step)
+        out.append((start, stop))
+        start = stop + step
+    return out
+
+
+class PrometheusSource:
+    """Batched utilization reader over the Prometheus HTTP API (prometheus-api-client)."""
+
+    def __init__(self, url: str, *, bearer_token: str | None = None, headers: dict[str, str] | None = None,
+                 verify_tls: bool | str = True, client_cert: str | tuple[str, str] | None = None,
+                 timeout: float = 30, retries: int = 3, backoff: float = 0.5,
+                 chunk: timedelta = timedelta(days=1), scrape_interval: int = 30):
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{url!r} is not an http(s) URL; write e.g. 'http://prometheus-k8s.monitoring:9090'",
+                              field="prometheus.url")
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.retries = max(1, retries)
+        self.backoff = backoff
+        self.chunk = chunk
+        self.scrape_interval = scrape_interval
+        self.requests = 0
+        all_headers = dict(headers or {})
+        if bearer_token:
+            all_headers["Authorization"] = f"Bearer {bearer_token}"
+        session = requests.Session()
+        session.verify = verify_tls
+        session.cert = client_cert
+        # Retries are ours (counted, with backoff, and reported); urllib3's are turned off.
+        self._client = PrometheusConnect(url=self.url, headers=all_headers, session=session,
+                                         retry=Retry(total=0, raise_on_status=False), timeout=timeout)
+
+    # ------------------------------------------------------------------ HTTP
+
+    def query(self, expr: str, at: int) -> list[dict]:
+        """One instant query at epoch second ``at``, with retries on timeouts, resets and 5xx/429."""
+        last_reason = "no attempt made"
+        for attempt in range(1, self.retries + 1):
+            self.requests += 1
+            try:
+                return self._client.custom_query(expr, params={"time": at})
+            except PrometheusApiClientException as exc:
+                text = str(exc)
+                if not any(f"Code {code}" in text for code in (429, 500, 502, 503, 504)):
+                    raise DataSourceError(f"query rejected: {text[:500]}", source=self.url,
+                                          field=expr[:120]) from None
+                last_reason = text[:300]
+            except requests.Timeout:
+                last_reason = f"no answer within {self.timeout}s (timeout)"
+            except requests.exceptions.SSLError as exc:
+                raise DataSourceError(f"TLS failed ({exc}); set verifyTLS to a CA bundle path", source=self.url) from None
+            except requests.ConnectionError as exc:
+                last_reason = f"cannot connect ({type(exc).__name__}: {str(exc)[:200]})"
+            except ValueError as exc:   # JSON decoding of a non-Prometheus answer
+                raise DataSourceError(f"answer is not Prometheus JSON ({exc}); is this the right URL?",
+                                      source=self.url) from None
+            if attempt < self.retries:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+        raise DataSourceError(f"Prometheus unavailable after {self.retries} attempts: {last_reason}",
+                              source=self.url)
+
+    def _bundle(self, expr: str, at: int) -> dict[str, list]:
+        return parse_bundle(self.query(expr, at), source=self.url)
+
+    # ------------------------------------------------------------------ scan
+
+    def collect(self, scope: Scope, window: Window, *, cpu_percentile: int = 95, memory_percentile: int = 99,
+                rate_window_s: int | None = None, allow_empty: bool = False) -> UsageResult:
+        """Read usage, container facts, owners, HPAs and nodes for every container in ``scope``.
+
+        ``cpu_percentile``/``memory_percentile`` outside 50/90/95/99/100 are
+        queried as well and land in ``UsageResult.quantiles``. Raises
+        DataSourceError when the server fails or (unless ``allow_empty``) when
+        the scope has no CPU series in the window.
+        """
+        began, before = time.monotonic(), self.requests
+        window = align_window(window)
+        step = window.step_seconds
+        rate_s = rate_window_s or max(2 * step, 4 * self.scrape_interval)
+        extra = {"cpu": tuple(q for q in (cpu_percentile,) if q not in STANDARD_PERCENTILES),
+                 "memory": tuple(q for q in (memory_percentile,) if q not in STANDARD_PERCENTILES)}
+        chunks = split_window(window, self.chunk)
+        pod_stats: dict[str, dict[PodKey, list[dict[str, float]]]] = {"cpu": defaultdict(list),
+                                                                       "memory": defaultdict(list)}
+        facts: list[tuple[int, dict[str, list]]] = []
+        node_stats: dict[str, dict[str, list[dict[str, float]]]] = {"cpu": defaultdict(list),
+                                                                     "memory": defaultdict(list)}
+        owners = Owners()
+        for start, end in chunks:
+            rng = end - start + step // 2 or 1      # covers [start, end] with left-open or closed ranges
+            cpu = self._bundle(promql.cpu_usage_stats(scope, rng, step, rate_s, extra["cpu"]), end)
+            mem = self._bundle(promql.memory_usage_stats(scope, rng, step, extra["memory"]), end)
+            for name, bundle in (("cpu", cpu), ("memory", mem)):
+                for key, stats in stats_by_key(bundle, ("namespace", "pod", "container")).items():
+                    pod_stats[name][key].append(stats)  # type: ignore[index]
+            facts.append((end, self._bundle(promql.container_facts(scope, rng), end)))
+            owners.add(self._bundle(promql.owners(scope, rng), end))
+            for name, expr in (("cpu", promql.node_cpu_stats(scope, rng, step, rate_s)),
+                               ("memory", promql.node_memory_stats(scope, rng, step))):
+                for (node,), stats in stats_by_key(self._bundle(expr, end), ("node",)).items():
+                    node_stats[name][node].append(stats)
+        end = chunks[-1][1]
+        last_rng = chunks[-1][1] - chunks[-1][0] + step // 2 or 1
+        hpas = hpas_from(self._bundle(promql.hpa_specs(scope, last_rng), end))
+        node_info = self._bundle(promql.node_info(scope, int(window.end.timestamp() - window.start.timestamp()) + step), end)
+        if not pod_stats["cpu"] and not allow_empty:
+            raise DataSourceError(
+                f"no container_cpu_usage_seconds_total series for namespaces =~ {scope.namespaces!r} between "
+                f"{window.start.isoformat()} and {window.end.isoformat()}; check the scope and that cAdvisor is "
+                "scraped (no findings are made without data)", source=self.url)
+        result = UsageResult(window=window, hpas=hpas, chunks=len(chunks))
+        self._assemble_usage(result, pod_stats, owners, extra)
+        self._assemble_facts(result, facts, pod_stats)
+        self._assemble_nodes(result, node_stats, node_info)
+        result.queries = self.requests - before
+        result.seconds = time.monotonic() - began
+        log.info("prometheus scan: %d containers, %d nodes, %d requests, %d chunks, %.1fs", len(result.usage),
+                 len(result.nodes), result.queries, result.chunks, result.seconds)
+        return result
+
+    # ------------------------------------------------------------------ assembly (pure)
+
+    @staticmethod
+    def _assemble_usage(result: UsageResult, pod_stats: dict, owners: Owners, extra: dict) -> None:
+        window = result.window
+        step, expected = window.step_seconds, window.expected_points
+        grouped: dict[str, dict[ContainerKey, list[dict[str, float]]]] = {"cpu": defaultdict(list),
+                                                                           "memory": defaultdict(list)}
+        for name in ("cpu", "memory"):
+            for (namespace, pod, container), parts in pod_stats[name].items():
+                ref = owners.workload_of(namespace, pod)
+                result.pods[(namespace, pod)] = ref
+                grouped[name][ContainerKey(ref, container)].append(combine_chunks(parts))
+        for key in sorted(set(grouped["cpu"]) | set(grouped["memory"])):
+            cpu = merge_replicas(grouped["cpu"].get(key, []), expected=expected, step_s=step)
+            memory = merge_replicas(grouped["memory"].get(key, []), expected=expected, step_s=step)
+            result.usage[key] = ContainerUsage(key=key, cpu=cpu, memory=memory)
+            for name in ("cpu", "memory"):
+                for q in extra[name]:
+                    values = [p[f"q{q}"] for p in grouped[name].get(key, []) if f"q{q}" in p]
+                    if values:
+                        result.quantiles[(key, name, q)] = max(values)
+
+    @staticmethod
+    def _assemble_facts(result: UsageResult, facts: list[tuple[int, dict[str, list]]], pod_stats: dict) -> None:
+        last_seen: dict[PodKey, float] = {}
+        for key, parts in list(pod_stats["cpu"].items()) + list(pod_stats["memory"].items()):
+            last_seen[key] = max([last_seen.get(key, 0.0)] + [p.get("last", 0.0) for p in parts])
+        restarts: dict[ContainerKey, float] = defaultdict(float)
+        ooms: dict[ContainerKey, int] = defaultdict(int)
+        throttled: dict[ContainerKey, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        spec: dict[ContainerKey, dict[str, tuple[float, float]]] = defaultdict(dict)   # field -> (seen, value)
+
+        def key_of(pk: PodKey) -> ContainerKey:
+            ref = result.pods.get((pk[0], pk[1])) or WorkloadRef("Pod", pk[0], pk[1])
+            return ContainerKey(ref, pk[2])
+
+        for _end, bundle in facts:
+            for pk, value in by_pod(bundle.get("restarts", [])).items():
+                restarts[key_of(pk)] += value
+            for pk, value in by_pod(bundle.get("oom", [])).items():
+                ooms[key_of(pk)] += int(value >= 1)
+            for i, stat in enumerate(("throttled", "periods")):
+                for pk, value in by_pod(bundle.get(stat, [])).items():
+                    throttled[key_of(pk)][i] += value
+            for stat in ("request", "limit"):
+                for labels, value in bundle.get(stat, []):
+                    pk = (labels.get("namespace", ""), labels.get("pod", ""), labels.get("container", ""))
+                    name = f"{stat}.{labels.get('resource', '')}"
+                    seen = (last_seen.get(pk, 0.0), _end)
+                    prior = spec[key_of(pk)].get(name)
+                    if prior is None or seen >= prior[0]:
+                        spec[key_of(pk)][name] = (seen, value)   # the most recently seen pod wins
+        for key in result.usage:
+            got = {name: value for name, (_, value) in spec.get(key, {}).items()}
+            resources = Resources(
+                cpu_request=got.get("request.cpu"), cpu_limit=got.get("limit.cpu"),
+                memory_request=int(got["request.memory"]) if "request.memory" in got else None,
+                memory_limit=int(got["limit.memory"]) if "limit.memory" in got else None)
+            result.containers[key] = Container(name=key.container, resources=resources,
+                                               restarts=int(round(restarts.get(key, 0.0))), oom_kills=ooms.get(key, 0),
+                                               last_terminated_reason="OOMKilled" if ooms.get(key) else None)
+            num, den = throttled.get(key, (0.0, 0.0))
+            if den > 0:
+                result.usage[key].cpu_throttled_ratio = min(1.0, num / den)
+
+    @staticmethod
+    def _assemble_nodes(result: UsageResult, node_stats: dict, info: dict[str, list]) -> None:
+        window = result.window
+        nodes: dict[str, NodeUsage] = {}
+        for labels, value in info.get("allocatable", []):
+            node = nodes.setdefault(labels.get("node", ""), NodeUsage(labels.get("node", "")))
+            if labels.get("resource") == "cpu":
+                node.allocatable_cpu = value
+            elif labels.get("resource") == "memory":
+                node.allocatable_memory = int(value)
+        for labels, _ in info.get("labels", []):
+            node = nodes.setdefault(labels.get("node", ""), NodeUsage(labels.get("node", "")))
+            node.labels = {k[len("label_"):]: v for k, v in labels.items() if k.startswith("label_")}
+        for name in ("cpu", "memory"):
+            for node_name, parts in node_stats[name].items():
+                node = nodes.setdefault(node_name, NodeUsage(node_name))
+                stats = merge_replicas([combine_chunks(parts)], expected=window.expected_points,
+                                       step_s=window.step_seconds)
+                setattr(node, name, stats)
+        nodes.pop("", None)
+        result.nodes = nodes
