@@ -231,7 +231,7 @@ class RightsizingDetector(Detector):
         if container.role == ContainerRole.INIT:
             return self.skip(key, "init container: runs to completion before the app starts and only "
                                   "matters for scheduling; not right-sized")
-        if isinstance(policy, str):
+        if not isinstance(policy, LimitPolicy):
             return self.skip(key, policy)
         if replicas <= 0:
             return self.skip(key, "workload has 0 replicas: nothing runs, nothing to save")
