@@ -12,7 +12,7 @@ plain ``/api/v1/query`` endpoint, with an optional bearer token, extra headers
 (e.g. ``X-Scope-OrgID``), a CA bundle or ``verify_tls=False``, and a client
 certificate.
 
-Requests per scan = 5 per chunk + 2 (HPA specs, node info), whatever the
+Requests per scan = 6 per chunk + 2 (HPA specs, node info), whatever the
 number of containers: every query aggregates over the whole scope, and the
 statistics are computed on the server (see :mod:`.promql`). Long windows are
 split into chunks of at most ``chunk`` to bound the samples one query loads;
@@ -132,7 +132,7 @@ class PrometheusSource:
         session.cert = client_cert
         # Retries are ours (counted, with backoff, and reported); urllib3's are turned off.
         self._client = PrometheusConnect(url=self.url, headers=all_headers, session=session,
-                                         retry=Retry(total=0, raise_on_status=False), timeout=timeout)
+                                         retry=Retry(total=0, read=False), timeout=timeout)
 
     # ------------------------------------------------------------------ HTTP
 
@@ -154,7 +154,8 @@ class PrometheusSource:
             except requests.exceptions.SSLError as exc:
                 raise DataSourceError(f"TLS failed ({exc}); set verifyTLS to a CA bundle path", source=self.url) from None
             except requests.ConnectionError as exc:
-                last_reason = f"cannot connect ({type(exc).__name__}: {str(exc)[:200]})"
+                reason = getattr(exc.args[0], "reason", None) if exc.args else None
+                last_reason = f"cannot connect ({str(reason or exc)[:200]})"
             except ValueError as exc:   # JSON decoding of a non-Prometheus answer
                 raise DataSourceError(f"answer is not Prometheus JSON ({exc}); is this the right URL?",
                                       source=self.url) from None

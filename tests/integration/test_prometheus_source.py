@@ -1,0 +1,179 @@
+"""PrometheusSource against Debian's prometheus, backfilled with a known history.
+
+Tolerances. Memory is a gauge sampled exactly on the query steps, so its
+figures must match the generated samples to float precision. CPU comes from
+``rate(container_cpu_usage_seconds_total[2m])`` at a 60 s step over samples
+every 60 s: with samples on the window edges rate() needs no extrapolation and
+equals the mean of the last two per-minute rates, which ``rate_truth``
+computes from the generated values. The only step it cannot reproduce is the
+window's second sample, where rate() extrapolates from two points, so CPU
+figures are compared within 1% (one of 360 points moves a quantile by far less).
+"""
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from finops_operator.errors import DataSourceError
+from finops_operator.models import ContainerKey, WorkloadRef
+from finops_operator.sources.prometheus import PrometheusSource
+from finops_operator.sources.promql import Scope
+from tests.support.prom_history import rate_truth
+
+pytestmark = pytest.mark.integration
+
+CPU_TOL = 0.01
+
+
+def key(kind: str, ns: str, name: str, container: str) -> ContainerKey:
+    return ContainerKey(WorkloadRef(kind, ns, name), container)
+
+
+def truth(values: np.ndarray) -> dict[str, float]:
+    values = values[~np.isnan(values)]
+    return {"p50": float(np.percentile(values, 50)), "p95": float(np.percentile(values, 95)),
+            "p99": float(np.percentile(values, 99)), "max": float(values.max()), "mean": float(values.mean())}
+
+
+@pytest.fixture(scope="module")
+def small(prometheus_history):
+    source = PrometheusSource(prometheus_history.url)
+    return source.collect(Scope(namespaces="small"), prometheus_history.window())
+
+
+def test_queried_figures_match_generated(prometheus_history, small):
+    for pod, container, ref in (("web-6b7c9-x2x4q", "app", key("Deployment", "small", "web", "app")),
+                                ("web-6b7c9-x2x4q", "proxy", key("Deployment", "small", "web", "proxy")),
+                                ("db-0", "postgres", key("StatefulSet", "small", "db", "postgres"))):
+        sim = prometheus_history.container("small", pod, container)
+        got = small.usage[ref]
+        want_mem = truth(sim.memory)
+        for stat, value in want_mem.items():
+            assert getattr(got.memory, stat) == pytest.approx(value, rel=1e-9), (ref, "memory", stat)
+        want_cpu = truth(rate_truth(sim.cpu, 2))
+        for stat, value in want_cpu.items():
+            assert getattr(got.cpu, stat) == pytest.approx(value, rel=CPU_TOL), (ref, "cpu", stat)
+        assert got.memory.samples == got.memory.expected == 361
+        assert got.cpu.coverage > 0.99
+        assert got.memory.std == pytest.approx(float(np.std(sim.memory)), rel=1e-6)
+    assert set(small.usage) == {key("Deployment", "small", "web", "app"), key("Deployment", "small", "web", "proxy"),
+                                key("StatefulSet", "small", "db", "postgres")}
+
+
+def test_requests_limits_and_nodes(small):
+    db = small.containers[key("StatefulSet", "small", "db", "postgres")]
+    assert db.resources.cpu_request == 2.0 and db.resources.cpu_limit is None
+    assert db.resources.memory_request == db.resources.memory_limit == 2048 * 2**20
+    assert db.restarts == 0 and db.oom_kills == 0
+    node = small.nodes["node-a"]
+    assert node.allocatable_cpu == 4.0 and node.allocatable_memory == 16 * 2**30
+    assert node.labels["topology_kubernetes_io_zone"] == "eu-west-1a"
+    # node usage covers every namespace on the node, not only the scope
+    assert node.cpu.max > small.usage[key("Deployment", "small", "web", "app")].cpu.max
+    assert set(small.nodes) == {"node-a", "node-b", "node-c", "node-d"}
+
+
+def test_request_count_does_not_grow_with_containers(prometheus_history, small):
+    large = PrometheusSource(prometheus_history.url).collect(Scope(namespaces="large"), prometheus_history.window())
+    assert len(small.usage) == 3 and len(large.usage) == 50
+    assert small.queries == large.queries == 6 * small.chunks + 2 == 8
+
+
+def test_rollout_pods_collapse_into_one_workload(prometheus_history):
+    result = PrometheusSource(prometheus_history.url).collect(Scope(namespaces="roll"), prometheus_history.window())
+    api = key("Deployment", "roll", "api", "api")
+    assert api in result.usage
+    assert not any(k.workload.kind == "ReplicaSet" for k in result.usage)
+    pods = [c for c in prometheus_history.history.containers if c.pod.startswith("api-")]
+    assert {result.pods[("roll", c.pod)] for c in pods} == {api.workload}
+    usage = result.usage[api]
+    # worst replica: the max over all four pods of two ReplicaSets
+    assert usage.memory.max == pytest.approx(max(np.nanmax(c.memory) for c in pods), rel=1e-9)
+    # one pod after another: the workload is covered all the time, not half of it
+    assert usage.memory.coverage > 0.99
+    assert key("CronJob", "roll", "report", "report") in result.usage
+    assert key("DaemonSet", "roll", "agent", "agent") in result.usage
+    hpa = result.hpas[api.workload]
+    assert (hpa.min_replicas, hpa.max_replicas, hpa.target_cpu_utilization, hpa.current_replicas) == (2, 6, 70, 2)
+
+
+def test_edge_cases_recent_gap_reset_and_crashes(prometheus_history):
+    window = prometheus_history.window()
+    result = PrometheusSource(prometheus_history.url).collect(Scope(namespaces="edge"), window)
+    recent = result.usage[key("Deployment", "edge", "new", "app")]
+    assert 0.05 < recent.cpu.coverage < 0.15 and 0.05 < recent.memory.coverage < 0.15
+    appeared = window.start + timedelta(minutes=POINTS_RECENT_START)
+    assert abs((recent.memory.first_seen - appeared).total_seconds()) <= 60
+    gappy = result.usage[key("StatefulSet", "edge", "gappy", "app")]
+    assert 0.80 < gappy.memory.coverage < 0.90       # one hour of six missing (less 5 min lookback)
+    reset_sim = prometheus_history.container("edge", "reset-0", "app")
+    reset = result.usage[key("StatefulSet", "edge", "reset", "app")]
+    assert reset.cpu.max == pytest.approx(truth(rate_truth(reset_sim.cpu, 2))["max"], rel=CPU_TOL)
+    assert reset.cpu.max < 1.0                       # no spike from the counter reset
+    crashy_key = key("StatefulSet", "edge", "crashy", "app")
+    crashy = result.containers[crashy_key]
+    assert crashy.restarts == 2 and crashy.oom_kills == 1 and crashy.last_terminated_reason == "OOMKilled"
+    assert result.usage[crashy_key].cpu_throttled_ratio == pytest.approx(0.4, abs=0.01)
+
+
+POINTS_RECENT_START = 361 - 361 // 10
+
+
+def test_chunked_window_is_merged_conservatively(prometheus_history, small):
+    source = PrometheusSource(prometheus_history.url, chunk=timedelta(hours=2))
+    chunked = source.collect(Scope(namespaces="small"), prometheus_history.window())
+    assert chunked.chunks == 4 and chunked.queries == 6 * 4 + 2
+    for ref, whole in small.usage.items():
+        part = chunked.usage[ref]
+        assert part.memory.max == whole.memory.max
+        assert part.memory.samples == whole.memory.samples
+        assert part.memory.mean == pytest.approx(whole.memory.mean, rel=1e-9)
+        assert part.memory.std == pytest.approx(whole.memory.std, rel=1e-6)
+        # max of chunk quantiles: an upper bound of the whole-window quantile, never above the max
+        assert whole.memory.p95 <= part.memory.p95 <= part.memory.max
+        assert whole.cpu.p95 * (1 - 1e-9) <= part.cpu.p95 <= part.cpu.max
+
+
+def test_extra_percentile_lands_in_quantiles(prometheus_history):
+    result = PrometheusSource(prometheus_history.url).collect(Scope(namespaces="small"), prometheus_history.window(),
+                                                              cpu_percentile=97)
+    ref = key("StatefulSet", "small", "db", "postgres")
+    sim = prometheus_history.container("small", "db-0", "postgres")
+    want = np.percentile(rate_truth(sim.cpu, 2)[~np.isnan(rate_truth(sim.cpu, 2))], 97)
+    assert result.quantiles[(ref, "cpu", 97)] == pytest.approx(want, rel=CPU_TOL)
+
+
+def test_scope_without_data_is_an_error_not_empty_usage(prometheus_history):
+    with pytest.raises(DataSourceError) as err:
+        PrometheusSource(prometheus_history.url).collect(Scope(namespaces="nothing-here"), prometheus_history.window())
+    assert prometheus_history.url in str(err.value) and "nothing-here" in str(err.value)
+
+
+def test_bad_query_is_rejected_with_the_server_message(prometheus_history):
+    source = PrometheusSource(prometheus_history.url)
+    with pytest.raises(DataSourceError) as err:
+        source.query("sum(", at=prometheus_history.history.end)
+    assert "query rejected" in str(err.value) and "400" in str(err.value)
+    assert source.requests == 1          # a rejected query is not retried
+
+
+def test_down_server_names_the_url(down_prometheus_url, prometheus_history):
+    source = PrometheusSource(down_prometheus_url, retries=3, backoff=0.01)
+    with pytest.raises(DataSourceError) as err:
+        source.collect(Scope(namespaces="small"), prometheus_history.window())
+    text = str(err.value)
+    assert down_prometheus_url in text and "cannot connect" in text and "after 3 attempts" in text
+    assert source.requests == 3
+
+
+def test_slow_server_times_out_after_retries(silent_prometheus, prometheus_history):
+    source = PrometheusSource(silent_prometheus.url, timeout=0.5, retries=2, backoff=0.01)
+    with pytest.raises(DataSourceError) as err:
+        source.collect(Scope(namespaces="small"), prometheus_history.window())
+    text = str(err.value)
+    assert silent_prometheus.url in text and "timeout" in text and "after 2 attempts" in text
+    assert silent_prometheus.accepted == 2
+    assert not math.isnan(source.requests) and source.requests == 2

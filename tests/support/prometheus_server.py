@@ -1,0 +1,145 @@
+"""A real Prometheus on loopback with backfilled history, plus broken servers for failure tests.
+
+``PrometheusServer`` backfills a TSDB with ``promtool tsdb create-blocks-from
+openmetrics`` and starts Debian's ``prometheus`` on it, on a free loopback
+port, with no scrape targets and a retention long enough to keep the blocks.
+Backfilled blocks must not overlap the head block, so histories should end
+at least ~3 hours before now (``history_end()`` does that).
+
+``SilentServer`` accepts TCP connections and never answers (a hung
+Prometheus); ``closed_port_url()`` gives a URL where nothing listens.
+"""
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+INSTALL_HINT = "run tests/tools/install-prometheus.sh (installs Debian's prometheus and promtool)"
+
+
+def require_binaries() -> tuple[str, str]:
+    """Paths of ``prometheus`` and ``promtool``; raises RuntimeError with the install hint if missing."""
+    found = {name: shutil.which(name) for name in ("prometheus", "promtool")}
+    missing = [name for name, path in found.items() if not path]
+    if missing:
+        raise RuntimeError(f"{' and '.join(missing)} not found on PATH: {INSTALL_HINT}")
+    return found["prometheus"], found["promtool"]  # type: ignore[return-value]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def history_end(now: float | None = None, *, align: int = 3600) -> int:
+    """A sample end time safely older than the head block: now - 3h, aligned down to ``align``."""
+    now = time.time() if now is None else now
+    return int(now - 3 * 3600) // align * align
+
+
+class PrometheusServer:
+    """One Prometheus process serving a backfilled TSDB under ``workdir``."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = Path(workdir)
+        self.tsdb = self.workdir / "tsdb"
+        self.tsdb.mkdir(parents=True, exist_ok=True)
+        self.prometheus, self.promtool = require_binaries()
+        self.port = 0
+        self.process: subprocess.Popen | None = None
+        self.log = self.workdir / "prometheus.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def backfill(self, openmetrics: Path, *, max_block_duration: str = "24h") -> None:
+        """Turn an OpenMetrics file into TSDB blocks (fails with promtool's own message)."""
+        run = subprocess.run([self.promtool, "tsdb", "create-blocks-from", "openmetrics",
+                              f"--max-block-duration={max_block_duration}", str(openmetrics), str(self.tsdb)],
+                             capture_output=True, text=True, timeout=600)
+        if run.returncode != 0:
+            raise RuntimeError(f"promtool backfill of {openmetrics} failed (exit {run.returncode}):\n"
+                               f"{run.stdout[-2000:]}\n{run.stderr[-2000:]}")
+
+    def start(self, *, timeout: float = 60) -> "PrometheusServer":
+        """Start on a free loopback port and wait for ``/-/ready``."""
+        config = self.workdir / "prometheus.yml"
+        config.write_text("global:\n  scrape_interval: 1m\n  evaluation_interval: 1m\nscrape_configs: []\n")
+        self.port = free_port()
+        log = self.log.open("w")
+        self.process = subprocess.Popen(
+            [self.prometheus, f"--config.file={config}", f"--storage.tsdb.path={self.tsdb}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=3650d",
+             "--query.max-samples=200000000", "--log.level=warn"],
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"prometheus exited with {self.process.returncode}:\n{self.log.read_text()[-3000:]}")
+            try:
+                if requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"prometheus not ready on {self.url} within {timeout}s:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self.process = None
+
+
+class SilentServer:
+    """Accepts connections on loopback and never sends a byte (a hung server)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._conns: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _serve(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            self.accepted += 1
+            self._conns.append(conn)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        for conn in self._conns:
+            conn.close()
+        self.sock.close()
+
+
+def closed_port_url() -> str:
+    """A loopback URL where nothing listens (the port was free a moment ago)."""
+    return f"http://127.0.0.1:{free_port()}"
