@@ -1,0 +1,155 @@
+"""Entry point: turn findings into whole-file edits of a GitOps repository (nothing is written).
+
+    result = plan_edits(repo_root, findings)
+    result.edits      # [FileEdit(path, before, after)] for files that change
+    result.skipped    # finding id -> why it could not be edited automatically
+    result.locations  # finding id -> "path:line" of the value (for the PR body)
+
+Each finding is applied completely or not at all: its changes are staged on the
+current texts and only kept when every one of them succeeded and passed its
+self-check. Several findings touching one file are applied to one text in sequence.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import EditError, FinOpsError
+from ..models import FileEdit, Finding, TargetKind
+from . import manifests, terraform
+from .locate import RepoIndex
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TEMPLATES = Path(__file__).resolve().parents[3] / "terraform_templates"
+
+__all__ = ["EditResult", "RepoIndex", "plan_edits"]
+
+
+@dataclass(slots=True)
+class EditResult:
+    edits: list[FileEdit]            # whole-file before/after, only files that change
+    skipped: dict[str, str]          # finding id -> clear reason it could not be edited automatically
+    locations: dict[str, str]        # finding id -> "path:line" where the value lives (for the PR body)
+    notes: dict[str, list[str]] = field(default_factory=dict)   # finding id -> things a reviewer should know
+
+
+class _Workspace:
+    """Current texts of the files touched so far (None = deleted), on top of the originals."""
+
+    def __init__(self, index: RepoIndex):
+        self.index = index
+        self.current: dict[str, str | None] = {}
+        self.order: list[str] = []
+
+    def read(self, path: str) -> str:
+        if path in self.current:
+            text = self.current[path]
+            if text is None:
+                raise EditError("file was deleted by an earlier change in this set", source=path)
+            return text
+        return self.index.text(path)
+
+    def commit(self, staged: dict[str, str | None]) -> None:
+        for path, text in staged.items():
+            if path not in self.current:
+                self.order.append(path)
+            self.current[path] = text
+
+    def file_edits(self) -> list[FileEdit]:
+        edits = []
+        for path in self.order:
+            before = self.index.text(path) if (self.index.root / path).is_file() else None
+            after = self.current[path]
+            if before != after:
+                edits.append(FileEdit(path, before, after))
+        return edits
+
+
+def _order(finding: Finding) -> int:
+    """Document removals last, so earlier value edits still find their document numbers."""
+    return 1 if finding.target.kind == TargetKind.VOLUME else 0
+
+
+def plan_edits(repo_root: Path, findings: list[Finding], *, templates_dir: Path | None = None,
+               index: RepoIndex | None = None) -> EditResult:
+    """Plan the file edits for ``findings`` in the repository at ``repo_root``."""
+    index = index or RepoIndex(Path(repo_root))
+    templates = Path(templates_dir) if templates_dir else DEFAULT_TEMPLATES
+    ws = _Workspace(index)
+    result = EditResult([], {}, {})
+    for finding in sorted(findings, key=_order):
+        staged: dict[str, str | None] = {}
+        reader = lambda p: staged[p] if p in staged and staged[p] is not None else ws.read(p)
+        try:
+            location, notes = _apply(index, finding, reader, staged, templates)
+        except FinOpsError as exc:
+            result.skipped[finding.id] = str(exc)
+            log.info("skipping %s: %s", finding.target, exc)
+            continue
+        ws.commit(staged)
+        if location:
+            result.locations[finding.id] = location
+        if notes:
+            result.notes[finding.id] = notes
+    result.edits = ws.file_edits()
+    return result
+
+
+def _apply(index: RepoIndex, finding: Finding, read, staged: dict[str, str | None],
+           templates: Path) -> tuple[str | None, list[str]]:
+    kind = finding.target.kind
+    if kind == TargetKind.CONTAINER:
+        return _apply_container(index, finding, read, staged)
+    if kind == TargetKind.NODE_GROUP:
+        out = terraform.edit_node_group(index.tf_files, read, finding)
+    elif kind == TargetKind.VOLUME and _is_pv(finding):
+        return _remove_pv(index, finding, read, staged)
+    elif kind == TargetKind.VOLUME:
+        out = terraform.remove_volume(index.tf_files, read, finding, templates)
+    else:
+        raise EditError(f"no editor for target kind {kind}")
+    staged.update(out.files)
+    return out.location, out.notes
+
+
+def _is_pv(finding: Finding) -> bool:
+    source = str(finding.evidence.get("source", "")).lower()
+    return source == "pv" or (source != "ebs" and not finding.target.name.startswith("vol-"))
+
+
+def _apply_container(index: RepoIndex, finding: Finding, read, staged) -> tuple[str | None, list[str]]:
+    target = manifests.resolve_container(index, finding)
+    text = read(target.path)
+    first_line = None
+    for change in finding.changes:
+        try:
+            text, line = manifests.apply_change(text, target, change)
+        except FinOpsError as exc:
+            raise exc.located(source=target.path) from None
+        first_line = first_line or line
+    staged[target.path] = text
+    notes = [f"edited {target.what}"] + target.notes
+    return f"{target.path}:{first_line}", notes
+
+
+def _remove_pv(index: RepoIndex, finding: Finding, read, staged) -> tuple[str | None, list[str]]:
+    name = finding.target.name
+    defs = index.pvs.get(name, [])
+    if not defs:
+        raise manifests.SourceNotFound(
+            f"PersistentVolume {name} not found in the repository (searched {len(index.yaml_files)} YAML "
+            "files); if it was created by a provisioner, delete it with kubectl after review")
+    if len(defs) > 1:
+        raise manifests.Ambiguous(f"PersistentVolume {name} is defined in several files: "
+                                  f"{', '.join(sorted(d.path for d in defs))}")
+    defn = defs[0]
+    if defn.prefix:
+        raise EditError(f"PersistentVolume {name} is an item of a List; remove it by hand", source=defn.path)
+    text = read(defn.path)
+    line = text.count("\n", 0, max(text.find(f"name: {name}"), 0)) + 1
+    staged[defn.path] = manifests.remove_document(text, defn.path, "PersistentVolume", name)
+    note = "deleted the file (it held only this PersistentVolume)" if staged[defn.path] is None \
+        else "removed the PersistentVolume document"
+    return f"{defn.path}:{line}", [note]

@@ -1,0 +1,204 @@
+"""A small positional view of HCL built from python-hcl2's Lark parse tree.
+
+python-hcl2's writers are lossy (comments and layout change), so we never write
+HCL with it. Its Lark parser keeps ``propagate_positions``: every tree node knows
+its character offsets in the source text. We turn the tree into blocks, attributes
+and expressions that carry ``start``/``end`` offsets; :mod:`.terraform` then splices
+the original text, so everything outside the edited span survives byte-for-byte
+(comments, heredocs, odd spacing).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import hcl2
+from lark import Token, Tree
+from lark.exceptions import LarkError, UnexpectedInput
+
+from ..errors import EditError
+
+_REF = re.compile(r"^(local|var)\.([A-Za-z_][A-Za-z0-9_-]*)$")
+
+
+@dataclass(slots=True)
+class Expr:
+    """An expression: kind int|float|string|tuple|object|ref|bool|other, with its span."""
+
+    kind: str
+    start: int
+    end: int
+    value: Any = None      # int/float/str; list[Expr] (tuple); list[ObjElem] (object); "local.x" (ref)
+
+    def elem(self, key: str) -> "ObjElem | None":
+        if self.kind != "object":
+            return None
+        return next((e for e in self.value if e.key == key), None)
+
+
+@dataclass(slots=True)
+class ObjElem:
+    key: str
+    value: Expr
+    start: int
+    end: int
+
+
+@dataclass(slots=True)
+class Attribute:
+    name: str
+    value: Expr
+    start: int
+    end: int
+
+
+@dataclass(slots=True)
+class Block:
+    type: str
+    labels: list[str]
+    start: int
+    end: int
+    body_start: int        # offset just after '{'
+    attributes: dict[str, Attribute] = field(default_factory=dict)
+    blocks: list["Block"] = field(default_factory=list)
+
+    def block(self, type_: str) -> "Block | None":
+        return next((b for b in self.blocks if b.type == type_), None)
+
+
+@dataclass(slots=True)
+class HclFile:
+    path: str
+    text: str
+    blocks: list[Block]
+    attributes: dict[str, Attribute]     # top level (tfvars files)
+
+
+def parse(text: str, path: str) -> HclFile:
+    """Parse HCL text; malformed input raises EditError naming the file and line."""
+    try:
+        tree = hcl2.parses_to_tree(text)
+    except UnexpectedInput as exc:
+        raise EditError(f"malformed HCL near column {exc.column} (check braces, quotes and '='); "
+                        "`terraform validate` shows the same place", source=path, field=f"line {exc.line}") from None
+    except LarkError as exc:
+        raise EditError(f"malformed HCL: {str(exc).splitlines()[0]}", source=path) from None
+    body = tree.children[0]
+    attributes, blocks = _body(body)
+    return HclFile(path, text, blocks, attributes)
+
+
+def _pos(node: Tree | Token) -> tuple[int, int]:
+    if isinstance(node, Token):
+        return node.start_pos, node.end_pos
+    return node.meta.start_pos, node.meta.end_pos
+
+
+def _body(body: Tree) -> tuple[dict[str, Attribute], list[Block]]:
+    attributes: dict[str, Attribute] = {}
+    blocks: list[Block] = []
+    for child in body.children:
+        if not isinstance(child, Tree):
+            continue
+        if child.data == "attribute":
+            name = _name(child.children[0])
+            start, end = _pos(child)
+            attributes[name] = Attribute(name, _expr(child.children[-1]), start, end)
+        elif child.data == "block":
+            blocks.append(_block(child))
+    return attributes, blocks
+
+
+def _block(tree: Tree) -> Block:
+    type_ = _name(tree.children[0])
+    labels: list[str] = []
+    body_start = 0
+    inner: Tree | None = None
+    for child in tree.children[1:]:
+        if isinstance(child, Token) and child.type == "LBRACE":
+            body_start = child.end_pos
+        elif isinstance(child, Tree) and child.data == "body":
+            inner = child
+        elif isinstance(child, Tree) and child.data in ("string", "identifier"):
+            labels.append(_string(child) if child.data == "string" else _name(child))
+    start, end = _pos(tree)
+    block = Block(type_, labels, start, end, body_start)
+    if inner is not None:
+        block.attributes, block.blocks = _body(inner)
+    return block
+
+
+def _name(tree: Tree | Token) -> str:
+    if isinstance(tree, Token):
+        return str(tree)
+    return "".join(str(t) for t in tree.scan_values(lambda v: isinstance(v, Token)))
+
+
+def _string(tree: Tree) -> str | None:
+    """A quoted string without interpolation, else None."""
+    parts = [c for c in tree.children if isinstance(c, Tree) and c.data == "string_part"]
+    text = []
+    for part in parts:
+        token = part.children[0]
+        if not isinstance(token, Token) or token.type != "STRING_CHARS":
+            return None
+        text.append(str(token))
+    return "".join(text)
+
+
+def _unwrap(tree: Tree | Token) -> Tree | Token:
+    while isinstance(tree, Tree) and tree.data == "expr_term" and len(tree.children) == 1:
+        tree = tree.children[0]
+    return tree
+
+
+def _expr(node: Tree | Token) -> Expr:
+    start, end = _pos(node)
+    inner = _unwrap(node)
+    kind = inner.data if isinstance(inner, Tree) else "token"
+    if kind == "int_lit":
+        return Expr("int", start, end, int(str(inner.children[0])))
+    if kind == "float_lit":
+        return Expr("float", start, end, float(str(inner.children[0])))
+    if kind == "string":
+        value = _string(inner)
+        return Expr("string" if value is not None else "other", start, end, value)
+    if kind == "literal_value":
+        return Expr("bool", start, end, str(inner.children[0]))
+    if kind == "tuple":
+        items = [_expr(c) for c in inner.children if isinstance(c, Tree) and c.data != "new_line_or_comment"]
+        return Expr("tuple", start, end, items)
+    if kind == "object":
+        return Expr("object", start, end, [_elem(c) for c in inner.children
+                                           if isinstance(c, Tree) and c.data == "object_elem"])
+    if kind in ("get_attr_expr_term", "identifier"):
+        text = _name(inner)
+        if _REF.match(text):
+            return Expr("ref", start, end, text)
+    return Expr("other", start, end, None)
+
+
+def _elem(tree: Tree) -> ObjElem:
+    key_tree = _unwrap(tree.children[0].children[0]) if tree.children[0].children else tree.children[0]
+    if isinstance(key_tree, Tree) and key_tree.data == "string":
+        key = _string(key_tree) or _name(key_tree)
+    else:
+        key = _name(key_tree)
+    start, end = _pos(tree)
+    return ObjElem(key, _expr(tree.children[-1]), start, end)
+
+
+def line_of(text: str, index: int) -> int:
+    return text.count("\n", 0, index) + 1
+
+
+def render_value(value: Any) -> str:
+    """HCL text for an int, a string, or a list of strings."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(render_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'

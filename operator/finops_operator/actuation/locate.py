@@ -1,0 +1,302 @@
+"""RepoIndex: one walk over a GitOps repository, remembering where things are defined.
+
+It records workloads in plain YAML (multi-document files and ``kind: List``),
+Kustomize kustomizations (namespace, resources, patches), Helm values (files next to
+a Chart.yaml, files and ``valuesObject`` of Argo CD Applications, ``spec.values`` of
+Flux HelmReleases), PersistentVolumes and Terraform files. Helm templates are never
+parsed: they are not YAML. Files that fail to parse are kept in ``errors`` so that a
+finding which needs one can name it; nobody else is bothered (the error is logged).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..errors import EditError, SourceNotFound
+from . import yamledit
+
+log = logging.getLogger(__name__)
+
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicaSet"}
+SKIP_DIRS = {".git", ".terraform", "node_modules", "__pycache__"}
+KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+
+
+class Ambiguous(SourceNotFound):
+    """Defined in several places and nothing says which one to edit."""
+
+
+def pod_spec_path(kind: str) -> list[str]:
+    """Key path from a workload document to its pod spec."""
+    if kind == "CronJob":
+        return ["spec", "jobTemplate", "spec", "template", "spec"]
+    return ["spec", "template", "spec"]
+
+
+@dataclass(slots=True)
+class Definition:
+    """A workload document: ``prefix`` leads from the document root to it (``items.N`` in a List)."""
+
+    path: str
+    doc: int
+    prefix: list[Any]
+    kind: str
+    name: str
+    namespace: str | None
+
+
+@dataclass(slots=True)
+class Patch:
+    path: str                      # the patch file (repo-relative)
+    kustomization: str             # directory of the kustomization that applies it
+    target: dict[str, str] = field(default_factory=dict)   # kustomize `target:` selector
+
+
+@dataclass(slots=True)
+class Kustomization:
+    dir: str
+    path: str
+    namespace: str | None
+    resources: list[str]           # repo-relative files or directories
+    patches: list[Patch]
+    inline_patches: int = 0
+
+
+@dataclass(slots=True)
+class ValuesSource:
+    """A place Helm values live: a file, or a mapping inside an Application/HelmRelease."""
+
+    path: str
+    doc: int
+    prefix: list[Any]              # key path to the values mapping inside the document
+    namespace: str | None          # None: not known (values file without an Application)
+    release: str | None
+    chart: str | None
+
+
+@dataclass(slots=True)
+class Chain:
+    """A kustomization path that includes a resource: outermost first, with the namespace it sets."""
+
+    dirs: list[str]
+    namespace: str | None
+
+
+class RepoIndex:
+    """Built once per scan by walking ``root`` (skips .git); read-only afterwards."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.texts: dict[str, str] = {}
+        self.data: dict[str, list[Any]] = {}
+        self.errors: dict[str, EditError] = {}
+        self.yaml_files: list[str] = []
+        self.tf_files: list[str] = []
+        self.definitions: dict[tuple[str, str], list[Definition]] = {}
+        self.kustomizations: dict[str, Kustomization] = {}
+        self.values: list[ValuesSource] = []
+        self.pvs: dict[str, list[Definition]] = {}
+        self.chart_dirs: set[str] = set()
+        self.app_namespaces: dict[str, str] = {}   # directory -> Argo CD destination namespace
+        self._chains: dict[str, list[Chain]] = {}
+        self._walk()
+        self._index()
+
+    # ------------------------------------------------------------------ walking
+
+    def _walk(self) -> None:
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+            rel_dir = PurePosixPath(Path(dirpath).relative_to(self.root).as_posix())
+            if "Chart.yaml" in filenames:
+                self.chart_dirs.add(str(rel_dir))
+            for name in sorted(filenames):
+                rel = str(rel_dir / name) if str(rel_dir) != "." else name
+                if name.endswith((".yaml", ".yml")) or name == "Kustomization":
+                    self.yaml_files.append(rel)
+                elif name.endswith((".tf", ".tfvars")):
+                    self.tf_files.append(rel)
+
+    def is_helm_template(self, rel: str) -> bool:
+        parts = PurePosixPath(rel).parts
+        return any(str(PurePosixPath(*parts[:i])) in self.chart_dirs and parts[i] == "templates"
+                   for i in range(1, len(parts)))
+
+    def text(self, rel: str) -> str:
+        if rel not in self.texts:
+            self.texts[rel] = (self.root / rel).read_text(encoding="utf-8")
+        return self.texts[rel]
+
+    def load(self, rel: str) -> list[Any] | None:
+        """Parsed documents of a YAML file, or None (error recorded) when it is malformed."""
+        if rel in self.data:
+            return self.data[rel]
+        if rel in self.errors:
+            return None
+        try:
+            docs = yamledit.load_data(self.text(rel), rel)
+        except EditError as exc:
+            log.warning("ignoring unparsable YAML %s", exc)
+            self.errors[rel] = exc
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            self.errors[rel] = EditError(f"cannot read file: {exc}", source=rel)
+            return None
+        self.data[rel] = docs
+        return docs
+
+    # ------------------------------------------------------------------ indexing
+
+    def _index(self) -> None:
+        for rel in self.yaml_files:
+            if self.is_helm_template(rel):
+                continue
+            docs = self.load(rel)
+            for i, doc in enumerate(docs or []):
+                if isinstance(doc, dict):
+                    self._index_doc(rel, i, [], doc)
+        for rel in self.yaml_files:
+            if PurePosixPath(rel).name.startswith("values") and str(PurePosixPath(rel).parent) in self.chart_dirs:
+                if not any(v.path == rel for v in self.values):
+                    chart = str(PurePosixPath(rel).parent)
+                    self.values.append(ValuesSource(rel, 0, [], None, None, PurePosixPath(chart).name))
+        patch_files = {p.path for k in self.kustomizations.values() for p in k.patches}
+        for key, defs in list(self.definitions.items()):   # a patch is not a definition
+            kept = [d for d in defs if d.path not in patch_files]
+            if kept:
+                self.definitions[key] = kept
+            else:
+                del self.definitions[key]
+
+    def _index_doc(self, rel: str, i: int, prefix: list[Any], doc: dict) -> None:
+        kind = doc.get("kind")
+        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+        name = meta.get("name")
+        name_ok = isinstance(name, str)
+        if kind == "List" and isinstance(doc.get("items"), list):
+            for j, item in enumerate(doc["items"]):
+                if isinstance(item, dict):
+                    self._index_doc(rel, i, prefix + ["items", j], item)
+        elif PurePosixPath(rel).name in KUSTOMIZATION_NAMES or kind in ("Kustomization",) and "resources" in doc:
+            self._index_kustomization(rel, doc)
+        elif kind in WORKLOAD_KINDS and name_ok:
+            ns = meta.get("namespace")
+            self.definitions.setdefault((kind, name), []).append(
+                Definition(rel, i, prefix, kind, name, ns if isinstance(ns, str) else None))
+        elif kind == "PersistentVolume" and name_ok:
+            self.pvs.setdefault(name, []).append(Definition(rel, i, prefix, kind, name, None))
+        elif kind == "Application" and isinstance(doc.get("spec"), dict):
+            self._index_argo(rel, i, doc)
+        elif kind == "HelmRelease" and isinstance(doc.get("spec"), dict):
+            spec = doc["spec"]
+            ns = spec.get("targetNamespace") or meta.get("namespace")
+            chart = ((spec.get("chart") or {}).get("spec") or {}).get("chart") if isinstance(spec.get("chart"), dict) else None
+            if isinstance(spec.get("values"), dict):
+                self.values.append(ValuesSource(rel, i, ["spec", "values"], ns, spec.get("releaseName") or name,
+                                                chart))
+
+    def _index_kustomization(self, rel: str, doc: dict) -> None:
+        base = PurePosixPath(rel).parent
+        resources = [self._join(base, r) for r in (doc.get("resources") or []) + (doc.get("bases") or [])
+                     if isinstance(r, str) and "://" not in r]
+        patches: list[Patch] = []
+        inline = 0
+        for entry in doc.get("patchesStrategicMerge") or []:
+            if isinstance(entry, str) and "\n" not in entry:
+                patches.append(Patch(self._join(base, entry), str(base)))
+            else:
+                inline += 1
+        for entry in doc.get("patches") or []:
+            if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+                target = entry.get("target") if isinstance(entry.get("target"), dict) else {}
+                patches.append(Patch(self._join(base, entry["path"]), str(base), target))
+            elif isinstance(entry, str):
+                patches.append(Patch(self._join(base, entry), str(base)))
+            else:
+                inline += 1
+        ns = doc.get("namespace")
+        self.kustomizations[str(base)] = Kustomization(str(base), rel, ns if isinstance(ns, str) else None,
+                                                       resources, patches, inline)
+
+    def _index_argo(self, rel: str, i: int, doc: dict) -> None:
+        spec = doc["spec"]
+        ns = (spec.get("destination") or {}).get("namespace") if isinstance(spec.get("destination"), dict) else None
+        sources = [("source", spec["source"])] if isinstance(spec.get("source"), dict) else []
+        sources += [(j, s) for j, s in enumerate(spec.get("sources") or []) if isinstance(s, dict)]
+        for key, src in sources:
+            path = src.get("path")
+            helm = src.get("helm") if isinstance(src.get("helm"), dict) else {}
+            release = helm.get("releaseName") or (doc.get("metadata") or {}).get("name")
+            chart = PurePosixPath(path).name if isinstance(path, str) else src.get("chart")
+            if isinstance(path, str) and ns:
+                self.app_namespaces[str(PurePosixPath(path))] = ns
+            prefix = ["spec", "source"] if key == "source" else ["spec", "sources", key]
+            for vf in helm.get("valueFiles") or []:
+                if not isinstance(vf, str):
+                    continue
+                target = vf.split("/", 1)[1] if vf.startswith("$") and "/" in vf else \
+                    str(self._join(PurePosixPath(path or "."), vf))
+                self.values.append(ValuesSource(target, 0, [], ns, release, chart))
+            if isinstance(helm.get("valuesObject"), dict):
+                self.values.append(ValuesSource(rel, i, prefix + ["helm", "valuesObject"], ns, release, chart))
+
+    @staticmethod
+    def _join(base: PurePosixPath, ref: str) -> str:
+        parts: list[str] = []
+        for part in (base / ref).parts:
+            if part == "..":
+                if parts:
+                    parts.pop()
+            elif part != ".":
+                parts.append(part)
+        return "/".join(parts) or "."
+
+    # ------------------------------------------------------------------ kustomize chains
+
+    def chains(self, rel: str) -> list[Chain]:
+        """Every kustomization path that includes file ``rel``, with the namespace it ends up in."""
+        if not self._chains and self.kustomizations:
+            for kdir in self.kustomizations:
+                self._expand(kdir, [], None, set())
+        return self._chains.get(rel, [])
+
+    def _expand(self, kdir: str, outer: list[str], outer_ns: str | None, seen: set[str]) -> None:
+        if kdir in seen:
+            return
+        k = self.kustomizations[kdir]
+        dirs = outer + [kdir]
+        ns = outer_ns or k.namespace
+        for res in k.resources:
+            if res in self.kustomizations:
+                self._expand(res, dirs, ns, seen | {kdir})
+            else:
+                self._chains.setdefault(res, []).append(Chain(dirs, ns))
+
+    def namespaces_of(self, defn: Definition) -> tuple[set[str], list[Chain]]:
+        """Namespaces a definition is deployed to (empty set: unknown, matches any)."""
+        if defn.namespace:
+            return {defn.namespace}, self.chains(defn.path)
+        chains = self.chains(defn.path)
+        found = {c.namespace for c in chains if c.namespace}
+        for directory, ns in self.app_namespaces.items():
+            if defn.path.startswith(directory.rstrip("/") + "/"):
+                found.add(ns)
+        return found, chains
+
+    def patches_for(self, chain: Chain) -> list[Patch]:
+        """Patches of every kustomization along a chain, outermost first."""
+        return [p for d in chain.dirs for p in self.kustomizations[d].patches]
+
+    def malformed_mentioning(self, needle: str) -> list[EditError]:
+        """Unparsable files whose text mentions ``needle`` (probably where the workload is)."""
+        found = []
+        for rel, err in self.errors.items():
+            try:
+                if needle in self.text(rel):
+                    found.append(err)
+            except OSError:
+                continue
+        return found

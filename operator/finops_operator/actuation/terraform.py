@@ -1,0 +1,322 @@
+"""Terraform edits: EKS node group sizes/instance types and removal of EBS volumes.
+
+Located with python-hcl2's parse tree (:mod:`.hcl`), changed by splicing the
+original text, so comments, heredocs and spacing outside the edited span survive.
+Node groups are found both ways people write them: a raw ``aws_eks_node_group``
+(``scaling_config`` block, ``instance_types``) and the terraform-aws-modules ``eks``
+module (``eks_managed_node_groups`` / ``self_managed_node_groups`` maps). When a
+value comes from ``local.x`` or ``var.x`` we edit where it is defined (the local,
+a tfvars file, or the variable's default) and say so in the notes.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Callable
+
+import jinja2
+
+from ..errors import EditError, SourceNotFound
+from ..models import Change, Finding
+from . import hcl
+from .hclrefs import Located, resolve_value, usages
+from .yamledit import splice
+
+Reader = Callable[[str], str]
+SIZE_FIELDS = ("desired_size", "min_size", "max_size")
+MODULE_MAPS = ("eks_managed_node_groups", "self_managed_node_groups")
+EKS_MODULE = "terraform-aws-modules/eks/aws"
+SNAPSHOT_FILE = "finops_snapshots.tf"
+SNAPSHOT_HEADER = ("# Final EBS snapshots taken before finops-operator removed unused volumes.\n"
+                   "# Each block says how to apply it ahead of the volume's deletion.\n")
+DESIRED_IGNORED = ("the terraform-aws-modules eks module ignores desired_size changes after the node group "
+                   "is created (lifecycle ignore_changes on scaling_config[0].desired_size, see "
+                   "terraform-aws-modules/terraform-aws-eks#2030); the cluster autoscaler or "
+                   "`aws eks update-nodegroup-config` sets the running size")
+
+
+@dataclass(slots=True)
+class TfResult:
+    files: dict[str, str | None]
+    location: str | None
+    notes: list[str] = field(default_factory=list)
+
+
+def _parse_all(tf_files: list[str], read: Reader) -> dict[str, hcl.HclFile]:
+    return {p: hcl.parse(read(p), p) for p in tf_files if p.endswith((".tf", ".tfvars"))}
+
+
+# --------------------------------------------------------------------------- node groups
+
+
+@dataclass(slots=True)
+class _Group:
+    path: str
+    fields: dict[str, hcl.Expr]             # field name -> expression where it is written
+    insert_into: hcl.Expr | hcl.Block       # where a missing field would be added
+    scaling: hcl.Block | None               # raw resource: its scaling_config block
+    desired_ignored: str | None             # why a desired_size change would have no effect
+    desc: str
+
+
+def _find_groups(files: dict[str, hcl.HclFile], name: str) -> list[_Group]:
+    found: list[_Group] = []
+    for path, f in files.items():
+        for block in f.blocks:
+            if block.type == "resource" and block.labels[:1] == ["aws_eks_node_group"]:
+                ng = block.attributes.get("node_group_name")
+                names = {block.labels[-1], block.labels[-1].replace("_", "-")}
+                if ng is not None and ng.value.kind == "string":
+                    names = {ng.value.value}
+                if name in names:
+                    scaling = block.block("scaling_config")
+                    fields = {k: a.value for k, a in (scaling.attributes if scaling else {}).items()}
+                    if "instance_types" in block.attributes:
+                        fields["instance_types"] = block.attributes["instance_types"].value
+                    lifecycle = block.block("lifecycle")
+                    ignored = None
+                    if lifecycle and "desired_size" in f.text[lifecycle.start:lifecycle.end]:
+                        ignored = ("this aws_eks_node_group ignores desired_size changes (lifecycle "
+                                   "ignore_changes); the autoscaler sets the running size")
+                    found.append(_Group(path, fields, scaling or block, scaling, ignored,
+                                        f'resource "aws_eks_node_group" "{block.labels[-1]}" in {path}'))
+            elif block.type == "module":
+                found += _module_groups(files, path, block, name)
+    return found
+
+
+def _module_groups(files: dict[str, hcl.HclFile], path: str, block: hcl.Block, name: str) -> list[_Group]:
+    source = block.attributes.get("source")
+    src = source.value.value if source and source.value.kind == "string" else ""
+    found = []
+    for map_name in MODULE_MAPS:
+        attr = block.attributes.get(map_name)
+        if attr is None:
+            continue
+        located = resolve_value(files, path, attr.value) if attr.value.kind == "ref" else Located(path, attr.value, [])
+        if located.expr.kind != "object":
+            continue
+        for elem in located.expr.value:
+            inner = elem.value.elem("name")
+            alias = inner.value.value if inner and inner.value.kind == "string" else None
+            if name in (elem.key, alias) and elem.value.kind == "object":
+                fields = {e.key: e.value for e in elem.value.value}
+                ignored = DESIRED_IGNORED if EKS_MODULE in src or not src.startswith((".", "/")) else None
+                found.append(_Group(located.path, fields, elem.value, None, ignored,
+                                    f'module "{block.labels[0]}" {map_name}.{elem.key} in {located.path}'))
+    return found
+
+
+def _parse_types(text: str | None) -> list[str]:
+    if text is None:
+        return []
+    text = text.strip()
+    if text.startswith("["):
+        return [str(t) for t in json.loads(text)]
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def edit_node_group(tf_files: list[str], read: Reader, finding: Finding) -> TfResult:
+    """Apply a node-group finding's size/instance-type changes to Terraform."""
+    name = finding.target.name
+    files = _parse_all(tf_files, read)
+    groups = _find_groups(files, name)
+    if not groups:
+        raise SourceNotFound(f"node group {name} not found in Terraform (searched {len(files)} .tf files for "
+                             "aws_eks_node_group and eks module node group maps)")
+    if len(groups) > 1:
+        raise SourceNotFound(f"node group {name} is defined in several places: "
+                             f"{'; '.join(g.desc for g in groups)}")
+    group = groups[0]
+    changes = [c for c in finding.changes if c.after is not None]
+    unknown = [c.field for c in changes if c.field not in SIZE_FIELDS + ("instance_types",)]
+    if unknown:
+        raise EditError(f"unsupported node group field(s) {unknown} for {group.desc}")
+    notes: list[str] = []
+    if group.desired_ignored and any(c.field == "desired_size" for c in changes):
+        if all(c.field == "desired_size" for c in changes):
+            raise EditError(f"only desired_size changes for {group.desc}, and {group.desired_ignored}")
+        notes.append(group.desired_ignored)
+    texts: dict[str, str] = {}
+    location = None
+    for change in changes:
+        path, line, note = _edit_field(files, texts, read, group, change)
+        location = location or f"{path}:{line}"
+        notes += [note] if note else []
+    return TfResult(dict(texts), location, notes)
+
+
+def _edit_field(files, texts: dict[str, str], read: Reader, group: _Group, change: Change):
+    new_value: object = _parse_types(change.after) if change.field == "instance_types" else _int(change)
+    expr = group.fields.get(change.field)
+    if expr is None:
+        return _insert_field(files, texts, read, group, change.field, new_value)
+    located = resolve_value(files, group.path, expr) if expr.kind == "ref" else Located(group.path, expr, [])
+    target = located.expr
+    _check_before(group, change, target)
+    if located.via:
+        ref = located.via[0]
+        shared = usages(files, group.path, ref)
+        if shared > 1:
+            raise EditError(f"{change.field} of {group.desc} comes from {ref}, which is used in {shared} places; "
+                            "editing it would change the others too. Give this group its own value")
+    text = texts.get(located.path, read(located.path))
+    new = splice(text, target.start, target.end, hcl.render_value(new_value))
+    _self_check(new, located.path, target.start, new_value)
+    texts[located.path] = new
+    files[located.path] = hcl.parse(new, located.path)
+    note = f"{change.field} comes from {' -> '.join(located.via)}; edited it in {located.path}" if located.via else None
+    return located.path, hcl.line_of(new, target.start), note
+
+
+def _int(change: Change) -> int:
+    try:
+        value = int(str(change.after))
+    except ValueError:
+        raise EditError(f"{change.field} must be a whole number, got {change.after!r}") from None
+    if value < 0:
+        raise EditError(f"{change.field} must be >= 0, got {value}")
+    return value
+
+
+def _check_before(group: _Group, change: Change, expr: hcl.Expr) -> None:
+    if change.before is None:
+        return
+    if change.field == "instance_types" and expr.kind == "tuple":
+        current = [e.value for e in expr.value]
+        if sorted(map(str, current)) != sorted(_parse_types(change.before)):
+            raise EditError(f"{group.desc} has instance_types {current} but the cluster runs {change.before}; "
+                            "sync the repository first")
+    elif expr.kind == "int" and str(expr.value) != str(change.before).strip():
+        raise EditError(f"{group.desc} has {change.field} = {expr.value} but the cluster shows {change.before}; "
+                        "sync the repository first")
+    elif expr.kind not in ("int", "tuple"):
+        raise EditError(f"{change.field} of {group.desc} is an expression, not a literal; change it by hand")
+
+
+def _insert_field(files, texts, read: Reader, group: _Group, field_name: str, value: object):
+    holder = group.insert_into
+    if isinstance(holder, hcl.Block) and field_name in SIZE_FIELDS and group.scaling is None:
+        raise EditError(f"{group.desc} has no scaling_config block; add one by hand")
+    text = texts.get(group.path, read(group.path))
+    close = text.rfind("}", holder.start, holder.end)
+    line_start = text.rfind("\n", 0, close) + 1
+    members = list(holder.attributes.values()) if isinstance(holder, hcl.Block) else list(holder.value)
+    if not members or "\n" not in text[holder.start:holder.end]:
+        raise EditError(f"cannot add {field_name} to {group.desc}: it is written on one line; add it by hand")
+    indent = re.match(r"[ \t]*", text[text.rfind("\n", 0, members[-1].start) + 1:]).group(0)
+    line = f"{indent}{field_name} = {hcl.render_value(value)}\n"
+    new = text[:line_start] + line + text[line_start:]
+    _self_check(new, group.path, line_start + len(indent) + len(field_name) + 3, value)
+    texts[group.path] = new
+    files[group.path] = hcl.parse(new, group.path)
+    return group.path, hcl.line_of(new, line_start), f"{field_name} was not set in {group.desc}; added it"
+
+
+def _self_check(text: str, path: str, at: int, value: object) -> None:
+    """The edited file must still parse, and the value at the splice must be the new one."""
+    hcl.parse(text, path)
+    rendered = hcl.render_value(value)
+    if text[at:at + len(rendered)] != rendered:
+        raise EditError("self-check failed: the edited value is not where it was written; nothing was written",
+                        source=path)
+
+
+# --------------------------------------------------------------------------- volumes
+
+
+def _volume_matches(text: str, block: hcl.Block, volume_id: str, name_tag: str | None) -> bool:
+    span = text[block.start:block.end]
+    if re.search(r'"?finops\.dev/volume-id"?\s*[=:]\s*"' + re.escape(volume_id) + '"', span):
+        return True
+    if name_tag and re.search(r'\bName"?\s*[=:]\s*"' + re.escape(name_tag) + '"', span):
+        return True
+    label = block.labels[-1]
+    return label in (volume_id, (name_tag or "").replace("-", "_"), name_tag)
+
+
+def _removal_span(text: str, block: hcl.Block) -> tuple[int, int]:
+    """The block's lines plus the comment lines directly above it."""
+    start = text.rfind("\n", 0, block.start) + 1
+    while start > 0:
+        prev = text.rfind("\n", 0, start - 1) + 1
+        line = text[prev:start].strip()
+        if line.startswith(("#", "//", "/*", "*")) or line.endswith("*/"):
+            start = prev
+        else:
+            break
+    end = text.find("\n", block.end - 1)
+    end = len(text) if end < 0 else end + 1
+    before_blank = start == 0 or text[text.rfind("\n", 0, start - 1) + 1:start].strip() == ""
+    if before_blank and text[end:end + 1] == "\n":
+        end += 1
+    elif before_blank and end >= len(text) and start > 0:   # last block: drop the blank line above it
+        start = text.rfind("\n", 0, start - 1) + 1
+    return start, end
+
+
+def remove_volume(tf_files: list[str], read: Reader, finding: Finding, templates: Path) -> TfResult:
+    """Remove an ``aws_ebs_volume`` (and its comment), after a snapshot block when asked."""
+    volume_id = finding.target.name
+    name_tag = finding.labels.get("Name")
+    files = _parse_all(tf_files, read)
+    hits = [(p, b) for p, f in files.items() for b in f.blocks
+            if b.type == "resource" and b.labels[:1] == ["aws_ebs_volume"]
+            and _volume_matches(f.text, b, volume_id, name_tag)]
+    what = f"EBS volume {volume_id}" + (f" (Name {name_tag})" if name_tag else "")
+    if not hits:
+        raise SourceNotFound(f"{what} not found in Terraform (searched {len(files)} .tf files for aws_ebs_volume "
+                             "by Name tag, finops.dev/volume-id tag and resource name); if it was created "
+                             "outside Terraform, delete it in the AWS console after review")
+    if len(hits) > 1:
+        raise SourceNotFound(f"{what} matches several blocks: "
+                             f"{', '.join(f'{p}:{hcl.line_of(files[p].text, b.start)}' for p, b in hits)}")
+    path, block = hits[0]
+    text = files[path].text
+    label = block.labels[-1]
+    if {"count", "for_each"} & set(block.attributes):
+        raise EditError(f'aws_ebs_volume "{label}" uses count/for_each; remove the one instance by hand',
+                        source=path)
+    start, end = _removal_span(text, block)
+    refs = usages(files, path, f"aws_ebs_volume.{label}", skip=(path, start, end))
+    if refs:
+        raise EditError(f'aws_ebs_volume "{label}" is referenced elsewhere ({refs} places, e.g. an '
+                        "aws_volume_attachment); remove those references first", source=path)
+    notes = [f'removed resource "aws_ebs_volume" "{label}" from {path}']
+    new = text[:start] + text[end:]
+    check = hcl.parse(new, path)
+    if any(b.labels[-1:] == [label] and b.labels[:1] == ["aws_ebs_volume"] for b in check.blocks):
+        raise EditError("self-check failed: the volume block is still there; nothing was written", source=path)
+    out = TfResult({path: new}, f"{path}:{hcl.line_of(text, block.start)}", notes)
+    if finding.evidence.get("snapshot_before_delete"):
+        snap_path = str(PurePosixPath(path).parent / SNAPSHOT_FILE)
+        out.files[snap_path] = _append_snapshot(read, snap_path, _render_snapshot(templates, finding, label, name_tag))
+        notes.append(f"added aws_ebs_snapshot.{label}_final in {snap_path}: run `terraform apply "
+                     f"-target=aws_ebs_snapshot.{label}_final` before the full apply, so the snapshot "
+                     "exists before the volume is deleted")
+    return out
+
+
+def _append_snapshot(read: Reader, path: str, block: str) -> str:
+    """Add a rendered snapshot block to the snapshots file (created on first use)."""
+    try:
+        current = read(path)
+    except (OSError, EditError):
+        current = SNAPSHOT_HEADER
+    new = current.rstrip("\n") + "\n\n" + block.rstrip("\n") + "\n"
+    hcl.parse(new, path)
+    return new
+
+
+def _render_snapshot(templates: Path, finding: Finding, label: str, name_tag: str | None) -> str:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates)), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, autoescape=False)
+    try:
+        template = env.get_template("ebs_snapshot.tf.j2")
+    except jinja2.TemplateNotFound:
+        raise EditError("template ebs_snapshot.tf.j2 is missing", source=str(templates)) from None
+    return template.render(volume_id=finding.target.name, resource_name=f"{label}_final",
+                           volume_resource=label, name=name_tag or label,
+                           size_gib=finding.evidence.get("size_gib"), title=finding.title)
