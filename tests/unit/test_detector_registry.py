@@ -1,0 +1,87 @@
+"""Detector registry and run_all."""
+from __future__ import annotations
+
+import pytest
+
+import finops_operator.detectors as detectors
+from finops_operator.detectors import REGISTRY, Detector, DetectorResult, register, run_all
+from finops_operator.errors import SnapshotError
+from finops_operator.models import FindingType
+from tests.support.fixtures_detectors import GIB, MIB, StateBuilder, app, policy, stats
+
+
+def test_builtin_detectors_are_registered_with_permissions():
+    assert set(REGISTRY) >= {"cpu-rightsizing", "memory-rightsizing", "idle-nodes", "orphan-volumes"}
+    for cls in REGISTRY.values():
+        assert cls.permissions and isinstance(cls.finding_type, FindingType)
+
+
+def _mixed_state() -> StateBuilder:
+    b = StateBuilder()
+    b.node("n1", cpu=4.0, memory=16 * GIB).node("n2", cpu=4.0, memory=16 * GIB)
+    b.pod("busy", "n1", 2.0, 4 * GIB).pod("idle", "n2", 0.1, GIB)
+    b.workload("web", app("api", cpu="2", memory="4Gi"))
+    b.usage("web", "api", cpu=stats(0.2), memory=stats(300 * MIB))
+    b.volume("vol-1")
+    return b
+
+
+def test_run_all_merges_every_detector(price_book):
+    result = run_all(_mixed_state().build(), policy(), price_book)
+    assert sorted(f.detector for f in result.findings) == [
+        "cpu-rightsizing", "idle-nodes", "memory-rightsizing", "orphan-volumes"]
+    assert len({f.id for f in result.findings}) == 4
+
+
+def test_disabled_detectors_do_not_run(price_book):
+    settings = policy(cpu={"enabled": False}, nodes={"enabled": False}, volumes={"enabled": False})
+    result = run_all(_mixed_state().build(), settings, price_book)
+    assert [f.detector for f in result.findings] == ["memory-rightsizing"]
+
+
+def test_only_and_unknown_names(price_book):
+    result = run_all(_mixed_state().build(), policy(), price_book, only=["orphan-volumes"])
+    assert [f.detector for f in result.findings] == ["orphan-volumes"]
+    with pytest.raises(KeyError, match="no-such"):
+        run_all(_mixed_state().build(), policy(), price_book, only=["no-such"])
+
+
+def test_a_failing_detector_is_reported_and_others_still_run(price_book, monkeypatch):
+    class Broken(Detector):
+        name = "broken-test"
+        finding_type = FindingType.IDLE_NODE
+
+        def run(self, state):
+            raise SnapshotError("usage series has a gap", source="snap.json", field="usage[3]")
+
+    monkeypatch.setitem(REGISTRY, "broken-test", Broken)
+    result = run_all(_mixed_state().build(), policy(), price_book)
+    assert len(result.findings) == 4
+    (skip,) = [s for s in result.skipped if s.detector == "broken-test"]
+    assert "snap.json: usage[3]: usage series has a gap" in skip.reason
+
+
+def test_register_rejects_nameless_and_duplicate_names():
+    class Nameless(Detector):
+        finding_type = FindingType.IDLE_NODE
+
+        def run(self, state):
+            return DetectorResult()
+
+    with pytest.raises(TypeError, match="name"):
+        register(Nameless)
+
+    class Dup(Nameless):
+        name = "cpu-rightsizing"
+
+    with pytest.raises(TypeError, match="already registered"):
+        register(Dup)
+    assert REGISTRY["cpu-rightsizing"] is detectors.cpu.CpuRightsizing
+
+
+def test_detectors_do_not_mutate_the_state(price_book):
+    import copy
+    state = _mixed_state().build()
+    before = copy.deepcopy(state)
+    run_all(state, policy(), price_book)
+    assert state == before
