@@ -239,12 +239,13 @@ class GitRepo:
         return proc.stdout.decode() if proc.returncode == 0 else None
 
     def write_branch(self, change_set: ChangeSet, base_branch: str, *, author: Author | None = None,
-                     message: str | None = None) -> str:
-        """Create or reset ``change_set.branch`` to one commit on the base tip; return its sha.
+                     message: str | None = None, branch: str | None = None) -> str:
+        """Create or reset ``change_set.branch`` (or ``branch``) to one commit on the base tip; return its sha.
 
         Every edit's ``before`` must equal the file at the base tip, else ProviderError
         ("base moved") and nothing changes. If the existing local branch already holds
-        exactly this content on this base, its commit is reused (no churn on re-runs).
+        exactly this content on this base (locally or on the remote, as last fetched), its commit
+        is reused: re-runs cause no churn and no needless force-push.
         """
         if not change_set.edits:
             raise ProviderError(f"change set {change_set.id!r} has no file edits; nothing to commit",
@@ -261,10 +262,12 @@ class GitRepo:
         if tree == self._out("rev-parse", f"{base}^{{tree}}"):
             raise ProviderError(f"change set {change_set.id!r} makes no change against {base_branch}; "
                                 "its edits are already on the base branch", source=change_set.branch)
-        ref = f"refs/heads/{change_set.branch}"
-        existing = self.rev_parse(ref)
-        if existing and self._same_commit(existing, base, tree):
-            return existing
+        name = branch or change_set.branch
+        ref = f"refs/heads/{name}"
+        for candidate in (self.rev_parse(ref), self.rev_parse(f"refs/remotes/{REMOTE}/{name}")):
+            if candidate and self._same_commit(candidate, base, tree):
+                self._run(["update-ref", ref, candidate])
+                return candidate
         sha = self._commit_tree(tree, base, message or _message(change_set), author or Author())
         self._run(["update-ref", ref, sha])
         return sha

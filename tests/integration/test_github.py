@@ -1,0 +1,180 @@
+"""GitHubProvider through PyGithub against the loopback emulator backed by a real bare remote."""
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from finops_operator.actuation.github import GitHubProvider, default_git_url
+from finops_operator.actuation.providers import Provider, parse_marker
+from finops_operator.errors import ProviderError
+from tests.support.fixtures_git import GITOPS_TREE, commit_files, cpu_edit, git, make_change_set, ref_sha
+from tests.support.github_emulator import GitHubEmulator
+
+pytestmark = pytest.mark.integration
+DEPLOY = "apps/payments/deployment.yaml"
+PULLS = r"/repos/acme/gitops/pulls"
+
+
+@pytest.fixture
+def make_provider(github: GitHubEmulator, tmp_path: Path) -> Callable[..., GitHubProvider]:
+    counter = itertools.count()
+
+    def make(**kw: Any) -> GitHubProvider:
+        opts: dict[str, Any] = dict(api_url=github.api_url, git_url=github.git_url, retries=3,
+                                    backoff_factor=0.01, secondary_rate_wait=0.2, max_rate_limit_wait=5,
+                                    seconds_between_requests=None, seconds_between_writes=None,
+                                    workdir=tmp_path / f"work{next(counter)}")
+        opts.update(kw)
+        return GitHubProvider("acme/gitops", opts.pop("token", github.token), **opts)
+    return make
+
+
+def publish(prov: GitHubProvider, cs_id: str = "rightsize-payments", cpu: str = "400m", **kw: Any):
+    edits = kw.pop("edits", None) or cpu_edit(cpu)
+    cs = make_change_set(cs_id, edits, cpu_after=cpu, body=kw.pop("body", f"Right-size to {cpu}.\n"),
+                         title=kw.pop("title", None))
+    args = dict(base_branch="main", labels=["finops", "cost"], reviewers=["alice"], draft=False)
+    args.update(kw)
+    return prov.publish(cs, **args)
+
+
+def test_first_publish_opens_pr_with_labels_reviewers_draft(github: GitHubEmulator, make_provider) -> None:
+    prov = make_provider()
+    assert isinstance(prov, Provider) and prov.status("finops/rightsize-payments") is None
+    ref = publish(prov, draft=True)
+    assert ref.created and ref.state == "open" and ref.number == 1 and not ref.notes
+    [pr] = github.pulls()
+    assert pr["title"] == "finops: right-size rightsize-payments" and pr["draft"] is True
+    assert pr["head"]["ref"] == "finops/rightsize-payments" and pr["base"]["ref"] == "main"
+    assert [lb["name"] for lb in pr["labels"]] == ["finops", "cost"]
+    assert [u["login"] for u in pr["requested_reviewers"]] == ["alice"]
+    assert pr["body"].startswith("Right-size to 400m.") and parse_marker(pr["body"])[0] == "rightsize-payments"
+    assert pr["head"]["sha"] == ref.head_sha == ref_sha(github.bare, "refs/heads/finops/rightsize-payments")
+    assert pr["commits"] == 1 and pr["changed_files"] == 1
+    assert ref.url == pr["html_url"] and ref.fingerprint == parse_marker(pr["body"])[1]
+    assert prov.open_count() == 1
+
+
+def test_second_publish_updates_instead_of_duplicating(github: GitHubEmulator, make_provider) -> None:
+    first = publish(make_provider())
+    again = publish(make_provider())  # a new process: fresh clone, no memory of the first run
+    assert again.number == first.number and not again.created and again.head_sha == first.head_sha
+    assert github.calls("POST", PULLS) == 1 and github.calls("PATCH", PULLS + r"/\d+") == 0
+    changed = publish(make_provider(), cpu="300m", title="finops: right-size payments (300m)")
+    assert changed.number == first.number and changed.head_sha != first.head_sha
+    [pr] = github.pulls()
+    assert pr["head"]["sha"] == changed.head_sha and "cpu: 300m" in git(
+        "show", f"{changed.head_sha}:{DEPLOY}", cwd=github.bare)
+    assert pr["title"] == "finops: right-size payments (300m)" and pr["body"].startswith("Right-size to 300m.")
+    assert changed.fingerprint != first.fingerprint and pr["commits"] == 1  # force-pushed, not stacked
+    assert github.calls("POST", PULLS) == 1 and github.calls("PATCH", PULLS + r"/\d+") == 1
+
+
+def test_human_closed_pr_is_not_reopened_unless_recommendation_changed(github: GitHubEmulator,
+                                                                       make_provider) -> None:
+    prov = make_provider()
+    first = publish(prov)
+    github.close(first.number)
+    head = ref_sha(github.bare, "refs/heads/finops/rightsize-payments")
+    same = publish(prov)
+    assert same.state == "closed" and same.number == first.number and "not reopened" in same.reason
+    assert len(github.pulls()) == 1 and ref_sha(github.bare, "refs/heads/finops/rightsize-payments") == head
+    told_no = publish(make_provider(reopen=lambda ref: False), cpu="300m")
+    assert told_no.state == "closed" and len(github.pulls()) == 1
+    changed = publish(prov, cpu="300m")
+    assert changed.created and changed.number == 2 and changed.state == "open"
+    pulls = github.pulls()
+    assert [p["state"] for p in pulls] == ["closed", "open"]
+    assert "Previously proposed in #1, which was closed." in pulls[1]["body"]
+    assert parse_marker(pulls[1]["body"])[1] == changed.fingerprint != first.fingerprint
+
+
+def test_merge_is_seen_with_merged_at(github: GitHubEmulator, make_provider) -> None:
+    prov = make_provider()
+    ref = publish(prov)
+    merge_sha = github.merge(ref.number)
+    st = prov.status(ref.branch)
+    assert st.state == "merged" and st.merged_at == github.pr(ref.number).merged_at
+    assert st.merged_at.tzinfo is not None and st.head_sha == ref.head_sha
+    assert ref_sha(github.bare, "refs/heads/main") == merge_sha
+    assert "cpu: 400m" in git("show", f"main:{DEPLOY}", cwd=github.bare)
+    assert git("rev-list", "--parents", "-n", "1", "main", cwd=github.bare).split()[2] == ref.head_sha
+    assert prov.open_count() == 0
+    again = publish(prov, edits={DEPLOY: (cpu_edit("400m")[DEPLOY][1], "x\n")})  # same findings, post-merge tree
+    assert again.state == "merged" and "already merged" in again.reason and len(github.pulls()) == 1
+
+
+def test_stale_pr_is_rebased_on_new_base_tip(github: GitHubEmulator, make_provider) -> None:
+    prov = make_provider()
+    first = publish(prov)
+    new_main = commit_files(github.bare, "main", {"docs/runbook.md": "# runbook\n"}, "unrelated change")
+    again = publish(prov)
+    assert again.number == first.number and again.head_sha != first.head_sha
+    assert git("rev-list", "--parents", "-n", "1", again.head_sha, cwd=github.bare).split()[1:] == [new_main]
+    assert github.pulls()[0]["head"]["sha"] == again.head_sha and len(github.pulls()) == 1
+
+
+def test_base_moved_on_edited_file_is_clear_and_changes_nothing(github: GitHubEmulator, make_provider) -> None:
+    prov = make_provider()
+    first = publish(prov)
+    def view() -> list[tuple]:
+        return [(p["title"], p["body"], p["head"]["sha"], p["updated_at"], p["state"]) for p in github.pulls()]
+    before = view()
+    commit_files(github.bare, "main", {DEPLOY: GITOPS_TREE[DEPLOY].replace("replicas: 3", "replicas: 4")}, "human")
+    with pytest.raises(ProviderError, match=f"base moved: {DEPLOY} changed since the scan"):
+        publish(prov, cpu="300m")
+    assert view() == before and ref_sha(github.bare, "refs/heads/finops/rightsize-payments") == first.head_sha
+    with pytest.raises(ProviderError, match="base moved"):
+        publish(prov, cs_id="other", cpu="300m")
+    assert ref_sha(github.bare, "refs/heads/finops/other") is None and len(github.pulls()) == 1
+
+
+def test_pr_found_by_marker_on_another_branch_is_updated(github: GitHubEmulator, make_provider) -> None:
+    from github import Auth, Github
+    commit_files(github.bare, "finops/legacy", {"x.md": "x\n"}, "legacy", parent=ref_sha(github.bare, "refs/heads/main"))
+    gh = Github(auth=Auth.Token(github.token), base_url=github.api_url)
+    gh.get_repo("acme/gitops").create_pull(base="main", head="finops/legacy", title="old",
+                                           body="<!-- finops-operator:changeset=rightsize-payments fingerprint=0 -->")
+    ref = publish(make_provider())
+    assert ref.number == 1 and not ref.created and len(github.pulls()) == 1
+    assert github.pulls()[0]["head"]["sha"] == ref_sha(github.bare, "refs/heads/finops/legacy") == ref.head_sha
+    assert ref_sha(github.bare, "refs/heads/finops/rightsize-payments") is None
+
+
+def test_open_pr_limit_defers_without_pushing(github: GitHubEmulator, make_provider) -> None:
+    prov = make_provider(max_open_prs=1)
+    publish(prov, cs_id="a")
+    ref = publish(prov, cs_id="b", edits={"apps/checkout/NOTES.md": (None, "b\n")})
+    assert ref.state == "deferred" and "open-PR limit reached: 1 finops PRs open (limit 1)" in ref.reason
+    assert ref.number is None and ref_sha(github.bare, "refs/heads/finops/b") is None
+    assert len(github.pulls()) == 1 and prov.open_count() == 1
+
+
+def test_hourly_limit_defers_until_an_hour_passed(github: GitHubEmulator, make_provider) -> None:
+    now = [datetime.now(timezone.utc)]
+    prov = make_provider(max_prs_per_hour=2, max_open_prs=10, clock=lambda: now[0])
+    for cs_id in ("a", "b"):
+        assert publish(prov, cs_id=cs_id, edits={f"notes/{cs_id}.md": (None, cs_id)}).created
+    ref = publish(prov, cs_id="c", edits={"notes/c.md": (None, "c")})
+    assert ref.state == "deferred" and "hourly PR limit reached: 2 finops PRs opened in the last hour" in ref.reason
+    assert "next slot at" in ref.reason and ref_sha(github.bare, "refs/heads/finops/c") is None
+    assert publish(prov, cs_id="a", edits={"notes/a.md": (None, "a2")}).state == "open"  # updates are not limited
+    now[0] += timedelta(minutes=61)
+    assert publish(prov, cs_id="c", edits={"notes/c.md": (None, "c")}).created
+
+
+def test_git_over_https_with_token(github: GitHubEmulator, make_provider, tmp_path: Path,
+                                   caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    ref = publish(make_provider(git_url=github.git_http_url))
+    assert ref.created and ref_sha(github.bare, "refs/heads/finops/rightsize-payments") == ref.head_sha
+    with pytest.raises(ProviderError, match="git push failed") as err:  # read-only token: fetch ok, push 403
+        publish(make_provider(git_url=github.git_http_url, token=github.readonly_token), cs_id="ro")
+    assert github.readonly_token not in str(err.value) + caplog.text
+    assert github.token not in caplog.text
+    assert default_git_url("https://api.github.com", "a/b") == "https://github.com/a/b.git"
+    assert default_git_url("https://ghe.corp/api/v3", "a/b") == "https://ghe.corp/a/b.git"
