@@ -171,3 +171,20 @@ def test_min_history_setting_is_honoured():
     b.workload("web", app("api", memory="2Gi")).usage("web", "api", memory=stats(100 * MIB, days=1))
     assert not MemoryRightsizing(policy(memory={"minHistoryHours": 48}), PriceBook.load()).run(b.build()).findings
     assert MemoryRightsizing(policy(), PriceBook.load()).run(b.build()).findings
+
+
+def test_explicit_zero_request_is_raised(builder):
+    builder.workload("web", app("api", memory="0")).usage("web", "api", memory=stats(100 * MIB, p99=120 * MIB))
+    f = one(run(builder))
+    # "0" is a plain number, so the new value is written in plain bytes: 120Mi x 1.2 = 144Mi
+    assert changes(f) == {"resources.requests.memory": ("0", str(144 * MIB))}
+    assert f.evidence["direction"] == "raise" and f.monthly_savings < 0
+
+
+def test_time_window_is_recorded_in_evidence(builder):
+    builder.workload("web", app("api", memory="2Gi")).usage("web", "api", memory=stats(100 * MIB))
+    s = policy(memory={"timeWindow": {"days": [0, 1, 2, 3, 4], "startHour": 8, "endHour": 20,
+                                      "timeZone": "Europe/Berlin"}})
+    f = one(run(builder, s))
+    assert f.evidence["time_window"]["timeZone"] == "Europe/Berlin"
+    assert one(run(builder)).evidence["time_window"] is None

@@ -128,6 +128,8 @@ class CpuRightsizing(RightsizingDetector):
             "rate_cpu_core_hour": round(rates.cpu_core_hour, 6),
             "savings_formula": "(before - after) cores x rate x 730 h x replicas",
             "confidence_inputs": conf_inputs,
+            "time_window": (self.settings.detectors.cpu.time_window.model_dump(by_alias=True)
+                            if self.settings.detectors.cpu.time_window else None),
         })
         notes = _notes(subject, direction, reasons)
         verb = {"add": "Add", "raise": "Raise", "cut": "Cut"}[direction]

@@ -77,7 +77,7 @@ class MemoryRightsizing(RightsizingDetector):
             skip = self._cut_too_small(subject, effective, new_req, rates)
             if skip is not None:
                 return skip
-        elif direction == "raise" and not safety:
+        elif direction == "raise" and not safety and effective:
             change_pct = (new_req - effective) / effective * 100
             if change_pct < cfg.min_change_percent:
                 return self.skip(subject.key, f"raise of {change_pct:.1f}% is below minChangePercent "
@@ -167,6 +167,7 @@ class MemoryRightsizing(RightsizingDetector):
             "rate_memory_gib_hour": round(rates.memory_gib_hour, 6),
             "savings_formula": "(before - after) GiB x rate x 730 h x replicas",
             "confidence_inputs": conf_inputs,
+            "time_window": cfg.time_window.model_dump(by_alias=True) if cfg.time_window else None,
         })
         verb = {"add": "Add", "raise": "Raise", "cut": "Cut"}[direction]
         before = human_bytes(effective) if effective is not None else "none"
