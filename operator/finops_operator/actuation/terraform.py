@@ -11,6 +11,7 @@ a tfvars file, or the variable's default) and say so in the notes.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -24,6 +25,7 @@ from . import hcl
 from .hclrefs import Located, resolve_value, usages
 from .yamledit import splice
 
+log = logging.getLogger(__name__)
 Reader = Callable[[str], str]
 SIZE_FIELDS = ("desired_size", "min_size", "max_size")
 MODULE_MAPS = ("eks_managed_node_groups", "self_managed_node_groups")
@@ -44,8 +46,32 @@ class TfResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _parse_all(tf_files: list[str], read: Reader) -> dict[str, hcl.HclFile]:
-    return {p: hcl.parse(read(p), p) for p in tf_files if p.endswith((".tf", ".tfvars"))}
+class _Parsed(dict):
+    """Parsed Terraform files by path; ``errors`` keeps the ones that failed to parse."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.errors: dict[str, EditError] = {}
+
+    def check(self, found_in: list[str], missing: str) -> None:
+        """A broken file next to what we edit (or anywhere, when nothing was found) stops the edit."""
+        dirs = {PurePosixPath(p).parent for p in found_in}
+        relevant = [e for p, e in self.errors.items() if not found_in or PurePosixPath(p).parent in dirs]
+        if relevant:
+            prefix = f"{missing}; " if not found_in else ""
+            raise EditError(prefix + "Terraform that could not be parsed: " + "; ".join(map(str, relevant)))
+
+
+def _parse_all(tf_files: list[str], read: Reader) -> _Parsed:
+    parsed = _Parsed()
+    for p in tf_files:
+        if p.endswith((".tf", ".tfvars")):
+            try:
+                parsed[p] = hcl.parse(read(p), p)
+            except EditError as exc:
+                log.warning("ignoring unparsable Terraform %s", exc)
+                parsed.errors[p] = exc
+    return parsed
 
 
 # --------------------------------------------------------------------------- node groups
@@ -123,6 +149,7 @@ def edit_node_group(tf_files: list[str], read: Reader, finding: Finding) -> TfRe
     name = finding.target.name
     files = _parse_all(tf_files, read)
     groups = _find_groups(files, name)
+    files.check([g.path for g in groups], f"node group {name} not found")
     if not groups:
         raise SourceNotFound(f"node group {name} not found in Terraform (searched {len(files)} .tf files for "
                              "aws_eks_node_group and eks module node group maps)")
@@ -261,11 +288,16 @@ def remove_volume(tf_files: list[str], read: Reader, finding: Finding, templates
     """Remove an ``aws_ebs_volume`` (and its comment), after a snapshot block when asked."""
     volume_id = finding.target.name
     name_tag = finding.labels.get("Name")
+    hint = str(finding.evidence.get("source_hint") or "").split("#")[0].strip().removeprefix("./")
+    if hint:   # the volume's finops.dev/source tag names its file or directory
+        tf_files = [p for p in tf_files if p == hint or p.startswith(hint.rstrip("/") + "/")
+                    or PurePosixPath(p).parent == PurePosixPath(hint).parent]
     files = _parse_all(tf_files, read)
     hits = [(p, b) for p, f in files.items() for b in f.blocks
             if b.type == "resource" and b.labels[:1] == ["aws_ebs_volume"]
             and _volume_matches(f.text, b, volume_id, name_tag)]
     what = f"EBS volume {volume_id}" + (f" (Name {name_tag})" if name_tag else "")
+    files.check([p for p, _ in hits], f"{what} not found")
     if not hits:
         raise SourceNotFound(f"{what} not found in Terraform (searched {len(files)} .tf files for aws_ebs_volume "
                              "by Name tag, finops.dev/volume-id tag and resource name); if it was created "
