@@ -41,7 +41,8 @@ def test_two_idle_nodes_consolidate_onto_the_busy_one():
     # n1 after: 2.0 + 0.1 (ds) + 0.6 = 2.7 of 4 cores
     assert f.evidence["receivers_after"]["n1"]["cpu_percent"] == 67.5
     assert f.evidence["min_size_at_most"] == 1 and f.labels["team"] == "platform" and f.team == "platform"
-    assert 0 < f.confidence <= 1 and 0 < f.risk < 1
+    assert f.risk == pytest.approx(0.1 + 0.5 * 0.675)      # n1, the only receiver, ends at 67.5% CPU
+    assert f.confidence == pytest.approx(0.9 * 0.8)         # no node usage series: 0.8 coverage assumed
 
 
 def test_daemonset_pods_do_not_make_a_node_look_busy():

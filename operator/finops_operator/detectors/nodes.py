@@ -29,7 +29,7 @@ cluster; the evidence says it must be at most n - k (the Terraform editor checks
 Confidence = 0.9 x (mean coverage of the removed nodes' usage series, 0.8 when
 absent): requests are exact, but nodes without usage history are less known.
 Risk = 0.1 + 0.5 x the highest projected fill (max of CPU and memory share of
-allocatable) among the receiving nodes.
+allocatable, DaemonSets included) among the nodes that receive pods.
 """
 from __future__ import annotations
 
@@ -221,7 +221,9 @@ class IdleNodes(Detector):
         prices = {n.name: self.prices.node_monthly(n.instance_type, n.capacity_type) for n in removed}
         savings = sum(prices.values())
         fill = _projected_fill(nodes, removed, moving, placement, index)
-        peak_fill = max((max(v["cpu_percent"], v["memory_percent"]) for v in fill.values()), default=0.0) / 100
+        receiving = set(placement.values())
+        peak_fill = max((max(v["cpu_percent"], v["memory_percent"]) for k, v in fill.items() if k in receiving),
+                        default=0.0) / 100
         coverages = [n.cpu_usage.coverage if n.cpu_usage else 0.8 for n in removed]
         conf = round(0.9 * sum(coverages) / len(coverages), 4)
         risk = round(min(1.0, 0.1 + 0.5 * peak_fill), 4)
