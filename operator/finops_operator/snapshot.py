@@ -1,0 +1,279 @@
+"""Snapshot files: a cluster inventory plus raw usage series, in one ``.npz``.
+
+Format ``finops-snapshot/v1`` (``numpy.savez_compressed``, no pickles):
+
+``meta``        uint8 array holding UTF-8 JSON::
+
+                    {"format": "finops-snapshot/v1", "cluster": ..., "region": ...,
+                     "window": {"start": ISO, "end": ISO, "stepSeconds": int},
+                     "workloads": [...], "pods": [...], "nodes": [...], "pdbs": [...],
+                     "volumes": [...],
+                     "containers": [{"workload": {"kind", "namespace", "name"}, "container": ...}]}
+
+                ``workloads`` .. ``volumes`` are the :mod:`finops_operator.models`
+                dataclasses as JSON (field names as in the dataclasses, enums by
+                value, times as ISO 8601); ``containers`` gives the row order.
+``timestamps``  int64 [n_points], epoch seconds, evenly spaced at the step,
+                first = window start, last = window end.
+``cpu``         float32 [n_containers, n_points], cores per replica (worst
+                replica at each step); NaN = no sample (gap).
+``memory``      float32 [n_containers, n_points], bytes per replica; NaN = gap.
+``throttled``   float32 [n_containers], share of CFS periods throttled over the
+                window; NaN = unknown (no CPU limit).
+
+:func:`load_snapshot` checks all of that and raises :class:`SnapshotError`
+naming the file and the field; :func:`save_snapshot` runs the same checks
+first and writes atomically, so a bad or half-written file never appears.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import types
+import typing
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import models
+from .errors import SnapshotError
+from .models import ClusterState, ContainerKey, Window, WorkloadRef
+
+FORMAT = "finops-snapshot/v1"
+ARRAYS = ("timestamps", "cpu", "memory", "throttled")
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """Inventory (``state``, usage left empty) plus the raw series, rows in ``keys`` order."""
+
+    state: ClusterState
+    keys: list[ContainerKey]
+    timestamps: np.ndarray      # int64 [n_points]
+    cpu: np.ndarray             # float32 [n_containers, n_points]
+    memory: np.ndarray          # float32 [n_containers, n_points]
+    throttled: np.ndarray       # float32 [n_containers]
+
+    def index(self) -> dict[ContainerKey, int]:
+        """Row number of each container."""
+        return {key: row for row, key in enumerate(self.keys)}
+
+    def validate(self, source: str = "snapshot") -> None:
+        """Raise :class:`SnapshotError` when arrays and inventory disagree."""
+        _check_arrays(self, source)
+        _check_rows(self, source)
+
+
+# --------------------------------------------------------------------------- JSON codec
+
+
+def _encode(value: Any) -> Any:
+    if dataclasses.is_dataclass(value):
+        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _encode(v) for k, v in value.items()}
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _fail(source: str, path: str, message: str) -> typing.NoReturn:
+    raise SnapshotError(message, source=source, field=path)
+
+
+def _decode(tp: Any, value: Any, path: str, source: str) -> Any:
+    """Rebuild ``tp`` (a models dataclass or a typing form of one) from JSON."""
+    if tp is Any:
+        return value
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        return _decode(next(a for a in args if a is not type(None)), value, path, source)
+    if origin is list:
+        if not isinstance(value, list):
+            _fail(source, path, f"expected a list, got {type(value).__name__}")
+        return [_decode(args[0], v, f"{path}[{i}]", source) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            _fail(source, path, f"expected a mapping, got {type(value).__name__}")
+        return {str(k): _decode(args[1], v, f"{path}.{k}", source) for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return _decode_dataclass(tp, value, path, source)
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        try:
+            return tp(value)
+        except ValueError:
+            _fail(source, path, f"unknown value {value!r}; use one of {[e.value for e in tp]}")
+    if tp is datetime:
+        try:
+            parsed = datetime.fromisoformat(str(value))
+        except ValueError:
+            _fail(source, path, f"{value!r} is not an ISO 8601 time")
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(tp, type) and isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
+        return value
+    _fail(source, path, f"expected {getattr(tp, '__name__', tp)}, got {value!r}")
+
+
+def _decode_dataclass(tp: type, value: Any, path: str, source: str) -> Any:
+    if not isinstance(value, dict):
+        _fail(source, path, f"expected a mapping, got {type(value).__name__}")
+    hints = typing.get_type_hints(tp, vars(models))
+    kwargs = {}
+    for f in dataclasses.fields(tp):
+        if f.name in value:
+            kwargs[f.name] = _decode(hints[f.name], value[f.name], f"{path}.{f.name}", source)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            _fail(source, f"{path}.{f.name}", "missing field; re-create the snapshot")
+    return tp(**kwargs)
+
+
+def encode_meta(snapshot: Snapshot) -> dict[str, Any]:
+    """The ``meta`` JSON document of a snapshot."""
+    state = snapshot.state
+    return {
+        "format": FORMAT, "cluster": state.cluster, "region": state.region,
+        "window": {"start": state.window.start.isoformat(), "end": state.window.end.isoformat(),
+                   "stepSeconds": state.window.step_seconds},
+        "workloads": _encode(state.workloads), "pods": _encode(state.pods), "nodes": _encode(state.nodes),
+        "pdbs": _encode(state.pdbs), "volumes": _encode(state.volumes),
+        "containers": [{"workload": {"kind": k.workload.kind, "namespace": k.workload.namespace,
+                                     "name": k.workload.name}, "container": k.container} for k in snapshot.keys],
+    }
+
+
+def decode_meta(meta: Any, source: str) -> tuple[ClusterState, list[ContainerKey]]:
+    """Inventory and row keys from a ``meta`` document; errors name the field."""
+    if not isinstance(meta, dict):
+        _fail(source, "meta", "expected a JSON object")
+    if meta.get("format") != FORMAT:
+        _fail(source, "meta.format", f"format {meta.get('format')!r} is not supported; this version reads "
+              f"{FORMAT!r} (re-create the snapshot with this version)")
+    for name in ("cluster", "region", "window", "workloads", "containers"):
+        if name not in meta:
+            _fail(source, f"meta.{name}", "missing field; re-create the snapshot")
+    window = meta["window"]
+    if not isinstance(window, dict) or any(k not in window for k in ("start", "end", "stepSeconds")):
+        _fail(source, "meta.window", "needs start, end and stepSeconds")
+    step = _decode(int, window["stepSeconds"], "meta.window.stepSeconds", source)
+    if step <= 0:
+        _fail(source, "meta.window.stepSeconds", f"must be > 0, got {step}")
+    state = ClusterState(
+        _decode(str, meta["cluster"], "meta.cluster", source), _decode(str, meta["region"], "meta.region", source),
+        Window(_decode(datetime, window["start"], "meta.window.start", source),
+               _decode(datetime, window["end"], "meta.window.end", source), step),
+        **{name: _decode(list[tp], meta.get(name, []), f"meta.{name}", source)
+           for name, tp in (("workloads", models.Workload), ("pods", models.Pod), ("nodes", models.Node),
+                            ("pdbs", models.PDB), ("volumes", models.Volume))})
+    keys = [ContainerKey(_decode(WorkloadRef, c.get("workload") if isinstance(c, dict) else None,
+                                 f"meta.containers[{i}].workload", source),
+                         _decode(str, c.get("container"), f"meta.containers[{i}].container", source))
+            for i, c in enumerate(_decode(list[dict[str, Any]], meta["containers"], "meta.containers", source))]
+    return state, keys
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_arrays(snap: Snapshot, source: str) -> None:
+    rows, window = len(snap.keys), snap.state.window
+    ts = snap.timestamps
+    if ts.ndim != 1 or not np.issubdtype(ts.dtype, np.integer) or len(ts) < 1:
+        _fail(source, "timestamps", f"expected a 1-D integer array of epoch seconds, got {ts.dtype} {ts.shape}")
+    if len(ts) > 1 and not np.all(np.diff(ts) == window.step_seconds):
+        bad = int(np.argmax(np.diff(ts) != window.step_seconds))
+        _fail(source, "timestamps", f"not evenly spaced at the {window.step_seconds}s step: points {bad} and "
+              f"{bad + 1} are {int(ts[bad + 1] - ts[bad])}s apart")
+    if int(ts[0]) != int(window.start.timestamp()) or int(ts[-1]) != int(window.end.timestamp()):
+        _fail(source, "timestamps", f"run from {int(ts[0])} to {int(ts[-1])} but meta.window is "
+              f"{window.start.isoformat()} .. {window.end.isoformat()}")
+    for name in ("cpu", "memory"):
+        arr = getattr(snap, name)
+        if not np.issubdtype(arr.dtype, np.floating) or arr.shape != (rows, len(ts)):
+            _fail(source, name, f"shape {arr.shape} ({arr.dtype}) does not match {rows} containers x "
+                  f"{len(ts)} timestamps (float)")
+        negative = np.flatnonzero((arr < 0).any(axis=1)) if arr.size else []
+        if len(negative):
+            _fail(source, name, f"negative usage in row {int(negative[0])} ({snap.keys[int(negative[0])]}); "
+                  "usage must be >= 0 (NaN marks a gap)")
+    if snap.throttled.shape != (rows,) or not np.issubdtype(snap.throttled.dtype, np.floating):
+        _fail(source, "throttled", f"shape {snap.throttled.shape} does not match {rows} containers")
+    if np.any(snap.throttled < 0) or np.any(snap.throttled > 1):
+        _fail(source, "throttled", "ratios must be between 0 and 1 (NaN = unknown)")
+
+
+def _check_rows(snap: Snapshot, source: str) -> None:
+    listed = {ContainerKey(w.ref, c.name) for w in snap.state.workloads for c in w.containers}
+    seen: set[ContainerKey] = set()
+    for i, key in enumerate(snap.keys):
+        if key in seen:
+            _fail(source, f"meta.containers[{i}]", f"{key} has two series rows")
+        if key not in listed:
+            _fail(source, f"meta.containers[{i}]", f"{key} has a series row but is not a container of any "
+                  "workload in meta.workloads")
+        seen.add(key)
+    for key in sorted(listed - seen):
+        _fail(source, "meta.workloads", f"container {key} has no series row in meta.containers")
+
+
+# --------------------------------------------------------------------------- I/O
+
+
+def save_snapshot(path: str | os.PathLike, snapshot: Snapshot) -> Path:
+    """Validate, then write ``path`` atomically (temp file + rename). Returns the path."""
+    path = Path(path)
+    snapshot.validate(str(path))
+    meta = json.dumps(encode_meta(snapshot), separators=(",", ":")).encode()
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, meta=np.frombuffer(meta, dtype=np.uint8),
+                                timestamps=np.asarray(snapshot.timestamps, dtype=np.int64),
+                                cpu=snapshot.cpu, memory=snapshot.memory, throttled=snapshot.throttled)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise SnapshotError(f"cannot write the snapshot: {exc.strerror}; check the directory exists "
+                            "and is writable", source=str(path)) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_snapshot(path: str | os.PathLike) -> Snapshot:
+    """Read and validate a snapshot; every array is read (decompressed) exactly once."""
+    source = str(path)
+    if not Path(path).is_file():
+        raise SnapshotError("no such file; check the path or create one with the simulator "
+                            "(finops_operator.simulator.simulate(...).snapshot())", source=source)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [name for name in ("meta", *ARRAYS) if name not in npz.files]
+            if missing:
+                raise SnapshotError(f"not a finops snapshot: array {missing[0]!r} is missing "
+                                    f"(expected meta, {', '.join(ARRAYS)})", source=source, field=missing[0])
+            arrays = {name: npz[name] for name in ("meta", *ARRAYS)}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise SnapshotError(f"not a finops snapshot (.npz written by save_snapshot): {exc}", source=source) from None
+    try:
+        meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SnapshotError(f"meta is not UTF-8 JSON: {exc}", source=source, field="meta") from None
+    state, keys = decode_meta(meta, source)
+    snapshot = Snapshot(state, keys, arrays["timestamps"], arrays["cpu"], arrays["memory"], arrays["throttled"])
+    snapshot.validate(source)
+    return snapshot
