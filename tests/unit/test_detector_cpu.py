@@ -216,4 +216,4 @@ def test_fast_at_ten_thousand_containers(builder):
     result = run(builder)
     elapsed = time.perf_counter() - started
     assert len(result.findings) + len(result.skipped) == 10_000
-    assert elapsed < 5, f"CPU detector took {elapsed:.1f}s for 10,000 containers"
+    assert elapsed < 10, f"CPU detector took {elapsed:.1f}s for 10,000 containers"

@@ -100,20 +100,20 @@ def confidence(stats: UsageStats, hours: float, restarts: int) -> tuple[float, d
     rest = max(0.5, 1.0 - 0.05 * restarts)
     inputs = {"coverage": round(cov, 4), "history_factor": round(hist, 4), "volatility_cv": round(stats.volatility, 4),
               "volatility_factor": round(vol, 4), "restarts": restarts, "restart_factor": round(rest, 4)}
-    return round(clip(cov * hist * vol * rest), 4), inputs
+    return round(float(clip(cov * hist * vol * rest)), 4), inputs
 
 
 def cpu_risk(peak: float, new_request: float, new_limit: float | None) -> float:
     pr = peak / new_request if new_request > 0 else 2.0
     pl = peak / new_limit if new_limit else 0.0
-    return round(clip(0.4 * clip((pr - 0.5) / 1.5) + 0.6 * clip((pl - 0.5) / 0.5)), 4)
+    return round(float(clip(0.4 * clip((pr - 0.5) / 1.5) + 0.6 * clip((pl - 0.5) / 0.5))), 4)
 
 
 def memory_risk(peak: float, new_request: float, new_limit: float | None, oom_killed: bool) -> float:
     pr = peak / new_request if new_request > 0 else 2.0
     pl = peak / new_limit if new_limit else 0.0
     bump = 0.2 if oom_killed else 0.0
-    return round(clip(0.3 * clip((pr - 0.5) / 1.0) + 0.7 * clip((pl - 0.5) / 0.5) + bump), 4)
+    return round(float(clip(0.3 * clip((pr - 0.5) / 1.0) + 0.7 * clip((pl - 0.5) / 0.5) + bump)), 4)
 
 
 def policy_limit(policy: LimitPolicy, resource: str, new_request: float, current_request: float | None,
@@ -169,7 +169,7 @@ def base_evidence(subject: Subject, unit: str) -> dict[str, object]:
     stats, wl = subject.stats, subject.workload
 
     def num(value: float) -> float | int:
-        return int(round(value)) if unit == "bytes" else round(value, 4)
+        return int(round(float(value))) if unit == "bytes" else round(float(value), 4)   # plain types for YAML/JSON
 
     evidence: dict[str, object] = {
         "workload": str(wl.ref), "container": subject.container.name, "role": subject.container.role.value,
@@ -252,5 +252,5 @@ class RightsizingDetector(Detector):
         return Finding(
             detector=self.name, type=self.finding_type,
             target=Target(TargetKind.CONTAINER, subject.container.name, wl.ref.namespace, wl.ref),
-            title=title, changes=changes, monthly_savings=round(savings, 2), confidence=conf, risk=risk,
+            title=title, changes=changes, monthly_savings=round(float(savings), 2), confidence=conf, risk=risk,
             evidence=evidence, labels=dict(wl.labels), team=wl.team, notes=notes)
