@@ -151,8 +151,9 @@ def _cost_line(ev: dict[str, Any]) -> str | None:
 
 def evidence_lines(finding: Finding) -> tuple[list[str], list[str]]:
     """(summary lines, detail lines) for one finding; no secrets, deterministic order."""
-    ev = {str(k): v for k, v in finding.evidence.items() if not _SECRET_KEY.search(str(k))}
-    unit = ev.get("unit") if isinstance(ev.get("unit"), str) else None
+    ev: dict[str, Any] = {str(k): v for k, v in finding.evidence.items() if not _SECRET_KEY.search(str(k))}
+    unit_value = ev.get("unit")
+    unit = unit_value if isinstance(unit_value, str) else None
     summary = [line for line in (_usage_line(ev, unit), _sizing_line(ev, unit), _replicas_line(ev),
                                  _safety_line(ev), _cost_line(ev)) if line]
     summary += [f"Note: {plain(note)}" for note in finding.notes]
