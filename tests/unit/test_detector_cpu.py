@@ -141,6 +141,15 @@ def test_hpa_workload_keeps_scaling_point_and_uses_hpa_replicas(builder):
     assert f.monthly_savings == pytest.approx(0.5 * CORE_HOUR * 730 * 6, abs=0.01)
 
 
+def test_hpa_peaks_above_request_do_not_force_a_raise(builder):
+    hpa = HPA("web", min_replicas=2, max_replicas=20, target_cpu_utilization=50, current_replicas=4)
+    builder.workload("web", app("api", cpu="1"), hpa=hpa)
+    builder.usage("web", "api", cpu=stats(1.4, mean=0.3))     # p95 above the request: the HPA adds pods
+    f = one(run(builder))
+    assert changes(f) == {"resources.requests.cpu": ("1", "600m")}    # 0.3 / 0.5
+    assert f.evidence["under_requested_reasons"] == []
+
+
 def test_hpa_on_memory_only_sizes_cpu_by_percentile(builder):
     hpa = HPA("web", 2, 10, target_memory_utilization=80, current_replicas=4)
     builder.workload("web", app("api", cpu="1"), hpa=hpa).usage("web", "api", cpu=stats(0.2, mean=0.1))

@@ -8,6 +8,7 @@ Recommendation (cores per replica), all inputs in the finding's evidence::
               target, so the HPA keeps the same replica count (its scaling point
               stays meaningful) instead of reacting to a changed denominator
     p95 > request                -> under-requested: at least p95 x (1 + headroom)
+                                    (not with a CPU HPA: it adds replicas for peaks)
     throttled > threshold        -> under-requested: at least request x (1 + headroom)
                                     (usage is capped by the limit, so the observed
                                     percentiles understate the demand)
@@ -82,7 +83,8 @@ class CpuRightsizing(RightsizingDetector):
             value = stats.mean / (hpa.target_cpu_utilization / 100)
             basis = (f"HPA-aware: mean {stats.mean:.4f} cores / target {hpa.target_cpu_utilization}% "
                      f"(typical per-pod usage sits at the HPA target, so replica counts stay as they are)")
-        if effective is not None and stats.p95 > effective:
+        hpa_on_cpu = hpa is not None and bool(hpa.target_cpu_utilization)
+        if effective is not None and stats.p95 > effective and not hpa_on_cpu:   # the HPA absorbs peaks
             value = max(value, stats.p95 * headroom)
             reasons.append(f"p95 usage {format_cpu(stats.p95)} is above the request {format_cpu(effective)}")
         ratio = subject.usage.cpu_throttled_ratio
