@@ -1,0 +1,310 @@
+"""AWS adapter (boto3): Cost Explorer costs and forecasts, EBS volumes, snapshots, instance types.
+
+Usage::
+
+    aws = AwsSource("eu-west-1", cache=CostCache(Path("ce-cache.json")))
+    rows = aws.cost_by("SERVICE", date(2024, 5, 1), date(2024, 6, 1))
+    rows = aws.cost_by("namespace", start, end)           # a cost allocation tag
+    aws.forecast(date(2024, 6, 10), date(2024, 7, 1))
+    aws.unattached_volumes()                              # models.Volume, state "available"
+    aws.calls, aws.cache_hits                             # for the scan summary
+
+Credentials come the normal boto3 way (environment, shared profile, IRSA via
+``AWS_WEB_IDENTITY_TOKEN_FILE``/``AWS_ROLE_ARN``, instance metadata); nothing
+here reads or logs them. The region comes from the policy. Cost Explorer is a
+global service answered in us-east-1 (cn-northwest-1 in China), whatever the
+policy region. ``endpoint_url`` points every client elsewhere (moto in tests).
+
+Throttling (``ThrottlingException``, ``RequestLimitExceeded``,
+``LimitExceededException`` ...) is retried by botocore's own retry handler
+(``retry_mode`` standard or adaptive, ``max_attempts`` in all); when it still
+fails the call raises DataSourceError saying it was throttled, after how many
+attempts, and what to do. Every Cost Explorer answer goes through the cache
+(each request costs $0.01), so ``calls`` counts real API requests (one per
+page) and ``cache_hits`` the answers served without one.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Callable, Iterable
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+
+from ..errors import ConfigError, DataSourceError
+from ..models import Volume, VolumeSource
+from .cost_cache import CostCache
+
+log = logging.getLogger(__name__)
+
+# IAM actions each method needs (to generate policies and docs from code).
+PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "cost_by": ("ce:GetCostAndUsage",),
+    "forecast": ("ce:GetCostForecast",),
+    "unattached_volumes": ("ec2:DescribeVolumes",),
+    "snapshots_for": ("ec2:DescribeSnapshots",),
+    "instance_types_of": ("ec2:DescribeInstances",),
+}
+THROTTLING_CODES = {"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+                    "TooManyRequestsException", "RequestLimitExceeded", "LimitExceededException",
+                    "RequestThrottled", "SlowDown", "EC2ThrottledException", "BandwidthLimitExceeded"}
+_DIMENSIONS = {"SERVICE", "LINKED_ACCOUNT", "REGION", "USAGE_TYPE", "INSTANCE_TYPE", "AZ", "PURCHASE_TYPE"}
+_PROVIDER_ID = re.compile(r"^aws:///[^/]*/(i-[0-9a-f]+)$")
+_INSTANCE_ID = re.compile(r"^i-[0-9a-f]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class CostRow:
+    """Cost of one group (service name or tag value; "" for untagged) in one period."""
+
+    start: date
+    end: date
+    group: str
+    amount: float
+    unit: str
+    estimated: bool
+    metric: str
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastPoint:
+    start: date
+    end: date
+    mean: float
+    lower: float | None
+    upper: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    """GetCostForecast: the total for the period and per-granularity points, 95% prediction interval."""
+
+    start: date
+    end: date
+    metric: str
+    total: float
+    unit: str
+    points: list[ForecastPoint] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    id: str
+    volume_id: str
+    state: str
+    size_gib: int
+    started_at: datetime | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def _day(text: str) -> date:
+    return date.fromisoformat(text[:10])
+
+
+def _tags(items: list[dict[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t.get("Value", "") for t in items or []}
+
+
+class AwsSource:
+    """Cost Explorer and EC2 reads for one account and region."""
+
+    def __init__(self, region: str, *, endpoint_url: str | None = None, session: boto3.Session | None = None,
+                 cache: CostCache | None = None, max_attempts: int = 5, retry_mode: str = "standard",
+                 connect_timeout: float = 10, read_timeout: float = 60):
+        if not region or not re.match(r"^[a-z]{2}(-[a-z]+)+-\d+$", region):
+            raise ConfigError(f"{region!r} is not an AWS region; write e.g. 'eu-west-1'", field="aws.region")
+        if retry_mode not in ("standard", "adaptive", "legacy"):
+            raise ConfigError(f"retry mode {retry_mode!r}: use 'standard' or 'adaptive'", field="aws.retryMode")
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.cache = cache if cache is not None else CostCache()
+        self.max_attempts = max_attempts
+        self.calls: Counter[str] = Counter()        # API requests answered by AWS, by operation (pages count)
+        self.cache_hits = 0
+        self.retries = 0                            # extra attempts botocore made (throttling, 5xx)
+        self._session = session or boto3.Session()
+        self._config = Config(retries={"mode": retry_mode, "total_max_attempts": max_attempts},
+                              connect_timeout=connect_timeout, read_timeout=read_timeout)
+        self._clients: dict[str, Any] = {}
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    def _client(self, service: str) -> Any:
+        if service not in self._clients:
+            region = self.region
+            if service == "ce":
+                region = "cn-northwest-1" if self.region.startswith("cn-") else "us-east-1"
+            self._clients[service] = self._session.client(service, region_name=region, config=self._config,
+                                                          endpoint_url=self.endpoint_url)
+        return self._clients[service]
+
+    # ------------------------------------------------------------------ calling
+
+    def _call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+        """One API request with botocore retries; every failure becomes a DataSourceError."""
+        client = self._client(service)
+        try:
+            answer = getattr(client, operation)(**params)
+        except ClientError as exc:
+            raise self._client_error(service, operation, exc) from None
+        except NoCredentialsError:
+            raise DataSourceError("no AWS credentials found; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
+                                  "AWS_PROFILE, or IRSA (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE)",
+                                  source=f"aws {service}", field=operation) from None
+        except EndpointConnectionError as exc:
+            raise DataSourceError(f"cannot reach the endpoint ({exc})", source=f"aws {service}",
+                                  field=operation) from None
+        except BotoCoreError as exc:
+            raise DataSourceError(f"request failed: {exc}", source=f"aws {service}", field=operation) from None
+        self.calls[f"{service}:{operation}"] += 1
+        self.retries += answer.pop("ResponseMetadata", {}).get("RetryAttempts", 0)
+        return answer
+
+    def _client_error(self, service: str, operation: str, exc: ClientError) -> DataSourceError:
+        self.calls[f"{service}:{operation}"] += 1
+        error = exc.response.get("Error", {})
+        code, message = error.get("Code", "?"), error.get("Message", "")
+        attempts = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
+        self.retries += attempts - 1
+        where = f"aws {service} ({self.endpoint_url or self.region})"
+        if code in THROTTLING_CODES:
+            return DataSourceError(
+                f"throttled by AWS ({code}: {message}) after {attempts} attempts with {self._config.retries['mode']} "
+                "retries; try again later, raise aws.maxAttempts, or use retryMode 'adaptive'",
+                source=where, field=operation)
+        if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+            return DataSourceError(f"access denied ({code}: {message}); the role needs "
+                                   f"{', '.join(self._permission_for(operation)) or 'this permission'}",
+                                   source=where, field=operation)
+        return DataSourceError(f"{code}: {message}", source=where, field=operation)
+
+    @staticmethod
+    def _permission_for(operation: str) -> tuple[str, ...]:
+        wanted = operation.replace("_", "").lower()
+        return tuple(p for perms in PERMISSIONS.values() for p in perms if p.split(":")[1].lower() == wanted)
+
+    def _pages(self, service: str, operation: str, params: dict[str, Any], items: str,
+               token_in: str, token_out: str) -> list[Any]:
+        """Follow a pagination token to the end and return all items."""
+        out: list[Any] = []
+        token: str | None = None
+        while True:
+            request = dict(params, **({token_in: token} if token else {}))
+            answer = self._call(service, operation, **request)
+            out.extend(answer.get(items, []))
+            token = answer.get(token_out)
+            if not token:
+                return out
+
+    def _cached(self, operation: str, params: dict[str, Any], fetch: Callable[[], Any]) -> Any:
+        value = self.cache.get(operation, params)
+        if value is not None:
+            self.cache_hits += 1
+            return value
+        value = fetch()
+        self.cache.put(operation, params, value)
+        return value
+
+    # ------------------------------------------------------------------ Cost Explorer
+
+    def cost_by(self, group_by: str, start: date, end: date, *, granularity: str = "DAILY",
+                metric: str = "UnblendedCost", cost_filter: dict[str, Any] | None = None) -> list[CostRow]:
+        """Costs per period grouped by a dimension (SERVICE, REGION ...) or a cost allocation tag key.
+
+        ``end`` is exclusive (as in Cost Explorer). Untagged costs come back
+        with ``group == ""``. All pages are read (NextPageToken) and the whole
+        answer is cached under the request.
+        """
+        if end <= start:
+            raise ConfigError(f"end {end} must be after start {start}", field="cost.period")
+        if granularity not in ("DAILY", "MONTHLY", "HOURLY"):
+            raise ConfigError(f"granularity {granularity!r}: use DAILY, MONTHLY or HOURLY", field="cost.granularity")
+        kind = "DIMENSION" if group_by.upper() in _DIMENSIONS else "TAG"
+        params: dict[str, Any] = {
+            "TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()}, "Granularity": granularity,
+            "Metrics": [metric], "GroupBy": [{"Type": kind, "Key": group_by.upper() if kind == "DIMENSION" else group_by}],
+        }
+        if cost_filter:
+            params["Filter"] = cost_filter
+        periods = self._cached("GetCostAndUsage", params, lambda: self._pages(
+            "ce", "get_cost_and_usage", params, "ResultsByTime", "NextPageToken", "NextPageToken"))
+        return self._cost_rows(periods, metric, tag=kind == "TAG", tag_key=group_by)
+
+    @staticmethod
+    def _cost_rows(periods: list[dict[str, Any]], metric: str, *, tag: bool, tag_key: str) -> list[CostRow]:
+        rows = []
+        for period in periods:
+            start, end = _day(period["TimePeriod"]["Start"]), _day(period["TimePeriod"]["End"])
+            for group in period.get("Groups", []):
+                value = group.get("Metrics", {}).get(metric, {})
+                name = group.get("Keys", [""])[0]
+                if tag:   # tag groups come back as "key$value"; "key$" is the untagged remainder
+                    name = name.split("$", 1)[1] if "$" in name else name
+                rows.append(CostRow(start, end, name, float(value.get("Amount", 0.0)), value.get("Unit", "USD"),
+                                    bool(period.get("Estimated", False)), metric))
+        return rows
+
+    def forecast(self, start: date, end: date, *, metric: str = "UNBLENDED_COST",
+                 granularity: str = "MONTHLY") -> Forecast:
+        """GetCostForecast with a 95% prediction interval (``start`` must be today or later in AWS)."""
+        if end <= start:
+            raise ConfigError(f"end {end} must be after start {start}", field="forecast.period")
+        params = {"TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()}, "Metric": metric,
+                  "Granularity": granularity, "PredictionIntervalLevel": 95}
+        answer = self._cached("GetCostForecast", params, lambda: self._call("ce", "get_cost_forecast", **params))
+        total = answer.get("Total", {})
+        points = [ForecastPoint(_day(p["TimePeriod"]["Start"]), _day(p["TimePeriod"]["End"]), float(p["MeanValue"]),
+                                float(p["PredictionIntervalLowerBound"]) if "PredictionIntervalLowerBound" in p else None,
+                                float(p["PredictionIntervalUpperBound"]) if "PredictionIntervalUpperBound" in p else None)
+                  for p in answer.get("ForecastResultsByTime", [])]
+        return Forecast(start, end, metric, float(total.get("Amount", 0.0)), total.get("Unit", "USD"), points)
+
+    # ------------------------------------------------------------------ EC2
+
+    def unattached_volumes(self) -> list[Volume]:
+        """EBS volumes in state ``available`` (attached to nothing), with tags, size, type, age, IOPS."""
+        items = self._pages("ec2", "describe_volumes", {"Filters": [{"Name": "status", "Values": ["available"]}],
+                                                        "MaxResults": 500}, "Volumes", "NextToken", "NextToken")
+        return [Volume(id=v["VolumeId"], source=VolumeSource.EBS, size_gib=int(v["Size"]),
+                       volume_type=v.get("VolumeType", ""), state=v.get("State", ""),
+                       created_at=v.get("CreateTime"), tags=_tags(v.get("Tags")), zone=v.get("AvailabilityZone"),
+                       iops=v.get("Iops"), throughput=v.get("Throughput"))
+                for v in items]
+
+    def snapshots_for(self, volume_id: str) -> list[Snapshot]:
+        """This account's snapshots of a volume, oldest first (for the snapshot-before-delete rule)."""
+        items = self._pages("ec2", "describe_snapshots", {"OwnerIds": ["self"], "Filters": [
+            {"Name": "volume-id", "Values": [volume_id]}]}, "Snapshots", "NextToken", "NextToken")
+        snaps = [Snapshot(s["SnapshotId"], s.get("VolumeId", volume_id), s.get("State", ""), int(s.get("VolumeSize", 0)),
+                          s.get("StartTime"), _tags(s.get("Tags"))) for s in items]
+        return sorted(snaps, key=lambda s: (s.started_at is None, s.started_at or datetime.min))
+
+    def instance_types_of(self, ids: Iterable[str]) -> dict[str, str]:
+        """Instance type per given id; accepts ``i-...`` ids or node provider ids ``aws:///<zone>/i-...``.
+
+        Unknown instances are left out (a node may be gone already); malformed ids raise ConfigError.
+        """
+        wanted: dict[str, str] = {}
+        for raw in ids:
+            match = _PROVIDER_ID.match(raw)
+            instance = match.group(1) if match else raw
+            if not _INSTANCE_ID.match(instance):
+                raise ConfigError(f"{raw!r} is not an EC2 instance id or provider id (aws:///zone/i-...)",
+                                  field="node.spec.providerID")
+            wanted[instance] = raw
+        found: dict[str, str] = {}
+        ordered = sorted(wanted)
+        for i in range(0, len(ordered), 200):           # at most 200 values per filter
+            reservations = self._pages("ec2", "describe_instances", {"Filters": [
+                {"Name": "instance-id", "Values": ordered[i:i + 200]}]}, "Reservations", "NextToken", "NextToken")
+            for reservation in reservations:
+                for instance in reservation.get("Instances", []):
+                    found[wanted[instance["InstanceId"]]] = instance["InstanceType"]
+        return found
