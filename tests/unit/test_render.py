@@ -21,10 +21,10 @@ GOLDEN = Path(__file__).parent / "golden" / "pr_body.md"
 GENERATED = datetime(2024, 6, 12, 7, 30, tzinfo=timezone.utc)
 
 
-def cpu_evidence(p95: float, new: float, before_cost: float, after_cost: float, **extra) -> dict:
+def cpu_evidence(p95: float, new: float, before_cost: float, after_cost: float, current: float = 1.0, **extra) -> dict:
     return {"workload": "x", "unit": "cores", "replicas": 3, "replicas_basis": "spec.replicas", "samples": 4000,
             "expected_samples": 4033, "coverage": 0.9918, "history_days": 14.0, "p50": p95 * 0.6, "p90": p95 * 0.9,
-            "p95": p95, "p99": p95 * 1.1, "max": p95 * 1.4, "formula": "p95 x (1 + 15%)", "new_request": new,
+            "p95": p95, "p99": p95 * 1.1, "max": p95 * 1.4, "formula": "p95 x (1 + 15%)", "current_request": current, "new_request": new,
             "limit_policy": "KeepRatio", "oom_kills": 0, "restarts": 0, "throttled_ratio": 0.01,
             "cost_before_monthly": before_cost, "cost_after_monthly": after_cost,
             "savings_formula": "(before - after) cores x rate x 730 h x replicas", **extra}
@@ -35,12 +35,13 @@ def realistic_change_set() -> ChangeSet:
                             evidence=cpu_evidence(0.2, 0.25, 74.46, 18.62, github_token="ghp_" + "a" * 36,
                                                   source_hint="https://bot:s3cr3tpass@git.example.com/gitops.git"))
     envoy = container_finding("payments", "api", "envoy", cpu=("500m", "100m"), savings=14.9, confidence=0.7,
-                              risk=0.41, evidence=cpu_evidence(0.06, 0.1, 18.62, 3.72))
+                              risk=0.41, evidence=cpu_evidence(0.06, 0.1, 18.62, 3.72, current=0.5))
     ledger = container_finding(
         "payments", "ledger", "app", memory=("512Mi", "768Mi"), savings=-6.2, confidence=0.85, risk=0.1,
         evidence={"unit": "bytes", "replicas": 2, "p99": 540 * 2**20, "max": 600 * 2**20, "oom_kills": 3,
                   "restarts": 3, "last_terminated_reason": "OOMKilled",
-                  "formula": "max(peak, limit) x (1 + 30%) after OOM kills", "new_request": 768 * 2**20,
+                  "formula": "max(peak, limit) x (1 + 30%) after OOM kills", "current_request": 512 * 2**20,
+                  "new_request": 768 * 2**20,
                   "hpa": {"name": "ledger", "min_replicas": 2, "max_replicas": 6, "target_cpu_utilization": 70},
                   "cost_before_monthly": 12.4, "cost_after_monthly": 18.6})
     ledger.notes.append("OOM-killed 3 times in the window: raised, never cut")
@@ -81,6 +82,8 @@ def test_body_tables_total_marker_and_sections():
     assert "Lowest confidence 70% (medium), highest risk 41% (medium)." in body
     # evidence is prose, not a dict dump
     assert "Usage per replica over 14.0 days, 99% coverage (4000/4033 samples): p50 120m · p90 180m · p95 200m" in body
+    assert "- Sizing: p95 x (1 + 15%) gives request 500m -> 100m\n" in body
+    assert "- Sizing: max(peak, limit) x (1 + 30%) after OOM kills gives request 512Mi -> 768Mi\n" in body
     assert "Stability: 3 OOM kills, 3 restarts, last terminated: OOMKilled" in body
     assert "HPA ledger scales 2-6 replicas on CPU 70%" in body
     assert "Note: OOM-killed 3 times in the window: raised, never cut" in body

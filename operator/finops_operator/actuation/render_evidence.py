@@ -27,6 +27,9 @@ _SHOWN = {"workload", "container", "unit", "samples", "expected_samples", "histo
           "max", "formula", "percentile", "headroom_percent", "replicas", "replicas_basis", "hpa", "oom_kills",
           "restarts", "throttled_ratio", "coverage", "cost_before_monthly", "cost_after_monthly",
           "under_requested_reasons", "oom_killed", "last_terminated_reason"}
+# Shown in the summary lines (or repeating them), so not listed again under details.
+_REDUNDANT = {"savings_formula", "limit_policy", "new_request", "new_limit", "current_request", "current_limit",
+              "effective_request", "direction", "volatility_cv"}
 MAX_LIST_ITEMS = 20
 MAX_TEXT = 300
 
@@ -65,6 +68,8 @@ def plain(value: Any, key: str = "") -> str:
     if isinstance(value, float):
         if key in _PERCENT_KEYS or key.endswith("_ratio"):
             return f"{value * 100:.1f}%"
+        if key.startswith("rate_"):
+            return f"${value:.6g}"
         if "cost" in key or "savings" in key or "price" in key:
             return f"${value:,.2f}"
         return f"{value:.4g}"
@@ -102,11 +107,17 @@ def _usage_line(ev: dict[str, Any], unit: str | None) -> str | None:
 def _sizing_line(ev: dict[str, Any], unit: str | None) -> str | None:
     if not ev.get("formula"):
         return None
-    new = ev.get("new_request")
-    target = f" -> {quantity(new, unit)}" if new is not None else ""
-    line = f"Sizing: {plain(ev['formula'])}{target}"
-    if ev.get("new_limit") is not None:
-        line += f" (limit {quantity(ev['new_limit'], unit)}, policy {plain(ev.get('limit_policy', 'n/a'))})"
+    line = f"Sizing: {plain(ev['formula'])}"
+    parts = []
+    for what, old_key, new_key in (("request", "current_request", "new_request"), ("limit", "current_limit", "new_limit")):
+        if ev.get(new_key) is None:
+            continue
+        was = f"{quantity(ev[old_key], unit)} -> " if ev.get(old_key) is not None else ""
+        parts.append(f"{what} {was}{quantity(ev[new_key], unit)}")
+    if parts:
+        line += " gives " + ", ".join(parts)
+    if ev.get("limit_policy") and ev.get("new_limit") is not None:
+        line += f" (limit policy {plain(ev['limit_policy'])})"
     return line
 
 
@@ -157,7 +168,7 @@ def evidence_lines(finding: Finding) -> tuple[list[str], list[str]]:
     summary = [line for line in (_usage_line(ev, unit), _sizing_line(ev, unit), _replicas_line(ev),
                                  _safety_line(ev), _cost_line(ev)) if line]
     summary += [f"Note: {plain(note)}" for note in finding.notes]
-    shown = _SHOWN | {"savings_formula", "limit_policy", "new_request", "new_limit"} if summary else set()
+    shown = _SHOWN | _REDUNDANT if summary else set()
     details = []
     for key in sorted(ev):
         if key in shown or ev[key] is None:
