@@ -1,0 +1,109 @@
+"""`finops demo`: a throwaway GitOps repo + a simulated cluster -> findings and branches.
+
+Needs no cluster and no network: the GitOps repo is copied from ``examples/gitops``,
+the cluster is the bundled demo scenario run through the simulator, and the
+branches are written into the throwaway repo's own git history.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+
+from ..errors import ConfigError
+from ..guardrails import GuardrailContext
+from ..pipeline import scan
+from ..settings import settings_from_document
+from .output import money, result_to_json
+from .scan import apply_branches, progress, show_result
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+DEMO_SCENARIO = DATA / "demo-scenario.yaml"
+DEMO_POLICY = DATA / "demo-policy.yaml"
+
+
+def examples_dir() -> Path:
+    """The GitOps example repo, next to the package in a source checkout."""
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "examples" / "gitops"
+        if candidate.is_dir():
+            return candidate
+    raise ConfigError("examples/gitops not found; run the demo from a source checkout of finops-operator",
+                      field="examples")
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+def make_gitops_repo(dest: Path) -> Path:
+    """Copy examples/gitops into ``dest`` and commit it on ``main``."""
+    shutil.copytree(examples_dir(), dest)
+    _git(dest, "init", "-q", "-b", "main")
+    _git(dest, "config", "user.name", "finops demo")
+    _git(dest, "config", "user.email", "demo@finops-operator.invalid")
+    _git(dest, "add", "-A")
+    _git(dest, "commit", "-q", "-m", "GitOps repository (copied from finops-operator examples/gitops)")
+    return dest
+
+
+def run_demo(args: argparse.Namespace, console: Console) -> int:
+    from ..simulator import load_scenario, simulate
+    from ..snapshot import save_snapshot
+    from ..usage import state_with_usage
+    from .scan import load_policy_file
+
+    workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="finops-demo-"))).resolve()
+    if workdir.exists() and any(workdir.iterdir()):
+        raise ConfigError(f"{workdir} is not empty; pass an empty or new --workdir", field="--workdir")
+    workdir.mkdir(parents=True, exist_ok=True)
+    repo = make_gitops_repo(workdir / "gitops")
+    settings = load_policy_file(DEMO_POLICY)
+    spec = load_scenario(args.scenario or DEMO_SCENARIO)
+    with progress(console) as bar:
+        task = bar.add_task("Simulating the demo cluster", total=3)
+        simulation = simulate(spec)
+        snapshot = simulation.snapshot()
+        save_snapshot(workdir / "snapshot.npz", snapshot)
+        bar.update(task, advance=1, description="Summarising usage")
+        state = state_with_usage(snapshot, cpu_window=settings.detectors.cpu.time_window,
+                                 memory_window=settings.detectors.memory.time_window)
+        bar.update(task, advance=1, description="Scanning")
+        # The demo runs "one hour after the data ends", so its output is the same every time.
+        context = GuardrailContext(now=state.window.end + timedelta(hours=1))
+        result = scan(state, settings, repo_root=repo, context=context)
+        applied = apply_branches(repo, result, "main")
+        bar.update(task, advance=1)
+    prs = workdir / "pull-requests"
+    prs.mkdir()
+    for cs in result.change_sets:
+        (prs / f"{cs.id}.md").write_text(f"# {cs.title}\n\n{cs.body}")
+    (workdir / "scan.json").write_text(json.dumps(result_to_json(result), indent=2))
+
+    console.print(Panel.fit(
+        f"Cluster [bold]{state.cluster}[/] ({state.region}): {len(state.workloads)} workloads, "
+        f"{sum(len(w.containers) for w in state.workloads)} containers, {len(state.nodes)} nodes, "
+        f"{len(state.volumes)} volumes; {state.window.expected_points:,} samples per series "
+        f"({(state.window.end - state.window.start).days} days at {state.window.step_seconds}s).",
+        title="finops demo"))
+    show_result(console, result)
+    console.print()
+    console.print(f"[bold]Wrote {len(applied)} branches[/] worth {money(sum(cs.monthly_savings for cs in result.change_sets))}/month "
+                  f"into [bold]{repo}[/]:")
+    for a in applied:
+        console.print(f"  {a.branch}  [dim]{a.commit[:10]}[/]  {', '.join(a.files)}")
+    console.print("\nWhere to look:")
+    console.print(f"  cd {repo}")
+    console.print("  git branch --list 'finops/*'")
+    if applied:
+        console.print(f"  git diff main..{applied[0].branch}")
+    console.print(f"  {prs}/   (the pull-request bodies)")
+    console.print(f"  {workdir / 'scan.json'}   (everything as JSON)")
+    return 0

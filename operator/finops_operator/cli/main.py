@@ -1,0 +1,111 @@
+"""`finops` command line: scan, demo, simulate, run."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from .. import __version__
+from ..errors import FinOpsError
+
+
+def _add_scan(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("scan", help="Scan a cluster snapshot against a GitOps repository",
+                       description="Run the detectors and guardrails over a snapshot (or a live cluster) "
+                                   "and show the findings; --apply writes one branch per change set.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--snapshot", type=Path, help="snapshot file written by `finops simulate`")
+    src.add_argument("--kubeconfig", nargs="?", const="", metavar="PATH",
+                     help="scan a live cluster (default kubeconfig when no path is given); needs --prometheus")
+    p.add_argument("--prometheus", metavar="URL", help="Prometheus URL for a live scan")
+    p.add_argument("--history", default="14d", help="history window for a live scan (default 14d)")
+    p.add_argument("--repo", type=Path, help="GitOps repository to edit (a local git checkout)")
+    p.add_argument("--policy", type=Path, help="policy YAML (a FinOpsPolicy spec or its file); default: built-in")
+    p.add_argument("--apply", action="store_true", help="write one branch per change set into --repo")
+    p.add_argument("--base", default=None, help="base branch for --apply (default: the repo's current branch)")
+    p.add_argument("--output", choices=["table", "json"], default="table")
+    p.add_argument("-v", "--verbose", action="store_true", help="also list skipped targets and reasons")
+    p.set_defaults(func=_cmd_scan)
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="End-to-end demo on embedded defaults: no cluster needed")
+    p.add_argument("--workdir", type=Path, help="where to create the throwaway GitOps repo (default: a temp dir)")
+    p.add_argument("--scenario", type=Path, help="scenario YAML (default: the bundled demo scenario)")
+    p.set_defaults(func=_cmd_demo)
+
+
+def _add_simulate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("simulate", help="Generate a cluster snapshot (and OpenMetrics) from a scenario")
+    p.add_argument("--scenario", type=Path, help="scenario YAML (default: the bundled demo scenario)")
+    p.add_argument("--containers", type=int, help="instead of a scenario file: a random cluster with this many containers")
+    p.add_argument("--days", type=int, default=14)
+    p.add_argument("--step", type=int, default=300, help="seconds between samples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, required=True, help="snapshot file to write (.npz)")
+    p.add_argument("--openmetrics", type=Path, help="also write OpenMetrics text for promtool backfill")
+    p.set_defaults(func=_cmd_simulate)
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="Run the operator (kopf) against the current kubeconfig")
+    p.add_argument("--namespace", action="append", default=[], help="watch only these namespaces")
+    p.add_argument("--all-namespaces", action="store_true", default=False)
+    p.add_argument("--standalone", action="store_true", help="no peering (single replica)")
+    p.add_argument("--peering", default=None, help="kopf peering name (for two or more replicas)")
+    p.add_argument("--liveness", default="http://0.0.0.0:8080/healthz")
+    p.add_argument("--metrics-port", type=int, default=9090)
+    p.set_defaults(func=_cmd_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="finops", description="Find cloud waste in Kubernetes and fix it through reviewed pull requests.")
+    parser.add_argument("--version", action="version", version=f"finops-operator {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_demo, _add_scan, _add_simulate, _add_run):
+        add(sub)
+    return parser
+
+
+def _cmd_scan(args: argparse.Namespace, console: Console) -> int:
+    from .scan import run_scan
+    return run_scan(args, console)
+
+
+def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
+    from .demo import run_demo
+    return run_demo(args, console)
+
+
+def _cmd_simulate(args: argparse.Namespace, console: Console) -> int:
+    from .simulate import run_simulate
+    return run_simulate(args, console)
+
+
+def _cmd_run(args: argparse.Namespace, console: Console) -> int:
+    from ..handlers.runner import run_operator
+    return run_operator(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console(stderr=getattr(args, "output", "table") == "json")
+    try:
+        return args.func(args, console)
+    except FinOpsError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def print_json(data: object) -> None:
+    json.dump(data, sys.stdout, indent=2, sort_keys=False)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

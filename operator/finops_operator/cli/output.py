@@ -1,0 +1,119 @@
+"""How a scan looks to a person (rich tables) and to a machine (JSON)."""
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ..models import Finding, Verdict
+from ..pipeline import ScanResult
+
+_VERDICT_STYLE = {Verdict.ALLOW: "green", Verdict.REQUIRE_APPROVAL: "yellow", Verdict.DENY: "red"}
+
+
+def money(value: float) -> str:
+    sign = "-" if value < 0 else ""
+    return f"{sign}${abs(value):,.2f}"
+
+
+def _changes_text(finding: Finding) -> str:
+    parts = []
+    for change in finding.changes:
+        field = change.field.removeprefix("resources.")
+        parts.append(f"{field}: {change.before or '—'} → {change.after or 'removed'}")
+    return "\n".join(parts)
+
+
+def _target_text(finding: Finding) -> str:
+    target = finding.target
+    if target.workload:
+        return f"{target.workload.namespace}/{target.workload.name}\n[dim]{target.workload.kind} · {target.name}[/]"
+    return f"{target.name}\n[dim]{target.kind.value}[/]"
+
+
+def findings_table(result: ScanResult, *, limit: int | None = None) -> Table:
+    table = Table(title="Findings", show_lines=True, header_style="bold")
+    table.add_column("Target", overflow="fold")
+    table.add_column("Type")
+    table.add_column("Change", overflow="fold")
+    table.add_column("$/month", justify="right")
+    table.add_column("Conf.", justify="right")
+    table.add_column("Risk", justify="right")
+    table.add_column("Decision")
+    ordered = sorted(result.findings, key=lambda f: (-abs(f.monthly_savings), f.id))
+    for finding in ordered[:limit] if limit else ordered:
+        decision = result.decisions[finding.id]
+        style = _VERDICT_STYLE[decision.verdict]
+        why = next((r.message for r in decision.reasons if r.verdict == decision.verdict
+                    and decision.verdict != Verdict.ALLOW), "")
+        table.add_row(_target_text(finding), finding.type.value, _changes_text(finding),
+                      money(finding.monthly_savings), f"{finding.confidence:.0%}", f"{finding.risk:.0%}",
+                      f"[{style}]{decision.verdict.value}[/]" + (f"\n[dim]{why}[/]" if why else ""))
+    return table
+
+
+def change_sets_table(result: ScanResult) -> Table:
+    table = Table(title="Change sets (one branch / pull request each)", header_style="bold")
+    table.add_column("Branch")
+    table.add_column("Findings", justify="right")
+    table.add_column("Files", justify="right")
+    table.add_column("$/month", justify="right")
+    table.add_column("Title", overflow="fold")
+    for cs in result.change_sets:
+        table.add_row(cs.branch, str(len(cs.findings) - len(cs.skipped)), str(len(cs.edits)),
+                      money(cs.monthly_savings), cs.title)
+    return table
+
+
+def print_summary(console: Console, result: ScanResult) -> None:
+    counts = {v: 0 for v in Verdict}
+    for decision in result.decisions.values():
+        counts[decision.verdict] += 1
+    console.print(
+        f"[bold]{len(result.findings)}[/] findings worth [bold]{money(result.potential_savings)}[/]/month; "
+        f"[green]{counts[Verdict.ALLOW]} allowed[/] ({money(result.monthly_savings)}/month), "
+        f"[yellow]{counts[Verdict.REQUIRE_APPROVAL]} need approval[/], [red]{counts[Verdict.DENY]} denied[/]; "
+        f"{len(result.skipped)} targets skipped.")
+
+
+def result_to_json(result: ScanResult) -> dict[str, Any]:
+    """A stable, machine-readable view of a scan."""
+    def finding(f: Finding) -> dict[str, Any]:
+        decision = result.decisions[f.id]
+        return {
+            "id": f.id, "detector": f.detector, "type": f.type.value, "target": str(f.target),
+            "namespace": f.target.namespace, "team": f.team, "title": f.title,
+            "changes": [{"field": c.field, "before": c.before, "after": c.after} for c in f.changes],
+            "monthlySavings": round(f.monthly_savings, 2), "confidence": round(f.confidence, 3),
+            "risk": round(f.risk, 3), "fingerprint": f.fingerprint, "evidence": _jsonable(f.evidence),
+            "decision": {"verdict": decision.verdict.value,
+                         "reasons": [{"rule": r.rule, "verdict": r.verdict.value, "message": r.message}
+                                     for r in decision.reasons]},
+        }
+    return {
+        "cluster": result.state.cluster,
+        "summary": {"findings": len(result.findings), "potentialMonthlySavings": round(result.potential_savings, 2),
+                    "allowedMonthlySavings": round(result.monthly_savings, 2), "skipped": len(result.skipped)},
+        "findings": [finding(f) for f in sorted(result.findings, key=lambda f: f.id)],
+        "skipped": [{"target": s.target, "detector": s.detector, "reason": s.reason} for s in result.skipped],
+        "changeSets": [{"id": cs.id, "branch": cs.branch, "title": cs.title,
+                        "findings": [f.id for f in cs.findings], "files": [e.path for e in cs.edits],
+                        "skipped": cs.skipped, "monthlySavings": round(cs.monthly_savings, 2)}
+                       for cs in result.change_sets],
+        "deferred": result.plan.deferred,
+        "errors": result.errors,
+        "timings": result.timings,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
