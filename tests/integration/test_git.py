@@ -6,11 +6,10 @@ import socket
 from pathlib import Path
 
 import pytest
-
 from finops_operator.actuation.git import Author, GitRepo, scrub_secrets
 from finops_operator.errors import ProviderError
-from tests.support.fixtures_git import (GITOPS_TREE, commit_files, cpu_edit, git, make_change_set, read_blob,
-                                        ref_sha)
+
+from tests.support.fixtures_git import GITOPS_TREE, commit_files, cpu_edit, git, make_change_set, read_blob, ref_sha
 
 pytestmark = pytest.mark.integration
 DEPLOY = "apps/payments/deployment.yaml"

@@ -1,12 +1,12 @@
 """The plain git provider (GitLab/Gitea/any remote) against a real bare remote."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from finops_operator.actuation.providers import GitProvider, Provider, parse_marker
+
 from tests.support.fixtures_git import cpu_edit, git, make_change_set, merge_into, ref_sha
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,7 @@ def test_git_provider_pushes_and_sees_merge(bare_remote: Path, tmp_path: Path) -
                        env={"GIT_COMMITTER_DATE": "2030-01-02T03:04:05+00:00"})
     st = prov.status("finops/cs")
     assert st.state == "merged" and st.head_sha == changed.head_sha
-    assert st.merged_at == datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert st.merged_at == datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert ref_sha(bare_remote, "refs/heads/main") == merge
     assert prov.open_count() == 0
 

@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
-
 from finops_operator.actuation.github import GitHubProvider, default_git_url
 from finops_operator.actuation.providers import Provider, parse_marker
 from finops_operator.errors import ProviderError
+
 from tests.support.fixtures_git import GITOPS_TREE, commit_files, cpu_edit, git, make_change_set, ref_sha
 from tests.support.github_emulator import GitHubEmulator
 
@@ -24,10 +25,10 @@ def make_provider(github: GitHubEmulator, tmp_path: Path) -> Callable[..., GitHu
     counter = itertools.count()
 
     def make(**kw: Any) -> GitHubProvider:
-        opts: dict[str, Any] = dict(api_url=github.api_url, git_url=github.git_url, retries=3,
-                                    backoff_factor=0.01, secondary_rate_wait=0.2, max_rate_limit_wait=5,
-                                    seconds_between_requests=None, seconds_between_writes=None,
-                                    workdir=tmp_path / f"work{next(counter)}")
+        opts: dict[str, Any] = {"api_url": github.api_url, "git_url": github.git_url, "retries": 3,
+                                "backoff_factor": 0.01, "secondary_rate_wait": 0.2, "max_rate_limit_wait": 5,
+                                "seconds_between_requests": None, "seconds_between_writes": None,
+                                "workdir": tmp_path / f"work{next(counter)}"}
         opts.update(kw)
         return GitHubProvider("acme/gitops", opts.pop("token", github.token), **opts)
     return make
@@ -37,7 +38,8 @@ def publish(prov: GitHubProvider, cs_id: str = "rightsize-payments", cpu: str = 
     edits = kw.pop("edits", None) or cpu_edit(cpu)
     cs = make_change_set(cs_id, edits, cpu_after=cpu, body=kw.pop("body", f"Right-size to {cpu}.\n"),
                          title=kw.pop("title", None))
-    args = dict(base_branch="main", labels=["finops", "cost"], reviewers=["alice"], draft=False)
+    args: dict[str, Any] = {"base_branch": "main", "labels": ["finops", "cost"], "reviewers": ["alice"],
+                            "draft": False}
     args.update(kw)
     return prov.publish(cs, **args)
 
@@ -155,7 +157,7 @@ def test_open_pr_limit_defers_without_pushing(github: GitHubEmulator, make_provi
 
 
 def test_hourly_limit_defers_until_an_hour_passed(github: GitHubEmulator, make_provider) -> None:
-    now = [datetime.now(timezone.utc)]
+    now = [datetime.now(UTC)]
     prov = make_provider(max_prs_per_hour=2, max_open_prs=10, clock=lambda: now[0])
     for cs_id in ("a", "b"):
         assert publish(prov, cs_id=cs_id, edits={f"notes/{cs_id}.md": (None, cs_id)}).created

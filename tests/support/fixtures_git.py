@@ -12,6 +12,16 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from finops_operator.models import (
+    Change,
+    ChangeSet,
+    FileEdit,
+    Finding,
+    FindingType,
+    Target,
+    TargetKind,
+    WorkloadRef,
+)
 
 GITOPS_TREE: dict[str, str] = {
     "README.md": "# gitops\n\nManifests for the demo cluster.\n",
@@ -62,7 +72,7 @@ TEST_ENV = {"GIT_AUTHOR_NAME": "Test Human", "GIT_AUTHOR_EMAIL": "human@example.
 def git(*args: str, cwd: Path | None = None, input: bytes | None = None,
         env: dict[str, str] | None = None, check: bool = True) -> str:
     """Run git for a test; raise with stderr on failure."""
-    proc = subprocess.run(["git", *args], cwd=cwd, input=input, capture_output=True, timeout=60,
+    proc = subprocess.run(["git", *args], check=False, cwd=cwd, input=input, capture_output=True, timeout=60,
                           env={**os.environ, **TEST_ENV, **(env or {})})
     if check and proc.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr.decode()}")
@@ -100,7 +110,7 @@ def merge_into(bare: Path, head: str, base_branch: str, message: str,
     base_ref = f"refs/heads/{base_branch}"
     base_sha = git("rev-parse", base_ref, cwd=bare)
     head_sha = git("rev-parse", f"{head}^{{commit}}", cwd=bare)
-    proc = subprocess.run(["git", "merge-tree", "--write-tree", base_sha, head_sha], cwd=bare,
+    proc = subprocess.run(["git", "merge-tree", "--write-tree", base_sha, head_sha], check=False, cwd=bare,
                           capture_output=True, env={**os.environ, **TEST_ENV})
     if proc.returncode != 0:
         raise AssertionError(f"merge conflict merging {head} into {base_branch}: {proc.stdout.decode()}")
@@ -120,7 +130,7 @@ def make_bare_remote(root: Path, name: str = "gitops.git", files: dict[str, str]
 
 
 def read_blob(bare: Path, ref: str, path: str) -> str | None:
-    out = subprocess.run(["git", "cat-file", "blob", f"{ref}:{path}"], cwd=bare, capture_output=True)
+    out = subprocess.run(["git", "cat-file", "blob", f"{ref}:{path}"], check=False, cwd=bare, capture_output=True)
     return out.stdout.decode() if out.returncode == 0 else None
 
 
@@ -145,10 +155,8 @@ def git_clone(bare_remote: Path, tmp_path: Path) -> Path:
 
 
 def make_change_set(cs_id: str, edits: dict[str, tuple[str | None, str | None]], *,
-                    title: str | None = None, cpu_after: str = "400m", body: str = "") -> "ChangeSet":
+                    title: str | None = None, cpu_after: str = "400m", body: str = "") -> ChangeSet:
     """A ChangeSet with one CPU finding and the given edits (path -> (before, after))."""
-    from finops_operator.models import (Change, ChangeSet, FileEdit, Finding, FindingType, Target,
-                                        TargetKind, WorkloadRef)
     ref = WorkloadRef("Deployment", "payments", "api")
     finding = Finding(detector="cpu-rightsizing", type=FindingType.RIGHTSIZE_CPU,
                       target=Target(TargetKind.CONTAINER, "api", "payments", ref),

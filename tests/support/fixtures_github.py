@@ -1,8 +1,8 @@
 """The ``github`` fixture: the loopback GitHub emulator over a real bare remote."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

@@ -48,7 +48,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -77,7 +77,7 @@ def invalid(message: str) -> ApiError:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 @dataclass
@@ -145,7 +145,7 @@ class GitHubEmulator:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> "GitHubEmulator":
+    def start(self) -> GitHubEmulator:
         handler = type("Handler", (_Handler,), {"emu": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
@@ -193,7 +193,7 @@ class GitHubEmulator:
         with self._lock:
             self._faults += [_Fault(403, False, headers, body, match)] * n
 
-    def take_fault(self, method: str, path: str) -> "_Fault | None":
+    def take_fault(self, method: str, path: str) -> _Fault | None:
         with self._lock:
             for i, fault in enumerate(self._faults):
                 if re.fullmatch(fault.match, f"{method} {path}"):
@@ -320,7 +320,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "GitHub.com"
     sys_version = ""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def do_GET(self) -> None:
@@ -451,6 +451,15 @@ def pages(items: list[Any], query: dict[str, str], base_url: str) -> tuple[list[
     return chunk, ({"Link": ", ".join(links)} if links else {})
 
 
-__all__ = ["GitHubEmulator", "ApiError", "PullRequest", "basic_password", "pages", "invalid", "utcnow",
-           "repo_json", "user_json"]
+__all__ = [
+    "ApiError",
+    "GitHubEmulator",
+    "PullRequest",
+    "basic_password",
+    "invalid",
+    "pages",
+    "repo_json",
+    "user_json",
+    "utcnow",
+]
 

@@ -197,7 +197,7 @@ def serve_git(emu: GitHubEmulator, method: str, url: Any, headers: Any, raw: byt
            "REMOTE_USER": tok.login, "REMOTE_ADDR": "127.0.0.1",
            "HTTP_CONTENT_ENCODING": headers.get("Content-Encoding", ""),
            "GIT_PROTOCOL": headers.get("Git-Protocol", "")}
-    proc = subprocess.run(["git", "http-backend"], input=raw, env=env, capture_output=True, timeout=60)
+    proc = subprocess.run(["git", "http-backend"], check=False, input=raw, env=env, capture_output=True, timeout=60)
     head, _, payload = proc.stdout.partition(b"\r\n\r\n")
     status, out_headers = 200, {}
     for line in head.decode(errors="replace").split("\r\n"):

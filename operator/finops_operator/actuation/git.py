@@ -26,10 +26,10 @@ import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Sequence
 
 from ..errors import ProviderError
 from ..models import ChangeSet, FileEdit
@@ -107,7 +107,7 @@ class GitRepo:
         cmd = ["git", *args]
         where = str(cwd or self.path)
         try:
-            proc = subprocess.run(cmd, cwd=cwd or self.path, input=input, env=full_env,
+            proc = subprocess.run(cmd, cwd=cwd or self.path, input=input, env=full_env, check=False,
                                   capture_output=True, timeout=self.timeout)
         except subprocess.TimeoutExpired:
             raise ProviderError(self._scrub(f"git {args[0]} timed out after {self.timeout:.0f}s; check that the "
@@ -131,7 +131,7 @@ class GitRepo:
 
     @classmethod
     def clone(cls, url: str, dest: Path | str, token: str | None = None, *,
-              timeout: float = DEFAULT_TIMEOUT) -> "GitRepo":
+              timeout: float = DEFAULT_TIMEOUT) -> GitRepo:
         """Clone ``url`` into ``dest`` (a fresh, non-existing or empty directory)."""
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -141,7 +141,7 @@ class GitRepo:
 
     @classmethod
     def open_or_clone(cls, url: str, dest: Path | str, token: str | None = None, *,
-                      timeout: float = DEFAULT_TIMEOUT) -> "GitRepo":
+                      timeout: float = DEFAULT_TIMEOUT) -> GitRepo:
         """Reuse a clone in ``dest`` if it is one of ``url``; else clone afresh."""
         dest = Path(dest)
         if (dest / ".git").exists() or (dest / "HEAD").exists():

@@ -23,14 +23,17 @@ environment, and every error message is scrubbed of it.
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import requests
 from github import Auth, Github, GithubException, GithubRetry
 from github.GithubException import RateLimitExceededExceedsMaxWait
+from github.GithubObject import NotSet
 from github.PullRequest import PullRequest
 from urllib3.util.retry import Retry
 
@@ -44,15 +47,14 @@ log = logging.getLogger(__name__)
 
 def utcnow() -> datetime:
     """Test seam for the hourly limit."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def default_git_url(api_url: str, repo: str) -> str:
     """https://api.github.com -> https://github.com/<repo>.git; GHE https://h/api/v3 -> https://h/<repo>.git."""
     root = api_url.rstrip("/")
     root = root.replace("://api.github.com", "://github.com")
-    if root.endswith("/api/v3"):
-        root = root[: -len("/api/v3")]
+    root = root.removesuffix("/api/v3")
     return f"{root}/{repo}.git"
 
 
@@ -105,15 +107,15 @@ class GitHubProvider:
             raise
         except GithubException as exc:
             raise ProviderError(self._scrub(_github_message(exc, action, self.repo_name)),
-                                source=f"github:{self.repo_name}", field=action) from None
+                                source=f"github:{self.repo_name}") from None
         except requests.exceptions.RetryError as exc:
             raise ProviderError(self._scrub(f"GitHub kept failing while trying to {action} ({_reason(exc)}) after "
                                             f"{self.retries} retries; GitHub may be down, try again later"),
-                                source=f"github:{self.repo_name}", field=action) from None
+                                source=f"github:{self.repo_name}") from None
         except requests.exceptions.RequestException as exc:
             raise ProviderError(self._scrub(f"cannot reach GitHub at {self.api_url} to {action}: "
                                             f"{type(exc).__name__}: {exc}; check the apiUrl and network policy"),
-                                source=f"github:{self.repo_name}", field=action) from None
+                                source=f"github:{self.repo_name}") from None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -207,7 +209,8 @@ class GitHubProvider:
             changes["base"] = base
         if changes:
             with self._api(f"update pull request #{pr.number}"):
-                pr.edit(**changes)
+                pr.edit(title=changes.get("title", NotSet), body=changes.get("body", NotSet),
+                        base=changes.get("base", NotSet))
             log.info("updated PR #%d (%s)", pr.number, ", ".join(sorted(changes)))
         notes = self._ensure_labels(pr, labels)
         ref = self._ref(pr, notes=notes)
@@ -295,8 +298,9 @@ def _with_note(body: str, note: str | None) -> str:
 
 
 def _reason(exc: Exception) -> str:
-    text = str(exc)
-    return text.split("(Caused by ")[-1].rstrip(")") if "Caused by" in text else type(exc).__name__
+    """'HTTP 502 each time' from urllib3's "too many 502 error responses"."""
+    found = re.search(r"too many (\d+) error responses", str(exc))
+    return f"HTTP {found.group(1)} each time" if found else type(exc).__name__
 
 
 def _github_message(exc: GithubException, action: str, repo: str) -> str:
@@ -330,5 +334,5 @@ def _until(headers: dict[str, Any]) -> str:
         return f"{headers['retry-after']}s from now (Retry-After)"
     reset = headers.get("x-ratelimit-reset")
     if reset and str(reset).isdigit():
-        return datetime.fromtimestamp(int(reset), timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        return datetime.fromtimestamp(int(reset), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return "an unknown time"
