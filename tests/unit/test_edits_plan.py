@@ -102,3 +102,17 @@ def test_long_values_are_not_wrapped(tmp_path):
     [edit] = plan_edits(repo, [f]).edits
     assert changed_lines(edit) == ["-            cpu: 100m", "+            cpu: 1"]
     assert "value: " + long_env + "}" in edit.after
+
+
+def test_block_scalar_as_last_key_does_not_swallow_the_next_line(tmp_path):
+    from tests.support.fixtures_edits import make_repo
+    text = ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: n}\nspec:\n  template:\n"
+            "    spec:\n      containers:\n      - name: c\n        command: |\n          echo one\n"
+            "          echo two\n      - name: d\n        resources:\n          limits:\n"
+            "            cpu: 1\n          requests:\n            script: |\n              x\n"
+            "            cpu: 500m\n")
+    repo = make_repo(tmp_path, {"d.yaml": text})
+    add = container_finding("Deployment", "n", "d", "c", ("resources.requests.cpu", None, "10m"))
+    [edit] = plan_edits(repo, [add]).edits
+    assert changed_lines(edit) == ["+        resources:", "+          requests:", "+            cpu: 10m"]
+    assert edit.after.index("echo two\n        resources:") > 0

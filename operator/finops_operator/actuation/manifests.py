@@ -142,7 +142,8 @@ def _container_target(path: str, doc_index: int, prefix: list[Any], doc: dict, k
     for key in spec_path:
         spec = spec.get(key) if isinstance(spec, dict) else None
     for list_key in ("containers", "initContainers"):
-        for i, c in enumerate((spec or {}).get(list_key) or [] if isinstance(spec, dict) else []):
+        listed = spec.get(list_key) if isinstance(spec, dict) else None
+        for i, c in enumerate(listed if isinstance(listed, list) else []):
             if isinstance(c, dict) and c.get("name") == container:
                 return YamlTarget(path, doc_index, prefix + spec_path + [list_key, i], what)
     raise SourceNotFound(f"{path}: {kind} {(doc.get('metadata') or {}).get('name')} has no container "

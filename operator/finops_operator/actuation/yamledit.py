@@ -160,6 +160,16 @@ def _line_end(text: str, index: int) -> int:
     return len(text) if nl < 0 else nl
 
 
+def _content_line_end(text: str, index: int) -> int:
+    """Newline ending the last line of a node that ends at ``index``.
+
+    Block scalars (``|``, ``>``) end *after* their final newline; do not run into the next line.
+    """
+    if index > 0 and text[index - 1] == "\n":
+        return index - 1
+    return _line_end(text, index)
+
+
 def _last_end(node: Node) -> int:
     """End offset of the last character that belongs to ``node`` (block nodes end early/late)."""
     if isinstance(node, ScalarNode):
@@ -220,7 +230,7 @@ def remove_key(text: str, mapping: MappingNode, key: str) -> str:
     if text[start:knode.start_mark.index].strip():
         raise EditError(f"cannot remove '{key}' at line {line_of(text, start)}: it shares its line "
                         "with other content; put it on its own line")
-    end = _line_end(text, _last_end(vnode))
+    end = _content_line_end(text, _last_end(vnode))
     return text[:start] + text[min(end + 1, len(text)):]
 
 
@@ -255,7 +265,7 @@ def insert_keys(text: str, mapping: MappingNode, keys: list[str], value: str, *,
     for depth, key in enumerate(keys):
         pad = " " * (column + depth * indent_step)
         lines.append(f"{pad}{key}: {rendered}" if depth == len(keys) - 1 else f"{pad}{key}:")
-    at = _line_end(text, _last_end(mapping))
+    at = _content_line_end(text, _last_end(mapping))
     return text[:at] + "\n" + "\n".join(lines) + text[at:]
 
 
