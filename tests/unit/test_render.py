@@ -192,3 +192,21 @@ def test_confidence_and_risk_words(confidence, risk, words):
     body = render_body(ChangeSet("x", "t", [finding], {}), cluster="c", generated_at=GENERATED)
     row = table(body, "Confidence and risk")[0]
     assert f"{confidence * 100:.0f}% {words[0]}" in row and f"{risk * 100:.0f}% {words[1]}" in row
+
+
+def test_nested_evidence_becomes_sub_bullets_and_unknown_baselines_total_na():
+    node = node_group_finding("general", savings=560.64)
+    node.evidence = {
+        "nodes_removed": [{"node": f"ip-10-0-0-{i}.ec2.internal", "monthly_price": 560.64,
+                           "memory_requested": 15 * 2**30} for i in range(12)],
+        "receivers_after": {"ip-10-0-1-1.ec2.internal": {"cpu_percent": 71.5, "memory_percent": 40.0}},
+        "instance_types": ["m5.4xlarge"], "node_count_before": 24, "node_count_after": 23,
+    }
+    cs = ChangeSet("node-groups", "Consolidate 1 node group", [node], {node.id: Decision(node.id, Verdict.ALLOW)})
+    body = render_body(cs, cluster="c", generated_at=GENERATED)
+    assert "  - Nodes removed (12):\n    - Memory requested: 15Gi; Monthly price: $560.64; Node: ip-10-0-0-0.ec2.internal\n" in body
+    assert "    - ... and 2 more\n" in body
+    assert "  - Receivers after (1):\n    - ip-10-0-1-1.ec2.internal: Cpu percent: 71.5; Memory percent: 40\n" in body
+    assert "  - Instance types: m5.4xlarge\n" in body
+    assert "| **Total** | **n/a** | **n/a** | **-$560.64** |" in body
+    assert "Before/after totals cover only" not in body

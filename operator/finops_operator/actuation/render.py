@@ -139,7 +139,9 @@ def _costs(findings: list[Finding]) -> tuple[list[dict[str, str]], dict[str, Any
         rows.append({"target": str(finding.target), "delta": signed_money(delta),
                      "before": money(before) if before is not None else "n/a",
                      "after": money(after) if after is not None else "n/a"})
-    total = {"before": money(before_sum), "after": money(after_sum), "partial": partial,
+    known = partial < len(rows)
+    total = {"before": money(before_sum) if known else "n/a", "after": money(after_sum) if known else "n/a",
+             "partial": partial if known else 0,
              "delta": signed_money(-sum(f.monthly_savings for f in findings))}
     return rows, total
 

@@ -31,6 +31,7 @@ _SHOWN = {"workload", "container", "unit", "samples", "expected_samples", "histo
 _REDUNDANT = {"savings_formula", "limit_policy", "new_request", "new_limit", "current_request", "current_limit",
               "effective_request", "direction", "volatility_cv"}
 MAX_LIST_ITEMS = 20
+MAX_SUB_ITEMS = 10
 MAX_TEXT = 300
 
 
@@ -43,9 +44,11 @@ def scrub(text: str) -> str:
 
 
 def label(key: str) -> str:
-    """'history_days' -> 'History days'; keeps short acronyms readable."""
-    words = re.sub(r"[_\-]+", " ", key).strip()
-    return (words[:1].upper() + words[1:]) if words else key
+    """'history_days' -> 'History days'; names that are data (hosts, ids) stay as written."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", key):
+        return scrub(key)
+    words = key.replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
 
 
 def quantity(value: Any, unit: str | None) -> str:
@@ -65,6 +68,8 @@ def plain(value: Any, key: str = "") -> str:
         return "none"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, int) and ("memory" in key or key.endswith("_bytes")) and value >= 2**20:
+        return human_bytes(float(value))
     if isinstance(value, float):
         if key in _PERCENT_KEYS or key.endswith("_ratio"):
             return f"{value * 100:.1f}%"
@@ -160,8 +165,11 @@ def _cost_line(ev: dict[str, Any]) -> str | None:
     return f"Cost: ${before:,.2f} -> ${after:,.2f} per month{formula}"
 
 
-def evidence_lines(finding: Finding) -> tuple[list[str], list[str]]:
-    """(summary lines, detail lines) for one finding; no secrets, deterministic order."""
+def evidence_lines(finding: Finding) -> tuple[list[str], list[dict[str, Any]]]:
+    """(summary lines, details) for one finding; no secrets, deterministic order.
+
+    Each detail is ``{"text": str, "sub": [str]}``; sub are sub-bullets.
+    """
     ev: dict[str, Any] = {str(k): v for k, v in finding.evidence.items() if not _SECRET_KEY.search(str(k))}
     unit_value = ev.get("unit")
     unit = unit_value if isinstance(unit_value, str) else None
@@ -173,6 +181,28 @@ def evidence_lines(finding: Finding) -> tuple[list[str], list[str]]:
     for key in sorted(ev):
         if key in shown or ev[key] is None:
             continue
-        value = quantity(ev[key], unit) if key in _QUANTITY_KEYS else plain(ev[key], key)
-        details.append(f"{label(key)}: {value}")
+        value = quantity(ev[key], unit) if key in _QUANTITY_KEYS else None
+        details.append({"text": f"{label(key)}: {value}", "sub": []} if value is not None else detail(key, ev[key]))
     return summary, details
+
+
+def _nested(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(isinstance(v, (dict, list, tuple)) for v in value.values()) or len(value) > 6
+    if isinstance(value, (list, tuple)):
+        return any(isinstance(v, (dict, list, tuple)) for v in value)
+    return False
+
+
+def detail(key: str, value: Any) -> dict[str, Any]:
+    """One details entry: a line, plus sub-items for lists of records and nested mappings."""
+    if not _nested(value):
+        return {"text": f"{label(key)}: {plain(value, key)}", "sub": []}
+    if isinstance(value, dict):
+        entries = [f"{label(str(k))}: {plain(v, str(k))}" for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))
+                   if v is not None and not _SECRET_KEY.search(str(k))]
+    else:
+        entries = [plain(v) for v in value]
+    more = len(entries) - MAX_SUB_ITEMS
+    items = entries[:MAX_SUB_ITEMS] + ([f"... and {more} more"] if more > 0 else [])
+    return {"text": f"{label(key)} ({len(entries)}):", "sub": items}
