@@ -207,3 +207,11 @@ def test_pv_alone_in_its_file_deletes_the_file(tmp_path):
     repo = make_repo(tmp_path, {"pv.yaml": "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: old\n"})
     result = plan_edits(repo, [volume_finding("old", source="pv")])
     assert len(result.edits) == 1 and result.edits[0].after is None and result.edits[0].path == "pv.yaml"
+
+
+def test_sizes_that_aws_would_reject_are_not_proposed(gitops_repo):
+    f = node_group_finding("spot", ("desired_size", "4", "1"))
+    reason = plan_edits(gitops_repo, [f]).skipped[f.id]
+    assert "min_size = 2 above desired_size = 1" in reason
+    ok = node_group_finding("spot", ("desired_size", "4", "1"), ("min_size", "2", "1"))
+    assert plan_edits(gitops_repo, [ok]).skipped == {}

@@ -166,6 +166,7 @@ def edit_node_group(tf_files: list[str], read: Reader, finding: Finding) -> TfRe
         if all(c.field == "desired_size" for c in changes):
             raise EditError(f"only desired_size changes for {group.desc}, and {group.desired_ignored}")
         notes.append(group.desired_ignored)
+    _check_sizes(files, group, changes)
     texts: dict[str, str] = {}
     location = None
     for change in changes:
@@ -173,6 +174,27 @@ def edit_node_group(tf_files: list[str], read: Reader, finding: Finding) -> TfRe
         location = location or f"{path}:{line}"
         notes += [note] if note else []
     return TfResult(dict(texts), location, notes)
+
+
+def _check_sizes(files, group: _Group, changes: list[Change]) -> None:
+    """AWS rejects min_size > desired_size > max_size: never propose such a change."""
+    sizes: dict[str, int] = {}
+    for name in SIZE_FIELDS:
+        expr = group.fields.get(name)
+        if expr is None:
+            continue
+        try:
+            expr = resolve_value(files, group.path, expr).expr if expr.kind == "ref" else expr
+        except EditError:
+            continue
+        if expr.kind == "int":
+            sizes[name] = expr.value
+    sizes.update({c.field: _int(c) for c in changes if c.field in SIZE_FIELDS})
+    pairs = [("min_size", "desired_size"), ("desired_size", "max_size"), ("min_size", "max_size")]
+    for a, b in pairs:
+        if a in sizes and b in sizes and sizes[a] > sizes[b]:
+            raise EditError(f"the change would leave {a} = {sizes[a]} above {b} = {sizes[b]} for {group.desc}; "
+                            "AWS rejects that (min_size <= desired_size <= max_size); change them together")
 
 
 def _edit_field(files, texts: dict[str, str], read: Reader, group: _Group, change: Change):
