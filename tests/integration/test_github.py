@@ -45,9 +45,10 @@ def publish(prov: GitHubProvider, cs_id: str = "rightsize-payments", cpu: str = 
 
 
 def test_first_publish_opens_pr_with_labels_reviewers_draft(github: GitHubEmulator, make_provider) -> None:
-    prov = make_provider()
+    prov = make_provider(commit_message=lambda cs: f"finops: {cs.id} ({len(cs.findings)} finding)\n")
     assert isinstance(prov, Provider) and prov.status("finops/rightsize-payments") is None
     ref = publish(prov, draft=True)
+    assert git("log", "-1", "--format=%s", ref.head_sha, cwd=github.bare) == "finops: rightsize-payments (1 finding)"
     assert ref.created and ref.state == "open" and ref.number == 1 and not ref.notes
     [pr] = github.pulls()
     assert pr["title"] == "finops: right-size rightsize-payments" and pr["draft"] is True

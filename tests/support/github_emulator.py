@@ -42,7 +42,6 @@ Not emulated: reviews, comments, checks, mergeability (``mergeable`` is null, "u
 """
 from __future__ import annotations
 
-import base64
 import json
 import re
 import threading
@@ -52,10 +51,10 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from tests.support.fixtures_git import git, merge_into
-from tests.support.github_emulator_shapes import DOCS, label_json, pull_json, repo_json, user_json
+from tests.support.github_emulator_shapes import DOCS, label_json, pull_json
 
 
 class ApiError(Exception):
@@ -149,7 +148,8 @@ class GitHubEmulator:
         handler = type("Handler", (_Handler,), {"emu": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="github-emulator", daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="github-emulator",
+                         daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -422,44 +422,4 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
-
-
-def basic_password(header: str | None) -> str | None:
-    """The password of an HTTP Basic Authorization header, or None."""
-    m = re.fullmatch(r"(?i)basic\s+(\S+)", (header or "").strip())
-    if not m:
-        return None
-    try:
-        return base64.b64decode(m.group(1)).decode().partition(":")[2]
-    except ValueError:
-        return None
-
-
-def pages(items: list[Any], query: dict[str, str], base_url: str) -> tuple[list[Any], dict[str, str]]:
-    """GitHub pagination: per_page (default 30, max 100), page; RFC 5988 Link header."""
-    per_page = min(100, max(1, int(query.get("per_page", 30))))
-    page = max(1, int(query.get("page", 1)))
-    last = max(1, -(-len(items) // per_page))
-    chunk = items[(page - 1) * per_page: page * per_page]
-    links = []
-    def link(p: int, rel: str) -> str:
-        return f'<{base_url}?{urlencode({**query, "page": p, "per_page": per_page})}>; rel="{rel}"'
-    if page < last:
-        links += [link(page + 1, "next"), link(last, "last")]
-    if page > 1:
-        links += [link(1, "first"), link(page - 1, "prev")]
-    return chunk, ({"Link": ", ".join(links)} if links else {})
-
-
-__all__ = [
-    "ApiError",
-    "GitHubEmulator",
-    "PullRequest",
-    "basic_password",
-    "invalid",
-    "pages",
-    "repo_json",
-    "user_json",
-    "utcnow",
-]
 

@@ -5,12 +5,15 @@ raises :class:`ApiError` for what GitHub would reject. Called with the emulator 
 """
 from __future__ import annotations
 
+import base64
 import os
+import re
 import subprocess
 from typing import Any
+from urllib.parse import urlencode
 
 from tests.support.fixtures_git import git
-from tests.support.github_emulator import ApiError, GitHubEmulator, PullRequest, basic_password, invalid, pages, utcnow
+from tests.support.github_emulator import ApiError, GitHubEmulator, PullRequest, invalid, utcnow
 from tests.support.github_emulator_shapes import repo_json, user_json
 
 Result = tuple[int, Any, dict]
@@ -207,3 +210,30 @@ def serve_git(emu: GitHubEmulator, method: str, url: Any, headers: Any, raw: byt
         elif key:
             out_headers[key.strip()] = value.strip()
     return status, out_headers, payload
+
+
+def basic_password(header: str | None) -> str | None:
+    """The password of an HTTP Basic Authorization header, or None."""
+    m = re.fullmatch(r"(?i)basic\s+(\S+)", (header or "").strip())
+    if not m:
+        return None
+    try:
+        return base64.b64decode(m.group(1)).decode().partition(":")[2]
+    except ValueError:
+        return None
+
+
+def pages(items: list[Any], query: dict[str, str], base_url: str) -> tuple[list[Any], dict[str, str]]:
+    """GitHub pagination: per_page (default 30, max 100), page; RFC 5988 Link header."""
+    per_page = min(100, max(1, int(query.get("per_page", 30))))
+    page = max(1, int(query.get("page", 1)))
+    last = max(1, -(-len(items) // per_page))
+    chunk = items[(page - 1) * per_page: page * per_page]
+    links = []
+    def link(p: int, rel: str) -> str:
+        return f'<{base_url}?{urlencode({**query, "page": p, "per_page": per_page})}>; rel="{rel}"'
+    if page < last:
+        links += [link(page + 1, "next"), link(last, "last")]
+    if page > 1:
+        links += [link(1, "first"), link(page - 1, "prev")]
+    return chunk, ({"Link": ", ".join(links)} if links else {})

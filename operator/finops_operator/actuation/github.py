@@ -67,7 +67,8 @@ class GitHubProvider:
                  retries: int = 5, backoff_factor: float = 1.0, secondary_rate_wait: float = 60.0,
                  max_rate_limit_wait: float = 300.0, seconds_between_requests: float | None = 0.25,
                  seconds_between_writes: float | None = 1.0, timeout: float = 30.0,
-                 author: Author | None = None, clock: Callable[[], datetime] = utcnow):
+                 author: Author | None = None, clock: Callable[[], datetime] = utcnow,
+                 commit_message: Callable[[ChangeSet], str] | None = None):
         if not token:
             raise ProviderError("no GitHub token: set the token secret (needs contents:write and "
                                 "pull_requests:write on the repository)", source=f"github:{repo_full_name}")
@@ -84,6 +85,7 @@ class GitHubProvider:
         self.retries = retries
         self.author = author
         self.clock = clock
+        self.commit_message = commit_message
         retry = GithubRetry(total=retries, backoff_factor=backoff_factor, secondary_rate_wait=secondary_rate_wait,
                             max_rate_limit_wait=max_rate_limit_wait,
                             allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH"})
@@ -136,7 +138,8 @@ class GitHubProvider:
         """Rebuild the branch on the base tip; force-push it only if the remote differs."""
         branch = branch or cs.branch
         repo = self._clone()
-        sha = repo.write_branch(cs, base, author=self.author, branch=branch)
+        message = self.commit_message(cs) if self.commit_message else None
+        sha = repo.write_branch(cs, base, author=self.author, branch=branch, message=message)
         if repo.rev_parse(f"refs/remotes/origin/{branch}") != sha:
             repo.push(branch, force=True)
             log.info("pushed %s at %s", branch, sha[:12])
@@ -293,8 +296,15 @@ class GitHubProvider:
         return sum(1 for p in self._pulls("open") if p.head.ref.startswith(BRANCH_PREFIX))
 
 
+MAX_BODY = 65536  # GitHub's limit on a PR body
+
+
 def _with_note(body: str, note: str | None) -> str:
-    return body if not note else f"{body.rstrip()}\n\n_{note}_\n"
+    """Append a short italic note unless that would break GitHub's body limit."""
+    if not note:
+        return body
+    noted = f"{body.rstrip()}\n\n_{note}_\n"
+    return noted if len(noted) <= MAX_BODY else body
 
 
 def _reason(exc: Exception) -> str:

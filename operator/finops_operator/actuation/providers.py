@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -99,12 +100,14 @@ class GitProvider:
     """
 
     def __init__(self, remote_url: str, workdir: Path | str, token: str | None = None, *,
-                 base_branch: str = "main", timeout: float = 120.0):
+                 base_branch: str = "main", timeout: float = 120.0,
+                 commit_message: Callable[[ChangeSet], str] | None = None):
         self.remote_url = remote_url
         self.workdir = Path(workdir)
         self.token = token
         self.base_branch = base_branch
         self.timeout = timeout
+        self.commit_message = commit_message
         self._repo: GitRepo | None = None
 
     def _git(self) -> GitRepo:
@@ -125,7 +128,7 @@ class GitProvider:
         repo = self._git()
         _, fp = body_with_marker(cs, (self.token,))
         before = repo.rev_parse(f"refs/remotes/origin/{cs.branch}")
-        sha = repo.write_branch(cs, base)
+        sha = repo.write_branch(cs, base, message=self.commit_message(cs) if self.commit_message else None)
         if before != sha:
             repo.push(cs.branch, force=True)
         return PullRequestRef(None, self._url(cs.branch), cs.branch, "pushed", head_sha=sha, fingerprint=fp,
