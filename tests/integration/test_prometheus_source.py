@@ -63,7 +63,7 @@ def test_queried_figures_match_generated(prometheus_history, small):
                                 key("StatefulSet", "small", "db", "postgres")}
 
 
-def test_requests_limits_and_nodes(small):
+def test_requests_limits_and_nodes(prometheus_history, small):
     db = small.containers[key("StatefulSet", "small", "db", "postgres")]
     assert db.resources.cpu_request == 2.0 and db.resources.cpu_limit is None
     assert db.resources.memory_request == db.resources.memory_limit == 2048 * 2**20
@@ -74,12 +74,17 @@ def test_requests_limits_and_nodes(small):
     # node usage covers every namespace on the node, not only the scope
     assert node.cpu.max > small.usage[key("Deployment", "small", "web", "app")].cpu.max
     assert set(small.nodes) == {"node-a", "node-b", "node-c", "node-d"}
+    # node-c runs the 50 "large" containers: its memory is their sum at every step
+    on_c = np.nansum([c.memory for c in prometheus_history.history.containers if c.node == "node-c"], axis=0)
+    assert small.nodes["node-c"].memory.max == pytest.approx(float(on_c.max()), rel=1e-9)
+    assert small.nodes["node-c"].memory.p95 == pytest.approx(float(np.percentile(on_c, 95)), rel=1e-9)
+    assert small.nodes["node-c"].memory.samples == 361
 
 
 def test_request_count_does_not_grow_with_containers(prometheus_history, small):
     large = PrometheusSource(prometheus_history.url).collect(Scope(namespaces="large"), prometheus_history.window())
     assert len(small.usage) == 3 and len(large.usage) == 50
-    assert small.queries == large.queries == 6 * small.chunks + 2 == 8
+    assert small.queries == large.queries == 5 * small.chunks + 2 == 7
 
 
 def test_rollout_pods_collapse_into_one_workload(prometheus_history):
@@ -125,7 +130,7 @@ POINTS_RECENT_START = 361 - 361 // 10
 def test_chunked_window_is_merged_conservatively(prometheus_history, small):
     source = PrometheusSource(prometheus_history.url, chunk=timedelta(hours=2))
     chunked = source.collect(Scope(namespaces="small"), prometheus_history.window())
-    assert chunked.chunks == 4 and chunked.queries == 6 * 4 + 2
+    assert chunked.chunks == 4 and chunked.queries == 5 * 4 + 2
     for ref, whole in small.usage.items():
         part = chunked.usage[ref]
         assert part.memory.max == whole.memory.max

@@ -90,7 +90,7 @@ class History:
             "container_cpu_usage_seconds_total", lambda c: np.nan_to_num(c.cpu) * self.interval)
         yield ("container_memory_working_set_bytes", "gauge"), [
             line for c in self.containers
-            for line in self._series("container_memory_working_set_bytes", self._labels(c, node=True),
+            for line in self._series("container_memory_working_set_bytes", self._labels(c),
                                      c.memory, self._alive(c))]
         yield ("container_cpu_cfs_periods", "counter"), self._counter_lines(
             "container_cpu_cfs_periods_total", lambda c: np.full(self.points, self.interval * 10.0))
@@ -111,7 +111,7 @@ class History:
             values = np.cumsum(np.where(alive, increments(c), 0.0))
             if c.counter_reset_at:
                 values[c.counter_reset_at:] -= values[c.counter_reset_at - 1]
-            lines += self._series(name, self._labels(c, node=True), values, alive)
+            lines += self._series(name, self._labels(c), values, alive)
         return lines
 
     def _ksm_families(self):
@@ -145,6 +145,11 @@ class History:
             line for (ns, pod), (kind, name) in sorted(self.pod_owners.items())
             for line in self._series("kube_pod_owner", {"namespace": ns, "pod": pod, "owner_kind": kind,
                                                         "owner_name": name, "owner_is_controller": "true"},
+                                     const(1), self._pod_alive(ns, pod))]
+        nodes = {(c.namespace, c.pod): c.node for c in self.containers}
+        yield ("kube_pod_info", "gauge"), [
+            line for (ns, pod), node in sorted(nodes.items())
+            for line in self._series("kube_pod_info", {"namespace": ns, "pod": pod, "node": node},
                                      const(1), self._pod_alive(ns, pod))]
         yield ("kube_replicaset_owner", "gauge"), [
             line for (ns, rs), (kind, name) in sorted(self.replicaset_owners.items())

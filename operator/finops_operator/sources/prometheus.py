@@ -12,7 +12,7 @@ plain ``/api/v1/query`` endpoint, with an optional bearer token, extra headers
 (e.g. ``X-Scope-OrgID``), a CA bundle or ``verify_tls=False``, and a client
 certificate.
 
-Requests per scan = 6 per chunk + 2 (HPA specs, node info), whatever the
+Requests per scan = 5 per chunk + 2 (HPA specs, node info), whatever the
 number of containers: every query aggregates over the whole scope, and the
 statistics are computed on the server (see :mod:`.promql`). Long windows are
 split into chunks of at most ``chunk`` to bound the samples one query loads;
@@ -30,6 +30,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 import requests
 from prometheus_api_client import PrometheusConnect
@@ -41,7 +42,7 @@ from ..models import HPA, Container, ContainerKey, ContainerUsage, Resources, Us
 from . import promql
 from .promql import Scope
 from .promstats import (Owners, PodKey, by_pod, combine_chunks, hpas_from, merge_replicas, parse_bundle,
-                        stats_by_key)
+                        series_stats, stats_by_key)
 
 log = logging.getLogger(__name__)
 STANDARD_PERCENTILES = (50, 90, 95, 99, 100)
@@ -137,12 +138,25 @@ class PrometheusSource:
     # ------------------------------------------------------------------ HTTP
 
     def query(self, expr: str, at: int) -> list[dict]:
-        """One instant query at epoch second ``at``, with retries on timeouts, resets and 5xx/429."""
+        """One instant query at epoch second ``at`` (see :meth:`_request` for retries and errors)."""
+        return self._request(expr, lambda: self._client.custom_query(expr, params={"time": at}))
+
+    def query_range(self, expr: str, start: int, end: int, step: int) -> list[dict]:
+        """One range query over [start, end] at ``step`` seconds."""
+        return self._request(expr, lambda: self._client.custom_query_range(
+            expr, datetime.fromtimestamp(start, timezone.utc), datetime.fromtimestamp(end, timezone.utc), f"{step}s"))
+
+    def _request(self, expr: str, send: Callable[[], list[dict]]) -> list[dict]:
+        """Send with retries (exponential backoff) on timeouts, refused connections and 429/5xx.
+
+        Every attempt counts in ``requests``. A query the server rejects (4xx)
+        is not retried. Exhausted retries raise DataSourceError naming the URL.
+        """
         last_reason = "no attempt made"
         for attempt in range(1, self.retries + 1):
             self.requests += 1
             try:
-                return self._client.custom_query(expr, params={"time": at})
+                return send()
             except PrometheusApiClientException as exc:
                 text = str(exc)
                 if not any(f"Code {code}" in text for code in (429, 500, 502, 503, 504)):
@@ -156,8 +170,8 @@ class PrometheusSource:
             except requests.ConnectionError as exc:
                 reason = getattr(exc.args[0], "reason", None) if exc.args else None
                 last_reason = f"cannot connect ({str(reason or exc)[:200]})"
-            except ValueError as exc:   # JSON decoding of a non-Prometheus answer
-                raise DataSourceError(f"answer is not Prometheus JSON ({exc}); is this the right URL?",
+            except (ValueError, KeyError) as exc:   # a non-Prometheus answer
+                raise DataSourceError(f"answer is not Prometheus JSON ({exc!r}); is this the right URL?",
                                       source=self.url) from None
             if attempt < self.retries:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
@@ -174,54 +188,54 @@ class PrometheusSource:
         """Read usage, container facts, owners, HPAs and nodes for every container in ``scope``.
 
         ``cpu_percentile``/``memory_percentile`` outside 50/90/95/99/100 are
-        queried as well and land in ``UsageResult.quantiles``. Raises
-        DataSourceError when the server fails or (unless ``allow_empty``) when
-        the scope has no CPU series in the window.
+        queried as well and land in ``UsageResult.quantiles``. The CPU rate
+        window defaults to max(step, 4 x scrape interval): one step when scrapes
+        are frequent (consecutive windows tile time), wide enough for rate() to
+        see several samples otherwise. Raises DataSourceError when the server
+        fails or (unless ``allow_empty``) when the scope has no CPU series.
         """
         began, before = time.monotonic(), self.requests
         window = align_window(window)
-        step = window.step_seconds
-        rate_s = rate_window_s or max(2 * step, 4 * self.scrape_interval)
-        extra = {"cpu": tuple(q for q in (cpu_percentile,) if q not in STANDARD_PERCENTILES),
-                 "memory": tuple(q for q in (memory_percentile,) if q not in STANDARD_PERCENTILES)}
+        scan = _Scan(scope, window, rate_window_s or max(window.step_seconds, 4 * self.scrape_interval),
+                     {"cpu": tuple(q for q in (cpu_percentile,) if q not in STANDARD_PERCENTILES),
+                      "memory": tuple(q for q in (memory_percentile,) if q not in STANDARD_PERCENTILES)})
         chunks = split_window(window, self.chunk)
-        pod_stats: dict[str, dict[PodKey, list[dict[str, float]]]] = {"cpu": defaultdict(list),
-                                                                       "memory": defaultdict(list)}
-        facts: list[tuple[int, dict[str, list]]] = []
-        node_stats: dict[str, dict[str, list[dict[str, float]]]] = {"cpu": defaultdict(list),
-                                                                     "memory": defaultdict(list)}
-        owners = Owners()
         for start, end in chunks:
-            rng = end - start + step // 2 or 1      # covers [start, end] with left-open or closed ranges
-            cpu = self._bundle(promql.cpu_usage_stats(scope, rng, step, rate_s, extra["cpu"]), end)
-            mem = self._bundle(promql.memory_usage_stats(scope, rng, step, extra["memory"]), end)
-            for name, bundle in (("cpu", cpu), ("memory", mem)):
-                for key, stats in stats_by_key(bundle, ("namespace", "pod", "container")).items():
-                    pod_stats[name][key].append(stats)  # type: ignore[index]
-            facts.append((end, self._bundle(promql.container_facts(scope, rng), end)))
-            owners.add(self._bundle(promql.owners(scope, rng), end))
-            for name, expr in (("cpu", promql.node_cpu_stats(scope, rng, step, rate_s)),
-                               ("memory", promql.node_memory_stats(scope, rng, step))):
-                for (node,), stats in stats_by_key(self._bundle(expr, end), ("node",)).items():
-                    node_stats[name][node].append(stats)
-        end = chunks[-1][1]
-        last_rng = chunks[-1][1] - chunks[-1][0] + step // 2 or 1
-        hpas = hpas_from(self._bundle(promql.hpa_specs(scope, last_rng), end))
-        node_info = self._bundle(promql.node_info(scope, int(window.end.timestamp() - window.start.timestamp()) + step), end)
-        if not pod_stats["cpu"] and not allow_empty:
+            self._read_chunk(scan, start, end)
+        start, end = chunks[-1]
+        hpas = hpas_from(self._bundle(promql.hpa_specs(scope, end - start + window.step_seconds), end))
+        node_info = self._bundle(promql.node_info(scope, int((window.end - window.start).total_seconds())
+                                                  + window.step_seconds), end)
+        if not scan.pod_stats["cpu"] and not allow_empty:
             raise DataSourceError(
                 f"no container_cpu_usage_seconds_total series for namespaces =~ {scope.namespaces!r} between "
                 f"{window.start.isoformat()} and {window.end.isoformat()}; check the scope and that cAdvisor is "
                 "scraped (no findings are made without data)", source=self.url)
         result = UsageResult(window=window, hpas=hpas, chunks=len(chunks))
-        self._assemble_usage(result, pod_stats, owners, extra)
-        self._assemble_facts(result, facts, pod_stats)
-        self._assemble_nodes(result, node_stats, node_info)
+        self._assemble_usage(result, scan.pod_stats, scan.owners, scan.extra)
+        self._assemble_facts(result, scan.facts, scan.pod_stats)
+        self._assemble_nodes(result, scan.node_series, node_info)
         result.queries = self.requests - before
         result.seconds = time.monotonic() - began
         log.info("prometheus scan: %d containers, %d nodes, %d requests, %d chunks, %.1fs", len(result.usage),
                  len(result.nodes), result.queries, result.chunks, result.seconds)
         return result
+
+    def _read_chunk(self, scan: "_Scan", start: int, end: int) -> None:
+        """The five requests of one chunk: CPU and memory statistics, facts, owners, node series."""
+        step, scope = scan.window.step_seconds, scan.scope
+        rng = end - start + step // 2 or 1      # covers [start, end] whether ranges are left-open or closed
+        for name, expr in (("cpu", promql.cpu_usage_stats(scope, rng, step, scan.rate_s, scan.extra["cpu"])),
+                           ("memory", promql.memory_usage_stats(scope, rng, step, scan.extra["memory"]))):
+            for key, stats in stats_by_key(self._bundle(expr, end), ("namespace", "pod", "container")).items():
+                scan.pod_stats[name][key].append(stats)  # type: ignore[index]
+        scan.facts.append((end, self._bundle(promql.container_facts(scope, rng), end)))
+        scan.owners.add(self._bundle(promql.owners(scope, rng), end))
+        # Node sums are one range query: the per-step join is evaluated once, statistics are computed here.
+        for item in self.query_range(promql.node_usage(scope, scan.rate_s), start, end, step):
+            labels = item.get("metric", {})
+            series = scan.node_series[labels.get("stat", "")].setdefault(labels.get("node", ""), {})
+            series.update({int(float(t)): float(v) for t, v in item.get("values", [])})
 
     # ------------------------------------------------------------------ assembly (pure)
 
@@ -290,7 +304,7 @@ class PrometheusSource:
                 result.usage[key].cpu_throttled_ratio = min(1.0, num / den)
 
     @staticmethod
-    def _assemble_nodes(result: UsageResult, node_stats: dict, info: dict[str, list]) -> None:
+    def _assemble_nodes(result: UsageResult, node_series: dict, info: dict[str, list]) -> None:
         window = result.window
         nodes: dict[str, NodeUsage] = {}
         for labels, value in info.get("allocatable", []):
@@ -303,10 +317,24 @@ class PrometheusSource:
             node = nodes.setdefault(labels.get("node", ""), NodeUsage(labels.get("node", "")))
             node.labels = {k[len("label_"):]: v for k, v in labels.items() if k.startswith("label_")}
         for name in ("cpu", "memory"):
-            for node_name, parts in node_stats[name].items():
+            for node_name, points in node_series[name].items():
                 node = nodes.setdefault(node_name, NodeUsage(node_name))
-                stats = merge_replicas([combine_chunks(parts)], expected=window.expected_points,
-                                       step_s=window.step_seconds)
-                setattr(node, name, stats)
+                setattr(node, name, series_stats(points, window))
         nodes.pop("", None)
         result.nodes = nodes
+
+
+@dataclass(slots=True)
+class _Scan:
+    """What the chunks of one scan accumulate."""
+
+    scope: Scope
+    window: Window
+    rate_s: int
+    extra: dict[str, tuple[int, ...]]
+    pod_stats: dict[str, dict[PodKey, list[dict[str, float]]]] = field(
+        default_factory=lambda: {"cpu": defaultdict(list), "memory": defaultdict(list)})
+    facts: list[tuple[int, dict[str, list]]] = field(default_factory=list)
+    owners: Owners = field(default_factory=Owners)
+    node_series: dict[str, dict[str, dict[int, float]]] = field(
+        default_factory=lambda: {"cpu": {}, "memory": {}})

@@ -15,8 +15,9 @@ Metric names are the real ones: cAdvisor (``container_cpu_usage_seconds_total``,
 ``container_memory_working_set_bytes``, ``container_cpu_cfs_*``) and
 kube-state-metrics (``kube_pod_container_*``, ``kube_pod_owner``,
 ``kube_replicaset_owner``, ``kube_job_owner``, ``kube_horizontalpodautoscaler_*``,
-``kube_node_*``). Node usage sums cAdvisor container series by their ``node``
-label (the kube-prometheus kubelet scrape config adds it).
+``kube_node_*``, ``kube_pod_info``). Node usage sums the cAdvisor container
+series of the pods ``kube_pod_info`` places on each node, so it does not depend
+on scrape-config relabelling adding a ``node`` label to cAdvisor series.
 """
 from __future__ import annotations
 
@@ -246,23 +247,30 @@ def node_info(scope: Scope, range_s: int) -> str:
     })
 
 
+def _on_node(per_pod: str, scope: Scope) -> str:
+    """Attach each pod's node (kube-state-metrics ``kube_pod_info``) and sum by node."""
+    info = selector("kube_pod_info", 'node!=""', *scope.matchers)
+    return (f"sum by (node) ({per_pod} * on (namespace, pod) group_left (node) "
+            f"max by (namespace, pod, node) ({info}))")
+
+
 def node_cpu_series(scope: Scope, rate_window_s: int) -> str:
-    """Cores used per node: every container on it (all namespaces), by the cAdvisor ``node`` label."""
-    sel = selector("container_cpu_usage_seconds_total", APP_CONTAINERS, 'node!=""', *scope.matchers)
-    return f"sum by (node) (rate({sel}[{duration(rate_window_s)}]))"
+    """Cores used per node by every container on it (all namespaces), placed by ``kube_pod_info``."""
+    sel = selector("container_cpu_usage_seconds_total", APP_CONTAINERS, *scope.matchers)
+    return _on_node(f"sum by (namespace, pod) (rate({sel}[{duration(rate_window_s)}]))", scope)
 
 
 def node_memory_series(scope: Scope) -> str:
-    """Working-set bytes per node: every container on it (all namespaces)."""
-    sel = selector("container_memory_working_set_bytes", APP_CONTAINERS, 'node!=""', *scope.matchers)
-    return f"sum by (node) ({sel})"
+    """Working-set bytes per node of every container on it (all namespaces), placed by ``kube_pod_info``."""
+    sel = selector("container_memory_working_set_bytes", APP_CONTAINERS, *scope.matchers)
+    return _on_node(f"sum by (namespace, pod) ({sel})", scope)
 
 
-def node_cpu_stats(scope: Scope, range_s: int, step_s: int, rate_window_s: int) -> str:
-    """Bundle: node CPU usage statistics over the range."""
-    return stats_over_time(node_cpu_series(scope, rate_window_s), range_s, step_s)
+def node_usage(scope: Scope, rate_window_s: int) -> str:
+    """Bundle for a *range* query: per-node CPU cores and memory bytes at every step.
 
-
-def node_memory_stats(scope: Scope, range_s: int, step_s: int) -> str:
-    """Bundle: node memory usage statistics over the range."""
-    return stats_over_time(node_memory_series(scope), range_s, step_s)
+    Node statistics are computed by the client from these series (nodes are
+    few; the join with ``kube_pod_info`` is then evaluated once per step
+    instead of once per statistic).
+    """
+    return bundle({"cpu": node_cpu_series(scope, rate_window_s), "memory": node_memory_series(scope)})

@@ -25,6 +25,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+import numpy as np
+
 from ..errors import DataSourceError
 from ..models import HPA, UsageStats, WorkloadRef
 
@@ -120,6 +122,19 @@ def merge_replicas(pods: list[dict[str, float]], *, expected: int, step_s: int) 
         max=worst("max"), mean=worst("mean"), std=worst("std"),
         first_seen=datetime.fromtimestamp(first, tz=timezone.utc) if first is not None else None,
     )
+
+
+def series_stats(points: dict[int, float], window) -> UsageStats | None:
+    """Statistics of one series given as ``{epoch second: value}`` (quantiles interpolate like PromQL)."""
+    if not points:
+        return None
+    times = sorted(points)
+    values = np.array([points[t] for t in times], dtype=np.float64)
+    q = np.percentile(values, [50, 90, 95, 99])
+    return UsageStats(samples=min(len(values), window.expected_points), expected=window.expected_points,
+                      p50=float(q[0]), p90=float(q[1]), p95=float(q[2]), p99=float(q[3]), max=float(values.max()),
+                      mean=float(values.mean()), std=float(values.std()),
+                      first_seen=datetime.fromtimestamp(times[0], tz=timezone.utc))
 
 
 # --------------------------------------------------------------------------- owners
