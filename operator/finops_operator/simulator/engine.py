@@ -29,10 +29,11 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from ..models import (PDB, ClusterState, Container, ContainerKey, Node, Resources, Volume, VolumeSource, Window,
+from ..models import (PDB, ClusterState, Container, ContainerKey, Node, NodeGroup, Resources, Volume, VolumeSource,
+                      Window,
                       Workload, WorkloadRef)
 from ..units import parse_cpu, parse_memory
-from ..usage import series_stats
+from ..usage import row_stats
 from .patterns import render
 from .placement import make_node, node_name, place_pods, seed_of
 from .scenario import ContainerSpec, ScenarioSpec, SeriesSpec, WorkloadSpec
@@ -164,20 +165,27 @@ def _volumes(spec: ScenarioSpec, end: datetime) -> list[Volume]:
 
 def _node_usage(state: ClusterState, keys: list[ContainerKey], cpu: np.ndarray, memory: np.ndarray,
                 ts: np.ndarray) -> None:
+    """Per node: system overhead + the sum, over its pods, of their workload's summed container rows."""
     rows: dict[WorkloadRef, list[int]] = {}
     for row, key in enumerate(keys):
         rows.setdefault(key.workload, []).append(row)
     index = {n.name: i for i, n in enumerate(state.nodes)}
-    total_cpu = np.full((len(state.nodes), len(ts)), SYSTEM_CPU)
-    total_mem = np.full((len(state.nodes), len(ts)), float(SYSTEM_MEMORY))
+    total_cpu = np.full((len(state.nodes), len(ts)), SYSTEM_CPU, dtype=np.float32)
+    total_mem = np.full((len(state.nodes), len(ts)), float(SYSTEM_MEMORY), dtype=np.float32)
+    per_workload: dict[WorkloadRef, tuple[np.ndarray, np.ndarray]] = {}
     for pod in state.pods:
-        if pod.node in index and pod.owner in rows:
+        if pod.node not in index or pod.owner not in rows:
+            continue
+        if pod.owner not in per_workload:
             pick = rows[pod.owner]
-            total_cpu[index[pod.node]] += np.nansum(cpu[pick], axis=0)
-            total_mem[index[pod.node]] += np.nansum(memory[pick], axis=0)
-    for node, i in index.items():
-        state.nodes[i].cpu_usage = series_stats(total_cpu[i], ts)
-        state.nodes[i].memory_usage = series_stats(total_mem[i], ts)
+            per_workload[pod.owner] = (np.nansum(cpu[pick], axis=0), np.nansum(memory[pick], axis=0))
+        pod_cpu, pod_mem = per_workload[pod.owner]
+        total_cpu[index[pod.node]] += pod_cpu
+        total_mem[index[pod.node]] += pod_mem
+    cpu_stats, mem_stats = row_stats(total_cpu), row_stats(total_mem)
+    for i, node in enumerate(state.nodes):
+        node.cpu_usage = cpu_stats.stats(i, ts)
+        node.memory_usage = mem_stats.stats(i, ts)
 
 
 def simulate(spec: ScenarioSpec, *, now: datetime | None = None) -> Simulation:
@@ -195,7 +203,8 @@ def simulate(spec: ScenarioSpec, *, now: datetime | None = None) -> Simulation:
             keys.append(ContainerKey(ref, c.name))
         workloads.append(Workload(ref, w.replicas, containers, dict(w.labels), dict(w.annotations), w.hpa))
     state = ClusterState(spec.cluster, spec.region, Window(start, end, spec.step_seconds), workloads,
-                         nodes=_nodes(spec, end), volumes=_volumes(spec, end))
+                         nodes=_nodes(spec, end), volumes=_volumes(spec, end),
+                         node_groups=[NodeGroup(g.name, g.min_size, g.max_size, g.count) for g in spec.node_groups])
     pinned = {WorkloadRef(w.kind, w.namespace, w.name): w.node_group for w in spec.workloads if w.node_group}
     annotations = {WorkloadRef(w.kind, w.namespace, w.name): w.pod_annotations for w in spec.workloads}
     state.pods = place_pods(spec.seed, workloads, state.nodes, end, pinned, annotations)

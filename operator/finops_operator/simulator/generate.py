@@ -17,6 +17,7 @@ from datetime import datetime
 import numpy as np
 
 from ..models import HPA, ContainerRole
+from ..units import parse_cpu, parse_memory
 from .placement import allocatable, digest
 from .scenario import (ContainerSpec, NodeGroupSpec, NodeSpec, ScenarioSpec, SeriesSpec, VolumeSpec,
                        WorkloadSpec)
@@ -29,7 +30,7 @@ PATTERN_WEIGHTS = {"daily": .25, "weekend": .2, "steady": .1, "burst": .1, "seas
                    "decline": .06, "growth": .06, "launch": .04, "migration": .02, "multitenant": .05}
 PROFILES = {"over": .55, "right": .15, "throttled": .10, "leak": .05, "mempressure": .05, "idle": .10}
 MI = 2**20
-GENERAL, BATCH = "m5.2xlarge", "c5.xlarge"
+GENERAL, BATCH = "m5.4xlarge", "c5.xlarge"
 
 
 def _pick(rng: np.random.Generator, weights: dict[str, float]) -> str:
@@ -90,7 +91,7 @@ def _container(rng: np.random.Generator, name: str, role: ContainerRole, profile
     headroom = {"over": rng.uniform(2, 6), "idle": rng.uniform(10, 40), "right": rng.uniform(1.1, 1.4)}
     cpu_request = cpu_peak * float(headroom.get(profile, rng.uniform(1.1, 1.5)))
     mem_request = mem_peak * float(headroom.get(profile, rng.uniform(1.1, 1.3)))
-    spec.requests = {"cpu": _cpu_text(min(cpu_request, 3.0)), "memory": _mem_text(min(mem_request, 8192 * MI))}
+    spec.requests = {"cpu": _cpu_text(min(cpu_request, 2.0)), "memory": _mem_text(min(mem_request, 4096 * MI))}
     if profile == "throttled":
         spec.requests["cpu"] = _cpu_text(min(cpu_peak * rng.uniform(0.4, 0.6), 3.0))
         spec.limits["cpu"] = _cpu_text(min(cpu_peak * rng.uniform(0.6, 0.85), 3.0))
@@ -144,21 +145,21 @@ def _workload(rng: np.random.Generator, index: int, kind: str, per_workload: int
 
 
 def _requests(w: WorkloadSpec) -> tuple[float, float]:
-    from ..units import parse_cpu, parse_memory
     return (sum(parse_cpu(c.requests.get("cpu", 0)) for c in w.containers),
             float(sum(parse_memory(c.requests.get("memory", 0)) for c in w.containers)))
 
 
 def _node_groups(workloads: list[WorkloadSpec], zone: str) -> list[NodeGroupSpec]:
     """Enough nodes for every pod at ~75% fill, plus two idle spares per group."""
+    requests = [(w, *_requests(w)) for w in workloads]
+    ds_cpu = sum(cpu for w, cpu, _ in requests if w.kind == "DaemonSet")
+    ds_mem = sum(mem for w, _, mem in requests if w.kind == "DaemonSet")
     groups = []
-    for name, itype, member in (("general", GENERAL, lambda w: w.node_group is None),
-                                ("batch", BATCH, lambda w: w.node_group == "batch")):
+    for name, itype, pinned in (("general", GENERAL, None), ("batch", BATCH, "batch")):
         cpu_alloc, mem_alloc = allocatable(itype)
-        ds_cpu = sum(_requests(w)[0] for w in workloads if w.kind == "DaemonSet")
-        ds_mem = sum(_requests(w)[1] for w in workloads if w.kind == "DaemonSet")
-        need_cpu = sum(_requests(w)[0] * w.replicas for w in workloads if w.kind != "DaemonSet" and member(w))
-        need_mem = sum(_requests(w)[1] * w.replicas for w in workloads if w.kind != "DaemonSet" and member(w))
+        members = [(w, cpu, mem) for w, cpu, mem in requests if w.kind != "DaemonSet" and w.node_group == pinned]
+        need_cpu = sum(cpu * w.replicas for w, cpu, _ in members)
+        need_mem = sum(mem * w.replicas for w, _, mem in members)
         count = max(math.ceil(need_cpu / ((cpu_alloc - ds_cpu) * 0.75)),
                     math.ceil(need_mem / ((mem_alloc - ds_mem) * 0.75)), 1) + 2
         groups.append(NodeGroupSpec(name, itype, count, zone, age_days=60.0))
@@ -191,7 +192,7 @@ def generate_scenario(workloads: int = 50, containers_per_workload: int = 2, day
         raise ValueError("workloads and containers_per_workload must be >= 1")
     rng = np.random.default_rng(seed)
     zone = f"{region}a"
-    daemonsets = min(5, max(1, round(workloads * 0.01)))
+    daemonsets = min(3, max(1, round(workloads * 0.01)))
     specs = []
     for i in range(workloads):
         kind = "DaemonSet" if i < daemonsets else _pick(rng, {"Deployment": .8, "StatefulSet": .12, "CronJob": .08})

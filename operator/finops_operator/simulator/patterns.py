@@ -41,6 +41,7 @@ common to all patterns and handled by the caller.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -72,13 +73,32 @@ class Pattern:
     memory_only: bool = False
 
 
+@functools.lru_cache(maxsize=8)
+def _axis(first: int, step: int, points: int) -> tuple[np.ndarray, np.ndarray]:
+    """UTC hour of day and weekday (0 = Monday) for an evenly spaced timeline, computed once."""
+    t = first + step * np.arange(points, dtype=np.int64)
+    hour = (t % 86400) / HOUR
+    weekday = (t // 86400 + 3) % 7          # 1970-01-01 was a Thursday
+    hour.flags.writeable = weekday.flags.writeable = False
+    return hour, weekday
+
+
+def _cached(t: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    if len(t) > 2 and t[1] - t[0] == t[-1] - t[-2] and (t[-1] - t[0]) == (t[1] - t[0]) * (len(t) - 1) \
+            and float(t[0]).is_integer() and float(t[1] - t[0]).is_integer():
+        return _axis(int(t[0]), int(t[1] - t[0]), len(t))
+    return None
+
+
 def _hour(t: np.ndarray) -> np.ndarray:
-    return (t % DAY) / HOUR
+    cached = _cached(t)
+    return cached[0] if cached is not None else (t % DAY) / HOUR
 
 
 def _weekday(t: np.ndarray) -> np.ndarray:
     """0 = Monday (1970-01-01 was a Thursday)."""
-    return ((t // DAY).astype(np.int64) + 3) % 7
+    cached = _cached(t)
+    return cached[1] if cached is not None else ((t // DAY).astype(np.int64) + 3) % 7
 
 
 def _frac(t: np.ndarray) -> np.ndarray:

@@ -31,7 +31,7 @@ parameters are listed in :mod:`.patterns`)::
 Optional keys beyond that: workload ``podAnnotations``, ``nodeGroup`` (pin to a
 group), ``ageDays`` (created that many days before the end: no samples before);
 container ``role`` (app|init|sidecar), ``gaps`` (share of points missing, 0..0.5);
-node group ``capacityType``, ``labels``, ``annotations``, ``ageDays``; explicit
+node group ``capacityType``, ``labels``, ``annotations``, ``ageDays``, ``minSize``, ``maxSize``; explicit
 ``nodes`` entries ``{name, instanceType, nodeGroup, zone, labels, annotations,
 unschedulable, ageDays}``; volume ``claim``, ``zone``, ``storageClass``, ``iops``,
 ``throughput``, ``backingVolumeId``, ``tags``.
@@ -101,6 +101,8 @@ class NodeGroupSpec:
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
     age_days: float = 30.0
+    min_size: int | None = None
+    max_size: int | None = None
 
 
 @dataclass(slots=True)
@@ -299,10 +301,16 @@ def _workload(data: Any, path: str, source: str) -> WorkloadSpec:
 
 def _node_group(data: Any, path: str, source: str) -> NodeGroupSpec:
     obj = _Obj(data, path, source, {"name", "instanceType", "count", "zone", "capacityType", "labels",
-                                    "annotations", "ageDays"})
-    return NodeGroupSpec(obj.get("name", str), _instance_type(obj), obj.get("count", int, low=0),
+                                    "annotations", "ageDays", "minSize", "maxSize"})
+    spec = NodeGroupSpec(obj.get("name", str), _instance_type(obj), obj.get("count", int, low=0),
                          obj.get("zone", str, None), _choice(obj, "capacityType", ("on-demand", "spot"), "on-demand"),
-                         obj.strmap("labels"), obj.strmap("annotations"), obj.get("ageDays", float, 30.0, low=0.0))
+                         obj.strmap("labels"), obj.strmap("annotations"), obj.get("ageDays", float, 30.0, low=0.0),
+                         obj.get("minSize", int, None, low=0), obj.get("maxSize", int, None, low=0))
+    if spec.min_size is not None and spec.min_size > spec.count:
+        obj.fail(f"must be <= count ({spec.count}), got {spec.min_size}", "minSize")
+    if spec.max_size is not None and spec.max_size < spec.count:
+        obj.fail(f"must be >= count ({spec.count}), got {spec.max_size}", "maxSize")
+    return spec
 
 
 def _node(data: Any, path: str, source: str) -> NodeSpec:
