@@ -155,3 +155,17 @@ def test_scrub_secrets_patterns() -> None:
     assert tok not in out and "abcdEF==" not in out and "ghp_" not in out
     assert "github_pat_" not in out and "glpat-" not in out
     assert "github.com/a/b.git" in out  # the useful part stays
+
+
+def test_current_branch_and_explicit_local_base(bare_remote: Path, tmp_path: Path) -> None:
+    repo = GitRepo.clone(str(bare_remote), tmp_path / "w")
+    assert repo.current_branch() == "main"
+    local = commit_files(repo.path, "main", {"local.md": "unpushed\n"}, "local only")  # local main ahead of origin
+    assert repo.base_sha("main") != local and repo.base_sha("refs/heads/main") == local
+    sha = repo.write_branch(make_change_set("cs", cpu_edit()), "refs/heads/main")
+    assert git("rev-list", "--parents", "-n", "1", sha, cwd=repo.path).split()[1:] == [local]
+    git("checkout", "--quiet", "--detach", cwd=repo.path)
+    with pytest.raises(ProviderError, match="HEAD is detached"):
+        repo.current_branch()
+    with pytest.raises(ProviderError, match="base ref 'refs/heads/nope' does not exist"):
+        repo.base_sha("refs/heads/nope")

@@ -168,8 +168,26 @@ class GitRepo:
         proc = self._run(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], check=False)
         return proc.stdout.decode().strip() or None if proc.returncode == 0 else None
 
+    def current_branch(self) -> str:
+        """The checked-out branch's short name (for a local ``--apply`` without ``--base``)."""
+        proc = self._run(["symbolic-ref", "--quiet", "--short", "HEAD"], check=False)
+        name = proc.stdout.decode().strip()
+        if proc.returncode != 0 or not name:
+            raise ProviderError("HEAD is detached; check out the base branch or pass --base <branch>",
+                                source=str(self.path), field="HEAD")
+        return name
+
     def base_ref(self, base_branch: str) -> str:
-        """The ref a change set starts from: the remote-tracking branch if there is a remote."""
+        """The ref a change set starts from.
+
+        A full ref (``refs/heads/main``) is used as given; a branch name means the remote's
+        branch as last fetched (``refs/remotes/origin/<name>``) when there is a remote, else
+        the local branch.
+        """
+        if base_branch.startswith("refs/"):
+            if self.rev_parse(base_branch):
+                return base_branch
+            raise ProviderError(f"base ref {base_branch!r} does not exist", source=str(self.path), field="baseBranch")
         if self.has_remote() and self.rev_parse(f"refs/remotes/{REMOTE}/{base_branch}"):
             return f"refs/remotes/{REMOTE}/{base_branch}"
         if self.rev_parse(f"refs/heads/{base_branch}"):
