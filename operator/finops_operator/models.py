@@ -128,6 +128,16 @@ class Node:
     memory_usage: "UsageStats | None" = None
 
 
+@dataclass(slots=True)
+class NodeGroup:
+    """A node group's configured bounds (EKS DescribeNodegroup, or the scenario); None = unknown."""
+
+    name: str
+    min_size: int | None = None
+    max_size: int | None = None
+    desired_size: int | None = None
+
+
 class VolumeSource(str, Enum):
     EBS = "ebs"   # an AWS EBS volume (describe_volumes)
     PV = "pv"     # a Kubernetes PersistentVolume
@@ -223,6 +233,10 @@ class ClusterState:
     pdbs: list[PDB] = field(default_factory=list)
     volumes: list[Volume] = field(default_factory=list)
     usage: dict[ContainerKey, ContainerUsage] = field(default_factory=dict)
+    node_groups: list[NodeGroup] = field(default_factory=list)
+
+    def node_group(self, name: str) -> NodeGroup | None:
+        return next((g for g in self.node_groups if g.name == name), None)
 
     def workload(self, ref: WorkloadRef) -> Workload | None:
         return next((w for w in self.workloads if w.ref == ref), None)

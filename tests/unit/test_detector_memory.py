@@ -188,3 +188,20 @@ def test_time_window_is_recorded_in_evidence(builder):
     f = one(run(builder, s))
     assert f.evidence["time_window"]["timeZone"] == "Europe/Berlin"
     assert one(run(builder)).evidence["time_window"] is None
+
+
+def test_oom_raise_keeps_high_confidence_despite_a_volatile_restarting_series(builder):
+    # a leak: sawtooth usage (very volatile), restarted ten times -> the formula alone says ~0.3
+    builder.workload("batch", app("worker", memory="6Gi", memory_limit="6Gi", oom_kills=10, restarts=10))
+    builder.usage("batch", "worker", memory=stats(5 * GIB, p50=2 * GIB, mean=3 * GIB, std=3 * GIB, peak=6 * GIB,
+                                                  coverage=0.95))
+    f = one(run(builder))
+    assert f.evidence["direction"] == "raise"
+    assert f.evidence["confidence_inputs"]["oom_raise_floor"] == pytest.approx(0.9 * 0.95, abs=1e-3)
+    assert f.confidence == pytest.approx(0.855, abs=1e-3)
+    # a cut on the same kind of series is NOT lifted by the floor
+    builder2 = type(builder)()
+    builder2.workload("batch", app("worker", memory="16Gi", memory_limit="16Gi", restarts=10))
+    builder2.usage("batch", "worker", memory=stats(5 * GIB, p50=2 * GIB, mean=3 * GIB, std=3 * GIB, peak=6 * GIB))
+    cut = one(run(builder2))
+    assert cut.evidence["direction"] == "cut" and cut.confidence < 0.5

@@ -180,3 +180,16 @@ def test_fast_with_many_nodes_and_pods():
     started = time.perf_counter()
     result = run(b)
     assert time.perf_counter() - started < 10 and result.findings
+
+
+def test_node_group_min_size_is_respected():
+    from finops_operator.models import NodeGroup
+    state = three_nodes().build()
+    state.node_groups = [NodeGroup("general", min_size=2, max_size=5, desired_size=3)]
+    result = IdleNodes(policy(), PriceBook.load()).run(state)
+    [f] = result.findings
+    assert f.changes == [Change("desired_size", "3", "2")]          # two idle nodes, but min_size 2
+    assert any("at its min_size 2" in s.reason for s in result.skipped)
+    state.node_groups = [NodeGroup("general", min_size=3)]
+    result = IdleNodes(policy(), PriceBook.load()).run(state)
+    assert result.findings == [] and any("min_size 3" in s.reason for s in result.skipped)

@@ -219,3 +219,16 @@ def _fit_open_prs(plan: Plan, candidates: list[ChangeSet], settings: PolicySetti
                 plan.deferred[finding.id] = (
                     f"open PR limit {limit} reached ({open_prs} open before this run); change set {cs.id} "
                     "waits for the next run (guardrails.maxOpenPrs)")
+
+
+_PART = re.compile(r" \(part (\d+) of (\d+)\)$")
+
+
+def retitle(cs: ChangeSet, group_by: str) -> str:
+    """The change set's title counting only the findings that were edited (not ``cs.skipped``)."""
+    edited = [f for f in cs.findings if f.id not in cs.skipped]
+    if not edited:
+        return cs.title
+    part = _PART.search(cs.title)
+    index, parts = (int(part.group(1)), int(part.group(2))) if part else (1, 1)
+    return _title(_groups(edited, group_by)[0], edited, index, parts)

@@ -84,7 +84,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> int:
     prs = workdir / "pull-requests"
     prs.mkdir()
     for cs in result.change_sets:
-        (prs / f"{cs.id}.md").write_text(f"# {cs.title}\n\n{cs.body}")
+        (prs / f"{cs.id}.md").write_text(cs.body)
     (workdir / "scan.json").write_text(json.dumps(result_to_json(result), indent=2))
 
     console.print(Panel.fit(

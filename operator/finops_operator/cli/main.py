@@ -92,7 +92,10 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    console = Console(stderr=getattr(args, "output", "table") == "json")
+    to_stderr = getattr(args, "output", "table") == "json"
+    stream = sys.stderr if to_stderr else sys.stdout
+    # Piped output (CI logs, `| less`) gets a readable width instead of rich's 80-column default.
+    console = Console(stderr=to_stderr, width=None if stream.isatty() else 150)
     try:
         return args.func(args, console)
     except FinOpsError as exc:

@@ -17,6 +17,9 @@ Safety raises (never cut, never dropped for their negative savings):
 * Limit pressure: peak above ``limitPressurePercent`` of the limit -> the limit rises to
   at least ``floor`` and the request is never lowered.
 
+Confidence of an OOM-driven raise is at least ``0.9 x coverage``: the kill is direct
+evidence, while the leak behind it makes the series volatile and restart-heavy.
+
 The limit follows the limit policy (KeepRatio / Burstable / Guaranteed; NoCPULimit
 keeps the memory ratio), is never below the request nor the floor. Confidence and
 risk formulas are in :mod:`.sizing`.
@@ -30,6 +33,8 @@ from ..units import MI, format_memory, human_bytes, round_up
 from .base import Skip, register
 from .sizing import (RightsizingDetector, Subject, base_evidence, confidence, memory_risk, policy_limit,
                      value_change)
+
+OOM_RAISE_CONFIDENCE = 0.9   # raise after OOM kills: confidence = max(formula, 0.9 x coverage)
 
 
 def _oom_killed(subject: Subject) -> bool:
@@ -152,6 +157,12 @@ class MemoryRightsizing(RightsizingDetector):
             return self.skip(subject.key, "recommendation formats to the values already written")
         oom = _oom_killed(subject)
         conf, conf_inputs = confidence(subject.stats, subject.history_hours, subject.container.restarts)
+        if direction == "raise" and oom:
+            # An OOM kill is direct evidence the container needs more memory; the leak that caused it
+            # also makes the series volatile and restart-heavy, which must not talk the raise down.
+            floor = round(OOM_RAISE_CONFIDENCE * subject.stats.coverage, 4)
+            conf_inputs["oom_raise_floor"] = floor
+            conf = max(conf, floor)
         risk = memory_risk(subject.stats.max, new_req, new_lim, oom)
         evidence = base_evidence(subject, "bytes")
         evidence.update({

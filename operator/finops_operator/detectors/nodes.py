@@ -184,6 +184,7 @@ class IdleNodes(Detector):
                             key=lambda n: (_share(index.loads.get(n.name, _Load()).app_cpu, n.allocatable_cpu)
                                            + _share(index.loads.get(n.name, _Load()).app_memory,
                                                     n.allocatable_memory), n.name))
+        bounds = state.node_group(group)
         removed: list[Node] = []
         moving: list[Pod] = []
         placement: dict[str, str] = {}
@@ -191,6 +192,10 @@ class IdleNodes(Detector):
             target = f"node/{node.name}"
             if len(nodes) - len(removed) <= 1:
                 result.skipped.append(self.skip(target, f"last node of node group {group}: never removed"))
+                break
+            if bounds and bounds.min_size is not None and len(nodes) - len(removed) <= bounds.min_size:
+                result.skipped.append(self.skip(target, f"node group {group} is at its min_size {bounds.min_size}: "
+                                                "lower min_size yourself if fewer nodes are acceptable"))
                 break
             blocker = self._blocker(node, state, index)
             if blocker:
