@@ -1,4 +1,9 @@
 #!/usr/bin/env bash
-# Install the real components the integration tests run (filled in per component).
+# Install the real components the integration and end-to-end tests run.
+# Each step is idempotent and cached: a second run takes seconds.
+#   - Prometheus + promtool from Debian's packages
+#   - etcd, kube-apiserver and helm built from their Go modules (pinned versions)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+tests/tools/install-prometheus.sh
+tests/tools/install-kube-tools.sh
