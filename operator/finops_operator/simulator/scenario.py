@@ -209,9 +209,9 @@ def _series(data: Any, path: str, source: str, resource: str, limit: float | Non
         raise ConfigError(f"unknown pattern {pattern_name!r}; use one of {', '.join(PATTERNS)}",
                           source=source, field=f"{path}.pattern")
     pattern = PATTERNS[pattern_name]
-    obj = _Obj(data, path, source, {"pattern", "noise", *pattern.params})
     if pattern.memory_only and resource != "memory":
-        obj.fail(f"pattern {pattern_name!r} applies to memory only", "pattern")
+        raise ConfigError(f"pattern {pattern_name!r} applies to memory only", source=source, field=f"{path}.pattern")
+    obj = _Obj(data, path, source, {"pattern", "noise", *pattern.params})
     params: dict[str, float] = {}
     for name in pattern.params:
         if name not in data:
