@@ -62,7 +62,7 @@ def apply_branches(repo: Path, result: ScanResult, base: str | None) -> list[App
     from ..actuation.git import GitRepo
     from ..actuation.render import render_commit_message
     git = GitRepo(repo)
-    base = base or git.current_branch()
+    base = base or f"refs/heads/{git.current_branch()}"   # the local branch, even when a remote exists
     applied = []
     for cs in result.change_sets:
         sha = git.write_branch(cs, base_branch=base, message=render_commit_message(cs))

@@ -1,0 +1,212 @@
+"""One run of a policy against live systems: the operator's loop without kopf.
+
+    sync PRs -> inventory -> usage -> verify merged -> scan -> ledger -> publish
+
+The kopf handlers call :func:`run_policy` from a timer; the integration tests
+call it directly with real Prometheus, moto, git and the GitHub emulator. Every
+stage is isolated: a failing stage is recorded in ``RunReport.errors`` and the
+stages that do not depend on it still run (publishing never runs on missing
+data). Nothing here imports kopf.
+"""
+from __future__ import annotations
+
+import logging
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Callable, Protocol
+
+from .actuation.providers import Provider, PullRequestRef
+from .errors import FinOpsError
+from .guardrails import GuardrailContext
+from .ledger import Ledger, Opportunity, OpportunityState
+from .models import ClusterState, Window
+from .pipeline import ScanResult, scan
+from .pricing.allocation import cluster_rates
+from .pricing.catalog import PriceBook
+from .settings import Mode, PolicySettings
+from .units import parse_cpu, parse_memory
+
+log = logging.getLogger(__name__)
+
+
+class StateReader(Protocol):
+    def __call__(self, window: Window) -> ClusterState: ...
+
+
+@dataclass
+class GitTarget:
+    """Where change sets go (from the FinOpsPolicy's ``spec.git``)."""
+
+    base_branch: str = "main"
+    labels: list[str] = field(default_factory=lambda: ["finops"])
+    reviewers: list[str] = field(default_factory=list)
+    draft: bool = False
+
+
+@dataclass
+class Published:
+    change_set: str
+    ref: PullRequestRef | None
+    error: str | None = None
+
+
+@dataclass
+class RunReport:
+    started: datetime
+    result: ScanResult | None = None
+    published: list[Published] = field(default_factory=list)
+    verified: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)     # stage -> message
+    changed: list[Opportunity] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass
+class LoopDeps:
+    read_state: StateReader                   # inventory + usage for a window (sources merged)
+    provider: Provider | None = None          # None: findings only (no git target)
+    checkout: Callable[[str], Path] | None = None   # base branch -> directory holding its files
+    prices: PriceBook | None = None
+    approved: Callable[[], frozenset[str]] = lambda: frozenset()
+
+
+def export_tree(repo: Path, ref: str, dest: Path | None = None) -> Path:
+    """The files of ``ref`` in a fresh directory (``git archive``): edits read the base, never a work tree."""
+    dest = dest or Path(tempfile.mkdtemp(prefix="finops-base-"))
+    archive = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", ref],
+                             check=True, capture_output=True, timeout=120).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True, capture_output=True, timeout=120)
+    return dest
+
+
+def sync_pull_requests(ledger: Ledger, provider: Provider, now: datetime) -> list[Opportunity]:
+    """Move Proposed opportunities to Merged or Rejected from their PR's state (one call per branch)."""
+    changed: list[Opportunity] = []
+    by_branch: dict[str, list[Opportunity]] = {}
+    for opp in ledger.opportunities():
+        if opp.state == OpportunityState.PROPOSED and opp.branch:
+            by_branch.setdefault(opp.branch, []).append(opp)
+    for branch, opps in sorted(by_branch.items()):
+        ref = provider.status(branch)
+        if ref is None:
+            continue
+        for opp in opps:
+            if ref.state == "merged":
+                changed.append(ledger.merged(opp.id, ref.merged_at or now))
+            elif ref.state == "closed":
+                changed.append(ledger.closed(opp.id, now))
+    return changed
+
+
+def realized_savings(opp: Opportunity, state: ClusterState, prices: PriceBook) -> float | None:
+    """Savings measured on the cluster as it is now, or None while the change is not live yet.
+
+    Containers: the request written now versus the one before the change, priced at
+    today's cluster rates and replicas (so a later scale-up shows as lower realized
+    savings). Volumes: gone from the inventory -> the estimate is realized. Node
+    groups: node count at or below the proposed size -> realized.
+    """
+    name = opp.target.split("/", 1)[-1]              # "volume/<id>", "node-group/<name>"
+    if opp.type == "orphan-volume":
+        return opp.estimated_monthly_savings if all(v.id != name for v in state.volumes) else None
+    if opp.type == "idle-node":
+        after = next((c.get("after") for c in opp.changes if c.get("field") == "desired_size"), None)
+        count = sum(1 for n in state.nodes if n.node_group == name)
+        return opp.estimated_monthly_savings if after is not None and count <= int(after) else None
+    return _container_realized(opp, state, prices)
+
+
+def _container_realized(opp: Opportunity, state: ClusterState, prices: PriceBook) -> float | None:
+    resource = "cpu" if opp.type == "rightsize-cpu" else "memory"
+    change = next((c for c in opp.changes if c.get("field") == f"resources.requests.{resource}"), None)
+    workload_ref, _, container_name = opp.target.rpartition("/")     # "Kind/namespace/name/container"
+    workload = next((w for w in state.workloads if str(w.ref) == workload_ref), None)
+    container = workload.container(container_name) if workload else None
+    if change is None or container is None:
+        return None
+    parse = parse_cpu if resource == "cpu" else parse_memory
+    before = parse(change["before"]) if change.get("before") else 0.0
+    proposed = parse(change["after"]) if change.get("after") else 0.0
+    now_value = container.resources.cpu_request if resource == "cpu" else container.resources.memory_request
+    if now_value is None or abs(now_value - before) < 1e-9 or abs(proposed - before) < 1e-9:
+        return None                                   # not applied yet (GitOps sync pending)
+    rates = cluster_rates(state, prices)
+    per_unit = rates.cpu_core_hour if resource == "cpu" else rates.memory_gib_hour / 2**30
+    replicas = workload.hpa.current_replicas if workload.hpa and workload.hpa.current_replicas else workload.replicas
+    return round((before - now_value) * per_unit * 730 * replicas, 2)
+
+
+def verify_merged(ledger: Ledger, state: ClusterState, prices: PriceBook, now: datetime,
+                  settle: timedelta) -> list[str]:
+    verified = []
+    for opp in ledger.opportunities():
+        if opp.state != OpportunityState.MERGED:
+            continue
+        realized = realized_savings(opp, state, prices)
+        if realized is not None and ledger.verify(opp.id, realized, now, settle):
+            verified.append(opp.id)
+    return verified
+
+
+def run_policy(name: str, settings: PolicySettings, ledger: Ledger, deps: LoopDeps, *, now: datetime,
+               history: timedelta, step_seconds: int, git: GitTarget | None = None,
+               settle: timedelta = timedelta(days=7)) -> RunReport:
+    """One full run of a policy; mutates ``ledger``; never raises for a failing stage."""
+    report = RunReport(started=now)
+    prices = deps.prices or PriceBook.load()
+    if deps.provider is not None:
+        _stage(report, "pullRequests", lambda: report.changed.extend(sync_pull_requests(ledger, deps.provider, now)))
+    window = Window(now - history, now, step_seconds)
+    state = _stage(report, "inventory", lambda: deps.read_state(window))
+    if state is None:
+        return report                                   # no data: no findings, no PRs
+    report.verified = _stage(report, "verify", lambda: verify_merged(ledger, state, prices, now, settle)) or []
+    git = git or GitTarget()
+    repo_root = None
+    if deps.checkout is not None and settings.mode != Mode.DRY_RUN:
+        repo_root = _stage(report, "checkout", lambda: deps.checkout(git.base_branch))
+    context = GuardrailContext(now=now, changes_today=ledger.changes_on(now.date()), open_prs=ledger.open_prs(),
+                               approved=deps.approved(), mode=settings.mode)
+    result = _stage(report, "scan", lambda: scan(state, settings, prices=prices, repo_root=repo_root,
+                                                 context=context))
+    if result is None:
+        return report
+    report.result = result
+    report.changed.extend(ledger.observe(result.findings, result.decisions, now))
+    if deps.provider is not None and repo_root is not None and settings.mode != Mode.DRY_RUN:
+        _publish(report, ledger, deps.provider, result, git, now)
+    return report
+
+
+def _publish(report: RunReport, ledger: Ledger, provider: Provider, result: ScanResult, git: GitTarget,
+             now: datetime) -> None:
+    for cs in result.change_sets:
+        try:
+            ref = provider.publish(cs, base_branch=git.base_branch, labels=git.labels, reviewers=git.reviewers,
+                                   draft=git.draft)
+        except FinOpsError as exc:
+            report.published.append(Published(cs.id, None, str(exc)))
+            report.errors[f"publish/{cs.id}"] = str(exc)
+            continue
+        report.published.append(Published(cs.id, ref))
+        if ref.state in ("open", "pushed"):
+            for finding in cs.findings:
+                if finding.id not in cs.skipped:
+                    report.changed.append(ledger.proposed(finding.id, ref.url, ref.number, ref.branch, cs.id, now))
+
+
+def _stage(report: RunReport, name: str, fn):
+    try:
+        return fn()
+    except FinOpsError as exc:
+        report.errors[name] = str(exc)
+    except Exception as exc:  # an unexpected bug in one stage must not kill the operator
+        log.exception("stage %s failed", name)
+        report.errors[name] = f"{type(exc).__name__}: {exc}"
+    return None
