@@ -182,3 +182,19 @@ def test_slow_server_times_out_after_retries(silent_prometheus, prometheus_histo
     assert silent_prometheus.url in text and "timeout" in text and "after 2 attempts" in text
     assert silent_prometheus.accepted == 2
     assert not math.isnan(source.requests) and source.requests == 2
+
+
+def test_bearer_token_and_tenant_header_reach_the_server(prometheus_history):
+    from tests.support.prometheus_server import AuthProxy
+    gateway = AuthProxy(prometheus_history.url, {"Authorization": "Bearer s3cret", "X-Scope-OrgID": "team-a"})
+    try:
+        anonymous = PrometheusSource(gateway.url, retries=3, backoff=0.01)
+        with pytest.raises(DataSourceError) as err:
+            anonymous.collect(Scope(namespaces="small"), prometheus_history.window())
+        assert "401" in str(err.value) and anonymous.requests == 1      # refused, not retried
+        source = PrometheusSource(gateway.url, bearer_token="s3cret", headers={"X-Scope-OrgID": "team-a"})
+        result = source.collect(Scope(namespaces="small"), prometheus_history.window())
+        assert len(result.usage) == 3 and len(gateway.seen) == 1 + result.queries
+        assert "s3cret" not in str(err.value)
+    finally:
+        gateway.close()

@@ -143,3 +143,49 @@ class SilentServer:
 def closed_port_url() -> str:
     """A loopback URL where nothing listens (the port was free a moment ago)."""
     return f"http://127.0.0.1:{free_port()}"
+
+
+class AuthProxy:
+    """A loopback reverse proxy that demands headers, like Thanos/Mimir behind an auth gateway.
+
+    Requests without every header in ``required`` (exact values) get 401;
+    others are forwarded to ``upstream`` unchanged. ``seen`` keeps the headers
+    of each request, so tests can check what the client sent.
+    """
+
+    def __init__(self, upstream: str, required: dict[str, str]):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        proxy = self
+        self.upstream, self.required, self.seen = upstream.rstrip("/"), required, []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args) -> None:
+                pass
+
+            def do_GET(self) -> None:   # noqa: N802
+                proxy.seen.append(dict(self.headers))
+                if any(self.headers.get(k) != v for k, v in proxy.required.items()):
+                    body = b'{"status":"error","errorType":"unauthorized","error":"missing or wrong credentials"}'
+                    self.send_response(401)
+                else:
+                    answer = requests.get(proxy.upstream + self.path, timeout=30)
+                    body = answer.content
+                    self.send_response(answer.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
