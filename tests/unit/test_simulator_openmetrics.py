@@ -252,3 +252,11 @@ def test_promtool_accepts_the_file(tmp_path, sim):
                            str(tmp_path / "db")], capture_output=True, text=True, timeout=300)
     assert dump.returncode == 0, dump.stderr
     assert len(dump.stdout.strip().splitlines()) == len(sim.timestamps)
+
+
+def test_write_to_a_path_matches_the_stream(tmp_path, sim, text):
+    path = tmp_path / "out.om"
+    count = write_openmetrics(sim, path)
+    assert path.read_text() == text
+    assert count == sum(1 for line in text.splitlines() if not line.startswith("#"))
+    assert [p.name for p in tmp_path.iterdir()] == ["out.om"]

@@ -250,3 +250,10 @@ def test_generated_scenario_has_a_realistic_mix():
     assert np.isnan(sim.cpu).any()                              # some gaps / young workloads
     again = simulate(generate_scenario(workloads=120, containers_per_workload=2, days=2, seed=3, end=spec.end))
     assert [w.ref for w in again.state.workloads] == [w.ref for w in state.workloads]
+
+
+def test_generate_by_total_container_count():
+    spec = generate_scenario(containers=7, containers_per_workload=2, days=1, seed=1)
+    assert sum(len(w.containers) for w in spec.workloads) == 7 and len(spec.workloads) == 4
+    with pytest.raises(ValueError, match="containers must be >= 1"):
+        generate_scenario(containers=0)

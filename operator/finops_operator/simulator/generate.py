@@ -184,19 +184,30 @@ def _volumes(rng: np.random.Generator, seed: int, workloads: int, zone: str) -> 
     return out
 
 
-def generate_scenario(workloads: int = 50, containers_per_workload: int = 2, days: float = 14,
-                      step_seconds: int = 300, seed: int = 0, *, end: datetime | None = None,
-                      cluster: str = "sim-eks", region: str = "us-east-1") -> ScenarioSpec:
-    """A realistic random cluster of ``workloads x containers_per_workload`` containers."""
+def generate_scenario(workloads: int | None = None, containers_per_workload: int = 2, days: float = 14,
+                      step_seconds: int = 300, seed: int = 0, *, containers: int | None = None,
+                      end: datetime | None = None, cluster: str = "sim-eks", region: str = "us-east-1") -> ScenarioSpec:
+    """A realistic random cluster of ``workloads x containers_per_workload`` containers.
+
+    Give ``containers`` instead of ``workloads`` for an exact total (the last
+    workload gets the remainder); with neither, 50 workloads.
+    """
+    if containers is not None:
+        if containers < 1:
+            raise ValueError(f"containers must be >= 1, got {containers}")
+        workloads = math.ceil(containers / max(1, containers_per_workload))
+    workloads = 50 if workloads is None else workloads
     if workloads < 1 or containers_per_workload < 1:
         raise ValueError("workloads and containers_per_workload must be >= 1")
+    total = containers if containers is not None else workloads * containers_per_workload
     rng = np.random.default_rng(seed)
     zone = f"{region}a"
     daemonsets = min(3, max(1, round(workloads * 0.01)))
     specs = []
     for i in range(workloads):
         kind = "DaemonSet" if i < daemonsets else _pick(rng, {"Deployment": .8, "StatefulSet": .12, "CronJob": .08})
-        specs.append(_workload(rng, i, kind, containers_per_workload))
+        count = min(containers_per_workload, total - i * containers_per_workload)
+        specs.append(_workload(rng, i, kind, count))
     groups = _node_groups(specs, zone)
     spare = NodeSpec("ip-10-0-255-1.ec2.internal", GENERAL, "general", zone,
                      annotations={"karpenter.sh/do-not-disrupt": "true"}, age_days=20.0)

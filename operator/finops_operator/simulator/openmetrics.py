@@ -54,6 +54,7 @@ series, never built whole in memory.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -320,12 +321,16 @@ def _nodes(w: _Writer) -> None:
         w.constant("kube_node_spec_unschedulable", _labels(node=node.name), int(node.unschedulable))
 
 
-def write_openmetrics(sim: Simulation, out: TextIO, *, sample_step: int | None = None, spread: float = 0.15) -> int:
-    """Write ``sim`` to ``out`` as OpenMetrics text; returns the number of samples written.
+def write_openmetrics(sim: Simulation, out: TextIO | str | os.PathLike, *, sample_step: int | None = None,
+                      spread: float = 0.15) -> int:
+    """Write ``sim`` to ``out`` (a text stream, or a path: written atomically) as OpenMetrics text.
 
-    ``sample_step`` (seconds, at most the snapshot step) resamples by linear
-    interpolation; ``spread`` is how far non-worst replicas sit below the worst.
+    Returns the number of samples written. ``sample_step`` (seconds, at most
+    the snapshot step) resamples by linear interpolation; ``spread`` is how far
+    non-worst replicas sit below the worst.
     """
+    if isinstance(out, (str, os.PathLike)):
+        return write_openmetrics_file(sim, out, sample_step=sample_step, spread=spread)
     step = int(sim.state.window.step_seconds)
     sample_step = step if sample_step is None else int(sample_step)
     if not 0 < sample_step <= step:
