@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.controlplane import ControlPlane, reap_stale_dirs
-from tests.support.kubeprocs import ROOT, find_binaries, pid_alive, pinned_versions
+from tests.support.controlplane import ControlPlane, ControlPlaneError, reap_stale_dirs
+from tests.support.kubeprocs import ROOT, Binaries, find_binaries, pid_alive, pinned_versions, tools_dir
 
 pytestmark = pytest.mark.integration
 
@@ -27,6 +27,35 @@ def test_apiserver_and_tools_report_pinned_versions(kube: ControlPlane) -> None:
     etcd = subprocess.run([str(kube.binaries.etcd), "--version"], capture_output=True, text=True, check=True)
     assert f"etcd Version: {pins['etcd'].lstrip('v')}" in etcd.stdout
     assert kube.helm("version", "--short").stdout.strip().split("+")[0] == pins["helm"]
+
+
+def test_missing_or_stale_binaries_say_how_to_build_them(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    real_bin = tools_dir() / "bin"
+    monkeypatch.setenv("FINOPS_TOOLS_DIR", str(tmp_path))
+    (tmp_path / "bin").mkdir()
+    for tool in ("etcd", "kube-apiserver"):
+        (tmp_path / "bin" / tool).symlink_to(real_bin / tool)
+        (tmp_path / "bin" / f".{tool}.version").write_text("v0.0.1\n")
+    with pytest.raises(ControlPlaneError) as err:
+        ControlPlane()
+    message = str(err.value)
+    assert f"{tmp_path}/bin/helm is missing" in message
+    assert f"{tmp_path}/bin/etcd is not the pinned {pinned_versions()['etcd']}" in message
+    assert "run tests/tools/install-kube-tools.sh" in message
+
+
+def test_an_apiserver_that_dies_is_reported_with_its_log(tmp_path: Path) -> None:
+    real = find_binaries()
+    fake = tmp_path / "kube-apiserver"
+    fake.write_text("#!/bin/sh\necho 'E0101 boom: --etcd-servers must be set' >&2\nexit 3\n")
+    fake.chmod(0o755)
+    plane = ControlPlane(binaries=Binaries(real.etcd, fake, real.helm, real.kubectl), start_timeout=20)
+    with pytest.raises(ControlPlaneError) as err:
+        plane.start()
+    message = str(err.value)
+    assert "kube-apiserver died before ready (/livez); it exited with code 3" in message
+    assert "E0101 boom: --etcd-servers must be set" in message  # the log tail
+    assert plane.dir is None and not plane._servers  # etcd stopped, temp dir removed
 
 
 def test_kubectl_lists_namespaces(kube: ControlPlane, kube_namespace: str) -> None:

@@ -26,7 +26,11 @@ def kube() -> Iterator[ControlPlane]:
     try:
         plane = ControlPlane().start()
     except ControlPlaneError as exc:
-        pytest.fail(f"cannot start the test Kubernetes control plane: {exc}", pytrace=False)
+        problem = str(exc)
+    else:
+        problem = ""
+    if problem:  # outside the except block, so the report shows one clear message
+        pytest.fail(f"cannot start the test Kubernetes control plane: {problem}", pytrace=False)
     try:
         yield plane
     finally:
