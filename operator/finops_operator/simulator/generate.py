@@ -11,6 +11,8 @@ Released PVs. Everything follows from ``seed``.
 """
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 from datetime import datetime
 
@@ -35,8 +37,8 @@ GENERAL, BATCH = "m5.4xlarge", "c5.xlarge"
 
 def _pick(rng: np.random.Generator, weights: dict[str, float]) -> str:
     names = list(weights)
-    p = np.array([weights[n] for n in names])
-    return names[int(rng.choice(len(names), p=p / p.sum()))]
+    cumulative = list(itertools.accumulate(weights.values()))
+    return names[min(len(names) - 1, bisect.bisect_right(cumulative, rng.random() * cumulative[-1]))]
 
 
 def _cpu_text(cores: float) -> str:
