@@ -71,7 +71,7 @@ def test_every_simulated_container_is_read_back(backfilled):
     running = {key for key in sim.keys
                if any(p.owner == key.workload and p.node and p.phase == "Running" for p in sim.state.pods)}
     assert running and set(result.usage) == running
-    assert result.queries == 5 * result.chunks + 2
+    assert result.queries == 5 * result.chunks + 3
     want = summarize(sim.snapshot())
     for key in running:
         got, ref = result.usage[key], want[key]

@@ -84,7 +84,7 @@ def test_requests_limits_and_nodes(prometheus_history, small):
 def test_request_count_does_not_grow_with_containers(prometheus_history, small):
     large = PrometheusSource(prometheus_history.url).collect(Scope(namespaces="large"), prometheus_history.window())
     assert len(small.usage) == 3 and len(large.usage) == 50
-    assert small.queries == large.queries == 5 * small.chunks + 2 == 7
+    assert small.queries == large.queries == 5 * small.chunks + 3 == 8
 
 
 def test_rollout_pods_collapse_into_one_workload(prometheus_history):
@@ -130,7 +130,7 @@ POINTS_RECENT_START = 361 - 361 // 10
 def test_chunked_window_is_merged_conservatively(prometheus_history, small):
     source = PrometheusSource(prometheus_history.url, chunk=timedelta(hours=2))
     chunked = source.collect(Scope(namespaces="small"), prometheus_history.window())
-    assert chunked.chunks == 4 and chunked.queries == 5 * 4 + 2
+    assert chunked.chunks == 4 and chunked.queries == 5 * 4 + 3
     for ref, whole in small.usage.items():
         part = chunked.usage[ref]
         assert part.memory.max == whole.memory.max

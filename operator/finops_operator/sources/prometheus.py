@@ -12,8 +12,8 @@ plain ``/api/v1/query`` endpoint, with an optional bearer token, extra headers
 (e.g. ``X-Scope-OrgID``), a CA bundle or ``verify_tls=False``, and a client
 certificate.
 
-Requests per scan = 5 per chunk + 2 (HPA specs, node info), whatever the
-number of containers: every query aggregates over the whole scope, and the
+Requests per scan = 5 per chunk + 3 (a probe, HPA specs, node info), whatever
+the number of containers: every query aggregates over the whole scope, and the
 statistics are computed on the server (see :mod:`.promql`). Long windows are
 split into chunks of at most ``chunk`` to bound the samples one query loads;
 :mod:`.promstats` documents how chunks and replicas are merged.
@@ -26,7 +26,9 @@ from missing data.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -114,7 +116,7 @@ class PrometheusSource:
     def __init__(self, url: str, *, bearer_token: str | None = None, headers: dict[str, str] | None = None,
                  verify_tls: bool | str = True, client_cert: str | tuple[str, str] | None = None,
                  timeout: float = 30, retries: int = 3, backoff: float = 0.5,
-                 chunk: timedelta = timedelta(days=1), scrape_interval: int = 30):
+                 chunk: timedelta = timedelta(days=1), scrape_interval: int = 30, parallel: int = 3):
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"{url!r} is not an http(s) URL; write e.g. 'http://prometheus-k8s.monitoring:9090'",
                               field="prometheus.url")
@@ -125,6 +127,8 @@ class PrometheusSource:
         self.chunk = chunk
         self.scrape_interval = scrape_interval
         self.requests = 0
+        self.parallel = max(1, parallel)
+        self._lock = threading.Lock()
         all_headers = dict(headers or {})
         if bearer_token:
             all_headers["Authorization"] = f"Bearer {bearer_token}"
@@ -154,7 +158,8 @@ class PrometheusSource:
         """
         last_reason = "no attempt made"
         for attempt in range(1, self.retries + 1):
-            self.requests += 1
+            with self._lock:
+                self.requests += 1
             try:
                 return send()
             except PrometheusApiClientException as exc:
@@ -200,6 +205,7 @@ class PrometheusSource:
                      {"cpu": tuple(q for q in (cpu_percentile,) if q not in STANDARD_PERCENTILES),
                       "memory": tuple(q for q in (memory_percentile,) if q not in STANDARD_PERCENTILES)})
         chunks = split_window(window, self.chunk)
+        self.query("vector(1)", chunks[-1][1])   # probe: a down or hung server fails here, before any fan-out
         for start, end in chunks:
             self._read_chunk(scan, start, end)
         start, end = chunks[-1]
@@ -222,17 +228,27 @@ class PrometheusSource:
         return result
 
     def _read_chunk(self, scan: "_Scan", start: int, end: int) -> None:
-        """The five requests of one chunk: CPU and memory statistics, facts, owners, node series."""
+        """The five requests of one chunk, sent concurrently (``parallel``) since the server evaluates
+        queries in parallel: CPU and memory statistics, container facts, owners, node series."""
         step, scope = scan.window.step_seconds, scan.scope
         rng = end - start + step // 2 or 1      # covers [start, end] whether ranges are left-open or closed
-        for name, expr in (("cpu", promql.cpu_usage_stats(scope, rng, step, scan.rate_s, scan.extra["cpu"])),
-                           ("memory", promql.memory_usage_stats(scope, rng, step, scan.extra["memory"]))):
-            for key, stats in stats_by_key(self._bundle(expr, end), ("namespace", "pod", "container")).items():
+        jobs = {
+            "cpu": lambda: self._bundle(promql.cpu_usage_stats(scope, rng, step, scan.rate_s, scan.extra["cpu"]), end),
+            "memory": lambda: self._bundle(promql.memory_usage_stats(scope, rng, step, scan.extra["memory"]), end),
+            "facts": lambda: self._bundle(promql.container_facts(scope, rng), end),
+            "owners": lambda: self._bundle(promql.owners(scope, rng), end),
+            # Node sums are one range query: the per-step join is evaluated once, statistics are computed here.
+            "nodes": lambda: self.query_range(promql.node_usage(scope, scan.rate_s), start, end, step),
+        }
+        with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+            futures = {name: pool.submit(job) for name, job in jobs.items()}
+            answers = {name: future.result() for name, future in futures.items()}   # first error propagates
+        for name in ("cpu", "memory"):
+            for key, stats in stats_by_key(answers[name], ("namespace", "pod", "container")).items():
                 scan.pod_stats[name][key].append(stats)  # type: ignore[index]
-        scan.facts.append((end, self._bundle(promql.container_facts(scope, rng), end)))
-        scan.owners.add(self._bundle(promql.owners(scope, rng), end))
-        # Node sums are one range query: the per-step join is evaluated once, statistics are computed here.
-        for item in self.query_range(promql.node_usage(scope, scan.rate_s), start, end, step):
+        scan.facts.append((end, answers["facts"]))
+        scan.owners.add(answers["owners"])
+        for item in answers["nodes"]:
             labels = item.get("metric", {})
             series = scan.node_series[labels.get("stat", "")].setdefault(labels.get("node", ""), {})
             series.update({int(float(t)): float(v) for t, v in item.get("values", [])})
