@@ -200,7 +200,7 @@ def test_invalid_objects_are_rejected_with_a_clear_message(crds, kube_namespace,
 
 def test_target_is_immutable_and_approval_is_an_annotation(crds, kube_namespace):
     created(crds, opportunity(kube_namespace), dry_run=False)
-    name = f"savingsopportunity/cpu-rightsizing-0123456789abcdef"
+    name = "savingsopportunity/cpu-rightsizing-0123456789abcdef"
     patch = json.dumps({"spec": {"target": {"name": "sidecar"}}})
     proc = crds.kubectl("patch", name, "-n", kube_namespace, "--type=merge", "-p", patch, check=False)
     assert proc.returncode != 0 and "spec.target is immutable" in proc.stderr

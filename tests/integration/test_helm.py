@@ -7,6 +7,9 @@ ServiceAccount token (TokenRequest) then asks the apiserver itself, through
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -255,3 +258,74 @@ def test_peering_release_installs_kopf_peering(kube):
     assert can_i(kube, sa, "patch", "clusterkopfpeerings.kopf.dev/finops-operator")
     deploy = json.loads(kube.kubectl("get", "deployment", "finops-ha-finops-operator", "-n", namespace, "-o", "json").stdout)
     assert deploy["spec"]["replicas"] == 2 and deploy["spec"]["strategy"]["type"] == "RollingUpdate"
+
+
+SMOKE_HANDLERS = '''
+"""A stand-in operator: the kopf machinery plus the API calls finops-operator makes."""
+import base64
+import kopf
+import kubernetes
+
+
+@kopf.on.create("finops.dev", "v1alpha1", "finopspolicies")
+def scanned(body, name, namespace, patch, **_):
+    kubernetes.config.load_kube_config()
+    core, co = kubernetes.client.CoreV1Api(), kubernetes.client.CustomObjectsApi()
+    kubernetes.client.AppsV1Api().list_deployment_for_all_namespaces()
+    core.list_node()
+    token = core.read_namespaced_secret("finops-github-token", "finops-system").data["token"]
+    try:
+        core.read_namespaced_secret("someone-elses", "finops-system")
+        other = "read"
+    except kubernetes.client.ApiException as exc:
+        other = str(exc.status)
+    co.create_namespaced_custom_object("finops.dev", "v1alpha1", namespace, "savingsopportunities", {
+        "apiVersion": "finops.dev/v1alpha1", "kind": "SavingsOpportunity",
+        "metadata": {"name": name + "-opp", "namespace": namespace},
+        "spec": {"detector": "cpu-rightsizing", "type": "rightsize-cpu", "policyRef": {"name": name},
+                 "target": {"kind": "container", "name": "app", "namespace": namespace,
+                            "workload": {"kind": "Deployment", "name": "api"}}}})
+    co.patch_namespaced_custom_object_status("finops.dev", "v1alpha1", namespace, "savingsopportunities",
+                                             name + "-opp", {"status": {"state": "Detected"}})
+    kopf.info(body, reason="Scanned", message=f"token={base64.b64decode(token).decode()} other-secret={other}")
+    patch.status["findings"] = 1
+'''
+
+
+def test_kopf_operator_works_with_the_chart_service_account(installed, kube_namespace, tmp_path):
+    """kopf itself (watch, bookkeeping patch, status, events) plus the operator's calls, with the SA token."""
+    kube, namespace, sa = installed
+    kube.kubectl("apply", "-f", "-", input=kube.kubectl(
+        "create", "secret", "generic", "finops-github-token", "-n", namespace, "--from-literal=token=s3cret",
+        "--dry-run=client", "-o", "yaml").stdout)
+    kube.kubectl("create", "secret", "generic", "someone-elses", "-n", namespace, "--from-literal=x=y")
+    handlers = tmp_path / "smoke_handlers.py"
+    handlers.write_text(SMOKE_HANDLERS)
+    log = tmp_path / "kopf.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "kopf", "run", "--standalone", "--all-namespaces", "--verbose",
+                                 str(handlers)], env=kube.environ(sa), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        policy = {"apiVersion": "finops.dev/v1alpha1", "kind": "FinOpsPolicy",
+                  "metadata": {"name": "p", "namespace": kube_namespace}, "spec": {"mode": "DryRun"}}
+        kube.kubectl("apply", "-f", "-", input=yaml.safe_dump(policy))
+        deadline, events = time.monotonic() + 60, ""
+        while time.monotonic() < deadline and "token=s3cret other-secret=403" not in events:
+            assert proc.poll() is None, f"kopf exited:\n{log.read_text()[-3000:]}"
+            time.sleep(0.5)   # kopf posts events in the background, after the handler
+            events = kube.kubectl("get", "events", "-n", kube_namespace, "-o", "json").stdout
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    text = log.read_text()
+    assert "Handler 'scanned' succeeded" in text, text[-3000:]
+    assert "token=s3cret other-secret=403" in events, text[-3000:]
+    refused = [line for line in text.splitlines() if (" 403 " in line or "Forbidden" in line)
+               and "/secrets/someone-elses" not in line]
+    assert refused == [], "\n".join(refused)
+    assert "/secrets/someone-elses HTTP/1.1\" 403" in text     # the one refusal we asked for
+    opp = json.loads(kube.kubectl("get", "fsav", "p-opp", "-n", kube_namespace, "-o", "json").stdout)
+    assert opp["status"]["state"] == "Detected"
+    got = json.loads(kube.kubectl("get", "fpol", "p", "-n", kube_namespace, "-o", "json").stdout)
+    assert got["status"]["findings"] == 1         # status patched through /status
+    assert "kopf.zalando.org/last-handled-configuration" in got["metadata"]["annotations"]   # kopf's own patch
