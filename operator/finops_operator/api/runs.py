@@ -1,0 +1,285 @@
+"""One operator run of a FinOpsPolicy, and what it reports: the status to write and the events to post.
+
+:func:`execute_run` is blocking (the handlers call it with ``asyncio.to_thread``):
+load the ledger from SavingsOpportunity objects -> wire the sources ->
+:func:`~finops_operator.reconcile.run_policy` -> save the changed opportunities.
+It never raises for a failing stage; everything lands in :class:`RunOutcome`.
+
+:func:`run_status` and :func:`run_events` are pure: they turn an outcome into
+the policy's ``status`` and the Events, and classify failures:
+
+* transient (Prometheus down, GitHub 5xx, the API timing out): retried on the
+  next timer tick after an exponential backoff (``retry_delay``), recorded in
+  the Ready condition's message and in ``nextRunTime``;
+* permanent (a Secret the operator may not read, a 401 from GitHub, a base
+  branch that does not exist): Ready=False with the fix in the message, and no
+  retry before the next scheduled run (no hot loop).
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, DataSourceError, FinOpsError
+from ..ledger import Ledger
+from ..reconcile import RunReport, run_policy
+from .conditions import condition, merge_conditions, timestamp
+from .opportunities import from_object, money
+from .policy import PolicySpec
+from .store import OpportunityStore, SaveResult
+
+log = logging.getLogger(__name__)
+PERMANENT = re.compile(r"\b(401|403|404)\b|invalid or expired|lacks permission|may not read|does not exist|"
+                       r"not found|has no key|is empty", re.I)
+TRANSIENT_HINT = re.compile(r"rate limit|timed out|timeout|temporar|try again|\b5\d\d\b", re.I)
+STATE_KEYS = {"Detected": "detected", "Blocked": "blocked", "NeedsApproval": "needsApproval",
+              "Proposed": "proposed", "Merged": "merged", "Verified": "verified", "Rejected": "rejected",
+              "Superseded": "superseded"}
+SOURCE_STAGES = ("inventory", "setup/datasource")
+GIT_STAGES = ("pullRequests", "checkout", "publish")
+
+
+@dataclass
+class RunOutcome:
+    policy: PolicySpec
+    started: datetime
+    seconds: float = 0.0
+    report: RunReport | None = None
+    ledger: Ledger | None = None
+    saved: SaveResult | None = None
+    errors: dict[str, str] = field(default_factory=dict)       # stage -> message
+    permanent: dict[str, bool] = field(default_factory=dict)   # stage -> permanent?
+    namespaces: list[str] | None = None
+    calls: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def transient(self) -> bool:
+        """Failed, and worth retrying soon (no stage failed for a reason a retry cannot fix)."""
+        return bool(self.errors) and not any(self.permanent.values())
+
+
+def is_permanent(message: str, exc: BaseException | None = None) -> bool:
+    """Whether retrying cannot help: configuration, credentials, permissions, missing things."""
+    if isinstance(exc, ConfigError):
+        return True
+    if TRANSIENT_HINT.search(message):
+        return False
+    return bool(PERMANENT.search(message))
+
+
+def retry_delay(attempt: int, *, base: float = 60.0, cap: float = 3600.0) -> timedelta:
+    """Exponential backoff: base, 2 x base, 4 x base ... capped (attempt counts from 1)."""
+    return timedelta(seconds=min(cap, base * 2 ** max(0, attempt - 1)))
+
+
+def _record(outcome: RunOutcome, stage: str, exc: BaseException) -> None:
+    outcome.errors[stage] = str(exc)
+    outcome.permanent[stage] = is_permanent(str(exc), exc)
+
+
+def execute_run(policy: PolicySpec, api_client: Any, *, now: datetime, workdir: Path,
+                approved: frozenset[str] = frozenset(), build=None) -> RunOutcome:
+    """Run the policy once and persist its ledger. Blocking; never raises for a failing stage."""
+    from .wiring import build_deps
+    build = build or build_deps
+    began = time.monotonic()
+    outcome = RunOutcome(policy=policy, started=now)
+    store = OpportunityStore(api_client, namespace=policy.namespace, policy=policy.name, policy_uid=policy.uid)
+    try:
+        objects = store.list_objects()
+        ledger = Ledger([o for o in (_safe_read(obj) for obj in objects) if o is not None])
+        approved = approved | store.approved(objects)
+    except FinOpsError as exc:
+        _record(outcome, "ledger", exc)
+        outcome.seconds = time.monotonic() - began
+        return outcome
+    try:
+        wiring = build(policy, api_client, workdir=workdir, approved=lambda: approved)
+    except FinOpsError as exc:
+        _record(outcome, "setup/datasource" if isinstance(exc, DataSourceError) else "setup", exc)
+        outcome.seconds = time.monotonic() - began
+        return outcome
+    outcome.namespaces = wiring.namespaces
+    report = run_policy(policy.name, policy.settings, ledger, wiring.deps, now=now,
+                        history=policy.prometheus.history, step_seconds=policy.prometheus.step_seconds,
+                        git=policy.git.target() if policy.git else None)
+    outcome.report, outcome.ledger, outcome.calls = report, ledger, wiring.reader.calls
+    for stage, message in report.errors.items():
+        outcome.errors[stage] = message
+        outcome.permanent[stage] = is_permanent(message)
+    findings = {f.id: f for f in report.result.findings} if report.result else {}
+    outcome.saved = store.save(report.changed, findings)
+    if outcome.saved.failed:
+        outcome.errors["ledger"] = "; ".join(f"{k}: {v}" for k, v in sorted(outcome.saved.failed.items()))[:4000]
+        outcome.permanent["ledger"] = False
+    outcome.seconds = time.monotonic() - began
+    return outcome
+
+
+def _safe_read(obj: dict[str, Any]):
+    try:
+        return from_object(obj)
+    except FinOpsError as exc:
+        log.warning("skipping unreadable SavingsOpportunity: %s", exc)
+        return None
+
+
+# --------------------------------------------------------------------------- status and events
+
+
+def verdict_counts(report: RunReport | None) -> dict[str, int]:
+    if report is None or report.result is None:
+        return {}
+    return dict(Counter(d.verdict.value for d in report.result.decisions.values()))
+
+
+def _stage_group(stage: str) -> str:
+    if stage in SOURCE_STAGES or stage.startswith("setup/datasource"):
+        return "data"
+    if stage.split("/")[0] in GIT_STAGES:
+        return "git"
+    return "other"
+
+
+def _summary(outcome: RunOutcome) -> str:
+    report = outcome.report
+    if report is None or report.result is None:
+        return "no findings (the run stopped before the scan)"
+    verdicts = verdict_counts(report)
+    savings = report.result.monthly_savings
+    published = [p for p in report.published if p.ref is not None]
+    text = (f"{len(report.result.findings)} findings ({verdicts.get('allow', 0)} allowed, "
+            f"{verdicts.get('require-approval', 0)} need approval, {verdicts.get('deny', 0)} blocked), "
+            f"${savings:,.2f}/month allowed")
+    if published:
+        text += "; published " + ", ".join(f"{p.ref.branch} ({p.ref.state})" for p in published)
+    return text
+
+
+def _conditions(outcome: RunOutcome, *, generation: int, next_at: datetime, retry: tuple[int, datetime] | None
+                ) -> list[dict[str, Any]]:
+    policy = outcome.policy
+    data_errors = {s: m for s, m in outcome.errors.items() if _stage_group(s) == "data"}
+    git_errors = {s: m for s, m in outcome.errors.items() if _stage_group(s) == "git"}
+    calls = ", ".join(f"{k}: {v} requests" for k, v in sorted(outcome.calls.items())) or "not reached"
+    out = []
+    if data_errors:
+        out.append(condition("DataSourcesReady", False, "DataSourceUnavailable",
+                             "; ".join(f"{s}: {m}" for s, m in data_errors.items()), generation=generation))
+    elif outcome.report is not None:
+        out.append(condition("DataSourcesReady", True, "DataSourcesReachable", calls, generation=generation))
+    if policy.git is None or policy.settings.mode.value == "DryRun":
+        out.append(condition("PullRequestsReady", True, "DryRun",
+                             "mode DryRun: findings are recorded as SavingsOpportunity objects, no pull requests "
+                             "are opened", generation=generation))
+    elif git_errors:
+        out.append(condition("PullRequestsReady", False, "PullRequestsFailed",
+                             "; ".join(f"{s}: {m}" for s, m in git_errors.items()), generation=generation))
+    elif outcome.report is not None and outcome.report.result is not None:
+        published = [p.ref for p in outcome.report.published if p.ref is not None]
+        message = (f"{len(published)} change sets published to {policy.git.repository}: "
+                   + ", ".join(f"{r.url} ({r.state})" for r in published)) if published else \
+            f"nothing to publish to {policy.git.repository} this run"
+        out.append(condition("PullRequestsReady", True, "PullRequestsUpToDate", message, generation=generation))
+    out.append(_ready(outcome, generation=generation, next_at=next_at, retry=retry))
+    return out
+
+
+def _ready(outcome: RunOutcome, *, generation: int, next_at: datetime, retry: tuple[int, datetime] | None
+           ) -> dict[str, Any]:
+    if outcome.ok:
+        return condition("Ready", True, "RunSucceeded",
+                         f"last run {timestamp(outcome.started)}: {_summary(outcome)}; next run {timestamp(next_at)}",
+                         generation=generation)
+    failed = "; ".join(f"{s}: {m}" for s, m in outcome.errors.items())
+    if retry is not None:
+        attempt, at = retry
+        return condition("Ready", False, "TransientError",
+                         f"{failed}; retry {attempt} at {timestamp(at)} (exponential backoff)", generation=generation)
+    return condition("Ready", False, "PermanentError",
+                     f"{failed}; not retried before the next scheduled run at {timestamp(next_at)} - fix the cause, "
+                     f"then annotate the policy finops.dev/run-now=<any new value> to run at once",
+                     generation=generation)
+
+
+def run_status(outcome: RunOutcome, previous: dict[str, Any] | None, *, now: datetime, next_at: datetime,
+               retry: tuple[int, datetime] | None = None) -> dict[str, Any]:
+    """The policy status after a run (a merge patch). ``retry``: (attempt, when) of a scheduled retry."""
+    previous = previous or {}
+    generation = outcome.policy.generation
+    status: dict[str, Any] = {
+        "observedGeneration": generation, "lastRunTime": timestamp(outcome.started),
+        "lastRunDurationSeconds": int(round(outcome.seconds)),
+        "nextRunTime": timestamp(min(next_at, retry[1]) if retry else next_at),
+        "scopeErrors": [{"scope": s[:256], "message": m[:4096]} for s, m in list(outcome.errors.items())[:32]],
+        "conditions": merge_conditions(previous.get("conditions"),
+                                       _conditions(outcome, generation=generation, next_at=next_at, retry=retry),
+                                       now=now),
+    }
+    report = outcome.report
+    if report is not None and report.result is not None:
+        status["findings"] = len(report.result.findings)
+        state = report.result.state
+        status["namespacesScanned"] = len(outcome.namespaces) if outcome.namespaces is not None else \
+            len({w.ref.namespace for w in state.workloads})
+    if outcome.ledger is not None:
+        totals = outcome.ledger.totals()["total"]
+        status["opportunities"] = {STATE_KEYS[k]: v for k, v in totals["counts"].items() if k in STATE_KEYS}
+        status["estimatedMonthlySavings"] = money(totals["estimated_open"])
+        status["openPullRequests"] = outcome.ledger.open_prs()
+    return status
+
+
+def run_events(outcome: RunOutcome) -> list[tuple[str, str, str]]:
+    """(type, reason, message): one summary per run, one Warning per failing stage."""
+    events = []
+    for stage, message in outcome.errors.items():
+        kind = "permanent" if outcome.permanent.get(stage) else "transient"
+        events.append(("Warning", f"{stage.split('/')[0].capitalize()}Failed", f"{stage} ({kind}): {message}"))
+    saved = outcome.saved
+    stored = f"; SavingsOpportunities: {len(saved.created)} created, {len(saved.updated)} updated" if saved else ""
+    if outcome.ok:
+        events.insert(0, ("Normal", "RunSucceeded", f"{_summary(outcome)}{stored} ({outcome.seconds:.1f}s)"))
+    else:
+        events.insert(0, ("Warning", "RunFailed", f"{len(outcome.errors)} stage(s) failed: "
+                                                  f"{', '.join(outcome.errors)}; {_summary(outcome)}{stored}"))
+    return events
+
+
+_FINDING_SERIES: dict[str, set[tuple[str, str]]] = {}
+
+
+def record_metrics(outcome: RunOutcome) -> None:
+    """Update the operator's own Prometheus metrics (finops_operator.metrics) for one run."""
+    from .. import metrics
+    policy = f"{outcome.policy.namespace}/{outcome.policy.name}"
+    metrics.RUNS.labels(policy=policy, result="success" if outcome.ok else "error").inc()
+    metrics.RUN_SECONDS.labels(policy=policy).observe(outcome.seconds)
+    for stage in outcome.errors:
+        metrics.ERRORS.labels(policy=policy, stage=stage.split("/")[0]).inc()
+    for source, count in outcome.calls.items():
+        metrics.QUERIES.labels(policy=policy, source=source).inc(count)
+    report = outcome.report
+    if report is None or report.result is None:
+        return
+    counts = Counter((f.type.value, report.result.verdict_of(f).value) for f in report.result.findings)
+    for key in _FINDING_SERIES.get(policy, set()) - set(counts):
+        metrics.FINDINGS.labels(policy=policy, type=key[0], verdict=key[1]).set(0)
+    for (type_, verdict), count in counts.items():
+        metrics.FINDINGS.labels(policy=policy, type=type_, verdict=verdict).set(count)
+    _FINDING_SERIES[policy] = set(counts) | _FINDING_SERIES.get(policy, set())
+    metrics.SAVINGS.labels(policy=policy).set(report.result.monthly_savings)
+    for published in report.published:
+        if published.ref is not None:
+            action = "created" if published.ref.created else "updated"
+            metrics.PULL_REQUESTS.labels(policy=policy, action=action).inc()

@@ -1,0 +1,112 @@
+"""FinOpsPolicy handlers: validate on create/update/resume, run on a timer when due.
+
+The timer ticks every ``FINOPS_TIMER_INTERVAL_SECONDS`` (30 by default) and runs
+the policy only when it is due (see ``api.schedule``). The run itself is
+blocking and goes to a thread; a per-policy lock keeps two runs of one policy
+apart, and every exception stays inside its policy.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from datetime import datetime, timezone
+from typing import Any
+
+import kopf
+
+from ..api.events import post_event
+from ..api.policy import PolicySpec, read_policy
+from ..api.runs import RunOutcome, execute_run, record_metrics, retry_delay, run_events, run_status
+from ..api.schedule import (RETRY, RUN_NOW, RUN_NOW_HANDLED, due, invalid_status, retry_annotation, retry_state,
+                            scheduled_status)
+from ..errors import FinOpsError
+from .startup import plain
+
+RESOURCE = ("finops.dev", "v1alpha1", "finopspolicies")
+TIMER_INTERVAL = float(os.environ.get("FINOPS_TIMER_INTERVAL_SECONDS", "30"))
+
+
+def utcnow() -> datetime:
+    """Test seam."""
+    return datetime.now(timezone.utc)
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+@kopf.on.update(*RESOURCE)
+def validate(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger,
+             **_: Any) -> None:
+    """Check the spec; schedule the next run, or report InvalidSpec (condition + Event) and give up."""
+    raw, now = plain(body), utcnow()
+    try:
+        policy = read_policy(raw, operator_ns=memo.operator_ns)
+    except FinOpsError as exc:
+        generation = int(raw["metadata"].get("generation") or 0)
+        patch.status.update(invalid_status(exc, generation, plain(status), now))
+        post_event(memo.api_client, raw, type_="Warning", reason="InvalidSpec", message=str(exc), now=now)
+        raise kopf.PermanentError(f"invalid spec: {exc}") from None
+    patch.status.update(scheduled_status(policy, plain(status), now))
+    logger.info("policy valid; next run %s", patch.status["nextRunTime"])
+
+
+@kopf.timer(*RESOURCE, interval=TIMER_INTERVAL, initial_delay=min(5.0, TIMER_INTERVAL))
+async def tick(body: kopf.Body, meta: kopf.Meta, status: kopf.Status, name: str, namespace: str,
+               patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger,
+               approved_opportunities: kopf.Index, **_: Any) -> None:
+    """Run the policy if it is due; write status, annotations, Events and metrics."""
+    raw, now = plain(body), utcnow()
+    try:
+        policy = read_policy(raw, operator_ns=memo.operator_ns)
+    except FinOpsError:
+        return                                        # reported by `validate`; nothing runs until the spec changes
+    annotations = dict(meta.get("annotations") or {})
+    reason = due(now, plain(status), annotations)
+    if reason is None:
+        if not status.get("nextRunTime"):
+            patch.status.update(scheduled_status(policy, plain(status), now))
+        return
+    lock: asyncio.Lock = memo.locks.setdefault((namespace, name), asyncio.Lock())
+    if lock.locked():
+        return
+    async with lock:
+        logger.info("running policy (%s)", reason)
+        approved = frozenset(approved_opportunities.get((namespace, name), []))
+        try:
+            outcome = await asyncio.to_thread(execute_run, policy, memo.api_client, now=now,
+                                              workdir=memo.workdir / namespace / name, approved=approved)
+        except Exception as exc:  # a bug must not take the operator (or other policies) down
+            logger.exception("run failed unexpectedly")
+            outcome = RunOutcome(policy=policy, started=now, errors={"internal": f"{type(exc).__name__}: {exc}"},
+                                 permanent={"internal": False})
+    _report(outcome, raw, plain(status), annotations, reason, patch, memo, logger)
+    await asyncio.to_thread(_post_events, memo.api_client, raw, outcome)
+
+
+def _report(outcome: RunOutcome, raw: dict[str, Any], status: dict[str, Any], annotations: dict[str, str],
+            reason: str, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger) -> None:
+    policy: PolicySpec = outcome.policy
+    now = utcnow()
+    next_at = policy.next_run(now)
+    retry = None
+    if outcome.transient:
+        attempt = (retry_state(annotations) or (0, now))[0] + 1
+        at = now + retry_delay(attempt, base=memo.retry_base)
+        if at < next_at:
+            retry = (attempt, at)
+    patch.metadata.annotations[RETRY] = retry_annotation(*retry) if retry else None
+    if reason == "run-now":
+        patch.metadata.annotations[RUN_NOW_HANDLED] = annotations.get(RUN_NOW)
+    patch.status.update(run_status(outcome, status, now=now, next_at=next_at, retry=retry))
+    try:
+        record_metrics(outcome)
+    except Exception:  # metrics never break a run
+        logger.exception("cannot record metrics")
+    level = logging.INFO if outcome.ok else logging.WARNING
+    logger.log(level, "run finished in %.1fs: %s", outcome.seconds,
+               "ok" if outcome.ok else "; ".join(f"{k}: {v}" for k, v in outcome.errors.items()))
+
+
+def _post_events(api_client: Any, raw: dict[str, Any], outcome: RunOutcome) -> None:
+    for type_, reason, message in run_events(outcome):
+        post_event(api_client, raw, type_=type_, reason=reason, message=message)

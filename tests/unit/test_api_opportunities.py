@@ -1,0 +1,165 @@
+"""Opportunity <-> SavingsOpportunity object: deterministic names, CRD-shaped status, exact round trip."""
+import json
+import re
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import yaml
+
+from finops_operator.api import opportunities as m
+from finops_operator.ledger import Ledger, OpportunityState
+from finops_operator.models import (Change, Decision, Finding, FindingType, Reason, Target, TargetKind, Verdict,
+                                    WorkloadRef)
+
+T0 = datetime(2026, 3, 2, 6, 0, tzinfo=timezone.utc)
+CRD = Path(__file__).resolve().parents[2] / "crds" / "savingsopportunities.yaml"
+
+
+def cpu_finding(after: str = "250m", savings: float = 41.337) -> Finding:
+    ref = WorkloadRef("Deployment", "shop", "web")
+    return Finding("cpu-rightsizing", FindingType.RIGHTSIZE_CPU,
+                   Target(TargetKind.CONTAINER, "app", "shop", ref), "Right-size shop/web/app CPU",
+                   [Change("resources.requests.cpu", "1", after), Change("resources.limits.cpu", "2", None)],
+                   savings, 0.8734, 0.2151, evidence={"p95": 0.12, "window": {"days": 14}, "when": T0},
+                   team="shop", cluster="prod")
+
+
+def volume_finding() -> Finding:
+    return Finding("orphan-volumes", FindingType.ORPHAN_VOLUME, Target(TargetKind.VOLUME, "vol-0abc"),
+                   "Delete vol-0abc", [Change("delete", "present", None)], 8.0, 0.9, 0.1)
+
+
+def lifecycle() -> tuple[Ledger, Finding]:
+    """A ledger entry that went Detected -> Proposed -> Merged, with a PR, through the real Ledger."""
+    finding = cpu_finding()
+    ledger = Ledger()
+    decision = Decision.from_reasons(finding.id, [Reason("max-single-change", Verdict.ALLOW, "within $500")])
+    ledger.observe([finding, volume_finding()], {finding.id: decision}, T0)
+    ledger.proposed(finding.id, "https://github.com/acme/gitops/pull/7", 7, "finops/rightsize-shop",
+                    "rightsize-shop", T0 + timedelta(minutes=1))
+    ledger.merged(finding.id, T0 + timedelta(days=1))
+    return ledger, finding
+
+
+def test_names_are_deterministic_and_valid():
+    finding = cpu_finding()
+    assert m.object_name("platform", finding.id) == f"platform-{finding.id}"
+    assert m.object_name("platform", finding.id) == m.object_name("platform", cpu_finding("300m", 9.0).id)
+    long = m.object_name("p" * 300, finding.id)
+    assert len(long) <= 253 and long.endswith(finding.id)
+    assert len(m.label_value("x" * 100)) <= 63 and m.label_value("x" * 100) != m.label_value("x" * 99 + "y")
+
+
+def test_object_matches_the_crd_shape():
+    ledger, finding = lifecycle()
+    opp = ledger.get(finding.id)
+    obj = m.to_object(opp, policy="platform", namespace="finops-system", policy_uid="uid-1", finding=finding)
+    assert obj["metadata"]["name"] == f"platform-{finding.id}"
+    assert obj["metadata"]["labels"][m.POLICY_LABEL] == "platform"
+    assert obj["metadata"]["labels"][m.ID_LABEL] == finding.id
+    assert obj["metadata"]["ownerReferences"][0] == {"apiVersion": "finops.dev/v1alpha1", "kind": "FinOpsPolicy",
+                                                     "name": "platform", "uid": "uid-1", "controller": True}
+    assert obj["spec"] == {"detector": "cpu-rightsizing", "type": "rightsize-cpu", "title": finding.title,
+                           "target": {"kind": "container", "name": "app", "namespace": "shop",
+                                      "workload": {"kind": "Deployment", "name": "web"}},
+                           "policyRef": {"name": "platform"}, "team": "shop", "cluster": "prod"}
+    status = obj["status"]
+    assert status["state"] == "Merged"
+    assert status["estimatedMonthlySavings"] == "41.34" and status["realizedMonthlySavings"] is None
+    assert status["confidencePercent"] == 87 and status["riskPercent"] == 22
+    assert status["changes"] == [{"field": "resources.requests.cpu", "before": "1", "after": "250m"},
+                                 {"field": "resources.limits.cpu", "before": "2"}]
+    assert status["pullRequest"] == {"url": "https://github.com/acme/gitops/pull/7", "number": 7,
+                                     "branch": "finops/rightsize-shop", "changeSet": "rightsize-shop"}
+    assert [h["to"] for h in status["history"]] == ["Detected", "Proposed", "Merged"]
+    assert "from" not in status["history"][0] and status["history"][1]["from"] == "Detected"
+    assert status["evidence"]["when"] == str(T0)         # non-JSON values become strings
+    assert status["decision"]["reasons"][0]["rule"] == "max-single-change"
+    json.dumps(obj)
+
+
+def test_status_uses_only_fields_the_crd_declares():
+    """The strict schema would prune anything else: every key we write must be declared."""
+    crd = yaml.safe_load(CRD.read_text())
+    props = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    ledger, finding = lifecycle()
+    obj = m.to_object(ledger.get(finding.id), policy="p", namespace="n", finding=finding)
+    assert set(obj["status"]) <= set(props["status"]["properties"])
+    assert set(obj["spec"]) <= set(props["spec"]["properties"])
+    money = re.compile(props["status"]["properties"]["estimatedMonthlySavings"]["pattern"])
+    for value in (0.0, -0.001, -12.5, 1234567.891, 41.337):
+        assert money.match(m.money(value)), m.money(value)
+    assert m.money(-0.001) == "0.00"
+
+
+@pytest.mark.parametrize("which", ["container", "volume"])
+def test_round_trip_is_exact(which):
+    ledger, finding = lifecycle()
+    opp = ledger.get(finding.id) if which == "container" else ledger.get(volume_finding().id)
+    obj = json.loads(json.dumps(m.to_object(opp, policy="platform", namespace="ns", finding=finding)))
+    back = m.from_object(obj)
+    assert back == opp
+
+
+def test_round_trip_keeps_what_status_cannot_hold():
+    ledger, finding = lifecycle()
+    opp = ledger.get(finding.id)
+    opp.past_cycles.append({"fingerprint": "abc", "state": "Verified", "realized_monthly_savings": 12.345})
+    opp.realized_monthly_savings = 33.3333
+    back = m.from_object(json.loads(json.dumps(m.to_object(opp, policy="p", namespace="n"))))
+    assert back.proposed_fingerprint == opp.proposed_fingerprint and back.proposed_savings == 41.337
+    assert back.past_cycles == opp.past_cycles and back.realized_monthly_savings == 33.3333
+    assert back.confidence == 0.8734
+
+
+def test_without_the_annotation_status_values_are_used():
+    ledger, finding = lifecycle()
+    obj = m.to_object(ledger.get(finding.id), policy="p", namespace="n")
+    del obj["metadata"]["annotations"][m.LEDGER_ANNOTATION]
+    back = m.from_object(obj)
+    assert back.estimated_monthly_savings == 41.34 and back.confidence == 0.87 and back.risk == 0.22
+
+
+def test_history_is_trimmed_to_the_crd_limit():
+    finding = cpu_finding()
+    ledger = Ledger()
+    for i in range(60):
+        verdict = Verdict.DENY if i % 2 else Verdict.ALLOW
+        ledger.observe([finding], {finding.id: Decision(finding.id, verdict, [Reason("r", verdict, "m")])},
+                       T0 + timedelta(hours=i))
+    opp = ledger.get(finding.id)
+    assert len(opp.history) == 60
+    status = m.to_status(opp)
+    assert len(status["history"]) == 50
+    assert status["history"][-1]["at"] == m.timestamp(opp.history[-1].at)
+
+
+def test_object_without_status_is_not_in_the_ledger_yet():
+    ledger, finding = lifecycle()
+    obj = m.to_object(ledger.get(finding.id), policy="p", namespace="n")
+    obj.pop("status")
+    assert m.from_object(obj) is None
+
+
+def test_unreadable_objects_name_the_field():
+    ledger, finding = lifecycle()
+    obj = m.to_object(ledger.get(finding.id), policy="p", namespace="n")
+    obj["status"]["state"] = "Exploded"
+    with pytest.raises(m.MappingError, match="status.state"):
+        m.from_object(obj)
+    obj = m.to_object(ledger.get(finding.id), policy="p", namespace="n")
+    obj["metadata"]["annotations"][m.LEDGER_ANNOTATION] = "{not json"
+    with pytest.raises(m.MappingError, match="finops.dev/ledger"):
+        m.from_object(obj)
+    with pytest.raises(m.MappingError, match="Kind/namespace/workload/container"):
+        m.parse_target("rightsize-cpu", "volume/x", None)
+
+
+def test_approval_annotation():
+    ledger, finding = lifecycle()
+    obj = m.to_object(ledger.get(finding.id), policy="p", namespace="n")
+    assert not m.is_approved(obj)
+    obj["metadata"]["annotations"][m.APPROVED_ANNOTATION] = "True "
+    assert m.is_approved(obj) and m.opportunity_id(obj) == finding.id
+    assert ledger.get(finding.id).state == OpportunityState.MERGED
