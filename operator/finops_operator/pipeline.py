@@ -70,8 +70,13 @@ class _Timer:
 
 
 def scan(state: ClusterState, settings: PolicySettings, *, prices: PriceBook | None = None,
-         repo_root: Path | None = None, context: GuardrailContext | None = None) -> ScanResult:
-    """Detect, decide, plan and (when a repo is given) prepare the edits of every change set."""
+         repo_root: Path | None = None, context: GuardrailContext | None = None,
+         existing: dict[str, str] | None = None) -> ScanResult:
+    """Detect, decide, plan and (when a repo is given) prepare the edits of every change set.
+
+    ``existing`` (finding id -> change set id of its open PR, ``Ledger.open_change_sets``)
+    lets change sets that already have a PR through the open-PR limit: they update it.
+    """
     timer = _Timer()
     t = time.perf_counter()
     prices = prices or PriceBook.load()
@@ -80,7 +85,8 @@ def scan(state: ClusterState, settings: PolicySettings, *, prices: PriceBook | N
     t = timer.lap("detect", t)
     decisions = evaluate(detected.findings, settings.guardrails, context, settings.mode)
     t = timer.lap("guardrails", t)
-    plan = plan_change_sets(detected.findings, decisions, settings, open_prs=context.open_prs)
+    plan = plan_change_sets(detected.findings, decisions, settings, open_prs=context.open_prs,
+                            existing=existing)
     t = timer.lap("plan", t)
     result = ScanResult(state, detected.findings, detected.skipped, decisions, plan)
     if repo_root is not None:

@@ -89,7 +89,7 @@ def sync_pull_requests(ledger: Ledger, provider: Provider, now: datetime) -> lis
     """Move Proposed opportunities to Merged or Rejected from their PR's state (one call per branch)."""
     changed: list[Opportunity] = []
     by_branch: dict[str, list[Opportunity]] = {}
-    for opp in ledger.opportunities():
+    for opp in ledger.opportunities:
         if opp.state == OpportunityState.PROPOSED and opp.branch:
             by_branch.setdefault(opp.branch, []).append(opp)
     for branch, opps in sorted(by_branch.items()):
@@ -145,13 +145,27 @@ def _container_realized(opp: Opportunity, state: ClusterState, prices: PriceBook
 def verify_merged(ledger: Ledger, state: ClusterState, prices: PriceBook, now: datetime,
                   settle: timedelta) -> list[str]:
     verified = []
-    for opp in ledger.opportunities():
+    for opp in ledger.opportunities:
         if opp.state != OpportunityState.MERGED:
             continue
         realized = realized_savings(opp, state, prices)
         if realized is not None and ledger.verify(opp.id, realized, now, settle):
             verified.append(opp.id)
     return verified
+
+
+def changes_today(ledger: Ledger, now: datetime) -> int:
+    """Proposals made today that this run's findings will not count again.
+
+    An opportunity still Proposed is found again by the scan and, allowed, takes its
+    place in the daily budget once more (its PR is updated, not a new change), so it
+    is not counted twice; proposals since merged, closed or superseded still count.
+    """
+    day = now.date()
+    again = sum(1 for opp in ledger.opportunities if opp.state == OpportunityState.PROPOSED
+                and any(t.to_state == OpportunityState.PROPOSED.value and t.from_state != t.to_state
+                        and t.at.astimezone(now.tzinfo).date() == day for t in opp.history))
+    return max(0, ledger.changes_on(day, now.tzinfo) - again)
 
 
 def run_policy(name: str, settings: PolicySettings, ledger: Ledger, deps: LoopDeps, *, now: datetime,
@@ -171,10 +185,10 @@ def run_policy(name: str, settings: PolicySettings, ledger: Ledger, deps: LoopDe
     repo_root = None
     if deps.checkout is not None and settings.mode != Mode.DRY_RUN:
         repo_root = _stage(report, "checkout", lambda: deps.checkout(git.base_branch))
-    context = GuardrailContext(now=now, changes_today=ledger.changes_on(now.date()), open_prs=ledger.open_prs(),
+    context = GuardrailContext(now=now, changes_today=changes_today(ledger, now), open_prs=ledger.open_prs(),
                                approved=deps.approved(), mode=settings.mode)
     result = _stage(report, "scan", lambda: scan(state, settings, prices=prices, repo_root=repo_root,
-                                                 context=context))
+                                                 context=context, existing=ledger.open_change_sets()))
     if result is None:
         return report
     report.result = result

@@ -1,0 +1,134 @@
+"""The whole money loop on real servers: Prometheus -> findings -> PRs -> merge -> verified savings.
+
+World (``tests/support/loop.py``): the demo scenario backfilled into Debian's
+prometheus, its EBS volumes in moto (server mode), examples/gitops in a bare repo
+behind the GitHub emulator. Every run goes through ``reconcile.run_policy``:
+
+    run 1  findings from QUERIED data; one PR per change set, labelled; ledger Proposed
+    run 2  same data: the same PRs updated, not one new PR
+    merge  payments PR merged in the emulator; Argo CD "syncs" the merged manifests
+    run 3  after the settle period: Merged -> Verified, realized ~= estimated
+    close  search PR closed by a human
+    run 4  Rejected, and not reopened
+"""
+from __future__ import annotations
+
+import pytest
+
+from finops_operator.ledger import OpportunityState as S
+from finops_operator.models import WorkloadRef
+from finops_operator.units import parse_cpu, parse_memory
+from tests.support.fixtures_git import git
+from tests.support.loop import argo_sync, later, utcnow
+
+pytestmark = pytest.mark.integration
+LABELS = {"finops", "cost-savings"}
+
+
+def finding(report, target: str, type_: str):
+    found = [f for f in report.result.findings if str(f.target) == target and f.type.value == type_]
+    assert found, f"no {type_} finding for {target}; findings: {[str(f.target) for f in report.result.findings]}"
+    return found[0]
+
+
+def change(f, field: str):
+    return next(c for c in f.changes if c.field == field)
+
+
+def pr_by_branch(github, branch: str) -> dict:
+    return next(p for p in github.pulls() if p["head"]["ref"] == branch)
+
+
+def history(ledger, opp_id: str) -> list[str]:
+    return [t.to_state for t in ledger.get(opp_id).history]
+
+
+def assert_run_one_findings(loop, report) -> None:
+    """Concrete findings, made from what Prometheus and moto answered."""
+    api = finding(report, "Deployment/payments/payments-api/api", "rightsize-cpu")
+    cpu = change(api, "resources.requests.cpu")
+    assert cpu.before == "1000m" and parse_cpu(cpu.after) <= 0.3 and api.monthly_savings > 30
+    batch = finding(report, "Deployment/analytics/analytics-batch/worker", "rightsize-memory")
+    mem = change(batch, "resources.requests.memory")
+    assert parse_memory(mem.after) > parse_memory(mem.before) == 6144 * 2**20          # raised, never cut
+    worker = report.result.state.workload(WorkloadRef("Deployment", "analytics", "analytics-batch")).container("worker")
+    assert worker.oom_kills > 0, "the OOM kills must come from kube-state-metrics in Prometheus"
+    assert not any(c.oom_kills for w in loop.inventory.workloads for c in w.containers), "inventory was wiped"
+    ui_cpu = finding(report, "Deployment/analytics/report-ui/ui", "rightsize-cpu")
+    ui_mem = finding(report, "Deployment/analytics/report-ui/ui", "rightsize-memory")
+    assert change(ui_cpu, "resources.requests.cpu").before is None and change(ui_cpu, "resources.requests.cpu").after
+    assert change(ui_mem, "resources.requests.memory").before is None
+    legacy = finding(report, f"volume/{loop.volume_ids['legacy-reports']}", "orphan-volume")
+    assert legacy.evidence["size_gib"] == 500 and legacy.monthly_savings == pytest.approx(50.0)
+    assert not [f for f in report.result.findings
+                if str(f.target) in (f"volume/{loop.volume_ids['grafana-data']}",
+                                     f"volume/{loop.volume_ids['scratch-build-cache']}")], "in use / too young"
+
+
+def test_the_money_loop_on_real_servers(loop) -> None:
+    now = utcnow()
+    reader = loop.reader()
+
+    # ---- run 1: findings from queried data, PRs opened with labels, ledger Proposed
+    one = loop.run(now, deps=loop.deps(reader=reader))
+    assert one.errors == {}, one.errors
+    assert reader.chunks == [2] and reader.queries[0] <= 6 * 2 + 3, "batched: a few requests per chunk, not per pod"
+    assert_run_one_findings(loop, one)
+    pulls = loop.github.pulls()
+    published = {p.change_set: p.ref for p in one.published}
+    assert set(published) == {"rightsize-payments", "rightsize-search", "rightsize-analytics", "orphan-volumes"}
+    assert all(ref.created and ref.state == "open" for ref in published.values())
+    assert len(pulls) == 4 and all({label["name"] for label in p["labels"]} == LABELS for p in pulls)
+    assert all(p["requested_reviewers"][0]["login"] == "alice" for p in pulls)
+    payments_pr = pr_by_branch(loop.github, "finops/rightsize-payments")
+    changed = git("diff", "--name-only", "main", "finops/rightsize-payments", cwd=loop.bare).split()
+    assert changed == ["apps/payments/cronjob.yaml", "apps/payments/deployments.yaml"]
+    proposed = [o for o in loop.ledger.opportunities if o.state == S.PROPOSED]
+    assert len(proposed) >= 12 and all(o.pr_url and o.pr_url.endswith(f"/pull/{o.pr_number}") for o in proposed)
+    api_id = finding(one, "Deployment/payments/payments-api/api", "rightsize-cpu").id
+    assert loop.ledger.get(api_id).pr_url == payments_pr["html_url"]
+
+    # ---- run 2: same data -> the same PRs updated, no new PR
+    posts = loop.github.calls("POST", r"/repos/acme/gitops/pulls")
+    two = loop.run(later(now, minutes=30), deps=loop.deps(reader=reader))
+    assert two.errors == {}
+    assert {p.change_set: p.ref.number for p in two.published} == {k: v.number for k, v in published.items()}
+    assert not any(p.ref.created for p in two.published)
+    assert len(loop.github.pulls()) == 4 and loop.github.calls("POST", r"/repos/acme/gitops/pulls") == posts
+    assert loop.ledger.get(api_id).state == S.PROPOSED and history(loop.ledger, api_id) == ["Detected", "Proposed"]
+
+    # ---- merge the payments PR; Argo CD syncs main into the cluster
+    loop.github.merge(payments_pr["number"])
+    synced = argo_sync(loop.inventory, loop.bare)
+    assert "Deployment/payments/payments-api/api" in synced
+    api_now = next(w for w in loop.inventory.workloads if w.ref.name == "payments-api").container("api")
+    assert api_now.resources.cpu_request == pytest.approx(parse_cpu(change(
+        finding(one, "Deployment/payments/payments-api/api", "rightsize-cpu"), "resources.requests.cpu").after))
+
+    # ---- run 3: past the settle period -> Merged then Verified, realized close to the estimate
+    three = loop.run(later(now, days=7, hours=1), deps=loop.deps(reader=reader))
+    assert three.errors == {}, three.errors
+    api_opp = loop.ledger.get(api_id)
+    assert history(loop.ledger, api_id)[-2:] == ["Merged", "Verified"] or \
+        [c["state"] for c in api_opp.past_cycles] == ["Verified"]
+    realized = api_opp.realized_monthly_savings if api_opp.state == S.VERIFIED \
+        else api_opp.past_cycles[-1]["realized_monthly_savings"]
+    assert realized == pytest.approx(api_opp.estimated_monthly_savings, rel=0.05)
+    payments = [o for o in loop.ledger.opportunities if o.change_set == "rightsize-payments"]
+    assert payments and all(o.state == S.VERIFIED for o in payments)
+    assert set(three.verified) == {o.id for o in payments}
+    totals = loop.ledger.totals()["total"]
+    assert totals["realized"] == pytest.approx(sum(o.realized_monthly_savings for o in payments))
+    assert len(loop.github.pulls()) == 4, "nothing re-proposed for a merged, unchanged recommendation"
+
+    # ---- a human closes the search PR; run 4 -> Rejected, not reopened
+    search_pr = pr_by_branch(loop.github, "finops/rightsize-search")
+    loop.github.close(search_pr["number"])
+    four = loop.run(later(now, days=7, hours=2), deps=loop.deps(reader=reader))
+    assert four.errors == {}, four.errors
+    search = [o for o in loop.ledger.opportunities if o.change_set == "rightsize-search"]
+    assert search and all(o.state == S.REJECTED for o in search)
+    ref = next(p.ref for p in four.published if p.change_set == "rightsize-search")
+    assert ref.state == "closed" and "not reopened" in (ref.reason or "")
+    assert len(loop.github.pulls()) == 4 and loop.github.pr(search_pr["number"]).state == "closed"
+    assert reader.queries == [reader.queries[0]] * 4, "the same fixed number of Prometheus requests every run"
