@@ -267,7 +267,7 @@ import kopf
 import kubernetes
 
 
-@kopf.on.create("finops.dev", "v1alpha1", "finopspolicies")
+@kopf.on.create("finops.dev", "v1alpha1", "finopspolicies", labels={"finops.dev/smoke": "true"})
 def scanned(body, name, namespace, patch, **_):
     kubernetes.config.load_kube_config()
     core, co = kubernetes.client.CoreV1Api(), kubernetes.client.CustomObjectsApi()
@@ -307,7 +307,8 @@ def test_kopf_operator_works_with_the_chart_service_account(installed, kube_name
                                  str(handlers)], env=kube.environ(sa), stdout=out, stderr=subprocess.STDOUT)
     try:
         policy = {"apiVersion": "finops.dev/v1alpha1", "kind": "FinOpsPolicy",
-                  "metadata": {"name": "p", "namespace": kube_namespace}, "spec": {"mode": "DryRun"}}
+                  "metadata": {"name": "p", "namespace": kube_namespace, "labels": {"finops.dev/smoke": "true"}},
+                  "spec": {"mode": "DryRun"}}
         kube.kubectl("apply", "-f", "-", input=yaml.safe_dump(policy))
         deadline, events = time.monotonic() + 60, ""
         while time.monotonic() < deadline and "token=s3cret other-secret=403" not in events:
