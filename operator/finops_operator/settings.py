@@ -41,7 +41,7 @@ class _RightsizingSettings(_Model):
     enabled: bool = True
     headroom_percent: int = Field(default=15, ge=0, le=200, description="Added on top of the sized percentile")
     min_change_percent: int = Field(default=10, ge=0, le=100, description="Ignore changes smaller than this")
-    min_monthly_savings: float = Field(default=1.0, ge=0, description="Ignore findings worth less (USD/month)")
+    min_monthly_savings: int = Field(default=1, ge=0, le=1_000_000, description="Ignore findings worth less (whole USD/month)")
     min_coverage_percent: int = Field(default=60, ge=1, le=100, description="Data coverage needed for a finding")
     min_history_hours: int = Field(default=24, ge=1, le=24 * 90)
     limit_policy: LimitPolicy = LimitPolicy.KEEP_RATIO
@@ -70,7 +70,7 @@ class NodeSettings(_Model):
     max_cpu_request_percent: int = Field(default=40, ge=1, le=100, description="A node below this share of allocatable CPU requested is under-used")
     max_memory_request_percent: int = Field(default=40, ge=1, le=100)
     max_fill_percent: int = Field(default=85, ge=10, le=100, description="Other nodes may be filled up to this share when repacking")
-    min_node_age_hours: int = Field(default=24, ge=0)
+    min_node_age_hours: int = Field(default=24, ge=0, le=8760)
 
 
 class VolumeSettings(_Model):
@@ -105,9 +105,9 @@ class ChangeWindow(_Model):
 
 class GuardrailSettings(_Model):
     max_changes_per_day: int = Field(default=20, ge=0, le=10000)
-    max_single_change_dollars: float = Field(default=500.0, ge=0)
+    max_single_change_dollars: int = Field(default=500, ge=0, le=10_000_000, description="Whole USD/month")
     max_single_change_percent: int = Field(default=75, ge=1, le=100, description="Largest cut, in percent of the current value")
-    approval_above_dollars: float = Field(default=200.0, ge=0, description="Findings worth more need approval")
+    approval_above_dollars: int = Field(default=200, ge=0, le=10_000_000, description="Findings worth more need approval (whole USD/month)")
     protected_labels: dict[str, str] = Field(default={"tier": "production", "critical": "true"})
     protected_action: str = Field(default="RequireApproval", pattern="^(Deny|RequireApproval)$")
     change_windows: list[ChangeWindow] = Field(default_factory=list, description="Empty: any time")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import random
 
 
 def run_operator(args: argparse.Namespace) -> int:
@@ -17,7 +18,10 @@ def run_operator(args: argparse.Namespace) -> int:
     if args.metrics_port:
         metrics.serve(args.metrics_port)
     namespaces = list(args.namespace)
+    # Peering replicas with equal priorities would all freeze; a random one elects a leader.
+    priority = random.randint(1, 10_000) if args.peering else 0
     kopf.run(
+        priority=priority,
         clusterwide=args.all_namespaces or not namespaces,
         namespaces=namespaces,
         standalone=args.standalone or args.peering is None,
