@@ -303,7 +303,7 @@ def test_kopf_operator_works_with_the_chart_service_account(installed, kube_name
     handlers.write_text(SMOKE_HANDLERS)
     log = tmp_path / "kopf.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "kopf", "run", "--standalone", "--all-namespaces", "--verbose",
+        proc = subprocess.Popen([sys.executable, "-m", "kopf", "run", "--standalone", "--namespace", kube_namespace, "--verbose",
                                  str(handlers)], env=kube.environ(sa), stdout=out, stderr=subprocess.STDOUT)
     try:
         policy = {"apiVersion": "finops.dev/v1alpha1", "kind": "FinOpsPolicy",
