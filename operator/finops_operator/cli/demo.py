@@ -20,7 +20,6 @@ from rich.panel import Panel
 from ..errors import ConfigError
 from ..guardrails import GuardrailContext
 from ..pipeline import scan
-from ..settings import settings_from_document
 from .output import money, result_to_json
 from .scan import apply_branches, progress, show_result
 

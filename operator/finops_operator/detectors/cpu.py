@@ -21,7 +21,7 @@ are in :mod:`.sizing`.
 """
 from __future__ import annotations
 
-from ..models import Change, ContainerUsage, Finding, FindingType, UsageStats
+from ..models import Finding, FindingType
 from ..pricing.allocation import Rates, cpu_monthly_cost
 from ..units import format_cpu, round_up
 from .base import Skip, register
@@ -41,13 +41,6 @@ class CpuRightsizing(RightsizingDetector):
                    "prometheus:container_cpu_cfs_periods_total",
                    "prometheus:kube_pod_container_resource_requests",
                    "kubernetes:list:deployments,statefulsets,daemonsets,cronjobs,horizontalpodautoscalers")
-
-    @property
-    def enabled(self) -> bool:
-        return self.settings.detectors.cpu.enabled
-
-    def stats_of(self, usage: ContainerUsage) -> UsageStats | None:
-        return usage.cpu
 
     def evaluate(self, subject: Subject, rates: Rates) -> Finding | Skip:
         cfg = self.settings.detectors.cpu

@@ -26,7 +26,7 @@ risk formulas are in :mod:`.sizing`.
 """
 from __future__ import annotations
 
-from ..models import ContainerUsage, Finding, FindingType, UsageStats
+from ..models import Finding, FindingType
 from ..pricing.allocation import Rates, memory_monthly_cost
 from ..settings import LimitPolicy
 from ..units import MI, format_memory, human_bytes, round_up
@@ -54,13 +54,6 @@ class MemoryRightsizing(RightsizingDetector):
                    "prometheus:kube_pod_container_status_restarts_total",
                    "prometheus:kube_pod_container_resource_requests",
                    "kubernetes:list:deployments,statefulsets,daemonsets,cronjobs,horizontalpodautoscalers")
-
-    @property
-    def enabled(self) -> bool:
-        return self.settings.detectors.memory.enabled
-
-    def stats_of(self, usage: ContainerUsage) -> UsageStats | None:
-        return usage.memory
 
     def _step(self, value: float) -> int:
         cfg = self.settings.detectors.memory

@@ -40,7 +40,7 @@ from datetime import timedelta
 from ..errors import ConfigError
 from ..models import PDB, ClusterState, Finding, FindingType, Node, Pod, Target, TargetKind, Change
 from ..units import human_bytes
-from .base import DetectorResult, Detector, Skip, now_of, register
+from .base import DetectorResult, Detector, now_of, register
 
 DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"

@@ -201,9 +201,13 @@ class RightsizingDetector(Detector):
 
     resource: ClassVar[str]   # "cpu" | "memory"
 
-    @abstractmethod
+    @property
+    def enabled(self) -> bool:
+        return getattr(self.settings.detectors, self.resource).enabled
+
     def stats_of(self, usage: ContainerUsage) -> UsageStats | None:
-        """The usage series this detector sizes for."""
+        """The usage summary of this detector's resource (``usage.cpu`` or ``usage.memory``)."""
+        return getattr(usage, self.resource)
 
     @abstractmethod
     def evaluate(self, subject: Subject, rates: Rates) -> Finding | Skip:
