@@ -34,6 +34,13 @@ def plain(value: Any) -> Any:
     return value
 
 
+class _QuietTicks(logging.Filter):
+    """Drop kopf's "Timer 'tick' succeeded." line: the timer fires every few seconds and is usually idle."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Timer 'tick' succeeded")
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
@@ -41,6 +48,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
                                                                             key="last-handled-configuration")
     settings.persistence.finalizer = f"{PREFIX}/finalizer"
     settings.posting.level = logging.WARNING
+    logging.getLogger("kopf.objects").addFilter(_QuietTicks())
     settings.execution.max_workers = int(os.environ.get("FINOPS_MAX_WORKERS", "8"))
     memo.api_client = api_client_from(None)
     memo.locks = {}
