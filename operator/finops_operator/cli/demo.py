@@ -90,7 +90,8 @@ def run_demo(args: argparse.Namespace, console: Console) -> int:
         f"Cluster [bold]{state.cluster}[/] ({state.region}): {len(state.workloads)} workloads, "
         f"{sum(len(w.containers) for w in state.workloads)} containers, {len(state.nodes)} nodes, "
         f"{len(state.volumes)} volumes; {state.window.expected_points:,} samples per series "
-        f"({(state.window.end - state.window.start).days} days at {state.window.step_seconds}s).",
+        f"({round((state.window.end - state.window.start).total_seconds() / 86400)} days at "
+        f"{state.window.step_seconds}s).",
         title="finops demo"))
     show_result(console, result)
     console.print()
