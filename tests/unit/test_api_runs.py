@@ -1,0 +1,158 @@
+"""One operator run without kopf: ledger in and out, status, conditions, events, retry classification."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from finops_operator.api import runs
+from finops_operator.api.opportunities import from_object, to_object
+from finops_operator.api.policy import read_policy
+from finops_operator.api.store import SaveResult
+from finops_operator.api.wiring import ScopedReader, Wiring
+from finops_operator.errors import ConfigError, DataSourceError
+from finops_operator.reconcile import LoopDeps
+from tests.support.fixtures_detectors import GIB, StateBuilder, app, stats
+
+NOW = datetime(2024, 6, 15, 0, 0, tzinfo=timezone.utc)
+
+
+class MemoryStore:
+    """OpportunityStore stand-in: objects in a dict, the same mapping code."""
+
+    objects: dict[str, dict] = {}
+    fail: bool = False
+
+    def __init__(self, api_client, *, namespace, policy, policy_uid=None):
+        self.namespace, self.policy, self.policy_uid = namespace, policy, policy_uid
+
+    def list_objects(self):
+        return list(self.objects.values())
+
+    def approved(self, objects):
+        return frozenset()
+
+    def save(self, changed, findings=None):
+        result = SaveResult()
+        for opp in changed:
+            if self.fail:
+                result.failed[opp.id] = "503: etcd is sad"
+                continue
+            obj = to_object(opp, policy=self.policy, namespace=self.namespace, finding=(findings or {}).get(opp.id))
+            (result.updated if obj["metadata"]["name"] in self.objects else result.created).append(obj["metadata"]["name"])
+            self.objects[obj["metadata"]["name"]] = obj
+        return result
+
+
+@pytest.fixture
+def store(monkeypatch):
+    MemoryStore.objects, MemoryStore.fail = {}, False
+    monkeypatch.setattr(runs, "OpportunityStore", MemoryStore)
+    return MemoryStore
+
+
+def policy_spec(**extra):
+    body = {"metadata": {"name": "p", "namespace": "finops-system", "generation": 4},
+            "spec": {"mode": "DryRun", "dataSources": {"prometheus": {"url": "http://prom:9090", "historyWindow": "14d"}},
+                     **extra}}
+    return read_policy(body, operator_ns="finops-system")
+
+
+def over_requested_state():
+    b = StateBuilder()
+    b.node("n1", cpu=4.0, memory=16 * GIB)
+    b.workload("web", app(cpu="1", memory="1Gi"))
+    b.usage("web", "app", cpu=stats(0.5), memory=stats(0.8 * GIB))
+    return b.build()
+
+
+def wiring_with(reader):
+    def build(policy, api_client, *, workdir, approved):
+        scoped = ScopedReader(reader, ["shop"])
+        return Wiring(deps=LoopDeps(read_state=scoped, approved=approved), reader=scoped, namespaces=["shop"])
+    return build
+
+
+def test_a_good_run_records_the_ledger_and_reports_ready(store, tmp_path):
+    outcome = runs.execute_run(policy_spec(), None, now=NOW, workdir=tmp_path,
+                               build=wiring_with(lambda window: over_requested_state()))
+    assert outcome.ok and outcome.errors == {}
+    assert len(store.objects) == 1
+    opp = from_object(next(iter(store.objects.values())))
+    assert opp.type == "rightsize-cpu" and opp.state.value == "Detected"
+    status = runs.run_status(outcome, {}, now=NOW, next_at=NOW + timedelta(hours=6))
+    ready = {c["type"]: c for c in status["conditions"]}
+    assert ready["Ready"]["status"] == "True" and ready["Ready"]["reason"] == "RunSucceeded"
+    assert "1 findings (1 allowed" in ready["Ready"]["message"]
+    assert ready["PullRequestsReady"]["reason"] == "DryRun"
+    assert status["findings"] == 1 and status["opportunities"]["detected"] == 1
+    assert status["namespacesScanned"] == 1 and status["observedGeneration"] == 4
+    assert float(status["estimatedMonthlySavings"]) == pytest.approx(opp.estimated_monthly_savings, abs=0.01)
+    assert status["nextRunTime"] == "2024-06-15T06:00:00Z" and status["scopeErrors"] == []
+    events = runs.run_events(outcome)
+    assert [e[:2] for e in events] == [("Normal", "RunSucceeded")]
+    assert "1 created, 0 updated" in events[0][2]
+
+
+def test_the_second_run_reloads_the_ledger_and_changes_nothing(store, tmp_path):
+    build = wiring_with(lambda window: over_requested_state())
+    runs.execute_run(policy_spec(), None, now=NOW, workdir=tmp_path, build=build)
+    first = {k: dict(v) for k, v in store.objects.items()}
+    second = runs.execute_run(policy_spec(), None, now=NOW + timedelta(days=1), workdir=tmp_path, build=build)
+    assert second.ok and second.saved.created == [] and second.saved.updated == []
+    assert store.objects == first
+
+
+def test_a_data_source_outage_is_transient(store, tmp_path):
+    def down(window):
+        raise DataSourceError("Prometheus unavailable after 3 attempts", source="http://prom:9090")
+    outcome = runs.execute_run(policy_spec(), None, now=NOW, workdir=tmp_path, build=wiring_with(down))
+    assert outcome.errors.keys() == {"inventory"} and outcome.transient
+    retry_at = NOW + runs.retry_delay(1)
+    status = runs.run_status(outcome, {}, now=NOW, next_at=NOW + timedelta(hours=6), retry=(1, retry_at))
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Ready"]["reason"] == "TransientError"
+    assert "retry 1 at 2024-06-15T00:01:00Z" in conditions["Ready"]["message"]
+    assert conditions["DataSourcesReady"]["status"] == "False"
+    assert status["nextRunTime"] == "2024-06-15T00:01:00Z"
+    assert "findings" not in status, "no data: the last findings count stays"
+    assert [e[1] for e in runs.run_events(outcome)] == ["RunFailed", "InventoryFailed"]
+
+
+def test_a_setup_error_is_permanent(store, tmp_path):
+    def build(policy, api_client, *, workdir, approved):
+        raise ConfigError("the operator may not read Secret finops-system/token (403)", source=policy.source,
+                          field="spec.git.tokenSecretRef")
+    outcome = runs.execute_run(policy_spec(), None, now=NOW, workdir=tmp_path, build=build)
+    assert not outcome.transient and outcome.permanent == {"setup": True}
+    ready = {c["type"]: c for c in runs.run_status(outcome, None, now=NOW, next_at=NOW + timedelta(hours=6))
+             ["conditions"]}["Ready"]
+    assert ready["reason"] == "PermanentError" and "spec.git.tokenSecretRef" in ready["message"]
+    assert "next scheduled run at 2024-06-15T06:00:00Z" in ready["message"]
+
+
+def test_a_ledger_that_cannot_be_saved_is_reported(store, tmp_path):
+    store.fail = True
+    outcome = runs.execute_run(policy_spec(), None, now=NOW, workdir=tmp_path,
+                               build=wiring_with(lambda window: over_requested_state()))
+    assert "ledger" in outcome.errors and "503" in outcome.errors["ledger"] and outcome.transient
+
+
+@pytest.mark.parametrize("message, permanent", [
+    ("GitHub token invalid or expired (401 Bad credentials) while trying to open", True),
+    ("GitHub token lacks permission to push on acme/gitops (403 Forbidden)", True),
+    ("GitHub rate limit hit while trying to open a PR: 403 API rate limit exceeded", False),
+    ("GitHub server error 502 while trying to push; try again later", False),
+    ("base branch 'mian' does not exist; set the policy's base branch", True),
+    ("http://prom:9090: Prometheus unavailable after 3 attempts: cannot connect", False),
+    ("git push timed out after 120s", False),
+])
+def test_permanent_or_transient(message, permanent):
+    assert runs.is_permanent(message) is permanent
+
+
+def test_backoff_doubles_and_is_capped():
+    assert [runs.retry_delay(n).total_seconds() for n in (1, 2, 3)] == [60, 120, 240]
+    assert runs.retry_delay(30).total_seconds() == 3600
+    assert runs.retry_delay(2, base=1).total_seconds() == 2

@@ -1,0 +1,209 @@
+"""kopf handlers called as plain functions: what they patch, when they run, what they contain."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import kopf
+import pytest
+
+from finops_operator.api.runs import RunOutcome
+from finops_operator.api.schedule import RETRY, RUN_NOW, RUN_NOW_HANDLED
+from finops_operator.handlers import budgets, opportunities, policies
+
+NOW = datetime(2026, 6, 15, 10, 0, tzinfo=timezone.utc)
+LOG = logging.getLogger("test")
+
+
+def body(spec: dict | None = None, *, annotations: dict | None = None, status: dict | None = None,
+         kind: str = "FinOpsPolicy") -> kopf.Body:
+    raw = {"apiVersion": "finops.dev/v1alpha1", "kind": kind,
+           "metadata": {"name": "p", "namespace": "finops-system", "uid": "u", "generation": 2,
+                        "annotations": annotations or {}},
+           "spec": spec if spec is not None else {"mode": "DryRun", "schedule": "0 6 * * *",
+                                                  "timeZone": "Europe/Berlin",
+                                                  "dataSources": {"prometheus": {"url": "http://prom:9090"}}},
+           "status": status or {}}
+    return kopf.Body(raw)
+
+
+@pytest.fixture
+def memo(tmp_path):
+    return kopf.Memo(api_client=None, locks={}, operator_ns="finops-system", workdir=tmp_path, retry_base=60.0)
+
+
+@pytest.fixture
+def events(monkeypatch):
+    posted = []
+    fake = lambda api, obj, *, type_, reason, message, now=None: posted.append((type_, reason, message)) or True  # noqa
+    monkeypatch.setattr(policies, "post_event", fake)
+    monkeypatch.setattr(budgets, "post_event", fake)
+    monkeypatch.setattr(policies, "utcnow", lambda: NOW)
+    return posted
+
+
+def conditions(patch: kopf.Patch) -> dict:
+    return {c["type"]: c for c in patch["status"]["conditions"]}
+
+
+def test_valid_policy_is_scheduled_in_its_time_zone(memo, events):
+    b, patch = body(), kopf.Patch()
+    policies.validate(body=b, status=b.status, patch=patch, memo=memo, logger=LOG)
+    assert patch["status"]["nextRunTime"] == "2026-06-16T04:00:00Z"       # 06:00 CEST
+    ready = conditions(patch)["Ready"]
+    assert ready["status"] == "Unknown" and ready["reason"] == "Scheduled" and ready["observedGeneration"] == 2
+    assert events == []
+
+
+def test_invalid_policy_reports_the_field_and_gives_up(memo, events):
+    b, patch = body({"mode": "DryRun", "schedule": "0 6 31 2 *",
+                     "dataSources": {"prometheus": {"url": "http://p"}}}), kopf.Patch()
+    with pytest.raises(kopf.PermanentError, match="never fires"):
+        policies.validate(body=b, status=b.status, patch=patch, memo=memo, logger=LOG)
+    ready = conditions(patch)["Ready"]
+    assert ready["status"] == "False" and ready["reason"] == "InvalidSpec"
+    assert ready["message"].startswith("spec.schedule: ")
+    assert events and events[0][:2] == ("Warning", "InvalidSpec") and "spec.schedule" in events[0][2]
+
+
+def tick(b: kopf.Body, memo, index=None) -> kopf.Patch:
+    patch = kopf.Patch()
+    asyncio.run(policies.tick(body=b, meta=b.meta, status=b.status, name="p", namespace="finops-system",
+                              patch=patch, memo=memo, logger=LOG, approved_opportunities=index or {}))
+    return patch
+
+
+@pytest.fixture
+def runs(monkeypatch):
+    """Replace the blocking run with a recorder returning a prepared outcome."""
+    calls = []
+
+    def fake(policy, api_client, *, now, workdir, approved):
+        calls.append({"policy": policy, "approved": approved, "workdir": workdir})
+        outcome = calls_outcome[0](policy) if calls_outcome else RunOutcome(policy=policy, started=now)
+        return outcome
+    calls_outcome: list = []
+    monkeypatch.setattr(policies, "execute_run", fake)
+    monkeypatch.setattr(policies, "record_metrics", lambda outcome: None)
+    monkeypatch.setattr(policies, "_post_events", lambda api, raw, outcome: None)
+    return calls, calls_outcome
+
+
+def test_not_due_does_not_run(memo, events, runs):
+    calls, _ = runs
+    patch = tick(body(status={"nextRunTime": "2026-06-16T04:00:00Z"}), memo)
+    assert calls == [] and "status" not in patch
+
+
+def test_run_now_runs_once_and_records_it(memo, events, runs):
+    calls, _ = runs
+    b = body(annotations={RUN_NOW: "7"}, status={"nextRunTime": "2026-06-16T04:00:00Z"})
+    patch = tick(b, memo, index={("finops-system", "p"): ["abc"]})
+    assert len(calls) == 1 and calls[0]["approved"] == frozenset({"abc"})
+    assert calls[0]["workdir"] == Path(memo.workdir) / "finops-system" / "p"
+    assert patch["metadata"]["annotations"][RUN_NOW_HANDLED] == "7"
+    assert patch["metadata"]["annotations"][RETRY] is None
+    assert conditions(patch)["Ready"]["reason"] == "RunSucceeded"
+    assert patch["status"]["lastRunTime"] == "2026-06-15T10:00:00Z"
+    handled = body(annotations={RUN_NOW: "7", RUN_NOW_HANDLED: "7"}, status={"nextRunTime": "2026-06-16T04:00:00Z"})
+    tick(handled, memo)
+    assert len(calls) == 1, "a handled run-now value does not run again (e.g. after a restart)"
+
+
+def test_scheduled_time_reached_runs(memo, events, runs):
+    calls, _ = runs
+    tick(body(status={"nextRunTime": "2026-06-15T09:59:59Z"}), memo)
+    assert len(calls) == 1
+
+
+def test_transient_failures_back_off_exponentially(memo, events, runs):
+    calls, outcome = runs
+    outcome.append(lambda p: RunOutcome(policy=p, started=NOW, errors={"inventory": "Prometheus unavailable"},
+                                        permanent={"inventory": False}))
+    patch = tick(body(annotations={RUN_NOW: "1"}), memo)
+    retry = json.loads(patch["metadata"]["annotations"][RETRY])
+    assert retry == {"attempt": 1, "at": "2026-06-15T10:01:00Z"}
+    assert patch["status"]["nextRunTime"] == "2026-06-15T10:01:00Z"
+    assert conditions(patch)["Ready"]["reason"] == "TransientError"
+    # the retry is due only at its time; then the second attempt waits twice as long
+    assert "status" not in tick(body(annotations={RUN_NOW: "1", RUN_NOW_HANDLED: "1",
+                                                  RETRY: json.dumps({"attempt": 1, "at": "2026-06-15T10:01:00Z"})},
+                                     status={"nextRunTime": "2026-06-15T10:01:00Z"}), memo)
+    patch = tick(body(annotations={RETRY: json.dumps({"attempt": 1, "at": "2026-06-15T09:59:00Z"})}), memo)
+    assert json.loads(patch["metadata"]["annotations"][RETRY]) == {"attempt": 2, "at": "2026-06-15T10:02:00Z"}
+
+
+def test_permanent_failures_wait_for_the_schedule(memo, events, runs):
+    calls, outcome = runs
+    outcome.append(lambda p: RunOutcome(policy=p, started=NOW, errors={"setup": "may not read Secret x (403)"},
+                                        permanent={"setup": True}))
+    patch = tick(body(annotations={RUN_NOW: "1"}), memo)
+    assert patch["metadata"]["annotations"][RETRY] is None
+    assert patch["status"]["nextRunTime"] == "2026-06-16T04:00:00Z"
+    assert conditions(patch)["Ready"]["reason"] == "PermanentError"
+
+
+def test_a_crashing_run_is_contained(memo, events, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("bug in a detector")
+    monkeypatch.setattr(policies, "execute_run", boom)
+    monkeypatch.setattr(policies, "record_metrics", lambda outcome: None)
+    monkeypatch.setattr(policies, "_post_events", lambda api, raw, outcome: None)
+    patch = tick(body(annotations={RUN_NOW: "1"}), memo)
+    ready = conditions(patch)["Ready"]
+    assert ready["status"] == "False" and "RuntimeError: bug in a detector" in ready["message"]
+
+
+def test_a_policy_already_running_is_skipped(memo, events, runs):
+    calls, _ = runs
+
+    async def scenario():
+        lock = memo.locks.setdefault(("finops-system", "p"), asyncio.Lock())
+        async with lock:
+            b = body(annotations={RUN_NOW: "1"})
+            await policies.tick(body=b, meta=b.meta, status=b.status, name="p", namespace="finops-system",
+                                patch=kopf.Patch(), memo=memo, logger=LOG, approved_opportunities={})
+    asyncio.run(scenario())
+    assert calls == []
+
+
+def test_invalid_policy_never_runs(memo, events, runs):
+    calls, _ = runs
+    tick(body({"mode": "PullRequest", "dataSources": {"prometheus": {"url": "http://p"}}},
+              annotations={RUN_NOW: "1"}), memo)
+    assert calls == []
+
+
+def test_budget_is_accepted_and_says_what_is_not_done_yet(memo, events):
+    b, patch = body({"amount": "5000", "currency": "EUR", "period": "Quarterly"}, kind="Budget"), kopf.Patch()
+    budgets.validate_budget(body=b, status=b.status, patch=patch, memo=memo, logger=LOG)
+    ready = conditions(patch)["Ready"]
+    assert ready["status"] == "True" and ready["reason"] == "Accepted"
+    assert "5000 EUR per quarterly period" in ready["message"] and "not evaluated yet" in ready["message"]
+
+
+@pytest.mark.parametrize("spec, field", [({"amount": "0"}, "spec.amount"), ({"amount": "-5"}, "spec.amount"),
+                                         ({"amount": "10", "thresholds": [{"percent": 90, "action": "Alert"},
+                                                                          {"percent": 80, "action": "Notify"}]},
+                                          "spec.thresholds[1].percent"),
+                                         ({"amount": "10", "thresholds": [{"percent": 80, "action": "Panic"}]},
+                                          "spec.thresholds[0].action")])
+def test_invalid_budget(memo, events, spec, field):
+    b, patch = body(spec, kind="Budget"), kopf.Patch()
+    with pytest.raises(kopf.PermanentError):
+        budgets.validate_budget(body=b, status=b.status, patch=patch, memo=memo, logger=LOG)
+    ready = conditions(patch)["Ready"]
+    assert ready["reason"] == "InvalidSpec" and ready["message"].startswith(f"{field}: ")
+    assert events[-1][1] == "InvalidSpec"
+
+
+def test_approved_index():
+    labels = {"finops.dev/opportunity-id": "abc"}
+    spec = {"policyRef": {"name": "p"}}
+    assert opportunities.approved_opportunities(namespace="ns", labels=labels, spec=spec) == {("ns", "p"): "abc"}
+    assert opportunities._approved(annotations={"finops.dev/approved": "true"})
+    assert not opportunities._approved(annotations={"finops.dev/approved": "no"})
+    assert opportunities.approved_opportunities(namespace="ns", labels={}, spec=spec) is None
