@@ -335,8 +335,8 @@ def load_snapshot(path: str | os.PathLike) -> Snapshot:
     """Read and validate a snapshot; every array is read (decompressed) exactly once."""
     source = str(path)
     if not Path(path).is_file():
-        raise SnapshotError("no such file; check the path or create one with the simulator "
-                            "(finops_operator.simulator.simulate(...).snapshot())", source=source)
+        raise SnapshotError("no such file; check the path, or create one with `finops simulate --out FILE`",
+                            source=source)
     try:
         with np.load(path, allow_pickle=False) as npz:
             missing = [name for name in ("meta", *ARRAYS) if name not in npz.files]
