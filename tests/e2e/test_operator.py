@@ -19,12 +19,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from finops_operator.api.opportunities import object_name
 from finops_operator.units import parse_cpu, parse_memory
+
 from tests.support.fixtures_git import git, make_bare_remote
-from tests.support.fixtures_operator import (SHOP, OperatorProcess, get_json, install_chart, scenario,
-                                             workload_manifests)
+from tests.support.fixtures_operator import SHOP, OperatorProcess, get_json, install_chart, scenario, workload_manifests
 
 pytestmark = pytest.mark.e2e
 OPERATOR_NS = "finops-e2e"
@@ -68,7 +67,7 @@ def world(kube, e2e_prometheus, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def operator(world, e2e_prometheus):
-    kube, sa, remote, tmp = world
+    kube, sa, _, tmp = world
     env = {**kube.environ(sa), "FINOPS_OPERATOR_NAMESPACE": OPERATOR_NS, "FINOPS_TIMER_INTERVAL_SECONDS": "1",
            "FINOPS_WORKDIR": str(tmp / "work"), "FINOPS_CLUSTER_NAME": "e2e", "FINOPS_LOG_LEVEL": "INFO",
            "GIT_AUTHOR_NAME": "finops-operator", "GIT_AUTHOR_EMAIL": "finops@example.test",
@@ -90,6 +89,13 @@ def handled(kube, value: str):
     return check
 
 
+def not_failed(kube) -> None:
+    """Fail at once (instead of timing out) when the run reports Ready=False."""
+    body = get_json(kube, "fpol", POLICY, "-n", OPERATOR_NS)
+    ready = {c["type"]: c for c in body.get("status", {}).get("conditions", [])}.get("Ready", {})
+    assert ready.get("status") != "False", f"the run failed: {ready.get('reason')}: {ready.get('message')}"
+
+
 def opportunities(kube) -> list[dict]:
     return get_json(kube, "fsav", "-n", OPERATOR_NS, "-l", f"finops.dev/policy={POLICY}")["items"]
 
@@ -103,8 +109,8 @@ def test_operator_closes_the_loop_and_survives_restarts(world, operator, e2e_pro
 
     # Run 1, killed as soon as its branch reaches the remote (before or while the ledger is written).
     annotate_run_now(kube, "1")
-    branches = operator.wait_for("a branch in the remote", lambda: remote_branches(remote), timeout=120,
-                                 interval=0.05)
+    branches = operator.wait_for("a branch in the remote", lambda: remote_branches(remote) or not_failed(kube),
+                                 timeout=120, interval=0.05)
     operator.kill()
     objects_at_kill = len(opportunities(kube))
     operator.start()
@@ -254,3 +260,26 @@ def test_failing_policy_reports_and_does_not_block_others(world, operator, e2e_p
     good = operator.wait_for("the good policy's run 3", handled(kube, "3"), timeout=120)
     assert {c["type"]: c for c in good["status"]["conditions"]}["Ready"]["status"] == "True"
     assert operator.alive()
+
+
+def test_live_scan_cli_reads_the_same_cluster(world, e2e_prometheus):
+    """`finops scan --kubeconfig PATH --prometheus URL --history 7d`: the operator's sources from the CLI."""
+    import subprocess
+    import sys
+    kube, _, _, tmp = world
+    policy = tmp / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"guardrails": {"maxSingleChangePercent": 95}}))
+    proc = subprocess.run([sys.executable, "-m", "finops_operator.cli.main", "scan", "--kubeconfig", str(kube.kubeconfig),
+                           "--prometheus", e2e_prometheus.url, "--history", "7d", "--policy", str(policy),
+                           "--output", "json"], capture_output=True, text=True, timeout=120, env=kube.environ(),
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    found = {(f["type"], f["target"]) for f in data["findings"]}
+    assert ("rightsize-cpu", f"Deployment/{SHOP}/web/app") in found, data["findings"]
+    assert ("rightsize-memory", f"StatefulSet/{SHOP}/db/postgres") in found
+    assert "2 containers with usage" in proc.stderr
+    bad = subprocess.run([sys.executable, "-m", "finops_operator.cli.main", "scan", "--kubeconfig", str(kube.kubeconfig),
+                          "--history", "7d"], capture_output=True, text=True, timeout=60, env=kube.environ(),
+                         check=False)
+    assert bad.returncode == 2 and "--prometheus" in bad.stdout

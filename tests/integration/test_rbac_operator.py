@@ -7,10 +7,9 @@ and the refusal becomes an error that says how to grant what is missing.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-
 from finops_operator.api.events import post_event
 from finops_operator.api.opportunities import object_name
 from finops_operator.api.policy import SecretRef
@@ -20,13 +19,14 @@ from finops_operator.errors import ConfigError, DataSourceError
 from finops_operator.ledger import Ledger
 from finops_operator.models import Change, Finding, FindingType, Target, TargetKind, WorkloadRef
 from finops_operator.sources.kubernetes import KubernetesSource
+
 from tests.support.fixtures_operator import install_chart
 
 pytestmark = pytest.mark.integration
 NS = "finops-rbac"
 TEAM = "rbac-team"
 RELEASE = "rbac"
-T0 = datetime(2026, 3, 2, 6, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")

@@ -17,16 +17,17 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
-
 from finops_operator.simulator import parse_scenario, simulate
 from finops_operator.simulator.openmetrics import write_openmetrics_file
+
 from tests.support.prometheus_server import PrometheusServer, history_end, require_binaries
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,7 +120,7 @@ class OperatorProcess:
     health_port: int = 0
     metrics_port: int = 0
 
-    def start(self) -> "OperatorProcess":
+    def start(self) -> OperatorProcess:
         self.health_port, self.metrics_port = free_port(), free_port()
         argv = [sys.executable, "-m", "finops_operator.cli.main", "run", "--standalone",
                 "--namespace", self.namespace, "--liveness", f"http://127.0.0.1:{self.health_port}/healthz",
@@ -186,7 +187,7 @@ def e2e_prometheus(tmp_path_factory) -> E2EPrometheus:
         require_binaries()
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
-    end = datetime.fromtimestamp(history_end(), timezone.utc)
+    end = datetime.fromtimestamp(history_end(), UTC)
     sim = simulate(parse_scenario(scenario(end), source="E2E_SCENARIO"))
     workdir = tmp_path_factory.mktemp("e2e-prometheus")
     write_openmetrics_file(sim, workdir / "e2e.om")

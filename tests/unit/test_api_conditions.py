@@ -1,12 +1,19 @@
 """Kubernetes-convention conditions: transition times move only with the status."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from finops_operator.api.conditions import (
+    changed,
+    condition,
+    get_condition,
+    is_true,
+    merge_conditions,
+    reason_of,
+    set_condition,
+    timestamp,
+)
 
-from finops_operator.api.conditions import (changed, condition, get_condition, is_true, merge_conditions, reason_of,
-                                            set_condition, timestamp)
-
-T0 = datetime(2026, 3, 1, 6, 0, 0, 123456, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 6, 0, 0, 123456, tzinfo=UTC)
 T1 = T0 + timedelta(hours=1)
 
 

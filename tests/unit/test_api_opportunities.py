@@ -1,18 +1,26 @@
 """Opportunity <-> SavingsOpportunity object: deterministic names, CRD-shaped status, exact round trip."""
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
-
 from finops_operator.api import opportunities as m
 from finops_operator.ledger import Ledger, OpportunityState
-from finops_operator.models import (Change, Decision, Finding, FindingType, Reason, Target, TargetKind, Verdict,
-                                    WorkloadRef)
+from finops_operator.models import (
+    Change,
+    Decision,
+    Finding,
+    FindingType,
+    Reason,
+    Target,
+    TargetKind,
+    Verdict,
+    WorkloadRef,
+)
 
-T0 = datetime(2026, 3, 2, 6, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 CRD = Path(__file__).resolve().parents[2] / "crds" / "savingsopportunities.yaml"
 
 

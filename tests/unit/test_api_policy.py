@@ -1,11 +1,10 @@
 """FinOpsPolicy spec parsing (errors name the field and the fix) and DST-correct schedules."""
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-
 from finops_operator.api.policy import next_run, parse_duration, parse_schedule, read_policy
 from finops_operator.errors import ConfigError
 from finops_operator.settings import Mode
@@ -108,7 +107,7 @@ def test_bad_durations(text):
 
 
 def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def test_daily_local_time_follows_dst():

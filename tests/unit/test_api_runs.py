@@ -1,11 +1,10 @@
 """One operator run without kopf: ledger in and out, status, conditions, events, retry classification."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 import pytest
-
 from finops_operator.api import runs
 from finops_operator.api.opportunities import from_object, to_object
 from finops_operator.api.policy import read_policy
@@ -13,16 +12,17 @@ from finops_operator.api.store import SaveResult
 from finops_operator.api.wiring import ScopedReader, Wiring
 from finops_operator.errors import ConfigError, DataSourceError
 from finops_operator.reconcile import LoopDeps
+
 from tests.support.fixtures_detectors import GIB, StateBuilder, app, stats
 
-NOW = datetime(2024, 6, 15, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 6, 15, 0, 0, tzinfo=UTC)
 
 
 class MemoryStore:
     """OpportunityStore stand-in: objects in a dict, the same mapping code."""
 
-    objects: dict[str, dict] = {}
-    fail: bool = False
+    objects: ClassVar[dict[str, dict]] = {}
+    fail: ClassVar[bool] = False
 
     def __init__(self, api_client, *, namespace, policy, policy_uid=None):
         self.namespace, self.policy, self.policy_uid = namespace, policy, policy_uid

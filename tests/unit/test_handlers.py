@@ -4,17 +4,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import kopf
 import pytest
-
 from finops_operator.api.runs import RunOutcome
 from finops_operator.api.schedule import RETRY, RUN_NOW, RUN_NOW_HANDLED
 from finops_operator.handlers import budgets, opportunities, policies
 
-NOW = datetime(2026, 6, 15, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
 LOG = logging.getLogger("test")
 
 
@@ -38,7 +37,7 @@ def memo(tmp_path):
 @pytest.fixture
 def events(monkeypatch):
     posted = []
-    fake = lambda api, obj, *, type_, reason, message, now=None: posted.append((type_, reason, message)) or True  # noqa
+    fake = lambda api, obj, *, type_, reason, message, now=None: posted.append((type_, reason, message)) or True
     monkeypatch.setattr(policies, "post_event", fake)
     monkeypatch.setattr(budgets, "post_event", fake)
     monkeypatch.setattr(policies, "utcnow", lambda: NOW)
@@ -120,7 +119,7 @@ def test_scheduled_time_reached_runs(memo, events, runs):
 
 
 def test_transient_failures_back_off_exponentially(memo, events, runs):
-    calls, outcome = runs
+    _, outcome = runs
     outcome.append(lambda p: RunOutcome(policy=p, started=NOW, errors={"inventory": "Prometheus unavailable"},
                                         permanent={"inventory": False}))
     patch = tick(body(annotations={RUN_NOW: "1"}), memo)
@@ -137,7 +136,7 @@ def test_transient_failures_back_off_exponentially(memo, events, runs):
 
 
 def test_permanent_failures_wait_for_the_schedule(memo, events, runs):
-    calls, outcome = runs
+    _, outcome = runs
     outcome.append(lambda p: RunOutcome(policy=p, started=NOW, errors={"setup": "may not read Secret x (403)"},
                                         permanent={"setup": True}))
     patch = tick(body(annotations={RUN_NOW: "1"}), memo)

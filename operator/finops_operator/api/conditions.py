@@ -12,8 +12,9 @@ the CRD's 32768 characters.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
 MAX_MESSAGE = 32768
@@ -25,7 +26,7 @@ Condition = dict[str, Any]
 
 def timestamp(now: datetime) -> str:
     """RFC 3339 in UTC with a ``Z`` and whole seconds, as the apiserver writes times."""
-    return now.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return now.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def reason_of(text: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .conditions import reason_of, timestamp
@@ -40,7 +40,7 @@ def post_event(api_client: Any, obj: dict[str, Any], *, type_: str, reason: str,
                now: datetime | None = None) -> bool:
     """Create the event; False (and a log line) when the API refuses."""
     import kubernetes
-    body = event_body(obj, type_=type_, reason=reason, message=message, now=now or datetime.now(timezone.utc))
+    body = event_body(obj, type_=type_, reason=reason, message=message, now=now or datetime.now(UTC))
     try:
         kubernetes.client.CoreV1Api(api_client).create_namespaced_event(body["metadata"]["namespace"], body,
                                                                          _preload_content=False)

@@ -66,7 +66,7 @@ def money(value: float | None) -> str | None:
 
 
 def percent(value: float) -> int:
-    return max(0, min(100, int(round(float(value) * 100))))
+    return max(0, min(100, round(float(value) * 100)))
 
 
 def parse_target(opp_type: str, target: str, namespace: str | None) -> dict[str, Any]:
@@ -209,7 +209,7 @@ def _parse_time(value: Any, where: str, source: str) -> datetime | None:
     if value in (None, ""):
         return None
     try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return datetime.fromisoformat(str(value))
     except ValueError:
         raise MappingError(f"{value!r} is not an RFC 3339 time", source=source, field=where) from None
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -150,11 +150,11 @@ def parse_time_zone(name: str, *, source: str = "policy", where: str = "spec.tim
 
 def _local_to_utc(naive: datetime, zone: ZoneInfo) -> datetime:
     """A wall-clock time in ``zone`` as UTC: first occurrence when repeated, end of the gap when skipped."""
-    first = naive.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)
+    first = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
     if first.astimezone(zone).replace(tzinfo=None) == naive:
         return first
     # Skipped by a spring-forward jump: fire when the clock jumps, the first instant whose wall time is later.
-    low = naive.replace(tzinfo=zone, fold=1).astimezone(timezone.utc)
+    low = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
     low, high = min(low, first), max(low, first)
     while high - low > timedelta(seconds=1):
         middle = low + (high - low) / 2

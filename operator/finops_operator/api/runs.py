@@ -36,8 +36,8 @@ from .store import OpportunityStore, SaveResult
 
 log = logging.getLogger(__name__)
 PERMANENT = re.compile(r"\b(401|403|404)\b|invalid or expired|lacks permission|may not read|does not exist|"
-                       r"not found|has no key|is empty", re.I)
-TRANSIENT_HINT = re.compile(r"rate limit|timed out|timeout|temporar|try again|\b5\d\d\b", re.I)
+                       r"not found|has no key|is empty", re.IGNORECASE)
+TRANSIENT_HINT = re.compile(r"rate limit|timed out|timeout|temporar|try again|\b5\d\d\b", re.IGNORECASE)
 STATE_KEYS = {"Detected": "detected", "Blocked": "blocked", "NeedsApproval": "needsApproval",
               "Proposed": "proposed", "Merged": "merged", "Verified": "verified", "Rejected": "rejected",
               "Superseded": "superseded"}
@@ -219,7 +219,7 @@ def run_status(outcome: RunOutcome, previous: dict[str, Any] | None, *, now: dat
     generation = outcome.policy.generation
     status: dict[str, Any] = {
         "observedGeneration": generation, "lastRunTime": timestamp(outcome.started),
-        "lastRunDurationSeconds": int(round(outcome.seconds)),
+        "lastRunDurationSeconds": round(outcome.seconds),
         "nextRunTime": timestamp(min(next_at, retry[1]) if retry else next_at),
         "scopeErrors": [{"scope": s[:256], "message": m[:4096]} for s, m in list(outcome.errors.items())[:32]],
         "conditions": merge_conditions(previous.get("conditions"),
@@ -251,8 +251,8 @@ def run_events(outcome: RunOutcome) -> list[tuple[str, str, str]]:
     if outcome.ok:
         events.insert(0, ("Normal", "RunSucceeded", f"{_summary(outcome)}{stored} ({outcome.seconds:.1f}s)"))
     else:
-        events.insert(0, ("Warning", "RunFailed", f"{len(outcome.errors)} stage(s) failed: "
-                                                  f"{', '.join(outcome.errors)}; {_summary(outcome)}{stored}"))
+        failed = f"{len(outcome.errors)} stage(s) failed: {', '.join(outcome.errors)}"
+        events.insert(0, ("Warning", "RunFailed", f"{failed}; {_summary(outcome)}{stored}"))
     return events
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
 
@@ -21,7 +21,7 @@ SYSTEM_NAMESPACES = "kube-system|kube-public|kube-node-lease"
 
 def utcnow() -> datetime:
     """Test seam."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def load_live_state(args: argparse.Namespace, settings: PolicySettings, console: Console) -> ClusterState:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -20,7 +20,7 @@ RESOURCE = ("finops.dev", "v1alpha1", "budgets")
 @kopf.on.update(*RESOURCE)
 def validate_budget(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo,
                     logger: logging.Logger, **_: Any) -> None:
-    raw, now = plain(body), datetime.now(timezone.utc)
+    raw, now = plain(body), datetime.now(UTC)
     generation = int(raw["metadata"].get("generation") or 0)
     try:
         budget = read_budget(raw)

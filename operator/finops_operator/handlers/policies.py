@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -18,8 +18,16 @@ import kopf
 from ..api.events import post_event
 from ..api.policy import PolicySpec, read_policy
 from ..api.runs import RunOutcome, execute_run, record_metrics, retry_delay, run_events, run_status
-from ..api.schedule import (RETRY, RUN_NOW, RUN_NOW_HANDLED, due, invalid_status, retry_annotation, retry_state,
-                            scheduled_status)
+from ..api.schedule import (
+    RETRY,
+    RUN_NOW,
+    RUN_NOW_HANDLED,
+    due,
+    invalid_status,
+    retry_annotation,
+    retry_state,
+    scheduled_status,
+)
 from ..errors import FinOpsError
 from .startup import plain
 
@@ -29,7 +37,7 @@ TIMER_INTERVAL = float(os.environ.get("FINOPS_TIMER_INTERVAL_SECONDS", "30"))
 
 def utcnow() -> datetime:
     """Test seam."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @kopf.on.resume(*RESOURCE)
