@@ -195,6 +195,7 @@ def can_i(kube, sa: Path, *args: str) -> bool:
 
 
 ALLOWED = [
+    ("list", "storageclasses.storage.k8s.io"),
     ("list", "deployments.apps", "--all-namespaces"), ("watch", "statefulsets.apps", "-A"),
     ("list", "daemonsets.apps", "-A"), ("list", "replicasets.apps", "-A"), ("list", "cronjobs.batch", "-A"),
     ("list", "jobs.batch", "-A"), ("list", "horizontalpodautoscalers.autoscaling", "-A"), ("watch", "pods", "-A"),
