@@ -26,7 +26,7 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,9 @@ QUERY_TIMEOUT = "20m"   # Prometheus' default 2m is too short for 10,000 contain
 def start_server(server, timeout: float = 300) -> None:
     """Start ``server`` (a tests.support PrometheusServer) with a longer query timeout; wait for /-/ready."""
     import subprocess
+
     import requests
+
     from tests.support.prometheus_server import free_port
 
     config = server.workdir / "prometheus.yml"
@@ -96,11 +98,16 @@ def unique_pods(sim) -> None:
 def run(containers: int, hours: float, workdir: Path, seed: int = 1) -> dict:
     from finops_operator.simulator import generate_scenario, simulate
     from finops_operator.simulator.openmetrics import write_openmetrics_file
-    from tests.support.prometheus_server import PrometheusServer, history_end, require_binaries
+
+    from tests.support.prometheus_server import (
+        PrometheusServer,
+        history_end,
+        require_binaries,
+    )
 
     require_binaries()
     step = 300
-    end = datetime.fromtimestamp(history_end(), timezone.utc)
+    end = datetime.fromtimestamp(history_end(), UTC)
     t = time.perf_counter()
     sim = simulate(generate_scenario(containers=containers, containers_per_workload=2, days=hours / 24,
                                      step_seconds=step, seed=seed, end=end))

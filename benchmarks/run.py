@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from summary import render_summary
@@ -37,20 +37,21 @@ def machine() -> dict:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
     try:
-        prom = subprocess.run(["prometheus", "--version"], capture_output=True, text=True, timeout=30)
+        prom = subprocess.run(["prometheus", "--version"], capture_output=True, text=True, timeout=30,
+                              check=False)
         prom_version = (prom.stdout or prom.stderr).splitlines()[0]
     except (OSError, IndexError, subprocess.TimeoutExpired):
         prom_version = "not installed"
     return {"nproc": os.cpu_count(), "cpu": cpu, "memory_gib": round(mem_kib / 2**20, 1),
             "python": platform.python_version(), "platform": platform.platform(), "prometheus": prom_version,
-            "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
 def child(script: str, *args: str, timeout: float = 3600) -> dict:
     """Run one measurement in a fresh interpreter; its last stdout line is the JSON result."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.run([sys.executable, str(HERE / script), *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=HERE.parent)
+                          timeout=timeout, env=env, cwd=HERE.parent, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"{script} {' '.join(args)} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])

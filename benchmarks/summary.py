@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 
-def _mib(n: int | float) -> str:
+def _mib(n: float) -> str:
     return f"{n / 2**20:,.0f} MiB" if n < 2**30 else f"{n / 2**30:,.2f} GiB"
 
 
@@ -14,22 +14,23 @@ def _machine(m: dict) -> str:
 def _scan(data: dict) -> list[str]:
     g, s = data["generated"], data["scan"]
     lines = [f"## Scan from a snapshot (issue 2){' - QUICK' if data.get('quick') else ''}", "",
-             f"{s['containers']:,} containers x {g['days']:g} days at {g['step_seconds']} s "
-             f"({s['points_per_series']:,} points per series, {s['samples']:,} samples; snapshot "
-             f"{_mib(g['snapshot_bytes'])} on disk, made in {g['simulate_seconds']} s + saved in {g['save_seconds']} s).",
+             (f"{s['containers']:,} containers x {g['days']:g} days at {g['step_seconds']} s "
+              f"({s['points_per_series']:,} points per series, {s['samples']:,} samples; snapshot "
+              f"{_mib(g['snapshot_bytes'])} on disk, made in {g['simulate_seconds']} s + saved in "
+              f"{g['save_seconds']} s)."),
              "", "| stage | wall time (s) | peak RSS after (MiB) |", "| --- | ---: | ---: |"]
     lines += [f"| {name} | {st['seconds']:.3f} | {st['peak_rss_mib_after']:,.0f} |" for name, st in s["stages"].items()]
     lines += [f"| **total** | **{s['total_seconds']:.3f}** | **{s['peak_rss_mib']:,.0f}** |", "",
-              f"Memory: {s['memory_measure']} (interpreter at start: {s['rss_at_start_mib']:.0f} MiB). "
-              f"Result: {s['findings']:,} findings, {s['skipped']:,} skipped, {s['change_sets']} change sets.",
+              (f"Memory: {s['memory_measure']} (interpreter at start: {s['rss_at_start_mib']:.0f} MiB). "
+               f"Result: {s['findings']:,} findings, {s['skipped']:,} skipped, {s['change_sets']} change sets."),
               "", _machine(data["machine"]), ""]
     return lines
 
 
 def _prometheus(data: dict) -> list[str]:
     lines = [f"## Real Prometheus (issue 4){' - QUICK' if data.get('quick') else ''}", "",
-             "| containers | pods | window | samples backfilled | OpenMetrics | TSDB | backfill (s) "
-             "| requests per scan | scan cold (s) | scan warm (s) | containers read |",
+             ("| containers | pods | window | samples backfilled | OpenMetrics | TSDB | backfill (s) "
+              "| requests per scan | scan cold (s) | scan warm (s) | containers read |"),
              "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in data["runs"]:
         cold, warm = r["scan_cold"], r["scan_warm"]
@@ -40,8 +41,8 @@ def _prometheus(data: dict) -> list[str]:
     requests = {r["scan_cold"]["requests"] for r in data["runs"]}
     lines += ["", "Requests per scan are the same at every size"
               if len(requests) == 1 else f"Requests per scan differ: {sorted(requests)}",
-              "(5 per window chunk + HPA specs + node info + one probe; a chunk is one day by default). "
-              "Containers read = containers with a Running pod (Pending pods have no cAdvisor series).",
+              ("(5 per window chunk + HPA specs + node info + one probe; a chunk is one day by default). "
+               "Containers read = containers with a Running pod (Pending pods have no cAdvisor series)."),
               "", _machine(data["machine"]), ""]
     return lines
 

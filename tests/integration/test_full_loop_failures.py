@@ -10,9 +10,9 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from finops_operator.ledger import OpportunityState as S
 from finops_operator.sources.prometheus import PrometheusSource
+
 from tests.support.fixtures_git import commit_files, git, read_blob
 from tests.support.github_emulator import _Fault
 from tests.support.loop import utcnow

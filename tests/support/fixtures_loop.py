@@ -11,29 +11,45 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-
 from finops_operator.actuation.github import GitHubProvider
 from finops_operator.actuation.render import render_commit_message
 from finops_operator.cli.scan import load_policy_file
 from finops_operator.ledger import Ledger
 from finops_operator.models import ClusterState, Window
-from finops_operator.reconcile import GitTarget, LoopDeps, RunReport, export_tree, run_policy
+from finops_operator.reconcile import (
+    GitTarget,
+    LoopDeps,
+    RunReport,
+    export_tree,
+    run_policy,
+)
 from finops_operator.settings import PolicySettings
 from finops_operator.simulator.engine import Simulation
 from finops_operator.simulator.openmetrics import write_openmetrics_file
 from finops_operator.sources.aws import AwsSource
 from finops_operator.sources.prometheus import PrometheusSource
+
 from tests.support.fixtures_git import make_bare_remote
 from tests.support.github_emulator import GitHubEmulator
-from tests.support.loop import (DEMO_POLICY, LoopReader, bare_inventory, create_scenario_volumes, demo_simulation,
-                                gitops_files)
-from tests.support.prometheus_server import PrometheusServer, history_end, require_binaries
+from tests.support.loop import (
+    DEMO_POLICY,
+    LoopReader,
+    bare_inventory,
+    create_scenario_volumes,
+    demo_simulation,
+    gitops_files,
+)
+from tests.support.prometheus_server import (
+    PrometheusServer,
+    history_end,
+    require_binaries,
+)
 
 HISTORY = timedelta(days=14)
 CHUNK = timedelta(days=7)     # 2 chunks: 12 requests per read instead of 72 (keeps the tests fast)
@@ -57,7 +73,7 @@ def demo_prometheus(tmp_path_factory) -> Iterator[DemoPrometheus]:
         require_binaries()
     except RuntimeError as exc:
         pytest.fail(str(exc), pytrace=False)
-    end = datetime.fromtimestamp(history_end(), timezone.utc)
+    end = datetime.fromtimestamp(history_end(), UTC)
     sim = demo_simulation(end)
     workdir = tmp_path_factory.mktemp("demo-prometheus")
     write_openmetrics_file(sim, workdir / "demo.om")

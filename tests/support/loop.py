@@ -30,19 +30,22 @@ import copy
 import io
 import subprocess
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-from ruamel.yaml import YAML
 
 from finops_operator.models import ClusterState, VolumeSource, Window
 from finops_operator.simulator import load_scenario, simulate
 from finops_operator.simulator.engine import Simulation
 from finops_operator.sources.aws import AwsSource
-from finops_operator.sources.kubernetes import WORKLOAD_KINDS, Inventory, build_inventory
+from finops_operator.sources.kubernetes import (
+    WORKLOAD_KINDS,
+    Inventory,
+    build_inventory,
+)
 from finops_operator.sources.prometheus import PrometheusSource
 from finops_operator.sources.promql import Scope
 from finops_operator.sources.state import build_state
+from ruamel.yaml import YAML
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "gitops"
@@ -142,7 +145,7 @@ def _backdate(ids: dict[str, str], ages: dict, sim: Simulation, data_end: dateti
         created = ages.get(name)
         if created is not None:
             when = data_end - (sim_end - created)
-            backend.volumes[volume_id].create_time = when.astimezone(timezone.utc).replace(tzinfo=None)
+            backend.volumes[volume_id].create_time = when.astimezone(UTC).replace(tzinfo=None)
 
 
 # --------------------------------------------------------------------------- Argo CD
@@ -182,7 +185,7 @@ def argo_sync(inventory: ClusterState, bare: Path, branch: str = "main") -> list
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def later(now: datetime, **delta: float) -> datetime:

@@ -8,25 +8,31 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from finops_operator.actuation.providers import PullRequestRef
 from finops_operator.cli.demo import DEMO_POLICY, DEMO_SCENARIO, examples_dir
 from finops_operator.cli.scan import load_policy_file
 from finops_operator.errors import DataSourceError, ProviderError
-from finops_operator.ledger import Ledger, OpportunityState as S
+from finops_operator.ledger import Ledger
+from finops_operator.ledger import OpportunityState as S
 from finops_operator.models import ChangeSet, ClusterState, Window
 from finops_operator.pricing.catalog import PriceBook
-from finops_operator.reconcile import (LoopDeps, changes_today, realized_savings, run_policy, sync_pull_requests,
-                                       verify_merged)
+from finops_operator.reconcile import (
+    LoopDeps,
+    changes_today,
+    realized_savings,
+    run_policy,
+    sync_pull_requests,
+    verify_merged,
+)
 from finops_operator.settings import Mode
 from finops_operator.simulator import load_scenario, simulate
 from finops_operator.units import parse_cpu
 from finops_operator.usage import state_with_usage
 
-NOW = datetime(2026, 11, 16, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 16, 1, tzinfo=UTC)
 API = "Deployment/payments/payments-api/api"
 
 

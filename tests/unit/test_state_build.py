@@ -1,15 +1,27 @@
 """build_state: how the inventory, Prometheus' usage and AWS volumes merge into one ClusterState."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from finops_operator.models import (HPA, Container, ContainerKey, ContainerUsage, Node, Resources, UsageStats,
-                                    Volume, VolumeSource, Window, Workload, WorkloadRef)
+from finops_operator.models import (
+    HPA,
+    Container,
+    ContainerKey,
+    ContainerUsage,
+    Node,
+    Resources,
+    UsageStats,
+    Volume,
+    VolumeSource,
+    Window,
+    Workload,
+    WorkloadRef,
+)
 from finops_operator.sources.kubernetes import Inventory
 from finops_operator.sources.prometheus import NodeUsage, UsageResult
 from finops_operator.sources.state import build_state
 
-END = datetime(2026, 11, 1, tzinfo=timezone.utc)
+END = datetime(2026, 11, 1, tzinfo=UTC)
 WINDOW = Window(END - timedelta(days=1), END, 300)
 WEB = WorkloadRef("Deployment", "shop", "web")
 GONE = WorkloadRef("Deployment", "shop", "deleted")
