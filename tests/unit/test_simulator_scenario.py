@@ -257,3 +257,15 @@ def test_generate_by_total_container_count():
     assert sum(len(w.containers) for w in spec.workloads) == 7 and len(spec.workloads) == 4
     with pytest.raises(ValueError, match="containers must be >= 1"):
         generate_scenario(containers=0)
+
+
+def test_pod_names_are_unique_even_when_short_hashes_collide():
+    from finops_operator.models import Node, Workload, WorkloadRef
+    from finops_operator.simulator.placement import place_pods
+    from datetime import datetime, timezone
+    nodes = [Node(f"n{i}", "m5.large", "g", 2.0, 8 * 2**30) for i in range(3000)]
+    ds = Workload(WorkloadRef("DaemonSet", "kube-system", "node-exporter"), 0, [])
+    # seed 3: two of these 3000 nodes get the same 5-character suffix on the first try
+    pods = place_pods(3, [ds], nodes, datetime(2026, 11, 1, tzinfo=timezone.utc), {}, {})
+    names = [p.name for p in pods]
+    assert len(names) == 3000 and len(set(names)) == 3000

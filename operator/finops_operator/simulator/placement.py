@@ -114,6 +114,17 @@ def pod_names(seed: int, workload: Workload, end: datetime) -> list[str]:
     return [f"{rs}-{safe_suffix(5, seed, ref, 'pod', i)}" for i in range(workload.replicas)]
 
 
+def _unique(used: set[str], make) -> str:
+    """The first of make(0), make(1), ... not in ``used`` (5-char hashes collide at a few thousand pods)."""
+    attempt = 0
+    name = make(attempt)
+    while name in used:
+        attempt += 1
+        name = make(attempt)
+    used.add(name)
+    return name
+
+
 def replicaset_name(seed: int, ref: WorkloadRef) -> str:
     return f"{ref.name}-{digest(seed, ref, 'rs').hex()[:10]}"
 
@@ -158,12 +169,14 @@ def place_pods(seed: int, workloads: list[Workload], nodes: list[Node], end: dat
     pods: list[Pod] = []
     for w in (w for w in workloads if w.ref.kind == "DaemonSet"):
         cpu, mem = pod_requests(w)
+        used: set[str] = set()
         for index, node in enumerate(nodes):
             if node.unschedulable:
                 continue
             bins.cpu[index] -= cpu
             bins.mem[index] -= mem
-            name = f"{w.ref.name}-{safe_suffix(5, seed, w.ref, node.name)}"
+            name = _unique(used, lambda attempt: f"{w.ref.name}-"
+                           f"{safe_suffix(5, seed, w.ref, node.name, *((attempt,) if attempt else ()))}")
             pods.append(_pod(w, name, node.name, cpu, mem, pod_annotations, daemonset=True))
     queue = []
     for w in (w for w in workloads if w.ref.kind != "DaemonSet"):
