@@ -28,11 +28,10 @@ import numpy as np
 import pytest
 
 from finops_operator.simulator import generate_scenario, simulate
-from finops_operator.simulator.openmetrics import write_openmetrics_file
 from finops_operator.sources.prometheus import PrometheusSource
 from finops_operator.sources.promql import Scope
 from finops_operator.usage import summarize
-from tests.support.prometheus_server import PrometheusServer, history_end, require_binaries
+from tests.support.prometheus_server import history_end, serve_simulation
 
 pytestmark = pytest.mark.integration
 STEP = 300
@@ -40,22 +39,11 @@ STEP = 300
 
 @pytest.fixture(scope="module", params=[0.0, 0.15], ids=["spread0", "spread15"])
 def backfilled(request, tmp_path_factory):
-    try:
-        require_binaries()
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
     spread = request.param
     end = datetime.fromtimestamp(history_end(), timezone.utc)
     sim = simulate(generate_scenario(workloads=12, containers_per_workload=2, days=1, step_seconds=STEP, seed=11,
                                      end=end))
-    workdir = tmp_path_factory.mktemp(f"sim-prometheus-{spread}")
-    write_openmetrics_file(sim, workdir / "sim.om", spread=spread)
-    server = PrometheusServer(workdir)
-    try:
-        server.backfill(workdir / "sim.om")
-        server.start()
-    except RuntimeError as exc:
-        pytest.fail(f"cannot start a Prometheus backfilled from the simulator: {exc}", pytrace=False)
+    server = serve_simulation(sim, tmp_path_factory.mktemp(f"sim-prometheus-{spread}"), spread=spread)
     result = PrometheusSource(server.url, scrape_interval=STEP).collect(Scope(), sim.state.window, rate_window_s=STEP)
     yield spread, sim, result
     server.stop()

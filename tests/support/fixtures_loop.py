@@ -31,7 +31,6 @@ from finops_operator.reconcile import (
 )
 from finops_operator.settings import PolicySettings
 from finops_operator.simulator.engine import Simulation
-from finops_operator.simulator.openmetrics import write_openmetrics_file
 from finops_operator.sources.aws import AwsSource
 from finops_operator.sources.prometheus import PrometheusSource
 
@@ -45,11 +44,7 @@ from tests.support.loop import (
     demo_simulation,
     gitops_files,
 )
-from tests.support.prometheus_server import (
-    PrometheusServer,
-    history_end,
-    require_binaries,
-)
+from tests.support.prometheus_server import PrometheusServer, history_end, serve_simulation
 
 HISTORY = timedelta(days=14)
 CHUNK = timedelta(days=7)     # 2 chunks: 12 requests per read instead of 72 (keeps the tests fast)
@@ -69,20 +64,9 @@ class DemoPrometheus:
 @pytest.fixture(scope="session")
 def demo_prometheus(tmp_path_factory) -> Iterator[DemoPrometheus]:
     """A real Prometheus holding the demo scenario's history (OpenMetrics -> promtool -> TSDB)."""
-    try:
-        require_binaries()
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
     end = datetime.fromtimestamp(history_end(), UTC)
     sim = demo_simulation(end)
-    workdir = tmp_path_factory.mktemp("demo-prometheus")
-    write_openmetrics_file(sim, workdir / "demo.om")
-    server = PrometheusServer(workdir)
-    try:
-        server.backfill(workdir / "demo.om")
-        server.start()
-    except RuntimeError as exc:
-        pytest.fail(f"cannot start a Prometheus backfilled with the demo scenario: {exc}", pytrace=False)
+    server = serve_simulation(sim, tmp_path_factory.mktemp("demo-prometheus"), what="the demo scenario")
     yield DemoPrometheus(sim, server, sim.state.window)
     server.stop()
 

@@ -26,9 +26,8 @@ from typing import Any
 import pytest
 import yaml
 from finops_operator.simulator import parse_scenario, simulate
-from finops_operator.simulator.openmetrics import write_openmetrics_file
 
-from tests.support.prometheus_server import PrometheusServer, history_end, require_binaries
+from tests.support.prometheus_server import PrometheusServer, history_end, serve_simulation
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "finops-operator"
@@ -183,19 +182,8 @@ class E2EPrometheus:
 @pytest.fixture(scope="module")
 def e2e_prometheus(tmp_path_factory) -> E2EPrometheus:
     """A real Prometheus holding two days of :data:`E2E_SCENARIO`, ending >= 3 hours ago."""
-    try:
-        require_binaries()
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
     end = datetime.fromtimestamp(history_end(), UTC)
     sim = simulate(parse_scenario(scenario(end), source="E2E_SCENARIO"))
-    workdir = tmp_path_factory.mktemp("e2e-prometheus")
-    write_openmetrics_file(sim, workdir / "e2e.om")
-    server = PrometheusServer(workdir)
-    try:
-        server.backfill(workdir / "e2e.om")
-        server.start()
-    except RuntimeError as exc:
-        pytest.fail(f"cannot start a Prometheus backfilled from the e2e scenario: {exc}", pytrace=False)
+    server = serve_simulation(sim, tmp_path_factory.mktemp("e2e-prometheus"), what="the e2e scenario")
     yield E2EPrometheus(server, end, sim)
     server.stop()

@@ -189,3 +189,28 @@ class AuthProxy:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def serve_simulation(sim, workdir: Path, *, what: str = "the simulator", **openmetrics) -> PrometheusServer:
+    """A started Prometheus holding a simulation's history (OpenMetrics -> promtool -> TSDB).
+
+    Fails the calling test (never skips) with the reason when prometheus/promtool are
+    missing or the server does not come up. ``openmetrics`` goes to ``write_openmetrics_file``.
+    """
+    import pytest
+
+    from finops_operator.simulator.openmetrics import write_openmetrics_file
+
+    try:
+        require_binaries()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    om = workdir / "history.om"
+    write_openmetrics_file(sim, om, **openmetrics)
+    server = PrometheusServer(workdir)
+    try:
+        server.backfill(om)
+        server.start()
+    except RuntimeError as exc:
+        pytest.fail(f"cannot start a Prometheus backfilled from {what}: {exc}", pytrace=False)
+    return server
