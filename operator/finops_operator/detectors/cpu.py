@@ -26,7 +26,7 @@ from ..pricing.allocation import Rates, cpu_monthly_cost
 from ..units import format_cpu, round_up
 from .base import Skip, register
 from .sizing import (RightsizingDetector, Subject, base_evidence, confidence, cpu_risk, policy_limit,
-                     value_change)
+                     sizing_notes, value_change)
 
 
 @register
@@ -136,20 +136,9 @@ class CpuRightsizing(RightsizingDetector):
 
 
 def _notes(subject: Subject, direction: str, reasons: list[str]) -> list[str]:
-    notes = list(reasons)
-    res = subject.container.resources
-    if direction == "add":
-        notes.append("container has no CPU request: adding one makes scheduling and cost allocation honest")
-    elif res.cpu_request is None and res.cpu_limit is not None:
-        notes.append("no CPU request written: Kubernetes defaults it to the limit, which is what is compared")
-    if subject.container.restarts:
-        notes.append(f"{subject.container.restarts} restarts in the window lower the confidence")
-    if subject.container.role.value == "sidecar":
-        notes.append("native sidecar (init container with restartPolicy: Always): sized like an app container")
+    notes = sizing_notes(subject, "cpu", direction, reasons,
+                         "adding one makes scheduling and cost allocation honest")
     hpa = subject.workload.hpa
-    if hpa is not None and hpa.target_cpu_utilization:
-        notes.append(f"HPA {hpa.name} scales on CPU at {hpa.target_cpu_utilization}%: the request is chosen so "
-                     "today's typical per-pod usage sits at that target; savings use the HPA's replicas")
-    elif hpa is not None:
+    if hpa is not None and not hpa.target_cpu_utilization:
         notes.append(f"HPA {hpa.name} does not scale on CPU: CPU sized from the percentile")
     return notes

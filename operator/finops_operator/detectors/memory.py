@@ -32,7 +32,7 @@ from ..settings import LimitPolicy
 from ..units import MI, format_memory, human_bytes, round_up
 from .base import Skip, register
 from .sizing import (RightsizingDetector, Subject, base_evidence, confidence, memory_risk, policy_limit,
-                     value_change)
+                     sizing_notes, value_change)
 
 OOM_RAISE_CONFIDENCE = 0.9   # raise after OOM kills: confidence = max(formula, 0.9 x coverage)
 
@@ -178,22 +178,6 @@ class MemoryRightsizing(RightsizingDetector):
         title = (f"{verb} memory request of {subject.workload.ref.namespace}/{subject.workload.ref.name}"
                  f"/{subject.container.name}: {before} -> {human_bytes(new_req)}")
         return self.finding(subject, title=title, changes=changes, savings=savings, conf=conf, risk=risk,
-                            evidence=evidence, notes=_notes(subject, direction, reasons))
+                            evidence=evidence, notes=sizing_notes(subject, "memory", direction, reasons,
+                                                     "adding one protects it from eviction first"))
 
-
-def _notes(subject: Subject, direction: str, reasons: list[str]) -> list[str]:
-    notes = list(reasons)
-    res = subject.container.resources
-    if direction == "add":
-        notes.append("container has no memory request: adding one protects it from eviction first")
-    elif res.memory_request is None and res.memory_limit is not None:
-        notes.append("no memory request written: Kubernetes defaults it to the limit, which is what is compared")
-    if subject.container.restarts:
-        notes.append(f"{subject.container.restarts} restarts in the window lower the confidence")
-    if subject.container.role.value == "sidecar":
-        notes.append("native sidecar (init container with restartPolicy: Always): sized like an app container")
-    hpa = subject.workload.hpa
-    if hpa is not None and hpa.target_memory_utilization:
-        notes.append(f"HPA {hpa.name} scales on memory at {hpa.target_memory_utilization}%: the request is chosen "
-                     "so today's typical per-pod usage sits at that target; savings use the HPA's replicas")
-    return notes

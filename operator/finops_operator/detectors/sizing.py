@@ -258,3 +258,24 @@ class RightsizingDetector(Detector):
             target=Target(TargetKind.CONTAINER, subject.container.name, wl.ref.namespace, wl.ref),
             title=title, changes=changes, monthly_savings=round(float(savings), 2), confidence=conf, risk=risk,
             evidence=evidence, labels=dict(wl.labels), team=wl.team, notes=notes)
+
+
+def sizing_notes(subject: Subject, resource: str, direction: str, reasons: list[str], why_add: str) -> list[str]:
+    """Reviewer notes shared by the CPU and memory right-sizers (``resource`` is "cpu" or "memory")."""
+    label = "CPU" if resource == "cpu" else "memory"
+    res = subject.container.resources
+    notes = list(reasons)
+    if direction == "add":
+        notes.append(f"container has no {label} request: {why_add}")
+    elif getattr(res, f"{resource}_request") is None and getattr(res, f"{resource}_limit") is not None:
+        notes.append(f"no {label} request written: Kubernetes defaults it to the limit, which is what is compared")
+    if subject.container.restarts:
+        notes.append(f"{subject.container.restarts} restarts in the window lower the confidence")
+    if subject.container.role.value == "sidecar":
+        notes.append("native sidecar (init container with restartPolicy: Always): sized like an app container")
+    hpa = subject.workload.hpa
+    target = getattr(hpa, f"target_{resource}_utilization") if hpa is not None else None
+    if target:
+        notes.append(f"HPA {hpa.name} scales on {label} at {target}%: the request is chosen so today's typical "
+                     "per-pod usage sits at that target; savings use the HPA's replicas")
+    return notes
