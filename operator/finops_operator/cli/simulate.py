@@ -21,12 +21,12 @@ def run_simulate(args: argparse.Namespace, console: Console) -> int:
     with progress(console) as bar:
         task = bar.add_task("Simulating", total=2 if args.openmetrics else 1)
         simulation = simulate(spec)
-        save_snapshot(args.out, simulation.snapshot())
+        snap = simulation.snapshot()
+        save_snapshot(args.out, snap)
         bar.update(task, advance=1, description="Writing OpenMetrics")
         if args.openmetrics:
             write_openmetrics(simulation, args.openmetrics)
             bar.update(task, advance=1)
-    snap = simulation.snapshot()
     console.print(f"wrote {args.out} ({len(snap.keys):,} containers x {len(snap.timestamps):,} samples)")
     if args.openmetrics:
         console.print(f"wrote {args.openmetrics} (backfill: promtool tsdb create-blocks-from openmetrics {args.openmetrics} <dir>)")
