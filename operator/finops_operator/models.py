@@ -61,6 +61,26 @@ class Container:
     last_terminated_reason: str | None = None
 
 
+def pod_requests(containers: list[Container]) -> tuple[float, int]:
+    """A pod's effective requests (cores, bytes) as the scheduler counts them (KEP-753, native sidecars).
+
+    ``max(app containers + all sidecars, max over init containers of (init + sidecars declared before it))``,
+    per resource. ``containers`` keeps declaration order among init containers and sidecars.
+    """
+    side_cpu = side_mem = 0.0
+    init_cpu = init_mem = 0.0
+    app_cpu = app_mem = 0.0
+    for c in containers:
+        cpu, mem = c.resources.cpu_request or 0.0, c.resources.memory_request or 0
+        if c.role == ContainerRole.SIDECAR:
+            side_cpu, side_mem = side_cpu + cpu, side_mem + mem
+        elif c.role == ContainerRole.INIT:
+            init_cpu, init_mem = max(init_cpu, cpu + side_cpu), max(init_mem, mem + side_mem)
+        else:
+            app_cpu, app_mem = app_cpu + cpu, app_mem + mem
+    return float(max(app_cpu + side_cpu, init_cpu)), int(max(app_mem + side_mem, init_mem))
+
+
 @dataclass(slots=True)
 class HPA:
     name: str

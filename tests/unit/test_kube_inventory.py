@@ -79,3 +79,16 @@ def test_nodes_volumes_pdbs_and_bad_objects_become_warnings():
     assert inv.pdbs[0].selector == {"app": "db"} and inv.pdbs[0].disruptions_allowed == 0
     assert [w.ref.name for w in inv.workloads] == ["ok"]
     assert any("Deployment shop/broken" in w and "requests.cpu" in w and "'lots'" in w for w in inv.warnings)
+
+
+def test_effective_pod_request_follows_sidecar_declaration_order():
+    from finops_operator.models import Container, Resources, pod_requests
+
+    def c(name, role, cpu):
+        return Container(name, role, Resources(cpu_request=cpu, memory_request=int(cpu * 2**30)))
+    app, side = c("app", ContainerRole.APP, 1.0), c("envoy", ContainerRole.SIDECAR, 0.5)
+    init = c("migrate", ContainerRole.INIT, 2.0)
+    assert pod_requests([init, side, app]) == (2.0, 2 * 2**30)        # init runs before the sidecar starts
+    assert pod_requests([side, init, app]) == (2.5, int(2.5 * 2**30))  # the sidecar runs beside the init
+    assert pod_requests([side, app]) == (1.5, int(1.5 * 2**30))
+    assert pod_requests([c("a", ContainerRole.APP, 0.25), Container("bare")]) == (0.25, 2**28)

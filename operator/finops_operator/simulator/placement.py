@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from ..models import ContainerRole, Node, Pod, Workload, WorkloadRef
+from ..models import Node, Pod, Workload, WorkloadRef, pod_requests
 
 MI = 2**20
 GI = 2**30
@@ -87,22 +87,6 @@ def make_node(name: str, instance_type: str, group: str | None, zone: str | None
                 unschedulable, created)
 
 
-def pod_requests(workload: Workload) -> tuple[float, int]:
-    """Effective pod request: app + sidecars, or the largest init container plus sidecars."""
-    def total(role: ContainerRole, attr: str) -> float:
-        return sum(getattr(c.resources, attr) or 0 for c in workload.containers if c.role == role)
-
-    def largest_init(attr: str) -> float:
-        return max((getattr(c.resources, attr) or 0 for c in workload.containers
-                    if c.role == ContainerRole.INIT), default=0)
-
-    cpu = max(total(ContainerRole.APP, "cpu_request"), largest_init("cpu_request")) \
-        + total(ContainerRole.SIDECAR, "cpu_request")
-    mem = max(total(ContainerRole.APP, "memory_request"), largest_init("memory_request")) \
-        + total(ContainerRole.SIDECAR, "memory_request")
-    return float(cpu), int(mem)
-
-
 def pod_names(seed: int, workload: Workload, end: datetime) -> list[str]:
     """Names of the pods a non-DaemonSet workload runs."""
     ref = workload.ref
@@ -168,7 +152,7 @@ def place_pods(seed: int, workloads: list[Workload], nodes: list[Node], end: dat
                  np.array([not n.unschedulable for n in nodes], dtype=bool))
     pods: list[Pod] = []
     for w in (w for w in workloads if w.ref.kind == "DaemonSet"):
-        cpu, mem = pod_requests(w)
+        cpu, mem = pod_requests(w.containers)
         used: set[str] = set()
         for index, node in enumerate(nodes):
             if node.unschedulable:
@@ -180,7 +164,7 @@ def place_pods(seed: int, workloads: list[Workload], nodes: list[Node], end: dat
             pods.append(_pod(w, name, node.name, cpu, mem, pod_annotations, daemonset=True))
     queue = []
     for w in (w for w in workloads if w.ref.kind != "DaemonSet"):
-        cpu, mem = pod_requests(w)
+        cpu, mem = pod_requests(w.containers)
         queue += [(cpu, mem, name, w) for name in pod_names(seed, w, end)]
     queue.sort(key=lambda item: (-item[0], -item[1], item[2]))
     for cpu, mem, name, w in queue:

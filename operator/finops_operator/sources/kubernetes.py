@@ -23,7 +23,7 @@ from typing import Any, Iterable
 
 from ..errors import FinOpsError
 from ..models import (HPA, PDB, Container, ContainerRole, Node, Pod, Resources, Volume, VolumeSource, Workload,
-                      WorkloadRef)
+                      WorkloadRef, pod_requests)
 from ..units import parse_cpu, parse_memory, parse_quantity
 
 log = logging.getLogger(__name__)
@@ -86,15 +86,19 @@ def parse_resources(container: Obj, where: str) -> Resources:
     return out
 
 
-def _containers(obj: Obj) -> list[Container]:
-    spec = _pod_template(obj)
+def _spec_containers(spec: Obj, where: str) -> list[Container]:
+    """A pod spec's containers in declaration order: init containers (and native sidecars), then app ones."""
     out = []
     for i, c in enumerate(spec.get("initContainers") or []):
         role = ContainerRole.SIDECAR if c.get("restartPolicy") == "Always" else ContainerRole.INIT
-        out.append(Container(c["name"], role, parse_resources(c, f"{_name(obj)}: initContainers[{i}]")))
+        out.append(Container(c["name"], role, parse_resources(c, f"{where}: initContainers[{i}]")))
     for i, c in enumerate(spec.get("containers") or []):
-        out.append(Container(c["name"], ContainerRole.APP, parse_resources(c, f"{_name(obj)}: containers[{i}]")))
+        out.append(Container(c["name"], ContainerRole.APP, parse_resources(c, f"{where}: containers[{i}]")))
     return out
+
+
+def _containers(obj: Obj) -> list[Container]:
+    return _spec_containers(_pod_template(obj), _name(obj))
 
 
 def _replicas(obj: Obj) -> int:
@@ -129,24 +133,6 @@ def pod_owner(pod: Obj, owners: dict[tuple[str, str, str], WorkloadRef]) -> Work
         if kind in ("ReplicaSet", "Job"):
             return owners.get((ns, kind, name)) or WorkloadRef(kind, ns, name)
     return None
-
-
-def _pod_requests(spec: Obj, where: str) -> tuple[float, int]:
-    """Effective pod request: max(largest init container, sum of app containers + sidecars)."""
-    app_cpu = app_mem = 0.0
-    init_cpu = init_mem = 0.0
-    for i, c in enumerate(spec.get("initContainers") or []):
-        r = parse_resources(c, f"{where}: initContainers[{i}]")
-        if c.get("restartPolicy") == "Always":
-            app_cpu += r.cpu_request or 0.0
-            app_mem += r.memory_request or 0
-        else:
-            init_cpu, init_mem = max(init_cpu, r.cpu_request or 0.0), max(init_mem, r.memory_request or 0)
-    for i, c in enumerate(spec.get("containers") or []):
-        r = parse_resources(c, f"{where}: containers[{i}]")
-        app_cpu += r.cpu_request or 0.0
-        app_mem += r.memory_request or 0
-    return max(app_cpu, init_cpu), int(max(app_mem, init_mem))
 
 
 def _apply_statuses(pods: Iterable[Obj], owners, workloads: dict[WorkloadRef, Workload]) -> None:
@@ -262,7 +248,7 @@ def build_inventory(objects: dict[str, list[Obj]]) -> Inventory:
 
     def pod(obj: Obj) -> Pod:
         meta, spec = _meta(obj), obj.get("spec") or {}
-        cpu, mem = _pod_requests(spec, _name(obj))
+        cpu, mem = pod_requests(_spec_containers(spec, _name(obj)))
         owner = pod_owner(obj, owners)
         return Pod(meta.get("namespace", ""), meta["name"], spec.get("nodeName"), owner, cpu, mem,
                    dict(meta.get("labels") or {}), dict(meta.get("annotations") or {}),
