@@ -312,11 +312,22 @@ class Ledger:
                 and material_change(opp.proposed_savings, finding.monthly_savings))
 
     # ------------------------------------------------------------------ queries
-    def changes_on(self, day: date, tz: tzinfo = timezone.utc) -> int:
-        """Proposals (new, or reopened) made on ``day`` in ``tz``: feeds the daily guardrail."""
-        return sum(1 for opp in self._items.values() for t in opp.history
-                   if t.to_state == S.PROPOSED.value and t.from_state != S.PROPOSED.value
-                   and t.at.astimezone(tz).date() == day)
+    def changes_on(self, day: date, tz: tzinfo = timezone.utc, *, recount_open: bool = True) -> int:
+        """Proposals (new, or reopened) made on ``day`` in ``tz``: feeds the daily guardrail.
+
+        ``recount_open=False`` is the count a new run starts from: an opportunity still
+        Proposed is found again by the scan and, allowed, takes its place in the daily
+        budget once more (its PR is updated, not a new change), so one of its proposals
+        today is left out; proposals since merged, closed or superseded still count.
+        """
+        total = 0
+        for opp in self._items.values():
+            made = sum(1 for t in opp.history if t.to_state == S.PROPOSED.value
+                       and t.from_state != S.PROPOSED.value and t.at.astimezone(tz).date() == day)
+            if made and not recount_open and opp.state == S.PROPOSED:
+                made -= 1
+            total += made
+        return total
 
     def open_prs(self) -> int:
         """Distinct pull requests (change sets) with a Proposed opportunity."""

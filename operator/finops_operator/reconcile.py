@@ -24,7 +24,7 @@ from .guardrails import GuardrailContext
 from .ledger import Ledger, Opportunity, OpportunityState
 from .models import ClusterState, Window
 from .pipeline import ScanResult, scan
-from .pricing.allocation import cluster_rates
+from .pricing.allocation import Rates, cluster_rates, cpu_request_savings, memory_request_savings
 from .pricing.catalog import PriceBook
 from .settings import Mode, PolicySettings
 from .units import parse_cpu, parse_memory
@@ -104,7 +104,7 @@ def sync_pull_requests(ledger: Ledger, provider: Provider, now: datetime) -> lis
     return changed
 
 
-def realized_savings(opp: Opportunity, state: ClusterState, prices: PriceBook) -> float | None:
+def realized_savings(opp: Opportunity, state: ClusterState, rates: Rates) -> float | None:
     """Savings measured on the cluster as it is now, or None while the change is not live yet.
 
     Containers: the request written now versus the one before the change, priced at
@@ -119,10 +119,10 @@ def realized_savings(opp: Opportunity, state: ClusterState, prices: PriceBook) -
         after = next((c.get("after") for c in opp.changes if c.get("field") == "desired_size"), None)
         count = sum(1 for n in state.nodes if n.node_group == name)
         return opp.estimated_monthly_savings if after is not None and count <= int(after) else None
-    return _container_realized(opp, state, prices)
+    return _container_realized(opp, state, rates)
 
 
-def _container_realized(opp: Opportunity, state: ClusterState, prices: PriceBook) -> float | None:
+def _container_realized(opp: Opportunity, state: ClusterState, rates: Rates) -> float | None:
     resource = "cpu" if opp.type == "rightsize-cpu" else "memory"
     change = next((c for c in opp.changes if c.get("field") == f"resources.requests.{resource}"), None)
     workload_ref, _, container_name = opp.target.rpartition("/")     # "Kind/namespace/name/container"
@@ -136,36 +136,22 @@ def _container_realized(opp: Opportunity, state: ClusterState, prices: PriceBook
     now_value = container.resources.cpu_request if resource == "cpu" else container.resources.memory_request
     if now_value is None or abs(now_value - before) < 1e-9 or abs(proposed - before) < 1e-9:
         return None                                   # not applied yet (GitOps sync pending)
-    rates = cluster_rates(state, prices)
-    per_unit = rates.cpu_core_hour if resource == "cpu" else rates.memory_gib_hour / 2**30
+    savings = cpu_request_savings if resource == "cpu" else memory_request_savings
     replicas = workload.hpa.current_replicas if workload.hpa and workload.hpa.current_replicas else workload.replicas
-    return round((before - now_value) * per_unit * 730 * replicas, 2)
+    return round(savings(before, now_value, rates, replicas), 2)
 
 
 def verify_merged(ledger: Ledger, state: ClusterState, prices: PriceBook, now: datetime,
                   settle: timedelta) -> list[str]:
     verified = []
+    rates = cluster_rates(state, prices)
     for opp in ledger.opportunities:
         if opp.state != OpportunityState.MERGED:
             continue
-        realized = realized_savings(opp, state, prices)
+        realized = realized_savings(opp, state, rates)
         if realized is not None and ledger.verify(opp.id, realized, now, settle):
             verified.append(opp.id)
     return verified
-
-
-def changes_today(ledger: Ledger, now: datetime) -> int:
-    """Proposals made today that this run's findings will not count again.
-
-    An opportunity still Proposed is found again by the scan and, allowed, takes its
-    place in the daily budget once more (its PR is updated, not a new change), so it
-    is not counted twice; proposals since merged, closed or superseded still count.
-    """
-    day = now.date()
-    again = sum(1 for opp in ledger.opportunities if opp.state == OpportunityState.PROPOSED
-                and any(t.to_state == OpportunityState.PROPOSED.value and t.from_state != t.to_state
-                        and t.at.astimezone(now.tzinfo).date() == day for t in opp.history))
-    return max(0, ledger.changes_on(day, now.tzinfo) - again)
 
 
 def run_policy(name: str, settings: PolicySettings, ledger: Ledger, deps: LoopDeps, *, now: datetime,
@@ -185,7 +171,8 @@ def run_policy(name: str, settings: PolicySettings, ledger: Ledger, deps: LoopDe
     repo_root = None
     if deps.checkout is not None and settings.mode != Mode.DRY_RUN:
         repo_root = _stage(report, "checkout", lambda: deps.checkout(git.base_branch))
-    context = GuardrailContext(now=now, changes_today=changes_today(ledger, now), open_prs=ledger.open_prs(),
+    changes = ledger.changes_on(now.date(), now.tzinfo, recount_open=False)
+    context = GuardrailContext(now=now, changes_today=changes, open_prs=ledger.open_prs(),
                                approved=deps.approved(), mode=settings.mode)
     result = _stage(report, "scan", lambda: scan(state, settings, prices=prices, repo_root=repo_root,
                                                  context=context, existing=ledger.open_change_sets()))

@@ -234,3 +234,19 @@ def test_round_trip_is_json_safe_and_bad_documents_are_named():
         Ledger.from_dict(broken)
     with pytest.raises(LedgerError, match="version"):
         Ledger.from_dict({"opportunities": []})
+
+
+
+def test_changes_a_new_run_starts_from_leave_out_each_open_proposal_once():
+    ledger = Ledger()
+    fs = [container_finding(workload=f"w{i}") for i in range(3)]
+    ledger.observe(fs, allow(*fs), T0)
+    at = datetime(2024, 6, 10, 9, 0, tzinfo=timezone.utc)
+    ledger.proposed(fs[0].id, PR, 7, "finops/a", "a", at)                    # then merged: still a change today
+    ledger.merged(fs[0].id, at + timedelta(hours=1))
+    ledger.proposed(fs[1].id, PR, 7, "finops/a", "a", at)                    # still open: found again by the run
+    ledger.proposed(fs[2].id, PR + "9", 9, "finops/b", "b", at)              # closed, then proposed again today
+    ledger.closed(fs[2].id, at + timedelta(hours=1))
+    ledger.proposed(fs[2].id, PR + "10", 10, "finops/b", "b", at + timedelta(hours=2))
+    assert ledger.changes_on(date(2024, 6, 10)) == 4
+    assert ledger.changes_on(date(2024, 6, 10), recount_open=False) == 2      # fs[0], and fs[2]'s first proposal

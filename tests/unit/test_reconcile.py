@@ -18,10 +18,10 @@ from finops_operator.errors import DataSourceError, ProviderError
 from finops_operator.ledger import Ledger
 from finops_operator.ledger import OpportunityState as S
 from finops_operator.models import ChangeSet, ClusterState, Window
+from finops_operator.pricing.allocation import cluster_rates
 from finops_operator.pricing.catalog import PriceBook
 from finops_operator.reconcile import (
     LoopDeps,
-    changes_today,
     realized_savings,
     run_policy,
     sync_pull_requests,
@@ -120,7 +120,8 @@ def test_proposals_still_open_do_not_eat_the_daily_budget_twice(settings, state)
     ledger, provider = Ledger(), FakeProvider()
     first = run(settings, ledger, state, provider)
     proposed = sum(1 for o in ledger.opportunities if o.state == S.PROPOSED)
-    assert ledger.changes_on(NOW.date()) == proposed and changes_today(ledger, NOW) == 0
+    assert ledger.changes_on(NOW.date()) == proposed
+    assert ledger.changes_on(NOW.date(), NOW.tzinfo, recount_open=False) == 0
     second = run(settings, ledger, state, provider, now=NOW + timedelta(hours=1))
     assert second.result.monthly_savings == pytest.approx(first.result.monthly_savings)
     assert not any(r.rule == "max-changes-per-day" for d in second.result.decisions.values() for r in d.reasons)
@@ -150,28 +151,28 @@ def test_container_savings_are_realized_only_once_the_request_is_live(settings, 
     ledger, provider = Ledger(), FakeProvider()
     run(settings, ledger, state, provider)
     api = opp_for(ledger, API, "rightsize-cpu")
-    prices = PriceBook.load()
-    assert realized_savings(api, state, prices) is None                     # not synced yet
+    rates = cluster_rates(state, PriceBook.load())        # the nodes do not change in this test
+    assert realized_savings(api, state, rates) is None                     # not synced yet
     apply_change(state, api)
-    assert realized_savings(api, state, prices) == pytest.approx(api.estimated_monthly_savings, rel=0.02)
+    assert realized_savings(api, state, rates) == pytest.approx(api.estimated_monthly_savings, rel=0.02)
     state.workload(next(w.ref for w in state.workloads if str(w.ref) == API.rpartition("/")[0])).replicas = 6
-    assert realized_savings(api, state, prices) == pytest.approx(2 * api.estimated_monthly_savings, rel=0.02)
+    assert realized_savings(api, state, rates) == pytest.approx(2 * api.estimated_monthly_savings, rel=0.02)
 
 
 def test_volume_and_node_group_savings(settings, state) -> None:
     ledger = Ledger()
     run(settings, ledger, state, FakeProvider())
-    prices = PriceBook.load()
+    rates = cluster_rates(state, PriceBook.load())        # volumes and node groups are priced from the ledger
     volume = next(o for o in ledger.opportunities if o.type == "orphan-volume" and "vol-0a1b" in o.target)
-    assert realized_savings(volume, state, prices) is None
+    assert realized_savings(volume, state, rates) is None
     state.volumes = [v for v in state.volumes if not volume.target.endswith(v.id)]
-    assert realized_savings(volume, state, prices) == volume.estimated_monthly_savings
+    assert realized_savings(volume, state, rates) == volume.estimated_monthly_savings
     spot = next(o for o in ledger.opportunities if o.target == "node-group/spot")
-    assert realized_savings(spot, state, prices) is None                    # still 4 nodes
+    assert realized_savings(spot, state, rates) is None                    # still 4 nodes
     target = int(next(c["after"] for c in spot.changes if c["field"] == "desired_size"))
     keep = [n for n in state.nodes if n.node_group == "spot"][:target]
     state.nodes = [n for n in state.nodes if n.node_group != "spot"] + keep
-    assert realized_savings(spot, state, prices) == spot.estimated_monthly_savings
+    assert realized_savings(spot, state, rates) == spot.estimated_monthly_savings
 
 
 def test_verify_waits_for_the_settle_period(settings, state) -> None:
