@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from .models import ClusterState, ContainerKey, ContainerUsage, UsageStats
-from .settings import TimeWindow
+from .settings import PolicySettings, TimeWindow
 
 if TYPE_CHECKING:
     from .snapshot import Snapshot
@@ -146,3 +146,9 @@ def state_with_usage(snapshot: "Snapshot", *, cpu_window: TimeWindow | None = No
     """The snapshot's inventory with ``usage`` filled (the snapshot itself is not changed)."""
     usage = summarize(snapshot, cpu_window=cpu_window, memory_window=memory_window)
     return dataclasses.replace(snapshot.state, usage=usage)
+
+
+def state_for_policy(snapshot: "Snapshot", settings: PolicySettings) -> ClusterState:
+    """The snapshot's inventory with usage summarised over each right-sizer's time window, if it has one."""
+    return state_with_usage(snapshot, cpu_window=settings.detectors.cpu.time_window,
+                            memory_window=settings.detectors.memory.time_window)

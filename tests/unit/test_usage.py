@@ -119,3 +119,16 @@ def test_windowed_summary_counts_only_in_window_points():
 def test_row_stats_without_columns():
     stats = row_stats(np.ones((3, 4), dtype=np.float32), np.zeros(4, dtype=bool))
     assert stats.expected == 0 and stats.stats(0, np.arange(4)) is None
+
+
+def test_state_for_policy_uses_each_right_sizers_time_window(small_simulation):
+    from finops_operator.settings import load_policy
+    from finops_operator.usage import state_for_policy
+    snap = small_simulation.snapshot()
+    window = {"days": [0, 1, 2, 3, 4], "startHour": 9, "endHour": 17, "timeZone": "Europe/Berlin"}
+    policy = load_policy({"detectors": {"cpu": {"timeWindow": window}}})
+    state = state_for_policy(snap, policy)
+    plain = state_for_policy(snap, load_policy({}))
+    key = next(iter(state.usage))
+    assert state.usage[key].cpu.expected < plain.usage[key].cpu.expected        # business hours only
+    assert state.usage[key].memory.expected == plain.usage[key].memory.expected  # memory has no window

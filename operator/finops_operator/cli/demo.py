@@ -56,7 +56,7 @@ def make_gitops_repo(dest: Path) -> Path:
 def run_demo(args: argparse.Namespace, console: Console) -> int:
     from ..simulator import load_scenario, simulate
     from ..snapshot import save_snapshot
-    from ..usage import state_with_usage
+    from ..usage import state_for_policy
     from .scan import load_policy_file
 
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="finops-demo-"))).resolve()
@@ -72,8 +72,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> int:
         snapshot = simulation.snapshot()
         save_snapshot(workdir / "snapshot.npz", snapshot)
         bar.update(task, advance=1, description="Summarising usage")
-        state = state_with_usage(snapshot, cpu_window=settings.detectors.cpu.time_window,
-                                 memory_window=settings.detectors.memory.time_window)
+        state = state_for_policy(snapshot, settings)
         bar.update(task, advance=1, description="Scanning")
         # The demo runs "one hour after the data ends", so its output is the same every time.
         context = GuardrailContext(now=state.window.end + timedelta(hours=1))

@@ -39,13 +39,12 @@ def progress(console: Console) -> Progress:
 def load_state(snapshot: Path, settings: PolicySettings, console: Console) -> ClusterState:
     """Read a snapshot and summarise usage for the detectors' windows."""
     from ..snapshot import load_snapshot
-    from ..usage import state_with_usage
+    from ..usage import state_for_policy
     with progress(console) as bar:
         task = bar.add_task(f"Loading {snapshot.name}", total=2)
         snap = load_snapshot(snapshot)
         bar.update(task, advance=1, description=f"Summarising {len(snap.keys):,} containers")
-        state = state_with_usage(snap, cpu_window=settings.detectors.cpu.time_window,
-                                 memory_window=settings.detectors.memory.time_window)
+        state = state_for_policy(snap, settings)
         bar.update(task, advance=1)
     return state
 
