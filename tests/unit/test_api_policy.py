@@ -64,6 +64,8 @@ def test_defaults():
     ({"mode": "PullRequest", "git": {"provider": "Git", "repository": "file:///r.git", "paths": ["../etc"]}},
      "spec.git.paths", "inside the repository"),
     ({"detectors": {"cpu": {"percentile": 101}}}, "spec.detectors.cpu.percentile", "less than or equal to 100"),
+    ({"detectors": {"memory": {"timeWindow": {"startHour": 9, "endHour": 17}}}}, "spec.detectors.memory.timeWindow",
+     "snapshot scans only"),
     ({"guardrails": {"unknownKnob": 1}}, "spec.guardrails.unknownKnob", "Extra inputs"),
     ({"mode": "Sometimes"}, "spec.mode", "DryRun"),
     ({"scope": {"namespaces": ["a"], "excludeNamespaces": ["a"]}}, "spec.scope.excludeNamespaces", "both"),

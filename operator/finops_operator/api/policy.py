@@ -27,6 +27,7 @@ from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 from ..errors import ConfigError, FinOpsError
 from ..reconcile import GitTarget
 from ..settings import Mode, PolicySettings, settings_from_document
+from ..sources.state import check_live_settings
 
 DEFAULT_OPERATOR_NAMESPACE = "finops-system"
 DEFAULT_EXCLUDED = ("kube-system", "kube-public", "kube-node-lease")
@@ -319,6 +320,7 @@ def read_policy(body: dict[str, Any], *, operator_ns: str | None = None) -> Poli
         settings = settings_from_document(spec, source=source)
     except ConfigError as exc:
         raise ConfigError(exc.message, source=source, field=f"spec.{exc.field}" if exc.field else "spec") from None
+    check_live_settings(settings, source=source, prefix="spec.")
     time_zone = str(spec.get("timeZone") or "UTC")
     parse_time_zone(time_zone, source=source)
     try:

@@ -31,7 +31,9 @@ def load_live_state(args: argparse.Namespace, settings: PolicySettings, console:
     from ..sources.kubernetes import KubernetesSource
     from ..sources.prometheus import PrometheusSource
     from ..sources.promql import Scope
-    from ..sources.state import LiveStateReader
+    from ..sources.state import LiveStateReader, check_live_settings
+
+    check_live_settings(settings, source=str(args.policy or "policy"))
     from .scan import progress
 
     if not getattr(args, "prometheus", None):

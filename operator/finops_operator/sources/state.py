@@ -10,7 +10,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..errors import ConfigError
 from ..models import ClusterState, Volume, VolumeSource, Window
+from ..settings import PolicySettings
 from .kubernetes import Inventory
 
 if TYPE_CHECKING:
@@ -65,6 +67,20 @@ def _merge_usage(state: ClusterState, usage: "UsageResult") -> None:
         seen_node = usage.nodes.get(node.name)
         if seen_node is not None:
             node.cpu_usage, node.memory_usage = seen_node.cpu, seen_node.memory
+
+
+def check_live_settings(settings: PolicySettings, *, source: str, prefix: str = "") -> None:
+    """Refuse what live scans cannot honour yet, instead of sizing on data the policy did not ask for.
+
+    A right-sizer's ``timeWindow`` filters samples in snapshot scans; the Prometheus path
+    summarises on the server over the whole window, so a policy with one would get
+    findings (and evidence) that claim a window that was not applied.
+    """
+    for name in ("cpu", "memory"):
+        if getattr(settings.detectors, name).time_window is not None:
+            raise ConfigError("time windows are applied to snapshot scans only; live Prometheus scans size over "
+                              "the whole history window. Remove timeWindow (or scan a snapshot)",
+                              source=source, field=f"{prefix}detectors.{name}.timeWindow")
 
 
 @dataclass
