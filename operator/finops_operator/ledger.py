@@ -124,8 +124,7 @@ def _why(decision: Decision | None) -> str:
 
 
 def _baseline(finding: Finding) -> float | None:
-    value = finding.evidence.get("cost_before_monthly")
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    return finding.cost_before
 
 
 def material_change(old_savings: float | None, new_savings: float) -> bool:

@@ -291,6 +291,31 @@ class Target:
         return f"{self.kind.value}/{self.name}"
 
 
+class EditKind(str, Enum):
+    """Which editor changes the GitOps repository for a finding (a finding type declares its kinds)."""
+
+    CONTAINER_RESOURCES = "container-resources"   # manifests, Kustomize patches, Helm values
+    NODE_GROUP = "node-group"                     # Terraform node group sizes
+    EBS_VOLUME = "ebs-volume"                     # remove a Terraform aws_ebs_volume (snapshot first)
+    PERSISTENT_VOLUME = "persistent-volume"       # remove a PersistentVolume manifest
+
+
+@dataclass(frozen=True, slots=True)
+class EditTarget:
+    """Where and how a finding is written: typed, so editors never route on ``evidence``.
+
+    ``source_hint`` is the ``finops.dev/source`` annotation or tag as written (a path
+    relative to the repository root, optionally ``path#selector``); untrusted: editors
+    resolve it inside the repository or refuse it. ``snapshot_before_delete`` and
+    ``size_gib`` are for volume removals.
+    """
+
+    kind: EditKind
+    source_hint: str | None = None
+    snapshot_before_delete: bool = False
+    size_gib: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """One value to change. ``field`` is a dotted path relative to the target.
@@ -317,7 +342,10 @@ class Finding:
     monthly_savings: float                 # USD/month; negative = costs more (a safety raise)
     confidence: float                      # 0..1, data coverage and stability
     risk: float                            # 0..1, how close the new value runs to observed peaks
-    evidence: dict[str, object] = field(default_factory=dict)
+    edit: EditTarget                       # which editor writes it, with its typed inputs
+    cost_before: float | None = None       # USD/month of the target before the change (the ledger's baseline)
+    cost_after: float | None = None        # USD/month after
+    evidence: dict[str, object] = field(default_factory=dict)   # for people (PR body, JSON); never routed on
     labels: dict[str, str] = field(default_factory=dict)   # labels/tags of the target, for guardrails
     team: str | None = None
     cluster: str | None = None
@@ -383,12 +411,16 @@ class ChangeSet:
     """A group of allowed findings that becomes one branch and one pull request."""
 
     id: str                  # stable, e.g. "rightsize-payments"
-    title: str
+    title: str               # the plan's title over all findings (see actuation.plan.edited_title)
     findings: list[Finding]
     decisions: dict[str, Decision] = field(default_factory=dict)   # by finding id
     edits: list[FileEdit] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)           # finding id -> why it could not be edited
     body: str = ""
+    scope: str | None = None # title scope: "payments", "team payments"; None for type or infra groups
+    part: int = 1            # blast-radius split: part of parts
+    parts: int = 1
+    notes: dict[str, list[str]] = field(default_factory=dict)       # finding id -> edit notes for reviewers
 
     @property
     def branch(self) -> str:

@@ -15,8 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .actuation.edits import plan_edits
-from .actuation.plan import Plan, plan_change_sets, retitle
-from .actuation.render import render_body, render_title
+from .actuation.plan import Plan, plan_change_sets
+from .actuation.render import render_body
 from .detectors import run_all
 from .detectors.base import Skip
 from .errors import EditError
@@ -91,14 +91,14 @@ def scan(state: ClusterState, settings: PolicySettings, *, prices: PriceBook | N
     result = ScanResult(state, detected.findings, detected.skipped, decisions, plan)
     if repo_root is not None:
         _prepare_change_sets(result, repo_root, cluster=state.cluster, now=context.now,
-                             dry_run=settings.mode == Mode.DRY_RUN, group_by=settings.group_by)
+                             dry_run=settings.mode == Mode.DRY_RUN)
         timer.lap("edit", t)
     result.timings = timer.timings
     return result
 
 
 def _prepare_change_sets(result: ScanResult, repo_root: Path, *, cluster: str, now: datetime,
-                         dry_run: bool, group_by: str) -> None:
+                         dry_run: bool) -> None:
     """Fill edits, skipped reasons and PR text; a change set with nothing to edit is dropped."""
     kept: list[ChangeSet] = []
     for cs in result.plan.change_sets:
@@ -110,11 +110,10 @@ def _prepare_change_sets(result: ScanResult, repo_root: Path, *, cluster: str, n
             continue
         cs.edits = edited.edits
         cs.skipped = dict(edited.skipped)
+        cs.notes = {fid: list(notes) for fid, notes in edited.notes.items()}
         if not cs.edits:
             result.errors.extend(f"{cs.id}: {reason}" for reason in cs.skipped.values())
             continue
-        cs.title = retitle(cs, group_by)
-        cs.title = render_title(cs)
         cs.body = render_body(cs, cluster=cluster, generated_at=now, dry_run=dry_run)
         kept.append(cs)
     result.plan.change_sets = kept

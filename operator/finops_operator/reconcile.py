@@ -19,15 +19,15 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from .actuation.providers import Provider, PullRequestRef
+from .detectors import type_spec
 from .errors import FinOpsError
 from .guardrails import GuardrailContext
 from .ledger import Ledger, Opportunity, OpportunityState
 from .models import ClusterState, Window
 from .pipeline import ScanResult, scan
-from .pricing.allocation import Rates, cluster_rates, cpu_request_savings, memory_request_savings
+from .pricing.allocation import Rates, cluster_rates
 from .pricing.catalog import PriceBook
 from .settings import Mode, PolicySettings
-from .units import parse_cpu, parse_memory
 
 log = logging.getLogger(__name__)
 
@@ -107,38 +107,13 @@ def sync_pull_requests(ledger: Ledger, provider: Provider, now: datetime) -> lis
 def realized_savings(opp: Opportunity, state: ClusterState, rates: Rates) -> float | None:
     """Savings measured on the cluster as it is now, or None while the change is not live yet.
 
-    Containers: the request written now versus the one before the change, priced at
-    today's cluster rates and replicas (so a later scale-up shows as lower realized
-    savings). Volumes: gone from the inventory -> the estimate is realized. Node
-    groups: node count at or below the proposed size -> realized.
+    Each finding type declares its own rule (``realized_savings`` of its detector class).
     """
-    name = opp.target.split("/", 1)[-1]              # "volume/<id>", "node-group/<name>"
-    if opp.type == "orphan-volume":
-        return opp.estimated_monthly_savings if all(v.id != name for v in state.volumes) else None
-    if opp.type == "idle-node":
-        after = next((c.get("after") for c in opp.changes if c.get("field") == "desired_size"), None)
-        count = sum(1 for n in state.nodes if n.node_group == name)
-        return opp.estimated_monthly_savings if after is not None and count <= int(after) else None
-    return _container_realized(opp, state, rates)
-
-
-def _container_realized(opp: Opportunity, state: ClusterState, rates: Rates) -> float | None:
-    resource = "cpu" if opp.type == "rightsize-cpu" else "memory"
-    change = next((c for c in opp.changes if c.get("field") == f"resources.requests.{resource}"), None)
-    workload_ref, _, container_name = opp.target.rpartition("/")     # "Kind/namespace/name/container"
-    workload = next((w for w in state.workloads if str(w.ref) == workload_ref), None)
-    container = workload.container(container_name) if workload else None
-    if change is None or container is None:
-        return None
-    parse = parse_cpu if resource == "cpu" else parse_memory
-    before = parse(change["before"]) if change.get("before") else 0.0
-    proposed = parse(change["after"]) if change.get("after") else 0.0
-    now_value = container.resources.cpu_request if resource == "cpu" else container.resources.memory_request
-    if now_value is None or abs(now_value - before) < 1e-9 or abs(proposed - before) < 1e-9:
-        return None                                   # not applied yet (GitOps sync pending)
-    savings = cpu_request_savings if resource == "cpu" else memory_request_savings
-    replicas = workload.hpa.current_replicas if workload.hpa and workload.hpa.current_replicas else workload.replicas
-    return round(savings(before, now_value, rates, replicas), 2)
+    try:
+        spec = type_spec(opp.type)
+    except KeyError:
+        return None                                   # a type this operator version does not know
+    return spec.realized_savings(opp, state, rates)
 
 
 def verify_merged(ledger: Ledger, state: ClusterState, prices: PriceBook, now: datetime,

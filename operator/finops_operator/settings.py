@@ -10,80 +10,28 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, ValidationError, create_model, field_validator
 
+from .detectors import REGISTRY
 from .errors import ConfigError
+from .settings_base import LimitPolicy, SettingsModel, TimeWindow, known_zone
+
+__all__ = ["ChangeWindow", "DetectorSettings", "GuardrailSettings", "LimitPolicy", "Mode", "PolicySettings",
+           "TimeWindow", "load_policy", "settings_from_document"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
-                              frozen=True)
+_Model = SettingsModel
 
 
-class LimitPolicy(str, Enum):
-    KEEP_RATIO = "KeepRatio"      # scale limits with requests, keep limit/request ratio
-    NO_CPU_LIMIT = "NoCPULimit"   # drop CPU limits (avoid throttling), memory limit = keep ratio
-    BURSTABLE = "Burstable"       # limit = request x burstFactor
-    GUARANTEED = "Guaranteed"     # limit = request
+def _detector_settings() -> type[SettingsModel]:
+    """``spec.detectors``: one block per registered finding type, from its detector's ``settings_model``."""
+    fields: dict[str, Any] = {}
+    for cls in REGISTRY.values():
+        fields[cls.settings_key] = (cls.settings_model, cls.settings_model())
+    return create_model("DetectorSettings", __base__=SettingsModel, **fields)
 
 
-class TimeWindow(_Model):
-    """Only samples inside this window count (e.g. business hours)."""
-
-    days: list[int] = Field(default=[0, 1, 2, 3, 4], description="Weekdays, 0=Monday .. 6=Sunday")
-    start_hour: int = Field(default=8, ge=0, le=23)
-    end_hour: int = Field(default=20, ge=1, le=24)
-    time_zone: str = Field(default="UTC", description="IANA time zone, e.g. Europe/Berlin")
-
-
-class _RightsizingSettings(_Model):
-    enabled: bool = True
-    headroom_percent: int = Field(default=15, ge=0, le=200, description="Added on top of the sized percentile")
-    min_change_percent: int = Field(default=10, ge=0, le=100, description="Ignore changes smaller than this")
-    min_monthly_savings: int = Field(default=1, ge=0, le=1_000_000, description="Ignore findings worth less (whole USD/month)")
-    min_coverage_percent: int = Field(default=60, ge=1, le=100, description="Data coverage needed for a finding")
-    min_history_hours: int = Field(default=24, ge=1, le=24 * 90)
-    limit_policy: LimitPolicy = LimitPolicy.KEEP_RATIO
-    burst_factor_percent: int = Field(default=200, ge=100, le=1000, description="Burstable: limit = request x this / 100")
-    time_window: TimeWindow | None = Field(default=None, description="Only size for samples inside this window")
-
-
-class CpuSettings(_RightsizingSettings):
-    percentile: int = Field(default=95, ge=50, le=100, description="Percentile of CPU usage to size for (100 = max)")
-    min_millicores: int = Field(default=10, ge=1, le=64000)
-    step_millicores: int = Field(default=10, ge=1, le=1000, description="Round CPU up to this step")
-    throttling_threshold_percent: int = Field(default=25, ge=1, le=100, description="Throttled CFS periods that count as under-requested")
-
-
-class MemorySettings(_RightsizingSettings):
-    headroom_percent: int = Field(default=20, ge=0, le=200, description="Added on top of the sized percentile")
-    percentile: int = Field(default=99, ge=50, le=100, description="Percentile of memory usage to size for (100 = max)")
-    min_mib: int = Field(default=32, ge=4, le=1048576)
-    step_mib: int = Field(default=16, ge=1, le=4096, description="Round memory up to this step")
-    oom_bump_percent: int = Field(default=30, ge=0, le=500, description="Raise after an OOM kill, over the larger of peak and limit")
-    limit_pressure_percent: int = Field(default=90, ge=50, le=100, description="Peak above this share of the limit counts as under-requested")
-
-
-class NodeSettings(_Model):
-    enabled: bool = True
-    max_cpu_request_percent: int = Field(default=40, ge=1, le=100, description="A node below this share of allocatable CPU requested is under-used")
-    max_memory_request_percent: int = Field(default=40, ge=1, le=100)
-    max_fill_percent: int = Field(default=85, ge=10, le=100, description="Other nodes may be filled up to this share when repacking")
-    min_node_age_hours: int = Field(default=24, ge=0, le=8760)
-
-
-class VolumeSettings(_Model):
-    enabled: bool = True
-    min_age_days: int = Field(default=7, ge=0, le=3650, description="Unattached for at least this long")
-    snapshot_before_delete: bool = True
-
-
-class DetectorSettings(_Model):
-    cpu: CpuSettings = CpuSettings()
-    memory: MemorySettings = MemorySettings()
-    nodes: NodeSettings = NodeSettings()
-    volumes: VolumeSettings = VolumeSettings()
+DetectorSettings = _detector_settings()
 
 
 class ChangeWindow(_Model):
@@ -95,12 +43,7 @@ class ChangeWindow(_Model):
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as 'Europe/Berlin'") from exc
-        return value
+        return known_zone(value)
 
 
 class GuardrailSettings(_Model):

@@ -17,7 +17,7 @@ from finops_operator.api.store import OpportunityStore
 from finops_operator.api.wiring import api_client_from, read_secret
 from finops_operator.errors import ConfigError, DataSourceError
 from finops_operator.ledger import Ledger
-from finops_operator.models import Change, Finding, FindingType, Target, TargetKind, WorkloadRef
+from finops_operator.models import Change, EditKind, EditTarget, Finding, FindingType, Target, TargetKind, WorkloadRef
 from finops_operator.sources.kubernetes import KubernetesSource
 
 from tests.support.fixtures_operator import install_chart
@@ -63,7 +63,8 @@ def test_reads_every_kind_the_inventory_needs(sa_client, kube):
 def finding() -> Finding:
     return Finding("cpu-rightsizing", FindingType.RIGHTSIZE_CPU,
                    Target(TargetKind.CONTAINER, "app", TEAM, WorkloadRef("Deployment", TEAM, "web")),
-                   "Right-size web", [Change("resources.requests.cpu", "1", "200m")], 30.0, 0.9, 0.1)
+                   "Right-size web", [Change("resources.requests.cpu", "1", "200m")], 30.0, 0.9, 0.1,
+                   EditTarget(EditKind.CONTAINER_RESOURCES))
 
 
 def test_writes_its_ledger_objects_and_their_status(sa_client, kube):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from finops_operator.models import (Change, FileEdit, Finding, FindingType, Target, TargetKind,
+from finops_operator.models import (EditKind, EditTarget, Change, FileEdit, Finding, FindingType, Target, TargetKind,
                                     WorkloadRef)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,26 +45,25 @@ def make_repo(root: Path, files: dict[str, str]) -> Path:
 
 def container_finding(kind: str, namespace: str, name: str, container: str,
                       *changes: tuple[str, str | None, str | None], hint: str | None = None) -> Finding:
-    evidence: dict[str, object] = {"source_hint": hint} if hint else {}
     return Finding("cpu-rightsizing", FindingType.RIGHTSIZE_CPU,
                    Target(TargetKind.CONTAINER, container, namespace, WorkloadRef(kind, namespace, name)),
                    f"Right-size {name}/{container}", [Change(*c) for c in changes], 12.5, 0.9, 0.1,
-                   evidence=evidence)
+                   EditTarget(EditKind.CONTAINER_RESOURCES, source_hint=hint))
 
 
 def node_group_finding(name: str, *changes: tuple[str, str | None, str | None]) -> Finding:
     return Finding("idle-nodes", FindingType.IDLE_NODE, Target(TargetKind.NODE_GROUP, name),
-                   f"Shrink node group {name}", [Change(*c) for c in changes], 140.0, 0.8, 0.2)
+                   f"Shrink node group {name}", [Change(*c) for c in changes], 140.0, 0.8, 0.2,
+                   EditTarget(EditKind.NODE_GROUP))
 
 
 def volume_finding(volume_id: str, *, name_tag: str | None = None, snapshot: bool = False,
                    source: str = "ebs", hint: str | None = None) -> Finding:
-    evidence: dict[str, object] = {"source": source, "snapshot_before_delete": snapshot, "size_gib": 500}
-    if hint:
-        evidence["source_hint"] = hint
+    kind = EditKind.EBS_VOLUME if source == "ebs" else EditKind.PERSISTENT_VOLUME
     return Finding("orphan-volumes", FindingType.ORPHAN_VOLUME, Target(TargetKind.VOLUME, volume_id),
                    f"Delete {volume_id}", [Change("delete", "present", None)], 50.0, 0.9, 0.2,
-                   evidence=evidence, labels={"Name": name_tag} if name_tag else {})
+                   EditTarget(kind, source_hint=hint, snapshot_before_delete=snapshot, size_gib=500),
+                   labels={"Name": name_tag} if name_tag else {})
 
 
 def changed_lines(edit: FileEdit) -> list[str]:

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from finops_operator.models import (
+from finops_operator.models import (EditKind, EditTarget,
     Change,
     ChangeSet,
     FileEdit,
@@ -162,7 +162,8 @@ def make_change_set(cs_id: str, edits: dict[str, tuple[str | None, str | None]],
                       target=Target(TargetKind.CONTAINER, "api", "payments", ref),
                       title=f"Right-size payments/api CPU 1 -> {cpu_after}",
                       changes=[Change("resources.requests.cpu", "1", cpu_after)],
-                      monthly_savings=42.0, confidence=0.9, risk=0.1)
+                      monthly_savings=42.0, confidence=0.9, risk=0.1,
+                      edit=EditTarget(EditKind.CONTAINER_RESOURCES))
     return ChangeSet(id=cs_id, title=title or f"finops: right-size {cs_id}", findings=[finding],
                      edits=[FileEdit(p, b, a) for p, (b, a) in edits.items()], body=body)
 

@@ -8,14 +8,15 @@ from datetime import datetime, timezone
 
 import pytest
 
-from finops_operator.models import Change, Finding, FindingType, Target, TargetKind, WorkloadRef
+from finops_operator.models import Change, EditKind, EditTarget, Finding, FindingType, Target, TargetKind, WorkloadRef
 
 
 def container_finding(namespace: str = "payments", workload: str = "api", container: str = "app", *,
                       kind: str = "Deployment", savings: float = 50.0, cpu: tuple[str | None, str | None] = ("1", "250m"),
                       memory: tuple[str | None, str | None] | None = None, confidence: float = 0.9,
                       risk: float = 0.2, labels: dict[str, str] | None = None, team: str | None = None,
-                      detector: str = "cpu-rightsizing", evidence: dict | None = None) -> Finding:
+                      detector: str = "cpu-rightsizing", evidence: dict | None = None,
+                      cost_before: float | None = None, cost_after: float | None = None) -> Finding:
     """A right-sizing finding for one container (CPU by default, memory when ``memory`` is given)."""
     ref = WorkloadRef(kind, namespace, workload)
     if memory is not None:
@@ -28,6 +29,7 @@ def container_finding(namespace: str = "payments", workload: str = "api", contai
         target=Target(TargetKind.CONTAINER, container, namespace=namespace, workload=ref),
         title=f"{'Memory' if memory else 'CPU'} of {ref}/{container}", changes=changes,
         monthly_savings=savings, confidence=confidence, risk=risk,
+        edit=EditTarget(EditKind.CONTAINER_RESOURCES), cost_before=cost_before, cost_after=cost_after,
         evidence=dict(evidence or {}), labels=dict(labels or {}), team=team or namespace, cluster="prod-eu")
 
 
@@ -37,7 +39,7 @@ def node_group_finding(group: str = "general", *, savings: float = 140.16, befor
     return Finding(
         detector="idle-nodes", type=FindingType.IDLE_NODE, target=Target(TargetKind.NODE_GROUP, group),
         title=f"Consolidate node group {group}", changes=[Change("desired_size", before, after)],
-        monthly_savings=savings, confidence=confidence, risk=risk,
+        monthly_savings=savings, confidence=confidence, risk=risk, edit=EditTarget(EditKind.NODE_GROUP),
         evidence={"nodes_removed": ["ip-10-0-1-12"], "instance_type": "m5.xlarge"},
         labels=dict(labels or {}), team="platform", cluster="prod-eu")
 
@@ -48,6 +50,7 @@ def volume_finding(volume_id: str = "vol-0abc", *, savings: float = 8.0, confide
         detector="orphan-volumes", type=FindingType.ORPHAN_VOLUME, target=Target(TargetKind.VOLUME, volume_id),
         title=f"Delete unattached volume {volume_id}", changes=[Change("delete", "present", None)],
         monthly_savings=savings, confidence=confidence, risk=risk,
+        edit=EditTarget(EditKind.EBS_VOLUME, snapshot_before_delete=True, size_gib=100),
         evidence={"age_days": 40, "size_gib": 100, "volume_type": "gp2", "snapshot_before_delete": True},
         labels=dict(labels or {}), team="platform", cluster="prod-eu")
 

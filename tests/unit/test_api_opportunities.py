@@ -8,7 +8,7 @@ import pytest
 import yaml
 from finops_operator.api import opportunities as m
 from finops_operator.ledger import Ledger, OpportunityState
-from finops_operator.models import (
+from finops_operator.models import (EditKind, EditTarget,
     Change,
     Decision,
     Finding,
@@ -29,13 +29,14 @@ def cpu_finding(after: str = "250m", savings: float = 41.337) -> Finding:
     return Finding("cpu-rightsizing", FindingType.RIGHTSIZE_CPU,
                    Target(TargetKind.CONTAINER, "app", "shop", ref), "Right-size shop/web/app CPU",
                    [Change("resources.requests.cpu", "1", after), Change("resources.limits.cpu", "2", None)],
-                   savings, 0.8734, 0.2151, evidence={"p95": 0.12, "window": {"days": 14}, "when": T0},
+                   savings, 0.8734, 0.2151, EditTarget(EditKind.CONTAINER_RESOURCES), evidence={"p95": 0.12, "window": {"days": 14}, "when": T0},
                    team="shop", cluster="prod")
 
 
 def volume_finding() -> Finding:
     return Finding("orphan-volumes", FindingType.ORPHAN_VOLUME, Target(TargetKind.VOLUME, "vol-0abc"),
-                   "Delete vol-0abc", [Change("delete", "present", None)], 8.0, 0.9, 0.1)
+                   "Delete vol-0abc", [Change("delete", "present", None)], 8.0, 0.9, 0.1,
+                   EditTarget(EditKind.EBS_VOLUME))
 
 
 def lifecycle() -> tuple[Ledger, Finding]:

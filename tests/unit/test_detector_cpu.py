@@ -41,7 +41,7 @@ def test_over_requested_cut_to_p95_plus_headroom_keeps_ratio(builder):
     assert f.monthly_savings == pytest.approx((1.0 - 0.23) * CORE_HOUR * 730 * 3, abs=0.01)
     assert f.evidence["source_hint"] == "apps/web.yaml"
     assert f.evidence["p95"] == 0.2 and f.evidence["replicas"] == 3 and f.evidence["direction"] == "cut"
-    assert f.evidence["cost_before_monthly"] > f.evidence["cost_after_monthly"]
+    assert f.cost_before > f.cost_after and f.edit.source_hint == "apps/web.yaml"
     assert f.labels == {"team": "shop", "tier": "web"} and f.team == "shop" and f.cluster == "test"
     assert 0 < f.confidence <= 1 and 0 <= f.risk <= 1
 

@@ -47,9 +47,8 @@ def test_only_and_unknown_names(price_book):
 
 
 def test_a_failing_detector_is_reported_and_others_still_run(price_book, monkeypatch):
-    class Broken(Detector):
+    class Broken(detectors.nodes.IdleNodes):
         name = "broken-test"
-        finding_type = FindingType.IDLE_NODE
 
         def run(self, state):
             raise SnapshotError("usage series has a gap", source="snap.json", field="usage[3]")
@@ -61,22 +60,46 @@ def test_a_failing_detector_is_reported_and_others_still_run(price_book, monkeyp
     assert "snap.json: usage[3]: usage series has a gap" in skip.reason
 
 
-def test_register_rejects_nameless_and_duplicate_names():
+def test_register_rejects_incomplete_and_duplicate_declarations():
     class Nameless(Detector):
         finding_type = FindingType.IDLE_NODE
 
         def run(self, state):
             return DetectorResult()
 
-    with pytest.raises(TypeError, match="name"):
+    with pytest.raises(TypeError, match="name, target_kind, edit_kinds, settings_key, settings_model, grouping"):
         register(Nameless)
 
-    class Dup(Nameless):
-        name = "cpu-rightsizing"
+    class SameName(detectors.cpu.CpuRightsizing):
+        pass
 
-    with pytest.raises(TypeError, match="already registered"):
-        register(Dup)
+    class SameType(detectors.cpu.CpuRightsizing):
+        name = "cpu-rightsizing-2"
+        settings_key = "cpu2"
+
+    with pytest.raises(TypeError, match="name, finding_type, settings_key already registered by CpuRightsizing"):
+        register(SameName)
+    with pytest.raises(TypeError, match="finding_type already registered by CpuRightsizing"):
+        register(SameType)
     assert REGISTRY["cpu-rightsizing"] is detectors.cpu.CpuRightsizing
+
+
+def test_every_finding_type_is_declared_once_and_drives_the_core():
+    """The core iterates the registry: settings blocks, CRD target kinds, grouping, editors."""
+    from finops_operator.actuation.edits import _EDITORS
+    from finops_operator.settings import PolicySettings
+
+    declared = [cls.finding_type for cls in REGISTRY.values()]
+    assert sorted(t.value for t in declared) == sorted(t.value for t in FindingType)
+    settings = PolicySettings()
+    for cls in REGISTRY.values():
+        assert detectors.type_spec(cls.finding_type) is cls
+        assert isinstance(getattr(settings.detectors, cls.settings_key), cls.settings_model)
+        assert all(kind in _EDITORS for kind in cls.edit_kinds)
+    assert set(PolicySettings.model_json_schema(by_alias=True)["$defs"]["DetectorSettings"]["properties"]) == {
+        cls.settings_key for cls in REGISTRY.values()}
+    with pytest.raises(KeyError, match="unknown finding type 'gp2-to-gp3'; registered: idle-node"):
+        detectors.type_spec("gp2-to-gp3")
 
 
 def test_detectors_do_not_mutate_the_state(price_book):

@@ -111,4 +111,4 @@ def test_unknown_type_or_age_is_skipped_with_reason():
 
 def test_source_hint_from_tag():
     f = run(StateBuilder().volume("vol-1", tags={"finops.dev/source": "infra/volumes.tf"})).findings[0]
-    assert f.evidence["source_hint"] == "infra/volumes.tf"
+    assert f.evidence["source_hint"] == "infra/volumes.tf" and f.edit.source_hint == "infra/volumes.tf"

@@ -28,7 +28,7 @@ def states(opp):
 
 def test_happy_path_detected_to_verified_with_audit_trail():
     ledger = Ledger()
-    finding = container_finding(savings=55.84, evidence={"cost_before_monthly": 74.46})
+    finding = container_finding(savings=55.84, cost_before=74.46)
     [opp] = ledger.observe([finding], allow(finding), T0)
     assert opp.state == S.DETECTED and opp.baseline_monthly_cost == 74.46
     ledger.proposed(finding.id, PR, 7, "finops/rightsize-payments", "rightsize-payments", T0 + timedelta(hours=1))
@@ -189,7 +189,7 @@ def test_changes_on_and_open_prs_feed_the_guardrails():
 
 def test_totals_by_team_type_and_counts():
     ledger = Ledger()
-    a = container_finding("payments", "api", savings=50.0, team="payments", evidence={"cost_before_monthly": 80.0})
+    a = container_finding("payments", "api", savings=50.0, team="payments", cost_before=80.0)
     b = container_finding("search", "idx", savings=30.0, team="search")
     c = volume_finding("vol-1", savings=8.0)
     d = container_finding("search", "old", savings=5.0, team="search")
@@ -215,7 +215,7 @@ def test_totals_by_team_type_and_counts():
 
 def test_round_trip_is_json_safe_and_bad_documents_are_named():
     ledger = Ledger()
-    finding = container_finding(evidence={"cost_before_monthly": 10.0})
+    finding = container_finding(cost_before=10.0)
     ledger.observe([finding], allow(finding), T0)
     ledger.proposed(finding.id, PR, 7, "finops/x", "x", T0)
     ledger.merged(finding.id, T0 + DAY)

@@ -21,29 +21,28 @@ GOLDEN = Path(__file__).parent / "golden" / "pr_body.md"
 GENERATED = datetime(2024, 6, 12, 7, 30, tzinfo=timezone.utc)
 
 
-def cpu_evidence(p95: float, new: float, before_cost: float, after_cost: float, current: float = 1.0, **extra) -> dict:
+def cpu_evidence(p95: float, new: float, current: float = 1.0, **extra) -> dict:
     return {"workload": "x", "unit": "cores", "replicas": 3, "replicas_basis": "spec.replicas", "samples": 4000,
             "expected_samples": 4033, "coverage": 0.9918, "history_days": 14.0, "p50": p95 * 0.6, "p90": p95 * 0.9,
             "p95": p95, "p99": p95 * 1.1, "max": p95 * 1.4, "formula": "p95 x (1 + 15%)", "current_request": current, "new_request": new,
             "limit_policy": "KeepRatio", "oom_kills": 0, "restarts": 0, "throttled_ratio": 0.01,
-            "cost_before_monthly": before_cost, "cost_after_monthly": after_cost,
             "savings_formula": "(before - after) cores x rate x 730 h x replicas", **extra}
 
 
 def realistic_change_set() -> ChangeSet:
     api = container_finding("payments", "api", "app", cpu=("1", "250m"), savings=55.84, confidence=0.92, risk=0.18,
-                            evidence=cpu_evidence(0.2, 0.25, 74.46, 18.62, github_token="ghp_" + "a" * 36,
+                            cost_before=74.46, cost_after=18.62, evidence=cpu_evidence(0.2, 0.25, github_token="ghp_" + "a" * 36,
                                                   source_hint="https://bot:s3cr3tpass@git.example.com/gitops.git"))
     envoy = container_finding("payments", "api", "envoy", cpu=("500m", "100m"), savings=14.9, confidence=0.7,
-                              risk=0.41, evidence=cpu_evidence(0.06, 0.1, 18.62, 3.72, current=0.5))
+                              risk=0.41, cost_before=18.62, cost_after=3.72, evidence=cpu_evidence(0.06, 0.1, current=0.5))
     ledger = container_finding(
         "payments", "ledger", "app", memory=("512Mi", "768Mi"), savings=-6.2, confidence=0.85, risk=0.1,
         evidence={"unit": "bytes", "replicas": 2, "p99": 540 * 2**20, "max": 600 * 2**20, "oom_kills": 3,
                   "restarts": 3, "last_terminated_reason": "OOMKilled",
                   "formula": "max(peak, limit) x (1 + 30%) after OOM kills", "current_request": 512 * 2**20,
                   "new_request": 768 * 2**20,
-                  "hpa": {"name": "ledger", "min_replicas": 2, "max_replicas": 6, "target_cpu_utilization": 70},
-                  "cost_before_monthly": 12.4, "cost_after_monthly": 18.6})
+                  "hpa": {"name": "ledger", "min_replicas": 2, "max_replicas": 6, "target_cpu_utilization": 70}},
+        cost_before=12.4, cost_after=18.6)
     ledger.notes.append("OOM-killed 3 times in the window: raised, never cut")
     missing = container_finding("payments", "batch", "app", savings=9.0)
     findings = [api, envoy, ledger, missing]
@@ -126,10 +125,12 @@ def test_dry_run_banner_and_title_and_commit_message():
     cs = realistic_change_set()
     assert "**Dry run.**" in render_body(cs, cluster="c", generated_at=GENERATED, dry_run=True)
     assert "**Dry run.**" not in render_body(cs, cluster="c", generated_at=GENERATED)
-    assert render_title(cs) == "finops: Right-size CPU and memory of 3 workloads in payments (saves $64.54/month)"
+    # the skipped workload (batch) is not counted: the title says what the diff does
+    assert render_title(cs) == "finops: Right-size CPU and memory of 2 workloads in payments (saves $64.54/month)"
+    assert cs.title == "Right-size CPU and memory of 3 workloads in payments"     # the plan's own, untouched
     message = render_commit_message(cs)
     lines = message.splitlines()
-    assert lines[0] == "finops: right-size CPU and memory of 3 workloads in payments"
+    assert lines[0] == "finops: right-size CPU and memory of 2 workloads in payments"
     assert len(lines[0]) <= 72 and lines[1] == ""
     assert "- Deployment/payments/api/envoy: resources.requests.cpu 500m -> 100m" in lines
     assert "- Deployment/payments/batch/app: Deployment/payments/batch is not defined in the GitOps repository " \
@@ -165,7 +166,7 @@ def test_markdown_in_values_cannot_break_tables():
 
 def test_huge_change_set_stays_under_github_limit():
     findings = [container_finding(f"ns{i % 3}", f"service-{i:04d}", "app", savings=1.0 + i / 100,
-                                  evidence=cpu_evidence(0.2, 0.25, 10.0, 5.0, extra_list=list(range(40))))
+                                  cost_before=10.0, cost_after=5.0, evidence=cpu_evidence(0.2, 0.25, extra_list=list(range(40))))
                 for i in range(150)]
     cs = ChangeSet("rightsize-big", "Right-size CPU of 150 workloads", findings,
                    {f.id: Decision(f.id, Verdict.ALLOW) for f in findings})
@@ -210,3 +211,12 @@ def test_nested_evidence_becomes_sub_bullets_and_unknown_baselines_total_na():
     assert "  - Instance types: m5.4xlarge\n" in body
     assert "| **Total** | **n/a** | **n/a** | **-$560.64** |" in body
     assert "Before/after totals cover only" not in body
+
+
+def test_no_stage_rewrites_the_title_and_the_prefix_appears_once():
+    """Regression (issue 7, defect 16): commit subjects and PR titles read 'finops: finops: ...'."""
+    cs = realistic_change_set()
+    for _ in range(2):        # rendering twice must not compound
+        title, message = render_title(cs), render_commit_message(cs)
+    assert title.count("finops:") == 1 and message.splitlines()[0].count("finops:") == 1
+    assert "finops:" not in render_body(cs, cluster="c", generated_at=GENERATED).splitlines()[1]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EditError, FinOpsError
-from ..models import FileEdit, Finding, TargetKind
+from ..models import EditKind, FileEdit, Finding
 from . import manifests, terraform
 from .locate import RepoIndex
 
@@ -69,7 +69,7 @@ class _Workspace:
 
 def _order(finding: Finding) -> int:
     """Document removals last, so earlier value edits still find their document numbers."""
-    return 1 if finding.target.kind == TargetKind.VOLUME else 0
+    return 1 if finding.edit.kind in (EditKind.EBS_VOLUME, EditKind.PERSISTENT_VOLUME) else 0
 
 
 def plan_edits(repo_root: Path, findings: list[Finding], *, templates_dir: Path | None = None,
@@ -99,27 +99,25 @@ def plan_edits(repo_root: Path, findings: list[Finding], *, templates_dir: Path 
 
 def _apply(index: RepoIndex, finding: Finding, read, staged: dict[str, str | None],
            templates: Path) -> tuple[str | None, list[str]]:
-    kind = finding.target.kind
-    if kind == TargetKind.CONTAINER:
-        return _apply_container(index, finding, read, staged)
-    if kind == TargetKind.NODE_GROUP:
-        out = terraform.edit_node_group(index.tf_files, read, finding)
-    elif kind == TargetKind.VOLUME and _is_pv(finding):
-        return _remove_pv(index, finding, read, staged)
-    elif kind == TargetKind.VOLUME:
-        out = terraform.remove_volume(index.tf_files, read, finding, templates)
-    else:
-        raise EditError(f"no editor for target kind {kind}")
+    editor = _EDITORS.get(finding.edit.kind)
+    if editor is None:
+        raise EditError(f"no editor for edit kind {finding.edit.kind.value}")
+    return editor(index, finding, read, staged, templates)
+
+
+def _edit_node_group(index: RepoIndex, finding: Finding, read, staged, templates: Path) -> tuple[str | None, list[str]]:
+    out = terraform.edit_node_group(index.tf_files, read, finding)
     staged.update(out.files)
     return out.location, out.notes
 
 
-def _is_pv(finding: Finding) -> bool:
-    source = str(finding.evidence.get("source", "")).lower()
-    return source == "pv" or (source != "ebs" and not finding.target.name.startswith("vol-"))
+def _remove_ebs_volume(index: RepoIndex, finding: Finding, read, staged, templates: Path) -> tuple[str | None, list[str]]:
+    out = terraform.remove_volume(index.tf_files, read, finding, templates)
+    staged.update(out.files)
+    return out.location, out.notes
 
 
-def _apply_container(index: RepoIndex, finding: Finding, read, staged) -> tuple[str | None, list[str]]:
+def _apply_container(index: RepoIndex, finding: Finding, read, staged, templates: Path) -> tuple[str | None, list[str]]:
     target = manifests.resolve_container(index, finding)
     text = read(target.path)
     first_line = None
@@ -134,7 +132,7 @@ def _apply_container(index: RepoIndex, finding: Finding, read, staged) -> tuple[
     return f"{target.path}:{first_line}", notes
 
 
-def _remove_pv(index: RepoIndex, finding: Finding, read, staged) -> tuple[str | None, list[str]]:
+def _remove_pv(index: RepoIndex, finding: Finding, read, staged, templates: Path) -> tuple[str | None, list[str]]:
     name = finding.target.name
     defs = index.pvs.get(name, [])
     if not defs:
@@ -153,3 +151,12 @@ def _remove_pv(index: RepoIndex, finding: Finding, read, staged) -> tuple[str | 
     note = "deleted the file (it held only this PersistentVolume)" if staged[defn.path] is None \
         else "removed the PersistentVolume document"
     return f"{defn.path}:{line}", [note]
+
+
+# One editor per edit kind; a finding type declares which kinds it emits (Detector.edit_kinds).
+_EDITORS = {
+    EditKind.CONTAINER_RESOURCES: _apply_container,
+    EditKind.NODE_GROUP: _edit_node_group,
+    EditKind.EBS_VOLUME: _remove_ebs_volume,
+    EditKind.PERSISTENT_VOLUME: _remove_pv,
+}

@@ -33,6 +33,7 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import ProviderError
 from ..models import ChangeSet, FileEdit
+from .plan import edited_title
 
 log = logging.getLogger(__name__)
 
@@ -336,7 +337,7 @@ class GitRepo:
 
 
 def _message(change_set: ChangeSet) -> str:
-    lines = [change_set.title, ""]
+    lines = [edited_title(change_set), ""]
     lines += [f"- {f.title}" for f in change_set.findings if f.id not in change_set.skipped]
     lines += ["", f"finops-operator change set {change_set.id}"]
     return "\n".join(lines) + "\n"

@@ -40,6 +40,7 @@ from urllib3.util.retry import Retry
 from ..errors import ProviderError
 from ..models import ChangeSet
 from .git import Author, GitRepo, scrub_secrets
+from .render import render_title
 from .providers import BRANCH_PREFIX, PullRequestRef, body_with_marker, parse_marker
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,7 @@ class GitHubProvider:
         """Open or update the pull request for ``cs``; see the module docstring."""
         base = base_branch or self.base_branch
         body, fp = body_with_marker(cs, (self.token,))
-        title = self._scrub(cs.title)
+        title = self._scrub(render_title(cs))
         open_prs = self._pulls("open")
         current, closed = self._find(cs, open_prs)
         if current is not None:

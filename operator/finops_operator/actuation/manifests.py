@@ -42,8 +42,8 @@ def resolve_container(index: RepoIndex, finding: Finding) -> YamlTarget:
     ref, container = finding.target.workload, finding.target.name
     if ref is None:
         raise EditError(f"finding {finding.id} has a container target without a workload")
-    hint = finding.evidence.get("source_hint")
-    if isinstance(hint, str) and hint.strip():
+    hint = finding.edit.source_hint
+    if hint and hint.strip():
         return _from_hint(index, ref, container, hint.strip())
     matches = _matching_definitions(index, ref, None)
     if len(matches) == 1:

@@ -3,11 +3,12 @@
     findings + decisions  ->  groups (groupBy)  ->  split by blast radius  ->  open-PR budget  ->  Plan
 
 * Only findings whose decision is ALLOW are planned.
-* Container right-sizing is grouped by ``settings.group_by``: ``namespace``
-  (``rightsize-<namespace>``), ``team`` (``rightsize-<team>``) or ``type``
-  (``rightsize-cpu`` / ``rightsize-memory``). Cluster infrastructure is always
-  grouped by type and kept apart: node groups -> ``node-groups``, orphan volumes
-  -> ``orphan-volumes`` (other infra types -> their type name).
+* Each finding type declares its grouping (``Detector.grouping``, see
+  :mod:`..detectors.base`). Workload findings are grouped by ``settings.group_by``:
+  ``namespace`` (``rightsize-<namespace>``), ``team`` (``rightsize-<team>``) or
+  ``type`` (``rightsize-cpu`` / ``rightsize-memory``). Cluster infrastructure is
+  always grouped by type and kept apart, under the id its type declares
+  (``node-groups``, ``orphan-volumes``).
 * A group is split into parts of at most ``maxWorkloadsPerPr`` distinct
   workloads (all containers of a workload stay in one PR) and
   ``maxNamespacesPerPr`` namespaces. Infra targets (a node group, a volume)
@@ -33,10 +34,10 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from ..models import ChangeSet, Decision, Finding, FindingType, Reason, TargetKind, Verdict
+from ..detectors import type_spec
+from ..models import ChangeSet, Decision, Finding, Reason, TargetKind, Verdict
 from ..settings import Mode, PolicySettings
 
-INFRA_IDS = {FindingType.IDLE_NODE: "node-groups", FindingType.ORPHAN_VOLUME: "orphan-volumes"}
 _MAX_SLUG = 48
 
 
@@ -56,8 +57,8 @@ class Plan:
 @dataclass
 class _Group:
     base: str                    # change set id of the first part
-    label: str                   # for titles and reasons: "payments", "CPU", "node groups"
-    infra: bool
+    label: str                   # for reasons: "payments", "team payments", "CPU", "node groups"
+    scope: str | None            # for titles: "in payments"; None when grouped by type or infra
     units: dict[str, list[Finding]] = field(default_factory=dict)   # workload/target key -> findings
 
 
@@ -87,29 +88,25 @@ def _namespace(finding: Finding) -> str | None:
     return target.namespace or (target.workload.namespace if target.workload else None)
 
 
-def _group_of(finding: Finding, group_by: str) -> tuple[str, str, bool]:
-    """(base id, label, infra?) for a finding."""
-    if finding.target.kind != TargetKind.CONTAINER:
-        base = INFRA_IDS.get(finding.type, slug(finding.type.value))
-        return base, base.replace("-", " "), True
+def _group_of(finding: Finding, group_by: str) -> tuple[str, str, str | None]:
+    """(base id, label, title scope) for a finding."""
+    grouping = type_spec(finding.type).grouping
+    if grouping.change_set:
+        return grouping.change_set, grouping.label, None
     if group_by == "type":
-        return slug(finding.type.value), _type_label(finding.type), False
+        return slug(finding.type.value), grouping.label, None
     if group_by == "team":
         team = finding.team or _namespace(finding) or "unassigned"
-        return f"rightsize-{slug(team)}", f"team {team}", False
+        return f"rightsize-{slug(team)}", f"team {team}", f"team {team}"
     namespace = _namespace(finding) or "cluster"
-    return f"rightsize-{slug(namespace)}", namespace, False
-
-
-def _type_label(ftype: FindingType) -> str:
-    return {FindingType.RIGHTSIZE_CPU: "CPU", FindingType.RIGHTSIZE_MEMORY: "memory"}.get(ftype, ftype.value)
+    return f"rightsize-{slug(namespace)}", namespace, namespace
 
 
 def _groups(findings: list[Finding], group_by: str) -> list[_Group]:
     groups: dict[str, _Group] = {}
     for finding in findings:
-        base, label, infra = _group_of(finding, group_by)
-        group = groups.setdefault(base, _Group(base, label, infra))
+        base, label, scope = _group_of(finding, group_by)
+        group = groups.setdefault(base, _Group(base, label, scope))
         group.units.setdefault(unit_key(finding), []).append(finding)
     return [groups[key] for key in sorted(groups)]
 
@@ -137,19 +134,23 @@ def _finding_order(finding: Finding) -> tuple[str, str, str, str]:
     return (unit_key(finding), finding.target.name, finding.type.value, finding.id)
 
 
-def _title(group: _Group, findings: list[Finding], part: int, parts: int) -> str:
+def change_set_title(findings: list[Finding], scope: str | None, part: int = 1, parts: int = 1) -> str:
+    """'Right-size CPU and memory of 3 workloads in payments', 'Consolidate 1 node group (part 1 of 2)'."""
     units = len({unit_key(f) for f in findings})
     suffix = f" (part {part} of {parts})" if parts > 1 else ""
-    if group.infra:
-        if group.base == "node-groups":
-            return f"Consolidate {_count(units, 'node group')}{suffix}"
-        if group.base == "orphan-volumes":
-            return f"Delete {_count(units, 'orphan volume')}{suffix}"
-        return f"{group.label.capitalize()}: {_count(units, 'target')}{suffix}"
-    kinds = sorted({_type_label(f.type) for f in findings}, key=lambda k: (k != "CPU", k))
-    what = " and ".join(kinds)
-    where = "" if group.label in ("CPU", "memory") else f" in {group.label}"
-    return f"Right-size {what} of {_count(units, 'workload')}{where}{suffix}"
+    groupings = [type_spec(f.type).grouping for f in findings]
+    infra = next((g for g in groupings if g.change_set), None)
+    if infra is not None:
+        return f"{infra.verb} {_count(units, infra.noun)}{suffix}"
+    kinds = sorted({g.label for g in groupings}, key=lambda k: (k != "CPU", k))
+    where = f" in {scope}" if scope else ""
+    return f"Right-size {' and '.join(kinds)} of {_count(units, 'workload')}{where}{suffix}"
+
+
+def edited_title(cs: ChangeSet) -> str:
+    """The change set's title counting only the findings that were edited (not ``cs.skipped``)."""
+    edited = [f for f in cs.findings if f.id not in cs.skipped] or cs.findings
+    return change_set_title(edited, cs.scope, cs.part, cs.parts)
 
 
 def _count(n: int, noun: str) -> str:
@@ -170,8 +171,9 @@ def _change_sets(group: _Group, decisions: dict[str, Decision], settings: Policy
             if len(parts) > 1:
                 reasons.append(_split_reason(group, index, len(parts), settings))
             chosen[finding.id] = Decision(finding.id, decision.verdict, reasons)
-        result.append(ChangeSet(id=cs_id, title=_title(group, findings, index, len(parts)),
-                                findings=findings, decisions=chosen))
+        result.append(ChangeSet(id=cs_id, title=change_set_title(findings, group.scope, index, len(parts)),
+                                findings=findings, decisions=chosen, scope=group.scope, part=index,
+                                parts=len(parts)))
     return result
 
 
@@ -219,16 +221,3 @@ def _fit_open_prs(plan: Plan, candidates: list[ChangeSet], settings: PolicySetti
                 plan.deferred[finding.id] = (
                     f"open PR limit {limit} reached ({open_prs} open before this run); change set {cs.id} "
                     "waits for the next run (guardrails.maxOpenPrs)")
-
-
-_PART = re.compile(r" \(part (\d+) of (\d+)\)$")
-
-
-def retitle(cs: ChangeSet, group_by: str) -> str:
-    """The change set's title counting only the findings that were edited (not ``cs.skipped``)."""
-    edited = [f for f in cs.findings if f.id not in cs.skipped]
-    if not edited:
-        return cs.title
-    part = _PART.search(cs.title)
-    index, parts = (int(part.group(1)), int(part.group(2))) if part else (1, 1)
-    return _title(_groups(edited, group_by)[0], edited, index, parts)

@@ -29,14 +29,13 @@ from typing import Any
 import jinja2
 
 from ..models import Change, ChangeSet, Decision, Finding
+from .plan import edited_title
 from .providers import changeset_fingerprint, marker
 from .render_evidence import evidence_lines, scrub
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 MAX_BODY_CHARS = 65_536
 MAX_TITLE_CHARS = 256
-_COST_BEFORE = ("cost_before_monthly", "monthly_cost_before", "cost_before", "baseline_monthly_cost")
-_COST_AFTER = ("cost_after_monthly", "monthly_cost_after", "cost_after")
 
 
 @lru_cache(maxsize=1)
@@ -107,17 +106,9 @@ def _value(change: Change, side: str) -> str:
     return "(deleted)" if change.field == "delete" else "(removed)"
 
 
-def _number(evidence: dict[str, object], keys: tuple[str, ...]) -> float | None:
-    for key in keys:
-        value = evidence.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    return None
-
-
 def cost_row(finding: Finding) -> tuple[float | None, float | None, float]:
     """(before, after, delta) USD/month; delta is always -monthly_savings."""
-    before, after = _number(finding.evidence, _COST_BEFORE), _number(finding.evidence, _COST_AFTER)
+    before, after = finding.cost_before, finding.cost_after
     deletes = any(c.field == "delete" and c.after is None for c in finding.changes)
     if before is None and after is None and deletes:
         before, after = finding.monthly_savings, 0.0
@@ -175,7 +166,7 @@ def _view(cs: ChangeSet, *, cluster: str, generated_at: datetime, dry_run: bool)
     stamp = generated_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if generated_at.tzinfo \
         else generated_at.strftime("%Y-%m-%d %H:%M")
     return {
-        "id": cs.id, "branch": cs.branch, "title": scrub(cs.title), "cluster": scrub(cluster),
+        "id": cs.id, "branch": cs.branch, "title": scrub(edited_title(cs)), "cluster": scrub(cluster),
         "generated_at": stamp, "dry_run": dry_run, "finding_count": len(findings),
         "marker": marker(cs.id, changeset_fingerprint(cs)), "fingerprint": changeset_fingerprint(cs),
         "savings_sentence": _savings_sentence(cs.monthly_savings),
@@ -187,6 +178,8 @@ def _view(cs: ChangeSet, *, cluster: str, generated_at: datetime, dry_run: bool)
         "confidence_summary": (f"Lowest confidence {confidence_text(lowest)}, highest risk {risk_text(highest)}."
                                if findings else "No changes."),
         "evidence": evidence, "notes": _notes(findings, cs.decisions or {}),
+        "edit_notes": [{"target": str(f.target), "note": scrub(note)} for f in findings
+                       for note in cs.notes.get(f.id, [])],
         "skipped": [{"target": str(by_id[i].target) if i in by_id else i, "reason": scrub(r)}
                     for i, r in sorted(cs.skipped.items(), key=lambda kv: str(by_id[kv[0]].target)
                                        if kv[0] in by_id else kv[0])],
@@ -239,7 +232,7 @@ def render_body(cs: ChangeSet, *, cluster: str, generated_at: datetime, dry_run:
 def render_title(cs: ChangeSet) -> str:
     """'finops: <change set title> (saves $X/month)', at most 256 characters."""
     text = _environment().get_template("pr_title.j2").render(
-        title=scrub(cs.title), savings_phrase=savings_phrase(cs.monthly_savings)).strip()
+        title=scrub(edited_title(cs)), savings_phrase=savings_phrase(cs.monthly_savings)).strip()
     text = " ".join(text.split())
     return text if len(text) <= MAX_TITLE_CHARS else text[:MAX_TITLE_CHARS - 1] + "…"
 
@@ -247,12 +240,12 @@ def render_title(cs: ChangeSet) -> str:
 def render_commit_message(cs: ChangeSet) -> str:
     """Subject (<= 72 characters), the changes one per line, and Change-Set / Fingerprint trailers."""
     view = _view(cs, cluster="", generated_at=datetime(1970, 1, 1, tzinfo=timezone.utc), dry_run=False)
-    subject = " ".join(scrub(cs.title).split())
+    subject = " ".join(scrub(edited_title(cs)).split())
     if len(subject) > 64:
         subject = subject[:63] + "…"
     if subject[:2] != subject[:2].upper():      # "Right-size" -> "right-size", but keep "CPU ..."
         subject = subject[:1].lower() + subject[1:]
     text = _environment().get_template("commit_message.j2").render(subject=subject, **{
-        k: view[k] for k in ("savings_sentence", "changes", "skipped", "id", "fingerprint")})
+        k: view[k] for k in ("savings_sentence", "changes", "edit_notes", "skipped", "id", "fingerprint")})
     return text.rstrip() + "\n"
 

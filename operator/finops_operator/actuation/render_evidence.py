@@ -25,7 +25,7 @@ _QUANTITY_KEYS = {"p50", "p90", "p95", "p99", "max", "mean", "std", "current_req
 _PERCENT_KEYS = {"coverage", "throttled_ratio", "peak_to_new_limit", "volatility_cv"}
 _SHOWN = {"workload", "container", "unit", "samples", "expected_samples", "history_hours", "history_days", "p50", "p90", "p95", "p99",
           "max", "formula", "percentile", "headroom_percent", "replicas", "replicas_basis", "hpa", "oom_kills",
-          "restarts", "throttled_ratio", "coverage", "cost_before_monthly", "cost_after_monthly",
+          "restarts", "throttled_ratio", "coverage",
           "under_requested_reasons", "oom_killed", "last_terminated_reason"}
 # Shown in the summary lines (or repeating them), so not listed again under details.
 _REDUNDANT = {"savings_formula", "limit_policy", "new_request", "new_limit", "current_request", "current_limit",
@@ -157,9 +157,9 @@ def _safety_line(ev: dict[str, Any]) -> str | None:
     return ("Stability: " + ", ".join(parts)) if parts else None
 
 
-def _cost_line(ev: dict[str, Any]) -> str | None:
-    before, after = ev.get("cost_before_monthly"), ev.get("cost_after_monthly")
-    if not isinstance(before, (int, float)) or not isinstance(after, (int, float)):
+def _cost_line(finding: Finding, ev: dict[str, Any]) -> str | None:
+    before, after = finding.cost_before, finding.cost_after
+    if before is None or after is None:
         return None
     formula = f" ({plain(ev['savings_formula'])})" if ev.get("savings_formula") else ""
     return f"Cost: ${before:,.2f} -> ${after:,.2f} per month{formula}"
@@ -174,7 +174,7 @@ def evidence_lines(finding: Finding) -> tuple[list[str], list[dict[str, Any]]]:
     unit_value = ev.get("unit")
     unit = unit_value if isinstance(unit_value, str) else None
     summary = [line for line in (_usage_line(ev, unit), _sizing_line(ev, unit), _replicas_line(ev),
-                                 _safety_line(ev), _cost_line(ev)) if line]
+                                 _safety_line(ev), _cost_line(finding, ev)) if line]
     summary += [f"Note: {plain(note)}" for note in finding.notes]
     shown = _SHOWN | _REDUNDANT if summary else set()
     details = []

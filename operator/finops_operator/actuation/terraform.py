@@ -310,7 +310,7 @@ def remove_volume(tf_files: list[str], read: Reader, finding: Finding, templates
     """Remove an ``aws_ebs_volume`` (and its comment), after a snapshot block when asked."""
     volume_id = finding.target.name
     name_tag = finding.labels.get("Name")
-    hint = str(finding.evidence.get("source_hint") or "").split("#")[0].strip().removeprefix("./")
+    hint = (finding.edit.source_hint or "").split("#")[0].strip().removeprefix("./")
     if hint:   # the volume's finops.dev/source tag names its file or directory
         tf_files = [p for p in tf_files if p == hint or p.startswith(hint.rstrip("/") + "/")
                     or PurePosixPath(p).parent == PurePosixPath(hint).parent]
@@ -344,7 +344,7 @@ def remove_volume(tf_files: list[str], read: Reader, finding: Finding, templates
     if any(b.labels[-1:] == [label] and b.labels[:1] == ["aws_ebs_volume"] for b in check.blocks):
         raise EditError("self-check failed: the volume block is still there; nothing was written", source=path)
     out = TfResult({path: new}, f"{path}:{hcl.line_of(text, block.start)}", notes)
-    if finding.evidence.get("snapshot_before_delete"):
+    if finding.edit.snapshot_before_delete:
         snap_path = str(PurePosixPath(path).parent / SNAPSHOT_FILE)
         out.files[snap_path] = _append_snapshot(read, snap_path, _render_snapshot(templates, finding, label, name_tag))
         notes.append(f"added aws_ebs_snapshot.{label}_final in {snap_path}: run `terraform apply "
@@ -373,4 +373,4 @@ def _render_snapshot(templates: Path, finding: Finding, label: str, name_tag: st
         raise EditError("template ebs_snapshot.tf.j2 is missing", source=str(templates)) from None
     return template.render(volume_id=finding.target.name, resource_name=f"{label}_final",
                            volume_resource=label, name=name_tag or label,
-                           size_gib=finding.evidence.get("size_gib"), title=finding.title)
+                           size_gib=finding.edit.size_gib, title=finding.title)

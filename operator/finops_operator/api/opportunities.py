@@ -20,6 +20,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from ..detectors import type_spec
 from ..errors import FinOpsError
 from ..ledger import Opportunity, OpportunityState, Transition
 from ..models import Finding
@@ -35,8 +36,12 @@ APPROVED_ANNOTATION = "finops.dev/approved"
 MAX_HISTORY = 50
 MAX_CHANGES = 32
 MAX_EVIDENCE_KEYS = 64
-_KIND_BY_TYPE = {"rightsize-cpu": "container", "rightsize-memory": "container", "idle-node": "node-group",
-                 "orphan-volume": "volume"}
+def _target_kind(opp_type: str) -> str | None:
+    """The CRD's spec.target.kind for an opportunity type, as its finding type declares it."""
+    try:
+        return type_spec(opp_type).target_kind.value
+    except KeyError:
+        return None
 
 
 class MappingError(FinOpsError):
@@ -71,7 +76,7 @@ def percent(value: float) -> int:
 
 def parse_target(opp_type: str, target: str, namespace: str | None) -> dict[str, Any]:
     """The CRD's spec.target from the ledger's target string ('Deployment/ns/name/container', 'volume/vol-1')."""
-    kind = _KIND_BY_TYPE.get(opp_type)
+    kind = _target_kind(opp_type)
     if kind is None:
         raise MappingError(f"unknown opportunity type {opp_type!r}", field="spec.type")
     if kind == "container":

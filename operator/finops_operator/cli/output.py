@@ -6,6 +6,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ..actuation.plan import edited_title
 from ..models import Finding, Verdict
 from ..pipeline import ScanResult
 
@@ -62,7 +63,7 @@ def change_sets_table(result: ScanResult) -> Table:
     table.add_column("Title", overflow="fold")
     for cs in result.change_sets:
         table.add_row(cs.branch, str(len(cs.findings) - len(cs.skipped)), str(len(cs.edits)),
-                      money(cs.monthly_savings), cs.title)
+                      money(cs.monthly_savings), edited_title(cs))
     return table
 
 
@@ -86,7 +87,9 @@ def result_to_json(result: ScanResult) -> dict[str, Any]:
             "namespace": f.target.namespace, "team": f.team, "title": f.title,
             "changes": [{"field": c.field, "before": c.before, "after": c.after} for c in f.changes],
             "monthlySavings": round(f.monthly_savings, 2), "confidence": round(f.confidence, 3),
-            "risk": round(f.risk, 3), "fingerprint": f.fingerprint, "evidence": _jsonable(f.evidence),
+            "risk": round(f.risk, 3), "fingerprint": f.fingerprint,
+            "edit": {"kind": f.edit.kind.value, "sourceHint": f.edit.source_hint},
+            "costBefore": f.cost_before, "costAfter": f.cost_after, "evidence": _jsonable(f.evidence),
             "decision": {"verdict": decision.verdict.value,
                          "reasons": [{"rule": r.rule, "verdict": r.verdict.value, "message": r.message}
                                      for r in decision.reasons]},
@@ -97,9 +100,9 @@ def result_to_json(result: ScanResult) -> dict[str, Any]:
                     "allowedMonthlySavings": round(result.monthly_savings, 2), "skipped": len(result.skipped)},
         "findings": [finding(f) for f in sorted(result.findings, key=lambda f: f.id)],
         "skipped": [{"target": s.target, "detector": s.detector, "reason": s.reason} for s in result.skipped],
-        "changeSets": [{"id": cs.id, "branch": cs.branch, "title": cs.title,
+        "changeSets": [{"id": cs.id, "branch": cs.branch, "title": edited_title(cs),
                         "findings": [f.id for f in cs.findings], "files": [e.path for e in cs.edits],
-                        "skipped": cs.skipped, "monthlySavings": round(cs.monthly_savings, 2)}
+                        "skipped": cs.skipped, "notes": cs.notes, "monthlySavings": round(cs.monthly_savings, 2)}
                        for cs in result.change_sets],
         "deferred": result.plan.deferred,
         "errors": result.errors,

@@ -3,6 +3,6 @@
 Importing this package registers every built-in detector in :data:`REGISTRY`.
 """
 from . import cpu, memory, nodes, volumes  # noqa: F401  (register)
-from .base import REGISTRY, Detector, DetectorResult, Skip, register, run_all
+from .base import REGISTRY, Detector, DetectorResult, Grouping, Skip, register, run_all, type_spec
 
-__all__ = ["REGISTRY", "Detector", "DetectorResult", "Skip", "register", "run_all"]
+__all__ = ["REGISTRY", "Detector", "DetectorResult", "Grouping", "Skip", "register", "run_all", "type_spec"]

@@ -1,4 +1,17 @@
-"""Detector interface and registry.
+"""Detector interface and the finding-type registry.
+
+A finding type is one module: its detector class declares everything the core
+needs to know about the type, and the core iterates :data:`REGISTRY` instead of
+naming types (adding a type touches one place):
+
+    finding_type      the FindingType it emits (SavingsOpportunity ``spec.type``)
+    target_kind       what it targets (container, node group, volume)
+    edit_kinds        the editors that write its findings (``Finding.edit.kind``)
+    settings_key      its block under ``spec.detectors`` ...
+    settings_model    ... and that block's pydantic model (bounds, defaults, docs)
+    grouping          how its findings become change sets (PR grouping and titles)
+    permissions       the data and API access it needs
+    realized_savings  how savings are measured once its change is live
 
 A detector is a pure function object: ``run(ClusterState) -> DetectorResult``.
 It reads the inventory and the usage summaries the pipeline already computed
@@ -21,12 +34,33 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from ..errors import FinOpsError
-from ..models import ClusterState, Finding, FindingType
+from ..models import ClusterState, EditKind, Finding, FindingType, TargetKind
+from ..pricing.allocation import Rates
 from ..pricing.catalog import PriceBook
-from ..settings import PolicySettings
+from ..settings_base import SettingsModel
+
+if TYPE_CHECKING:   # settings assembles spec.detectors from this registry: no runtime import back
+    from ..ledger import Opportunity
+    from ..settings import PolicySettings
+
+
+@dataclass(frozen=True, slots=True)
+class Grouping:
+    """How a finding type's findings become change sets.
+
+    ``change_set`` set: cluster infrastructure, always one change set of that id
+    (split by blast radius), titled "<verb> <n> <noun>s". ``None``: workload
+    findings, grouped by the policy's ``groupBy`` and titled "Right-size <label> of
+    <n> workloads in <group>".
+    """
+
+    label: str                       # "CPU", "memory", "node groups", "orphan volumes"
+    change_set: str | None = None    # "node-groups", "orphan-volumes"
+    verb: str = ""                   # "Consolidate", "Delete"
+    noun: str = ""                   # "node group", "orphan volume"
 
 
 @dataclass(slots=True)
@@ -52,20 +86,35 @@ class DetectorResult:
 
 
 class Detector(ABC):
-    """Base class: holds the policy settings and the price book."""
+    """Base class: holds the policy settings and the price book; subclasses declare their type."""
 
     name: ClassVar[str]
     finding_type: ClassVar[FindingType]
+    target_kind: ClassVar[TargetKind]
+    edit_kinds: ClassVar[tuple[EditKind, ...]]
+    settings_key: ClassVar[str]
+    settings_model: ClassVar[type[SettingsModel]]
+    grouping: ClassVar[Grouping]
     permissions: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, settings: PolicySettings, prices: PriceBook):
+    def __init__(self, settings: "PolicySettings", prices: PriceBook):
         self.settings = settings
         self.prices = prices
 
     @property
+    def config(self):
+        """This detector's block of the policy (``spec.detectors.<settings_key>``)."""
+        return getattr(self.settings.detectors, self.settings_key)
+
+    @property
     def enabled(self) -> bool:
-        """Whether the policy turns this detector on (each subclass maps to its settings block)."""
-        return True
+        """Whether the policy turns this detector on (``spec.detectors.<settings_key>.enabled``)."""
+        return bool(getattr(self.config, "enabled", True))
+
+    @classmethod
+    @abstractmethod
+    def realized_savings(cls, opp: "Opportunity", state: ClusterState, rates: Rates) -> float | None:
+        """Savings measured on the cluster as it is now, or None while the change is not live yet."""
 
     @abstractmethod
     def run(self, state: ClusterState) -> DetectorResult:
@@ -77,19 +126,35 @@ class Detector(ABC):
 
 REGISTRY: dict[str, type[Detector]] = {}
 
+_REQUIRED = ("name", "finding_type", "target_kind", "edit_kinds", "settings_key", "settings_model", "grouping")
+
 _D = TypeVar("_D", bound=type[Detector])
 
 
 def register(cls: _D) -> _D:
     """Class decorator: add a detector to :data:`REGISTRY` under its ``name``."""
-    name = getattr(cls, "name", None)
-    if not name:
-        raise TypeError(f"{cls.__name__} needs a 'name' class attribute to be registered")
-    existing = REGISTRY.get(name)
-    if existing is not None and existing is not cls:
-        raise TypeError(f"detector name {name!r} is already registered by {existing.__name__}")
+    missing = [attr for attr in _REQUIRED if not getattr(cls, attr, None)]
+    if missing:
+        raise TypeError(f"{cls.__name__} needs class attributes {', '.join(missing)} to be registered")
+    name = cls.name
+    for other in REGISTRY.values():
+        if other is cls:
+            continue
+        clash = [a for a in ("name", "finding_type", "settings_key") if getattr(other, a) == getattr(cls, a)]
+        if clash:
+            raise TypeError(f"{cls.__name__}: {', '.join(clash)} already registered by {other.__name__}")
     REGISTRY[name] = cls
     return cls
+
+
+def type_spec(finding_type: FindingType | str) -> type[Detector]:
+    """The registered detector class that declares ``finding_type`` (KeyError names the known types)."""
+    value = finding_type.value if isinstance(finding_type, FindingType) else str(finding_type)
+    for cls in REGISTRY.values():
+        if cls.finding_type.value == value:
+            return cls
+    raise KeyError(f"unknown finding type {value!r}; registered: "
+                   f"{', '.join(sorted(c.finding_type.value for c in REGISTRY.values()))}")
 
 
 def now_of(state: ClusterState) -> datetime:

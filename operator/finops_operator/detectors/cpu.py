@@ -21,12 +21,23 @@ are in :mod:`.sizing`.
 """
 from __future__ import annotations
 
+from pydantic import Field
+
 from ..models import Finding, FindingType
 from ..pricing.allocation import Rates, cpu_monthly_cost
 from ..units import format_cpu, round_up
-from .base import Skip, register
-from .sizing import (RightsizingDetector, Subject, base_evidence, confidence, cpu_risk, policy_limit,
-                     sizing_notes, value_change)
+from .base import Grouping, Skip, register
+from .sizing import (RightsizingDetector, RightsizingSettings, Subject, base_evidence, confidence, cpu_risk,
+                     policy_limit, sizing_notes, value_change)
+
+
+class CpuSettings(RightsizingSettings):
+    """``spec.detectors.cpu``."""
+
+    percentile: int = Field(default=95, ge=50, le=100, description="Percentile of CPU usage to size for (100 = max)")
+    min_millicores: int = Field(default=10, ge=1, le=64000)
+    step_millicores: int = Field(default=10, ge=1, le=1000, description="Round CPU up to this step")
+    throttling_threshold_percent: int = Field(default=25, ge=1, le=100, description="Throttled CFS periods that count as under-requested")
 
 
 @register
@@ -36,6 +47,9 @@ class CpuRightsizing(RightsizingDetector):
     name = "cpu-rightsizing"
     finding_type = FindingType.RIGHTSIZE_CPU
     resource = "cpu"
+    settings_key = "cpu"
+    settings_model = CpuSettings
+    grouping = Grouping(label="CPU")
     permissions = ("prometheus:container_cpu_usage_seconds_total",
                    "prometheus:container_cpu_cfs_throttled_periods_total",
                    "prometheus:container_cpu_cfs_periods_total",
@@ -43,7 +57,7 @@ class CpuRightsizing(RightsizingDetector):
                    "kubernetes:list:deployments,statefulsets,daemonsets,cronjobs,horizontalpodautoscalers")
 
     def evaluate(self, subject: Subject, rates: Rates) -> Finding | Skip:
-        cfg = self.settings.detectors.cpu
+        cfg = self.config
         res = subject.container.resources
         effective = res.cpu_request if res.cpu_request is not None else res.cpu_limit
         new_req, basis, reasons, throttled = self._size(subject, effective)
@@ -66,7 +80,7 @@ class CpuRightsizing(RightsizingDetector):
 
     def _size(self, subject: Subject, effective: float | None) -> tuple[float, str, list[str], bool]:
         """Recommended request (cores), the formula used, why it is a raise, whether throttled."""
-        cfg = self.settings.detectors.cpu
+        cfg = self.config
         stats, hpa = subject.stats, subject.workload.hpa
         headroom = 1 + cfg.headroom_percent / 100
         value = stats.percentile(cfg.percentile) * headroom
@@ -89,7 +103,7 @@ class CpuRightsizing(RightsizingDetector):
         return value, basis, reasons, throttled
 
     def _limit(self, subject: Subject, new_req: float, effective: float | None) -> float | None:
-        cfg = self.settings.detectors.cpu
+        cfg = self.config
         res = subject.container.resources
         limit = policy_limit(subject.limit_policy, "cpu", new_req, effective, res.cpu_limit,
                              cfg.burst_factor_percent)
@@ -112,26 +126,25 @@ class CpuRightsizing(RightsizingDetector):
         risk = cpu_risk(subject.stats.max, new_req, new_lim)
         evidence = base_evidence(subject, "cores")
         evidence.update({
-            "percentile": self.settings.detectors.cpu.percentile,
-            "headroom_percent": self.settings.detectors.cpu.headroom_percent,
+            "percentile": self.config.percentile,
+            "headroom_percent": self.config.headroom_percent,
             "throttled_ratio": subject.usage.cpu_throttled_ratio, "direction": direction,
             "current_request": res.cpu_request, "current_limit": res.cpu_limit,
             "effective_request": effective, "new_request": new_req, "new_limit": new_lim,
             "formula": basis, "under_requested_reasons": reasons,
-            "cost_before_monthly": round(cpu_monthly_cost(cost_basis, rates, subject.replicas), 2),
-            "cost_after_monthly": round(cpu_monthly_cost(new_req, rates, subject.replicas), 2),
             "rate_cpu_core_hour": round(rates.cpu_core_hour, 6),
             "savings_formula": "(before - after) cores x rate x 730 h x replicas",
             "confidence_inputs": conf_inputs,
-            "time_window": (self.settings.detectors.cpu.time_window.model_dump(by_alias=True)
-                            if self.settings.detectors.cpu.time_window else None),
+            "time_window": (self.config.time_window.model_dump(by_alias=True)
+                            if self.config.time_window else None),
         })
         notes = _notes(subject, direction, reasons)
         verb = {"add": "Add", "raise": "Raise", "cut": "Cut"}[direction]
         before = format_cpu(effective) if effective is not None else "none"
         title = (f"{verb} CPU request of {subject.workload.ref.namespace}/{subject.workload.ref.name}"
                  f"/{subject.container.name}: {before} -> {format_cpu(new_req)}")
-        return self.finding(subject, title=title, changes=changes, savings=savings, conf=conf, risk=risk,
+        costs = (cpu_monthly_cost(cost_basis, rates, subject.replicas), cpu_monthly_cost(new_req, rates, subject.replicas))
+        return self.finding(subject, title=title, changes=changes, savings=savings, conf=conf, risk=risk, costs=costs,
                             evidence=evidence, notes=notes)
 
 

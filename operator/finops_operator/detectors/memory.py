@@ -26,13 +26,26 @@ risk formulas are in :mod:`.sizing`.
 """
 from __future__ import annotations
 
+from pydantic import Field
+
 from ..models import Finding, FindingType
 from ..pricing.allocation import Rates, memory_monthly_cost
-from ..settings import LimitPolicy
+from ..settings_base import LimitPolicy
 from ..units import MI, format_memory, human_bytes, round_up
-from .base import Skip, register
-from .sizing import (RightsizingDetector, Subject, base_evidence, confidence, memory_risk, policy_limit,
-                     sizing_notes, value_change)
+from .base import Grouping, Skip, register
+from .sizing import (RightsizingDetector, RightsizingSettings, Subject, base_evidence, confidence, memory_risk,
+                     policy_limit, sizing_notes, value_change)
+
+
+class MemorySettings(RightsizingSettings):
+    """``spec.detectors.memory``."""
+
+    headroom_percent: int = Field(default=20, ge=0, le=200, description="Added on top of the sized percentile")
+    percentile: int = Field(default=99, ge=50, le=100, description="Percentile of memory usage to size for (100 = max)")
+    min_mib: int = Field(default=32, ge=4, le=1048576)
+    step_mib: int = Field(default=16, ge=1, le=4096, description="Round memory up to this step")
+    oom_bump_percent: int = Field(default=30, ge=0, le=500, description="Raise after an OOM kill, over the larger of peak and limit")
+    limit_pressure_percent: int = Field(default=90, ge=50, le=100, description="Peak above this share of the limit counts as under-requested")
 
 OOM_RAISE_CONFIDENCE = 0.9   # raise after OOM kills: confidence = max(formula, 0.9 x coverage)
 
@@ -49,6 +62,9 @@ class MemoryRightsizing(RightsizingDetector):
     name = "memory-rightsizing"
     finding_type = FindingType.RIGHTSIZE_MEMORY
     resource = "memory"
+    settings_key = "memory"
+    settings_model = MemorySettings
+    grouping = Grouping(label="memory")
     permissions = ("prometheus:container_memory_working_set_bytes",
                    "prometheus:kube_pod_container_status_last_terminated_reason",
                    "prometheus:kube_pod_container_status_restarts_total",
@@ -56,11 +72,11 @@ class MemoryRightsizing(RightsizingDetector):
                    "kubernetes:list:deployments,statefulsets,daemonsets,cronjobs,horizontalpodautoscalers")
 
     def _step(self, value: float) -> int:
-        cfg = self.settings.detectors.memory
+        cfg = self.config
         return int(round_up(max(value, cfg.min_mib * MI), cfg.step_mib * MI))
 
     def evaluate(self, subject: Subject, rates: Rates) -> Finding | Skip:
-        cfg = self.settings.detectors.memory
+        cfg = self.config
         res = subject.container.resources
         effective = res.memory_request if res.memory_request is not None else res.memory_limit
         new_req, new_lim, basis, reasons = self._size(subject, effective)
@@ -86,7 +102,7 @@ class MemoryRightsizing(RightsizingDetector):
                              basis, reasons)
 
     def _cut_too_small(self, subject: Subject, effective: float, new_req: int, rates: Rates) -> Skip | None:
-        cfg = self.settings.detectors.memory
+        cfg = self.config
         if effective - new_req <= 0:
             return self.skip(subject.key, f"already right-sized: recommended {format_memory(new_req)} vs "
                                           f"request {human_bytes(effective)}")
@@ -102,7 +118,7 @@ class MemoryRightsizing(RightsizingDetector):
 
     def _size(self, subject: Subject, effective: float | None) -> tuple[int, int | None, str, list[str]]:
         """New request and limit (bytes), the formula used, and the safety reasons for a raise."""
-        cfg = self.settings.detectors.memory
+        cfg = self.config
         stats, hpa, res = subject.stats, subject.workload.hpa, subject.container.resources
         headroom = 1 + cfg.headroom_percent / 100
         value = stats.percentile(cfg.percentile) * headroom
@@ -138,7 +154,7 @@ class MemoryRightsizing(RightsizingDetector):
     def _finding(self, subject: Subject, rates: Rates, new_req: int, new_lim: int | None,
                  effective: float | None, cost_basis: float, savings: float, direction: str, basis: str,
                  reasons: list[str]) -> Finding | Skip:
-        cfg = self.settings.detectors.memory
+        cfg = self.config
         res = subject.container.resources
         changes = [c for c in (
             value_change("resources.requests.memory", res.raw.get("requests.memory"), res.memory_request,
@@ -166,8 +182,6 @@ class MemoryRightsizing(RightsizingDetector):
             "effective_request": effective, "new_request": new_req, "new_limit": new_lim,
             "formula": basis, "under_requested_reasons": reasons,
             "peak_to_new_limit": round(subject.stats.max / new_lim, 4) if new_lim else None,
-            "cost_before_monthly": round(memory_monthly_cost(cost_basis, rates, subject.replicas), 2),
-            "cost_after_monthly": round(memory_monthly_cost(new_req, rates, subject.replicas), 2),
             "rate_memory_gib_hour": round(rates.memory_gib_hour, 6),
             "savings_formula": "(before - after) GiB x rate x 730 h x replicas",
             "confidence_inputs": conf_inputs,
@@ -177,7 +191,8 @@ class MemoryRightsizing(RightsizingDetector):
         before = human_bytes(effective) if effective is not None else "none"
         title = (f"{verb} memory request of {subject.workload.ref.namespace}/{subject.workload.ref.name}"
                  f"/{subject.container.name}: {before} -> {human_bytes(new_req)}")
-        return self.finding(subject, title=title, changes=changes, savings=savings, conf=conf, risk=risk,
+        costs = (memory_monthly_cost(cost_basis, rates, subject.replicas), memory_monthly_cost(new_req, rates, subject.replicas))
+        return self.finding(subject, title=title, changes=changes, savings=savings, conf=conf, risk=risk, costs=costs,
                             evidence=evidence, notes=sizing_notes(subject, "memory", direction, reasons,
                                                      "adding one protects it from eviction first"))
 

@@ -37,10 +37,30 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
 from ..errors import ConfigError
-from ..models import PDB, ClusterState, Finding, FindingType, Node, Pod, Target, TargetKind, Change
+from ..models import (PDB, Change, ClusterState, EditKind, EditTarget, Finding, FindingType, Node, Pod, Target,
+                      TargetKind)
+from ..pricing.allocation import Rates
+from ..settings_base import SettingsModel
 from ..units import human_bytes
-from .base import DetectorResult, Detector, now_of, register
+from .base import Detector, DetectorResult, Grouping, now_of, register
+
+if TYPE_CHECKING:
+    from ..ledger import Opportunity
+
+
+class NodeSettings(SettingsModel):
+    """``spec.detectors.nodes``."""
+
+    enabled: bool = True
+    max_cpu_request_percent: int = Field(default=40, ge=1, le=100, description="A node below this share of allocatable CPU requested is under-used")
+    max_memory_request_percent: int = Field(default=40, ge=1, le=100)
+    max_fill_percent: int = Field(default=85, ge=10, le=100, description="Other nodes may be filled up to this share when repacking")
+    min_node_age_hours: int = Field(default=24, ge=0, le=8760)
 
 DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"
@@ -125,11 +145,20 @@ class IdleNodes(Detector):
 
     name = "idle-nodes"
     finding_type = FindingType.IDLE_NODE
+    target_kind = TargetKind.NODE_GROUP
+    edit_kinds = (EditKind.NODE_GROUP,)
+    settings_key = "nodes"
+    settings_model = NodeSettings
+    grouping = Grouping(label="node groups", change_set="node-groups", verb="Consolidate", noun="node group")
     permissions = ("kubernetes:list:nodes", "kubernetes:list:pods", "kubernetes:list:poddisruptionbudgets")
 
-    @property
-    def enabled(self) -> bool:
-        return self.settings.detectors.nodes.enabled
+    @classmethod
+    def realized_savings(cls, opp: "Opportunity", state: ClusterState, rates: Rates) -> float | None:
+        """The estimate, once the group runs at most the proposed number of nodes."""
+        name = opp.target.split("/", 1)[-1]              # "node-group/<name>"
+        after = next((c.get("after") for c in opp.changes if c.get("field") == "desired_size"), None)
+        count = sum(1 for n in state.nodes if n.node_group == name)
+        return opp.estimated_monthly_savings if after is not None and count <= int(after) else None
 
     def run(self, state: ClusterState) -> DetectorResult:
         result = DetectorResult()
@@ -148,13 +177,13 @@ class IdleNodes(Detector):
         return result
 
     def _under_used(self, node: Node, index: _Index) -> bool:
-        cfg = self.settings.detectors.nodes
+        cfg = self.config
         load = index.loads.get(node.name, _Load())
         return (_share(load.app_cpu, node.allocatable_cpu) * 100 < cfg.max_cpu_request_percent
                 and _share(load.app_memory, node.allocatable_memory) * 100 < cfg.max_memory_request_percent)
 
     def _blocker(self, node: Node, state: ClusterState, index: _Index) -> str | None:
-        cfg = self.settings.detectors.nodes
+        cfg = self.config
         if node.created_at is not None:
             age = now_of(state) - node.created_at
             if age < timedelta(hours=cfg.min_node_age_hours):
@@ -179,7 +208,7 @@ class IdleNodes(Detector):
 
     def _group(self, state: ClusterState, group: str, nodes: list[Node], index: _Index,
                result: DetectorResult) -> Finding | None:
-        max_fill = self.settings.detectors.nodes.max_fill_percent / 100
+        max_fill = self.config.max_fill_percent / 100
         candidates = sorted((n for n in nodes if self._under_used(n, index)),
                             key=lambda n: (_share(index.loads.get(n.name, _Load()).app_cpu, n.allocatable_cpu)
                                            + _share(index.loads.get(n.name, _Load()).app_memory,
@@ -222,9 +251,10 @@ class IdleNodes(Detector):
 
     def _finding(self, state: ClusterState, group: str, nodes: list[Node], removed: list[Node],
                  moving: list[Pod], placement: dict[str, str], index: _Index) -> Finding:
-        cfg = self.settings.detectors.nodes
+        cfg = self.config
         prices = {n.name: self.prices.node_monthly(n.instance_type, n.capacity_type) for n in removed}
         savings = sum(prices.values())
+        group_cost = sum(self.prices.node_monthly(n.instance_type, n.capacity_type) for n in nodes)
         fill = _projected_fill(nodes, removed, moving, placement, index)
         receiving = set(placement.values())
         peak_fill = max((max(v["cpu_percent"], v["memory_percent"]) for k, v in fill.items() if k in receiving),
@@ -256,7 +286,9 @@ class IdleNodes(Detector):
             detector=self.name, type=self.finding_type, target=Target(TargetKind.NODE_GROUP, group),
             title=f"Shrink node group {group}: {before} -> {after} nodes",
             changes=[Change("desired_size", str(before), str(after))],
-            monthly_savings=round(savings, 2), confidence=conf, risk=risk, evidence=evidence, labels=labels,
+            monthly_savings=round(savings, 2), confidence=conf, risk=risk, edit=EditTarget(EditKind.NODE_GROUP),
+            cost_before=round(group_cost, 2), cost_after=round(group_cost - savings, 2),
+            evidence=evidence, labels=labels,
             team=labels.get("team"), cluster=state.cluster,
             notes=[f"{len(moving)} pods move to the remaining nodes; DaemonSet pods are not counted",
                    f"min_size must be at most {after} for the new desired size to take effect"])

@@ -39,17 +39,37 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import TYPE_CHECKING, Callable, ClassVar
 
-from ..models import (ClusterState, Container, ContainerKey, ContainerRole, ContainerUsage, Finding, Target,
-                      TargetKind, UsageStats, Window, Workload, Change)
-from ..pricing.allocation import Rates, cluster_rates
-from ..settings import LimitPolicy
+from pydantic import Field
+
+from ..models import (Change, ClusterState, Container, ContainerKey, ContainerRole, ContainerUsage, EditKind,
+                      EditTarget, Finding, Target, TargetKind, UsageStats, Window, Workload)
+from ..pricing.allocation import Rates, cluster_rates, cpu_request_savings, memory_request_savings
+from ..settings_base import LimitPolicy, SettingsModel, TimeWindow
+from ..units import parse_cpu, parse_memory
 from .base import Detector, DetectorResult, Skip
+
+if TYPE_CHECKING:
+    from ..ledger import Opportunity
 
 LIMIT_POLICY_ANNOTATION = "finops.dev/limit-policy"
 SOURCE_ANNOTATION = "finops.dev/source"
 HOURS_FOR_FULL_HISTORY = 168.0
+
+
+class RightsizingSettings(SettingsModel):
+    """Settings both right-sizers share (``spec.detectors.cpu`` / ``spec.detectors.memory``)."""
+
+    enabled: bool = True
+    headroom_percent: int = Field(default=15, ge=0, le=200, description="Added on top of the sized percentile")
+    min_change_percent: int = Field(default=10, ge=0, le=100, description="Ignore changes smaller than this")
+    min_monthly_savings: int = Field(default=1, ge=0, le=1_000_000, description="Ignore findings worth less (whole USD/month)")
+    min_coverage_percent: int = Field(default=60, ge=1, le=100, description="Data coverage needed for a finding")
+    min_history_hours: int = Field(default=24, ge=1, le=24 * 90)
+    limit_policy: LimitPolicy = LimitPolicy.KEEP_RATIO
+    burst_factor_percent: int = Field(default=200, ge=100, le=1000, description="Burstable: limit = request x this / 100")
+    time_window: TimeWindow | None = Field(default=None, description="Only size for samples inside this window")
 
 
 @dataclass(slots=True)
@@ -192,7 +212,7 @@ def base_evidence(subject: Subject, unit: str) -> dict[str, object]:
                            "target_memory_utilization": hpa.target_memory_utilization}
     hint = wl.annotations.get(SOURCE_ANNOTATION)
     if hint:
-        evidence["source_hint"] = hint
+        evidence["source_hint"] = hint      # shown to reviewers; editors use Finding.edit.source_hint
     return evidence
 
 
@@ -200,10 +220,33 @@ class RightsizingDetector(Detector):
     """Walks every container once and hands the judgeable ones to :meth:`evaluate`."""
 
     resource: ClassVar[str]   # "cpu" | "memory"
+    target_kind = TargetKind.CONTAINER
+    edit_kinds = (EditKind.CONTAINER_RESOURCES,)
 
-    @property
-    def enabled(self) -> bool:
-        return getattr(self.settings.detectors, self.resource).enabled
+    @classmethod
+    def realized_savings(cls, opp: "Opportunity", state: ClusterState, rates: Rates) -> float | None:
+        """The request written now versus the one before the change, at today's rates and replicas.
+
+        None while the live request still equals the one before (GitOps sync pending). A
+        later scale-up shows as higher realized savings, a partial revert as lower.
+        """
+        resource = cls.resource
+        change = next((c for c in opp.changes if c.get("field") == f"resources.requests.{resource}"), None)
+        workload_ref, _, container_name = opp.target.rpartition("/")     # "Kind/namespace/name/container"
+        workload = next((w for w in state.workloads if str(w.ref) == workload_ref), None)
+        container = workload.container(container_name) if workload else None
+        if change is None or container is None:
+            return None
+        parse = parse_cpu if resource == "cpu" else parse_memory
+        before = parse(change["before"]) if change.get("before") else 0.0
+        proposed = parse(change["after"]) if change.get("after") else 0.0
+        now_value = getattr(container.resources, f"{resource}_request")
+        if now_value is None or abs(now_value - before) < 1e-9 or abs(proposed - before) < 1e-9:
+            return None
+        savings = cpu_request_savings if resource == "cpu" else memory_request_savings
+        hpa = workload.hpa
+        replicas = hpa.current_replicas if hpa and hpa.current_replicas else workload.replicas
+        return round(savings(before, now_value, rates, replicas), 2)
 
     def stats_of(self, usage: ContainerUsage) -> UsageStats | None:
         """The usage summary of this detector's resource (``usage.cpu`` or ``usage.memory``)."""
@@ -216,7 +259,7 @@ class RightsizingDetector(Detector):
     def run(self, state: ClusterState) -> DetectorResult:
         result = DetectorResult()
         rates = cluster_rates(state, self.prices)
-        cfg = getattr(self.settings.detectors, self.resource)
+        cfg = self.config
         for workload in state.workloads:
             policy = limit_policy_of(workload, cfg.limit_policy)
             replicas, basis = replicas_of(workload)
@@ -251,12 +294,16 @@ class RightsizingDetector(Detector):
         return self.evaluate(subject, rates)
 
     def finding(self, subject: Subject, *, title: str, changes: list[Change], savings: float, conf: float,
-                risk: float, evidence: dict[str, object], notes: list[str]) -> Finding:
+                risk: float, costs: tuple[float, float], evidence: dict[str, object], notes: list[str]) -> Finding:
+        """The finding for one container; ``costs`` is (before, after) USD/month."""
         wl = subject.workload
+        hint = wl.annotations.get(SOURCE_ANNOTATION)
         return Finding(
             detector=self.name, type=self.finding_type,
             target=Target(TargetKind.CONTAINER, subject.container.name, wl.ref.namespace, wl.ref),
             title=title, changes=changes, monthly_savings=round(float(savings), 2), confidence=conf, risk=risk,
+            edit=EditTarget(EditKind.CONTAINER_RESOURCES, source_hint=hint.strip() if hint else None),
+            cost_before=round(costs[0], 2), cost_after=round(costs[1], 2),
             evidence=evidence, labels=dict(wl.labels), team=wl.team, notes=notes)
 
 

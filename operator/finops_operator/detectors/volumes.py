@@ -28,9 +28,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+
 from ..errors import ConfigError
-from ..models import ClusterState, Finding, FindingType, Target, TargetKind, Volume, VolumeSource, Change
-from .base import Detector, DetectorResult, Skip, now_of, register
+from ..models import (Change, ClusterState, EditKind, EditTarget, Finding, FindingType, Target, TargetKind, Volume,
+                      VolumeSource)
+from ..pricing.allocation import Rates
+from ..settings_base import SettingsModel
+from .base import Detector, DetectorResult, Grouping, Skip, now_of, register
+
+if TYPE_CHECKING:
+    from ..ledger import Opportunity
+
+SOURCE_TAG = "finops.dev/source"
+
+
+class VolumeSettings(SettingsModel):
+    """``spec.detectors.volumes``."""
+
+    enabled: bool = True
+    min_age_days: int = Field(default=7, ge=0, le=3650, description="Unattached for at least this long")
+    snapshot_before_delete: bool = True
 
 
 def _orphan_kind(volume: Volume) -> str | None:
@@ -50,11 +70,18 @@ class OrphanVolumes(Detector):
 
     name = "orphan-volumes"
     finding_type = FindingType.ORPHAN_VOLUME
+    target_kind = TargetKind.VOLUME
+    edit_kinds = (EditKind.EBS_VOLUME, EditKind.PERSISTENT_VOLUME)
+    settings_key = "volumes"
+    settings_model = VolumeSettings
+    grouping = Grouping(label="orphan volumes", change_set="orphan-volumes", verb="Delete", noun="orphan volume")
     permissions = ("ec2:DescribeVolumes", "kubernetes:list:persistentvolumes")
 
-    @property
-    def enabled(self) -> bool:
-        return self.settings.detectors.volumes.enabled
+    @classmethod
+    def realized_savings(cls, opp: "Opportunity", state: ClusterState, rates: Rates) -> float | None:
+        """The estimate, once the volume is gone from the inventory."""
+        name = opp.target.split("/", 1)[-1]              # "volume/<id>"
+        return opp.estimated_monthly_savings if all(v.id != name for v in state.volumes) else None
 
     def run(self, state: ClusterState) -> DetectorResult:
         result = DetectorResult()
@@ -78,7 +105,7 @@ class OrphanVolumes(Detector):
         return result
 
     def _judge(self, state: ClusterState, volume: Volume, kind: str, now: datetime) -> Finding | Skip:
-        cfg = self.settings.detectors.volumes
+        cfg = self.config
         target = f"volume/{volume.id}"
         since = volume.released_at if kind == "released" and volume.released_at else volume.created_at
         if since is None:
@@ -95,7 +122,7 @@ class OrphanVolumes(Detector):
 
     def _finding(self, state: ClusterState, volume: Volume, kind: str, age_days: float,
                  parts: dict[str, float]) -> Finding:
-        snapshot = self.settings.detectors.volumes.snapshot_before_delete and kind != "never-bound"
+        snapshot = self.config.snapshot_before_delete and kind != "never-bound"
         cost = sum(parts.values())
         snapshot_cost = self.prices.snapshot_monthly(volume.size_gib) if snapshot else 0.0
         savings = cost
@@ -117,8 +144,9 @@ class OrphanVolumes(Detector):
             "prices": {"source": self.prices.source, "retrieved": self.prices.retrieved,
                        "region": self.prices.region},
         }
-        if volume.tags.get("finops.dev/source"):
-            evidence["source_hint"] = volume.tags["finops.dev/source"]
+        hint = (volume.tags.get(SOURCE_TAG) or "").strip() or None
+        if hint:
+            evidence["source_hint"] = hint      # shown to reviewers; editors use Finding.edit.source_hint
         notes = [f"{what} {kind} for {age_days:.0f} days"]
         if snapshot:
             notes.append("a snapshot is taken before the delete (snapshotBeforeDelete); it costs at most "
@@ -132,5 +160,9 @@ class OrphanVolumes(Detector):
             title=f"Delete {kind} {what} {volume.id} ({volume.size_gib} GiB {volume.volume_type}, "
                   f"{age_days:.0f} days)",
             changes=[Change("delete", "present", None)], monthly_savings=round(savings, 2),
-            confidence=confidence, risk=risk, evidence=evidence, labels=dict(volume.tags), team=team,
+            confidence=confidence, risk=risk,
+            edit=EditTarget(EditKind.EBS_VOLUME if volume.source == VolumeSource.EBS else EditKind.PERSISTENT_VOLUME,
+                            source_hint=hint, snapshot_before_delete=snapshot, size_gib=volume.size_gib),
+            cost_before=round(cost, 2), cost_after=round(snapshot_cost, 2), evidence=evidence,
+            labels=dict(volume.tags), team=team,
             cluster=state.cluster, notes=notes)
