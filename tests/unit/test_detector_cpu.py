@@ -226,3 +226,19 @@ def test_fast_at_ten_thousand_containers(builder):
     elapsed = time.perf_counter() - started
     assert len(result.findings) + len(result.skipped) == 10_000
     assert elapsed < 10, f"CPU detector took {elapsed:.1f}s for 10,000 containers"
+
+
+def test_a_raise_grows_the_limit_no_more_than_the_request(builder):
+    """Issue 8: KeepRatio turned a 2-core CPU limit into 7.2 cores on a raise."""
+    builder.workload("web", app("api", cpu="500m", cpu_limit="2")).usage("web", "api", cpu=stats(1.6))
+    f = one(run(builder))
+    assert changes(f)["resources.requests.cpu"] == ("500m", "1840m")        # p95 1.6 x 1.15
+    # KeepRatio alone: 1.84 x 4 = 7.36 cores; bounded by 2 + 1.34 (the request's raise) and 2x (4 cores)
+    assert changes(f)["resources.limits.cpu"] == ("2", "3340m")
+    assert f.risk > 0.2            # the limit grows by 67%: reflected in the risk
+
+
+def test_max_limit_growth_percent_caps_each_change(builder):
+    builder.workload("web", app("api", cpu="500m", cpu_limit="2")).usage("web", "api", cpu=stats(1.6))
+    f = one(run(builder, policy(cpu={"maxLimitGrowthPercent": 120})))
+    assert changes(f)["resources.limits.cpu"] == ("2", "2400m")

@@ -56,10 +56,11 @@ def test_oom_killed_container_is_raised_never_cut(builder):
     builder.workload("web", app("api", memory="2Gi", memory_limit="2Gi", oom_kills=2))
     builder.usage("web", "api", memory=stats(180 * MIB, p99=200 * MIB, peak=2 * GIB))
     f = one(run(builder))
-    # max(peak 2Gi, limit 2Gi) x 1.3 = 2662.4Mi -> 2672Mi; request is not lowered
-    assert changes(f) == {"resources.limits.memory": ("2Gi", "2672Mi")}
+    # max(peak 2Gi, limit 2Gi) x 1.3 = 2662.4Mi -> 2672Mi; request = limit before, so request = limit after
+    # (the pod stays Guaranteed under KeepRatio)
+    assert changes(f) == {"resources.requests.memory": ("2Gi", "2672Mi"), "resources.limits.memory": ("2Gi", "2672Mi")}
     assert f.evidence["oom_killed"] is True and f.evidence["direction"] == "raise"
-    assert f.monthly_savings == 0 and "OOM-killed" in f.notes[0]
+    assert f.monthly_savings < 0 and "OOM-killed" in f.notes[0]
     assert f.risk >= 0.2
 
 
@@ -73,21 +74,46 @@ def test_oom_killed_without_limit_raises_the_request(builder):
 
 
 def test_peak_near_limit_raises_the_limit(builder):
-    builder.workload("web", app("api", memory="1Gi", memory_limit="1Gi"))
-    builder.usage("web", "api", memory=stats(600 * MIB, p99=800 * MIB, peak=980 * MIB))
+    builder.workload("web", app("api", memory="1Gi", memory_limit="1536Mi"))
+    builder.usage("web", "api", memory=stats(600 * MIB, p99=800 * MIB, peak=1400 * MIB))
     f = one(run(builder))
-    # floor = 980Mi x 1.2 = 1176Mi -> 1184Mi (16Mi steps); the request (1Gi) is kept
-    assert changes(f) == {"resources.limits.memory": ("1Gi", "1184Mi")}
+    # floor = 1400Mi x 1.2 = 1680Mi (16Mi steps); the request (1Gi) is kept
+    assert changes(f) == {"resources.limits.memory": ("1536Mi", "1680Mi")}
     assert "above 90% of the limit" in f.evidence["under_requested_reasons"][0]
 
 
 def test_cut_limit_never_goes_below_peak_plus_headroom(builder):
-    # KeepRatio 1:1 would give a 400Mi limit; the peak of 900Mi sets the floor instead
+    # KeepRatio 1:2 would give a 768Mi limit; the peak of 900Mi sets the floor instead
+    builder.workload("web", app("api", memory="2Gi", memory_limit="4Gi"))
+    builder.usage("web", "api", memory=stats(300 * MIB, p99=320 * MIB, peak=900 * MIB))
+    f = one(run(builder))
+    assert changes(f) == {"resources.requests.memory": ("2Gi", "384Mi"),
+                          "resources.limits.memory": ("4Gi", "1088Mi")}   # 900 x 1.2 = 1080 -> 1088Mi
+
+
+def test_a_cut_keeps_a_guaranteed_container_guaranteed(builder):
+    """Issue 8: cuts silently turned Guaranteed pods Burstable (request cut, limit held at the peak floor)."""
     builder.workload("web", app("api", memory="4Gi", memory_limit="4Gi"))
     builder.usage("web", "api", memory=stats(300 * MIB, p99=320 * MIB, peak=900 * MIB))
     f = one(run(builder))
-    assert changes(f) == {"resources.requests.memory": ("4Gi", "384Mi"),
-                          "resources.limits.memory": ("4Gi", "1088Mi")}   # 900 x 1.2 = 1080 -> 1088Mi
+    assert changes(f) == {"resources.requests.memory": ("4Gi", "1088Mi"),
+                          "resources.limits.memory": ("4Gi", "1088Mi")}
+    # Burstable is the policy's explicit choice: then the request may go below the limit
+    f = one(run(builder, policy(memory={"limitPolicy": "Burstable"})))
+    assert changes(f)["resources.requests.memory"] == ("4Gi", "384Mi")
+
+
+def test_a_raise_grows_the_limit_no_more_than_the_request(builder):
+    """Issue 8: KeepRatio turned a 512Mi limit into 6912Mi on a raise, scored 11% risk."""
+    builder.workload("web", app("api", memory="64Mi", memory_limit="512Mi"))
+    builder.usage("web", "api", memory=stats(600 * MIB, p99=700 * MIB, peak=720 * MIB))
+    f = one(run(builder))
+    request = parse_memory(changes(f)["resources.requests.memory"][1])
+    limit = parse_memory(changes(f)["resources.limits.memory"][1])
+    assert request == 848 * MIB                                  # 700Mi x 1.2 -> 848Mi
+    # KeepRatio alone: 848Mi x 8 = 6784Mi; bounded by +784Mi (the request's raise) and 2x (1024Mi)
+    assert limit == max(request, 1024 * MIB) and limit <= 2 * 512 * MIB
+    assert f.risk >= 0.25
 
 
 @pytest.mark.parametrize("limit_policy,expected", [

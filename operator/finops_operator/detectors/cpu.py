@@ -106,7 +106,7 @@ class CpuRightsizing(RightsizingDetector):
         cfg = self.config
         res = subject.container.resources
         limit = policy_limit(subject.limit_policy, "cpu", new_req, effective, res.cpu_limit,
-                             cfg.burst_factor_percent)
+                             cfg.burst_factor_percent, cfg.max_limit_growth_percent)
         if limit is None:
             return None
         return max(new_req, round_up(limit, cfg.step_millicores / 1000))
@@ -123,7 +123,7 @@ class CpuRightsizing(RightsizingDetector):
         if not changes:
             return self.skip(subject.key, "recommendation formats to the values already written")
         conf, conf_inputs = confidence(subject.stats, subject.history_hours, subject.container.restarts)
-        risk = cpu_risk(subject.stats.max, new_req, new_lim)
+        risk = cpu_risk(subject.stats.max, new_req, new_lim, res.cpu_limit)
         evidence = base_evidence(subject, "cores")
         evidence.update({
             "percentile": self.config.percentile,

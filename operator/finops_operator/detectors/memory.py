@@ -33,8 +33,8 @@ from ..pricing.allocation import Rates, memory_monthly_cost
 from ..settings_base import LimitPolicy
 from ..units import MI, format_memory, human_bytes, round_up
 from .base import Grouping, Skip, register
-from .sizing import (RightsizingDetector, RightsizingSettings, Subject, base_evidence, confidence, memory_risk,
-                     policy_limit, sizing_notes, value_change)
+from .sizing import (RightsizingDetector, RightsizingSettings, Subject, base_evidence, confidence, is_guaranteed,
+                     memory_risk, policy_limit, sizing_notes, value_change)
 
 
 class MemorySettings(RightsizingSettings):
@@ -142,11 +142,13 @@ class MemoryRightsizing(RightsizingDetector):
         if reasons and effective is not None:
             new_req = max(new_req, int(effective))        # a safety raise never lowers the request
         new_lim = policy_limit(subject.limit_policy, "memory", new_req, effective, res.memory_limit,
-                               cfg.burst_factor_percent)
+                               cfg.burst_factor_percent, cfg.max_limit_growth_percent)
         if new_lim is not None:
             new_lim = max(self._step(new_lim), floor, bumped or 0, new_req)
-            if subject.limit_policy == LimitPolicy.GUARANTEED:
-                new_req = new_lim
+            keep_equal = subject.limit_policy == LimitPolicy.KEEP_RATIO and is_guaranteed(res.memory_request,
+                                                                                          res.memory_limit)
+            if subject.limit_policy == LimitPolicy.GUARANTEED or keep_equal:
+                new_req = new_lim                         # request = limit: the pod keeps its QoS class
         elif bumped is not None:
             new_req = max(new_req, bumped)                # no limit: the node OOM-killed it; reserve more
         return new_req, new_lim, basis, reasons
@@ -172,7 +174,7 @@ class MemoryRightsizing(RightsizingDetector):
             floor = round(OOM_RAISE_CONFIDENCE * subject.stats.coverage, 4)
             conf_inputs["oom_raise_floor"] = floor
             conf = max(conf, floor)
-        risk = memory_risk(subject.stats.max, new_req, new_lim, oom)
+        risk = memory_risk(subject.stats.max, new_req, new_lim, oom, res.memory_limit)
         evidence = base_evidence(subject, "bytes")
         evidence.update({
             "percentile": cfg.percentile, "headroom_percent": cfg.headroom_percent,

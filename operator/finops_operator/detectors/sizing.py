@@ -25,9 +25,13 @@ Risk (0..1), with ``pr = observed max / new request`` and ``pl = observed max / 
 
 Limit policies (per policy, or per workload with the annotation
 ``finops.dev/limit-policy``): KeepRatio scales an existing limit with the request
-(no limit stays no limit); NoCPULimit removes the CPU limit (memory keeps the ratio);
-Burstable sets limit = request x burstFactorPercent / 100; Guaranteed sets
-limit = request. A limit is never below its request.
+(no limit stays no limit; a container whose request equals its limit keeps them
+equal, so a Guaranteed pod stays Guaranteed); NoCPULimit removes the CPU limit
+(memory keeps the ratio); Burstable sets limit = request x burstFactorPercent /
+100; Guaranteed sets limit = request. A limit is never below its request; a
+memory limit never below the observed peak (plus headroom). A limit that grows
+grows by no more than its request did and to at most maxLimitGrowthPercent of
+its current value per change; the growth adds to the risk score.
 
 Savings = (effective request before - request after) x blended cluster rate x 730
 x replicas. The effective request before is the request, else the limit (Kubernetes
@@ -69,6 +73,7 @@ class RightsizingSettings(SettingsModel):
     min_history_hours: int = Field(default=24, ge=1, le=24 * 90)
     limit_policy: LimitPolicy = LimitPolicy.KEEP_RATIO
     burst_factor_percent: int = Field(default=200, ge=100, le=1000, description="Burstable: limit = request x this / 100")
+    max_limit_growth_percent: int = Field(default=200, ge=100, le=1000, description="A change grows a limit to at most this percent of its current value (and by no more than its request grows)")
     time_window: TimeWindow | None = Field(default=None, description="Only size for samples inside this window")
 
 
@@ -123,33 +128,63 @@ def confidence(stats: UsageStats, hours: float, restarts: int) -> tuple[float, d
     return round(float(clip(cov * hist * vol * rest)), 4), inputs
 
 
-def cpu_risk(peak: float, new_request: float, new_limit: float | None) -> float:
+def limit_growth_risk(current_limit: float | None, new_limit: float | None) -> float:
+    """Extra risk of a limit that grows: a larger limit lets the container take more of its node.
+
+    0 for a limit that stays or shrinks (or appears/disappears), up to 0.25 at twice the limit.
+    """
+    if not current_limit or not new_limit or new_limit <= current_limit:
+        return 0.0
+    return 0.25 * clip(new_limit / current_limit - 1.0)
+
+
+def cpu_risk(peak: float, new_request: float, new_limit: float | None, current_limit: float | None = None) -> float:
     pr = peak / new_request if new_request > 0 else 2.0
     pl = peak / new_limit if new_limit else 0.0
-    return round(float(clip(0.4 * clip((pr - 0.5) / 1.5) + 0.6 * clip((pl - 0.5) / 0.5))), 4)
+    growth = limit_growth_risk(current_limit, new_limit)
+    return round(float(clip(0.4 * clip((pr - 0.5) / 1.5) + 0.6 * clip((pl - 0.5) / 0.5) + growth)), 4)
 
 
-def memory_risk(peak: float, new_request: float, new_limit: float | None, oom_killed: bool) -> float:
+def memory_risk(peak: float, new_request: float, new_limit: float | None, oom_killed: bool,
+                current_limit: float | None = None) -> float:
     pr = peak / new_request if new_request > 0 else 2.0
     pl = peak / new_limit if new_limit else 0.0
     bump = 0.2 if oom_killed else 0.0
-    return round(float(clip(0.3 * clip((pr - 0.5) / 1.0) + 0.7 * clip((pl - 0.5) / 0.5) + bump)), 4)
+    growth = limit_growth_risk(current_limit, new_limit)
+    return round(float(clip(0.3 * clip((pr - 0.5) / 1.0) + 0.7 * clip((pl - 0.5) / 0.5) + bump + growth)), 4)
+
+
+def is_guaranteed(current_request: float | None, current_limit: float | None) -> bool:
+    """Request equal to limit for this resource (the container's share of a Guaranteed pod)."""
+    return current_request is not None and current_limit is not None and abs(current_request - current_limit) < 1e-9
 
 
 def policy_limit(policy: LimitPolicy, resource: str, new_request: float, current_request: float | None,
-                 current_limit: float | None, burst_percent: int) -> float | None:
-    """The new limit under ``policy`` (unrounded); None means no limit."""
+                 current_limit: float | None, burst_percent: int, max_growth_percent: int = 200) -> float | None:
+    """The new limit under ``policy`` (unrounded, never below the new request); None means no limit.
+
+    On a raise a limit grows by no more than its request did (absolute), and to at most
+    ``max_growth_percent`` of its current value per change (``maxLimitGrowthPercent``),
+    but never below the new request. Guaranteed (limit = request) is not capped.
+    """
     if policy == LimitPolicy.GUARANTEED:
         return new_request
-    if policy == LimitPolicy.BURSTABLE:
-        return new_request * burst_percent / 100.0
     if policy == LimitPolicy.NO_CPU_LIMIT and resource == "cpu":
         return None
-    if current_limit is None:
+    if policy == LimitPolicy.BURSTABLE:
+        limit = new_request * burst_percent / 100.0
+    elif current_limit is None:
         return None
-    if not current_request:
-        return max(current_limit, new_request)
-    return new_request * current_limit / current_request
+    elif not current_request:
+        limit = max(current_limit, new_request)
+    else:
+        limit = new_request * current_limit / current_request
+    if current_limit and limit > current_limit:
+        grown = current_limit * max_growth_percent / 100.0
+        if current_request is not None and new_request > current_request:
+            grown = min(grown, current_limit + (new_request - current_request))
+        limit = min(limit, grown)
+    return max(limit, new_request)
 
 
 def replicas_of(workload: Workload) -> tuple[int, str]:
