@@ -174,7 +174,8 @@ class MemoryRightsizing(RightsizingDetector):
             floor = round(OOM_RAISE_CONFIDENCE * subject.stats.coverage, 4)
             conf_inputs["oom_raise_floor"] = floor
             conf = max(conf, floor)
-        risk = memory_risk(subject.stats.max, new_req, new_lim, oom, res.memory_limit)
+        # after an OOM kill the larger limit is the fix itself, not a risk of its own
+        risk = memory_risk(subject.stats.max, new_req, new_lim, oom, None if oom else res.memory_limit)
         evidence = base_evidence(subject, "bytes")
         evidence.update({
             "percentile": cfg.percentile, "headroom_percent": cfg.headroom_percent,
