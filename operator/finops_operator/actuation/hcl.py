@@ -24,12 +24,13 @@ _REF = re.compile(r"^(local|var)\.([A-Za-z_][A-Za-z0-9_-]*)$")
 
 @dataclass(slots=True)
 class Expr:
-    """An expression: kind int|float|string|tuple|object|ref|bool|other, with its span."""
+    """An expression: kind int|float|string|template|tuple|object|ref|bool|other, with its span."""
 
     kind: str
     start: int
     end: int
-    value: Any = None      # int/float/str; list[Expr] (tuple); list[ObjElem] (object); "local.x" (ref)
+    value: Any = None      # int/float/str; list[Expr] (tuple); list[ObjElem] (object); "local.x" (ref);
+                           # template: list of str and ref Exprs ("${var.env}-general")
 
     def elem(self, key: str) -> "ObjElem | None":
         if self.kind != "object":
@@ -147,6 +148,24 @@ def _string(tree: Tree) -> str | None:
     return "".join(text)
 
 
+def _template(tree: Tree) -> list[Any] | None:
+    """A string whose interpolations are all plain ``var.x`` / ``local.x`` references, else None."""
+    out: list[Any] = []
+    for part in (c for c in tree.children if isinstance(c, Tree) and c.data == "string_part"):
+        token = part.children[0]
+        if isinstance(token, Token) and token.type == "STRING_CHARS":
+            out.append(str(token))
+            continue
+        if not (isinstance(token, Tree) and token.data == "interpolation"):
+            return None
+        inner = [c for c in token.children if isinstance(c, Tree)]
+        ref = _expr(inner[0]) if len(inner) == 1 else None
+        if ref is None or ref.kind != "ref":
+            return None
+        out.append(ref)
+    return out
+
+
 def _unwrap(tree: Tree | Token) -> Tree | Token:
     while isinstance(tree, Tree) and tree.data == "expr_term" and len(tree.children) == 1:
         tree = tree.children[0]
@@ -163,7 +182,10 @@ def _expr(node: Tree | Token) -> Expr:
         return Expr("float", start, end, float(str(inner.children[0])))
     if kind == "string":
         value = _string(inner)
-        return Expr("string" if value is not None else "other", start, end, value)
+        if value is not None:
+            return Expr("string", start, end, value)
+        parts = _template(inner)
+        return Expr("template", start, end, parts) if parts is not None else Expr("other", start, end, None)
     if kind == "literal_value":
         return Expr("bool", start, end, str(inner.children[0]))
     if kind == "tuple":

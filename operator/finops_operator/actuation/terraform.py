@@ -22,7 +22,7 @@ import jinja2
 from ..errors import EditError, SourceNotFound
 from ..models import Change, Finding
 from . import hcl
-from .hclrefs import Located, resolve_value, usages
+from .hclrefs import Instance, Located, evaluate_string, instances, resolve_value, usages
 from .yamledit import splice
 
 log = logging.getLogger(__name__)
@@ -85,35 +85,58 @@ class _Group:
     scaling: hcl.Block | None               # raw resource: its scaling_config block
     desired_ignored: str | None             # why a desired_size change would have no effect
     desc: str
+    instance: Instance = ()                 # the module calls that instantiate it (values resolve there)
+
+
+_GENERATED_SUFFIX = re.compile(r"-\d{26}$")   # EKS names from a name_prefix: "<prefix>-<26 digits>"
+
+
+def _names_of(name: str) -> set[str]:
+    """The names a live node group may be written as: itself, and without a generated suffix."""
+    return {name, _GENERATED_SUFFIX.sub("", name)}
 
 
 def _find_groups(files: dict[str, hcl.HclFile], name: str) -> list[_Group]:
+    wanted = _names_of(name)
     found: list[_Group] = []
     for path, f in files.items():
         for block in f.blocks:
             if block.type == "resource" and block.labels[:1] == ["aws_eks_node_group"]:
-                ng = block.attributes.get("node_group_name")
-                names = {block.labels[-1], block.labels[-1].replace("_", "-")}
-                if ng is not None and ng.value.kind == "string":
-                    names = {ng.value.value}
-                if name in names:
-                    scaling = block.block("scaling_config")
-                    fields = {k: a.value for k, a in (scaling.attributes if scaling else {}).items()}
-                    if "instance_types" in block.attributes:
-                        fields["instance_types"] = block.attributes["instance_types"].value
-                    lifecycle = block.block("lifecycle")
-                    ignored = None
-                    if lifecycle and "desired_size" in f.text[lifecycle.start:lifecycle.end]:
-                        ignored = ("this aws_eks_node_group ignores desired_size changes (lifecycle "
-                                   "ignore_changes); the autoscaler sets the running size")
-                    found.append(_Group(path, fields, scaling or block, scaling, ignored,
-                                        f'resource "aws_eks_node_group" "{block.labels[-1]}" in {path}'))
+                found += _raw_groups(files, path, f, block, wanted)
             elif block.type == "module":
-                found += _module_groups(files, path, block, name)
+                found += _module_groups(files, path, block, wanted)
     return found
 
 
-def _module_groups(files: dict[str, hcl.HclFile], path: str, block: hcl.Block, name: str) -> list[_Group]:
+def _raw_groups(files: dict[str, hcl.HclFile], path: str, f: hcl.HclFile, block: hcl.Block,
+                wanted: set[str]) -> list[_Group]:
+    """One group per module instance of the resource whose name (evaluated there) is wanted."""
+    found = []
+    for instance in instances(files, path):
+        names = {block.labels[-1], block.labels[-1].replace("_", "-")}
+        for attr in ("node_group_name", "node_group_name_prefix"):
+            expr = block.attributes.get(attr)
+            value = evaluate_string(files, path, expr.value, instance) if expr is not None else None
+            if value:
+                names = {value}
+        if not names & wanted:
+            continue
+        scaling = block.block("scaling_config")
+        fields = {k: a.value for k, a in (scaling.attributes if scaling else {}).items()}
+        if "instance_types" in block.attributes:
+            fields["instance_types"] = block.attributes["instance_types"].value
+        lifecycle = block.block("lifecycle")
+        ignored = None
+        if lifecycle and "desired_size" in f.text[lifecycle.start:lifecycle.end]:
+            ignored = ("this aws_eks_node_group ignores desired_size changes (lifecycle "
+                       "ignore_changes); the autoscaler sets the running size")
+        where = f" (instance {' <- '.join(str(c) for c in instance)})" if instance else ""
+        found.append(_Group(path, fields, scaling or block, scaling, ignored,
+                            f'resource "aws_eks_node_group" "{block.labels[-1]}" in {path}{where}', instance))
+    return found
+
+
+def _module_groups(files: dict[str, hcl.HclFile], path: str, block: hcl.Block, wanted: set[str]) -> list[_Group]:
     source = block.attributes.get("source")
     src = source.value.value if source and source.value.kind == "string" else ""
     found = []
@@ -127,7 +150,7 @@ def _module_groups(files: dict[str, hcl.HclFile], path: str, block: hcl.Block, n
         for elem in located.expr.value:
             inner = elem.value.elem("name")
             alias = inner.value.value if inner and inner.value.kind == "string" else None
-            if name in (elem.key, alias) and elem.value.kind == "object":
+            if wanted & {elem.key, alias} and elem.value.kind == "object":
                 fields = {e.key: e.value for e in elem.value.value}
                 ignored = DESIRED_IGNORED if EKS_MODULE in src or not src.startswith((".", "/")) else None
                 found.append(_Group(located.path, fields, elem.value, None, ignored,
@@ -184,7 +207,7 @@ def _check_sizes(files, group: _Group, changes: list[Change]) -> None:
         if expr is None:
             continue
         try:
-            expr = resolve_value(files, group.path, expr).expr if expr.kind == "ref" else expr
+            expr = resolve_value(files, group.path, expr, group.instance).expr if expr.kind == "ref" else expr
         except EditError:
             continue
         if expr.kind == "int":
@@ -202,15 +225,18 @@ def _edit_field(files, texts: dict[str, str], read: Reader, group: _Group, chang
     expr = group.fields.get(change.field)
     if expr is None:
         return _insert_field(files, texts, read, group, change.field, new_value)
-    located = resolve_value(files, group.path, expr) if expr.kind == "ref" else Located(group.path, expr, [])
+    located = resolve_value(files, group.path, expr, group.instance) if expr.kind == "ref" \
+        else Located(group.path, expr, [])
     target = located.expr
     _check_before(group, change, target)
-    if located.via:
-        ref = located.via[0]
-        shared = usages(files, group.path, ref)
+    if located.shared_default:
+        raise EditError(f"{change.field} of {group.desc} is {located.shared_default}; editing it would change "
+                        "the others too. Pass this instance its own value from the module block")
+    for used_in, ref in located.refs:
+        shared = usages(files, used_in, ref)
         if shared > 1:
-            raise EditError(f"{change.field} of {group.desc} comes from {ref}, which is used in {shared} places; "
-                            "editing it would change the others too. Give this group its own value")
+            raise EditError(f"{change.field} of {group.desc} comes from {ref} (in {used_in}), which is used in "
+                            f"{shared} places; editing it would change the others too. Give this group its own value")
     text = texts.get(located.path, read(located.path))
     new = splice(text, target.start, target.end, hcl.render_value(new_value))
     _self_check(new, located.path, target.start, new_value)
