@@ -19,6 +19,8 @@ import yaml
 
 from tests.support.kubeprocs import VERSIONS_ENV, CommandError, read_versions_env, tools_dir
 
+GITOPS_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gitops"
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
 INSTALL_HINT = (
     "run `make tools` (tests/tools/install-render-tools.sh builds kustomize and tofu, "
     "tests/tools/install-kube-tools.sh builds helm)"
@@ -117,3 +119,20 @@ def container_resources(docs: Iterable[dict[str, Any]], kind: str, name: str) ->
     """{container name: its resources} of a workload's pod template (init containers excluded)."""
     pod = find_object(docs, kind, name)["spec"]["template"]["spec"]
     return {c["name"]: c.get("resources", {}) for c in pod["containers"]}
+
+
+def workload_resources(docs: Iterable[dict[str, Any]]) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+    """{(kind, name): {container: resources}} of every workload in a rendering."""
+    docs = list(docs)
+    return {
+        (d["kind"], d["metadata"]["name"]): container_resources(docs, d["kind"], d["metadata"]["name"])
+        for d in docs
+        if d.get("kind") in WORKLOAD_KINDS
+    }
+
+
+def res(req_cpu: str | None, req_mem: str, lim_cpu: str | None, lim_mem: str) -> dict[str, Any]:
+    """A container's resources as rendered, for expectations (a None CPU is left out)."""
+    requests = {"cpu": req_cpu, "memory": req_mem} if req_cpu else {"memory": req_mem}
+    limits = {"cpu": lim_cpu, "memory": lim_mem} if lim_cpu else {"memory": lim_mem}
+    return {"requests": requests, "limits": limits}
