@@ -32,9 +32,9 @@ def test_comments_and_heredoc_survive_byte_for_byte(gitops_repo):
     heredoc = edit.before[edit.before.index("<<-EOT"):edit.before.index("  EOT\n") + 6]
     assert heredoc in edit.after and "${var.cluster_name}" in heredoc
     assert edit.after.startswith("/*\n * Production EKS cluster.")
-    assert "+  general_desired_size = 3   // the cluster autoscaler moves it between min and max" in changed_lines(edit)
-    assert len(changed_lines(edit)) == 4
-    assert any("ignores desired_size" in n for n in result.notes[f.id])
+    # the module ignores desired_size after creation: only min_size, which takes effect, is edited
+    assert changed_lines(edit) == ["-  general_min_size     = 3", "+  general_min_size     = 2"]
+    assert any(n.startswith("desired_size not edited") and "ignores desired_size" in n for n in result.notes[f.id])
     hcl2.loads(edit.after)
 
 

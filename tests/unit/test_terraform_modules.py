@@ -73,3 +73,36 @@ def test_generated_node_group_names_match_their_prefix(tmp_path):
     f = node_group_finding("general-20240105123456789012345678", ("max_size", "5", "4"))
     result = plan_edits(repo, [f])
     assert [e.path for e in result.edits] == ["main.tf"], result.skipped
+
+
+EKS_CORPUS = CORPUS.parent / "eks-module"
+
+
+@pytest.fixture
+def eks_repo(tmp_path: Path) -> Path:
+    root = tmp_path / "eks"
+    shutil.copytree(EKS_CORPUS, root)
+    return root
+
+
+def test_eks_module_groups_through_for_expressions_and_generated_names(eks_repo):
+    """terraform-aws-modules/eks groups built with `for` over locals maps; AWS names them '<key>-<26 digits>'."""
+    f = node_group_finding("general-20240105123456789012345678", ("desired_size", "5", "4"), ("min_size", "3", "2"))
+    result = plan_edits(eks_repo, [f])
+    assert [e.path for e in result.edits] == ["locals.tf"], result.skipped
+    assert changed_lines(result.edits[0]) == ["-      min_size       = 3", "+      min_size       = 2"]
+    # the live count (5) differs from the file (3): the autoscaler owns it, not drift
+    assert any(n.startswith("desired_size not edited") for n in result.notes[f.id])
+
+
+def test_eks_module_desired_only_says_what_takes_effect(eks_repo):
+    f = node_group_finding("memory-20240105123456789012345678", ("desired_size", "2", "1"))
+    result = plan_edits(eks_repo, [f])
+    assert not result.edits
+    assert "nothing in Terraform holds the group above 1 nodes (min_size is 1 in locals.tf)" in result.skipped[f.id]
+
+
+def test_self_managed_group_fields_pass_through_the_for_body(eks_repo):
+    f = node_group_finding("ci-runners", ("max_size", "6", "4"))
+    result = plan_edits(eks_repo, [f])
+    assert [e.path for e in result.edits] == ["locals.tf"], result.skipped

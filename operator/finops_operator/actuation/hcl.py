@@ -198,7 +198,58 @@ def _expr(node: Tree | Token) -> Expr:
         text = _name(inner)
         if _REF.match(text):
             return Expr("ref", start, end, text)
+    if kind == "for_object_expr":
+        value = _for_object(inner)
+        if value is not None:
+            return Expr("for", start, end, value)
     return Expr("other", start, end, None)
+
+
+@dataclass(slots=True)
+class ForObject:
+    """``{ for k, v in <collection> : k => <body> }`` where each element's fields pass through.
+
+    ``fields`` names the element fields the body passes through unchanged: ``None``
+    for all of them (``v`` or ``merge(v, {...})``, minus ``overridden``), else the set
+    of keys written as ``key = v.key``.
+    """
+
+    collection: Expr
+    fields: set[str] | None
+    overridden: set[str]
+
+
+def _for_object(tree: Tree) -> ForObject | None:
+    parts = [c for c in tree.children if isinstance(c, Tree) and c.data != "new_line_or_comment"]
+    if len(parts) != 3 or parts[0].data != "for_intro":
+        return None
+    intro = [c for c in parts[0].children if isinstance(c, Tree)]
+    names = [_name(c) for c in intro if c.data == "identifier"]
+    collection = _expr(intro[-1])
+    if len(names) != 2 or collection.kind != "ref" or _name(_unwrap(parts[1])) != names[0]:
+        return None
+    value_var, body = names[1], _unwrap(parts[2])
+    if isinstance(body, Tree) and body.data == "identifier" and _name(body) == value_var:
+        return ForObject(collection, None, set())
+    if isinstance(body, Tree) and body.data == "function_call" and _name(body.children[0]) == "merge":
+        args = [_unwrap(a) for c in body.children if isinstance(c, Tree) and c.data == "arguments"
+                for a in c.children if isinstance(a, Tree)]
+        if args and isinstance(args[0], Tree) and args[0].data == "identifier" and _name(args[0]) == value_var:
+            overridden = {e.key for a in args[1:] for e in (_expr(a).value or []) if _expr(a).kind == "object"}
+            return ForObject(collection, None, overridden)
+        return None
+    if isinstance(body, Tree) and body.data == "object":
+        fields = {e.key for e in _expr(body).value
+                  if e.value.kind == "other" and _name(_unwrap(_elem_tree(body, e.key))) == f"{value_var}.{e.key}"}
+        return ForObject(collection, fields, set())
+    return None
+
+
+def _elem_tree(obj: Tree, key: str) -> Tree:
+    for child in obj.children:
+        if isinstance(child, Tree) and child.data == "object_elem" and _elem(child).key == key:
+            return child.children[-1]
+    raise KeyError(key)
 
 
 def _elem(tree: Tree) -> ObjElem:

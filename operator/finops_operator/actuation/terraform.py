@@ -139,23 +139,35 @@ def _raw_groups(files: dict[str, hcl.HclFile], path: str, f: hcl.HclFile, block:
 def _module_groups(files: dict[str, hcl.HclFile], path: str, block: hcl.Block, wanted: set[str]) -> list[_Group]:
     source = block.attributes.get("source")
     src = source.value.value if source and source.value.kind == "string" else ""
+    ignored = DESIRED_IGNORED if EKS_MODULE in src or not src.startswith((".", "/")) else None
     found = []
     for map_name in MODULE_MAPS:
         attr = block.attributes.get(map_name)
         if attr is None:
             continue
-        located = resolve_value(files, path, attr.value) if attr.value.kind == "ref" else Located(path, attr.value, [])
+        expr, through = attr.value, None
+        if expr.kind == "for":          # { for k, v in local.groups : k => merge(v, {...}) }
+            expr, through = expr.value.collection, expr.value
+        located = resolve_value(files, path, expr) if expr.kind == "ref" else Located(path, expr, [])
         if located.expr.kind != "object":
             continue
         for elem in located.expr.value:
             inner = elem.value.elem("name")
             alias = inner.value.value if inner and inner.value.kind == "string" else None
             if wanted & {elem.key, alias} and elem.value.kind == "object":
-                fields = {e.key: e.value for e in elem.value.value}
-                ignored = DESIRED_IGNORED if EKS_MODULE in src or not src.startswith((".", "/")) else None
+                fields = {e.key: e.value for e in elem.value.value if _passes(through, e.key)}
                 found.append(_Group(located.path, fields, elem.value, None, ignored,
                                     f'module "{block.labels[0]}" {map_name}.{elem.key} in {located.path}'))
     return found
+
+
+def _passes(through: hcl.ForObject | None, key: str) -> bool:
+    """Whether a field of a map element reaches the module unchanged through a for-expression."""
+    if through is None:
+        return True
+    if key in through.overridden:
+        return False
+    return through.fields is None or key in through.fields
 
 
 def _parse_types(text: str | None) -> list[str]:
@@ -186,9 +198,13 @@ def edit_node_group(tf_files: list[str], read: Reader, finding: Finding) -> TfRe
         raise EditError(f"unsupported node group field(s) {unknown} for {group.desc}")
     notes: list[str] = []
     if group.desired_ignored and any(c.field == "desired_size" for c in changes):
-        if all(c.field == "desired_size" for c in changes):
-            raise EditError(f"only desired_size changes for {group.desc}, and {group.desired_ignored}")
-        notes.append(group.desired_ignored)
+        # The autoscaler owns the live size: desired_size in the file neither takes effect nor
+        # has to match the cluster (live count != file is not drift). What takes effect is min_size.
+        changes = [c for c in changes if c.field != "desired_size"]
+        if not changes:
+            raise EditError(f"only desired_size changes for {group.desc}, and {group.desired_ignored}; "
+                            f"{_autoscaled_hint(files, group, finding)}")
+        notes.append(f"desired_size not edited: {group.desired_ignored}")
     _check_sizes(files, group, changes)
     texts: dict[str, str] = {}
     location = None
@@ -197,6 +213,22 @@ def edit_node_group(tf_files: list[str], read: Reader, finding: Finding) -> TfRe
         location = location or f"{path}:{line}"
         notes += [note] if note else []
     return TfResult(dict(texts), location, notes)
+
+
+def _autoscaled_hint(files, group: _Group, finding: Finding) -> str:
+    """What to do when only an ignored desired_size would change."""
+    after = next((c.after for c in finding.changes if c.field == "desired_size"), None)
+    expr = group.fields.get("min_size")
+    try:
+        located = resolve_value(files, group.path, expr, group.instance) if expr is not None and expr.kind == "ref" \
+            else (Located(group.path, expr, []) if expr is not None else None)
+    except EditError:
+        located = None
+    if located is not None and located.expr.kind == "int" and after is not None and located.expr.value <= int(after):
+        return (f"nothing in Terraform holds the group above {after} nodes (min_size is {located.expr.value} in "
+                f"{located.path}): the autoscaler can remove the nodes once their pods fit elsewhere; check its "
+                "scale-down settings")
+    return "lower min_size to let the autoscaler remove the nodes"
 
 
 def _check_sizes(files, group: _Group, changes: list[Change]) -> None:

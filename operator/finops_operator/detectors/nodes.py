@@ -52,6 +52,9 @@ from .base import Detector, DetectorResult, Grouping, now_of, register
 if TYPE_CHECKING:
     from ..ledger import Opportunity
 
+KARPENTER_LABEL = "karpenter.sh/nodepool"
+KARPENTER_LEGACY_LABEL = "karpenter.sh/provisioner-name"
+
 
 class NodeSettings(SettingsModel):
     """``spec.detectors.nodes``."""
@@ -165,7 +168,10 @@ class IdleNodes(Detector):
         index = _Index.build(state)
         groups: dict[str, list[Node]] = defaultdict(list)
         for node in state.nodes:
-            if node.node_group:
+            if node.labels.get(KARPENTER_LABEL) or node.labels.get(KARPENTER_LEGACY_LABEL):
+                result.skipped.append(self.skip(f"node/{node.name}", "a Karpenter node: its NodePool is not a node "
+                                                "group; Karpenter consolidates it (disruption.consolidationPolicy)"))
+            elif node.node_group:
                 groups[node.node_group].append(node)
             elif self._under_used(node, index):
                 result.skipped.append(self.skip(f"node/{node.name}", "under-used but in no node group: "
