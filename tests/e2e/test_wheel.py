@@ -119,7 +119,7 @@ def test_operator_from_the_wheel_runs_a_policy(wheel_venv, live_world, e2e_prome
     ready = {c["type"]: c for c in body["status"]["conditions"]}["Ready"]
     assert ready["status"] == "True", ready
     branches = git("for-each-ref", "--format=%(refname:short)", "refs/heads/finops/", cwd=remote).split()
-    assert len(branches) == 1, branches
+    assert len(branches) == 1, (branches, ready["message"], op.text()[-3000:])
     assert len(get_json(kube, "fsav", "-n", OPERATOR_NS, "-l", f"finops.dev/policy={POLICY}")["items"]) == 2
     assert os.fspath(ROOT) not in op.text(), "the operator ran code from the checkout"
 
@@ -133,7 +133,7 @@ def policy(prometheus_url: str, remote: Path) -> dict:
     return {"apiVersion": "finops.dev/v1alpha1", "kind": "FinOpsPolicy",
             "metadata": {"name": POLICY, "namespace": OPERATOR_NS},
             "spec": {"schedule": "0 6 * * 1-5", "mode": "PullRequest", "scope": {"namespaces": [SHOP]},
-                     "dataSources": {"prometheus": {"url": prometheus_url, "historyWindow": "2d", "stepSeconds": 300}},
+                     "dataSources": {"prometheus": {"url": prometheus_url, "historyWindow": "7d", "stepSeconds": 300}},
                      "guardrails": {"maxSingleChangePercent": 95},
                      "git": {"provider": "Git", "repository": f"file://{remote}", "baseBranch": "main",
                              "paths": ["apps"], "labels": ["finops"]}}}
