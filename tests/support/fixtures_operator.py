@@ -118,16 +118,18 @@ class OperatorProcess:
     proc: subprocess.Popen | None = None
     health_port: int = 0
     metrics_port: int = 0
+    program: tuple[str, ...] = (sys.executable, "-m", "finops_operator.cli.main")   # or an installed `finops`
+    cwd: Path | None = None
 
     def start(self) -> OperatorProcess:
         self.health_port, self.metrics_port = free_port(), free_port()
-        argv = [sys.executable, "-m", "finops_operator.cli.main", "run", "--standalone",
+        argv = [*self.program, "run", "--standalone",
                 "--namespace", self.namespace, "--liveness", f"http://127.0.0.1:{self.health_port}/healthz",
                 "--metrics-port", str(self.metrics_port)]
         with self.log.open("a") as out:
             out.write(f"\n===== start {time.strftime('%H:%M:%S')} =====\n")
             out.flush()
-            self.proc = subprocess.Popen(argv, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(argv, env=self.env, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True)
         return self
 

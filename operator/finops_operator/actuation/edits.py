@@ -15,14 +15,13 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import bundled
 from ..errors import EditError, FinOpsError
 from ..models import EditKind, FileEdit, Finding
 from . import manifests, terraform
 from .locate import RepoIndex
 
 log = logging.getLogger(__name__)
-
-DEFAULT_TEMPLATES = Path(__file__).resolve().parents[3] / "terraform_templates"
 
 __all__ = ["EditResult", "RepoIndex", "plan_edits"]
 
@@ -76,7 +75,7 @@ def plan_edits(repo_root: Path, findings: list[Finding], *, templates_dir: Path 
                index: RepoIndex | None = None) -> EditResult:
     """Plan the file edits for ``findings`` in the repository at ``repo_root``."""
     index = index or RepoIndex(Path(repo_root))
-    templates = Path(templates_dir) if templates_dir else DEFAULT_TEMPLATES
+    templates = Path(templates_dir) if templates_dir else bundled.path("terraform_templates")
     ws = _Workspace(index)
     result = EditResult([], {}, {})
     for finding in sorted(findings, key=_order):

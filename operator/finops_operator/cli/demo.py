@@ -17,25 +17,20 @@ from pathlib import Path
 from rich.console import Console
 from rich.panel import Panel
 
+from .. import bundled
 from ..errors import ConfigError
 from ..guardrails import GuardrailContext
 from ..pipeline import scan
 from .output import money, result_to_json
 from .scan import apply_branches, progress, show_result
 
-DATA = Path(__file__).resolve().parent.parent / "data"
-DEMO_SCENARIO = DATA / "demo-scenario.yaml"
-DEMO_POLICY = DATA / "demo-policy.yaml"
+DEMO_SCENARIO = bundled.path("demo-scenario.yaml")
+DEMO_POLICY = bundled.path("demo-policy.yaml")
 
 
 def examples_dir() -> Path:
-    """The GitOps example repo, next to the package in a source checkout."""
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "examples" / "gitops"
-        if candidate.is_dir():
-            return candidate
-    raise ConfigError("examples/gitops not found; run the demo from a source checkout of finops-operator",
-                      field="examples")
+    """The demo's GitOps repository: examples/gitops, carried inside the package."""
+    return bundled.path("gitops")
 
 
 def _git(repo: Path, *args: str) -> str:
