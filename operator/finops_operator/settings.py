@@ -7,13 +7,20 @@ and help text.
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from .errors import ConfigError
+from .models import SUPPORTED_PERCENTILES
+
+MAX_HISTORY_WINDOW = timedelta(days=90)     # longest usage history a run reads (bounds its PromQL requests)
+
+# A percentile the usage statistics hold (models.UsageStats): the CRD gets the same enum.
+Percentile = Literal[SUPPORTED_PERCENTILES]  # type: ignore[valid-type]
 
 
 class _Model(BaseModel):
@@ -50,7 +57,7 @@ class _RightsizingSettings(_Model):
 
 
 class CpuSettings(_RightsizingSettings):
-    percentile: int = Field(default=95, ge=50, le=100, description="Percentile of CPU usage to size for (100 = max)")
+    percentile: Percentile = Field(default=95, description="Percentile of CPU usage to size for (100 = max)")
     min_millicores: int = Field(default=10, ge=1, le=64000)
     step_millicores: int = Field(default=10, ge=1, le=1000, description="Round CPU up to this step")
     throttling_threshold_percent: int = Field(default=25, ge=1, le=100, description="Throttled CFS periods that count as under-requested")
@@ -58,7 +65,7 @@ class CpuSettings(_RightsizingSettings):
 
 class MemorySettings(_RightsizingSettings):
     headroom_percent: int = Field(default=20, ge=0, le=200, description="Added on top of the sized percentile")
-    percentile: int = Field(default=99, ge=50, le=100, description="Percentile of memory usage to size for (100 = max)")
+    percentile: Percentile = Field(default=99, description="Percentile of memory usage to size for (100 = max)")
     min_mib: int = Field(default=32, ge=4, le=1048576)
     step_mib: int = Field(default=16, ge=1, le=4096, description="Round memory up to this step")
     oom_bump_percent: int = Field(default=30, ge=0, le=500, description="Raise after an OOM kill, over the larger of peak and limit")

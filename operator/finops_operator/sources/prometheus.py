@@ -41,14 +41,14 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from ..errors import ConfigError, DataSourceError, DataSourceRefused
-from ..models import HPA, Container, ContainerKey, ContainerUsage, Resources, UsageStats, Window, WorkloadRef
+from ..models import (HPA, SUPPORTED_PERCENTILES, Container, ContainerKey, ContainerUsage, Resources, UsageStats,
+                      Window, WorkloadRef)
 from . import promql
 from .promql import Scope
 from .promstats import (Owners, PodKey, by_pod, combine_chunks, hpas_from, merge_replicas, parse_bundle,
                         series_stats, stats_by_key)
 
 log = logging.getLogger(__name__)
-STANDARD_PERCENTILES = (50, 90, 95, 99, 100)
 REQUESTS_PER_CHUNK = 5
 REQUESTS_PER_SCAN = 3                  # the probe, HPA specs, node info
 MAX_REQUESTS_PER_SCAN = 1000           # a 90-day window in one-day chunks needs 458
@@ -243,8 +243,8 @@ class PrometheusSource:
         began, before = time.monotonic(), self.requests
         window = align_window(window)
         scan = _Scan(scope, window, rate_window_s or max(window.step_seconds, 4 * self.scrape_interval),
-                     {"cpu": tuple(q for q in (cpu_percentile,) if q not in STANDARD_PERCENTILES),
-                      "memory": tuple(q for q in (memory_percentile,) if q not in STANDARD_PERCENTILES)})
+                     {"cpu": tuple(q for q in (cpu_percentile,) if q not in SUPPORTED_PERCENTILES),
+                      "memory": tuple(q for q in (memory_percentile,) if q not in SUPPORTED_PERCENTILES)})
         chunks = split_window(window, self.chunk)
         planned = planned_requests(len(chunks))
         if planned > self.max_requests:
