@@ -1,9 +1,23 @@
-"""Errors a user can act on: each names where the problem is and how to fix it."""
+"""Errors a user can act on: each names where the problem is and how to fix it.
+
+Whether a failed run is worth retrying soon is decided by the error's class
+(:attr:`FinOpsError.permanent`), set where the error is raised, and carried
+unchanged to the policy's status: no later layer reads the message to guess.
+"""
 from __future__ import annotations
+
+from typing import ClassVar
 
 
 class FinOpsError(Exception):
-    """Base class. ``source`` is a file, resource or URL; ``field`` the path inside it."""
+    """Base class. ``source`` is a file, resource or URL; ``field`` the path inside it.
+
+    ``permanent``: a retry cannot help (bad configuration, credentials, permissions,
+    something missing) until a person changes something; otherwise the failure is
+    transient (a server down, a timeout) and retried with backoff.
+    """
+
+    permanent: ClassVar[bool] = False
 
     def __init__(self, message: str, *, source: str | None = None, field: str | None = None):
         self.message = message
@@ -29,17 +43,25 @@ class FinOpsError(Exception):
 class QuantityError(FinOpsError):
     """A CPU/memory/size quantity that cannot be parsed or is out of range."""
 
+    permanent = True
+
 
 class SnapshotError(FinOpsError):
     """A cluster snapshot file that is missing, malformed or inconsistent."""
+
+    permanent = True
 
 
 class ConfigError(FinOpsError):
     """A policy or CLI setting that is invalid."""
 
+    permanent = True
+
 
 class EditError(FinOpsError):
     """A manifest or Terraform file that cannot be edited safely."""
+
+    permanent = True
 
 
 class SourceNotFound(EditError):
@@ -47,8 +69,21 @@ class SourceNotFound(EditError):
 
 
 class DataSourceError(FinOpsError):
-    """Prometheus, AWS or the Kubernetes API failed or returned unusable data."""
+    """Prometheus, AWS or the Kubernetes API failed or returned unusable data (transient: retried)."""
+
+
+class DataSourceRefused(DataSourceError):
+    """A data source refused for a reason a retry cannot fix (401/403/404, a rejected query)."""
+
+    permanent = True
 
 
 class ProviderError(FinOpsError):
-    """Git or GitHub refused an operation."""
+    """Git or GitHub failed an operation (transient: retried)."""
+
+
+class ProviderRefused(ProviderError):
+    """Git or GitHub refused for a reason a retry cannot fix (bad token, no permission, no such repository or
+    branch)."""
+
+    permanent = True

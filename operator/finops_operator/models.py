@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
+from .errors import ConfigError
+
 
 # --------------------------------------------------------------------------- inventory
 
@@ -184,6 +186,9 @@ class Volume:
 # --------------------------------------------------------------------------- usage
 
 
+SUPPORTED_PERCENTILES = (50, 90, 95, 99, 100)    # what UsageStats holds; settings accept exactly these
+
+
 @dataclass(slots=True)
 class UsageStats:
     """Summary of one usage series over the analysis window (cores or bytes)."""
@@ -209,7 +214,12 @@ class UsageStats:
         return 0.0 if self.mean <= 0 else self.std / self.mean
 
     def percentile(self, q: int) -> float:
-        return {50: self.p50, 90: self.p90, 95: self.p95, 99: self.p99, 100: self.max}[q]
+        """The statistic for percentile ``q``, one of :data:`SUPPORTED_PERCENTILES` (100 is the max)."""
+        values = {50: self.p50, 90: self.p90, 95: self.p95, 99: self.p99, 100: self.max}
+        if q not in values:
+            raise ConfigError(f"percentile {q!r} is not computed; use one of "
+                              f"{', '.join(map(str, SUPPORTED_PERCENTILES))}", field="percentile")
+        return values[q]
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -60,11 +60,19 @@ class RunReport:
     published: list[Published] = field(default_factory=list)
     verified: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)     # stage -> message
+    permanent: dict[str, bool] = field(default_factory=dict)  # stage -> the error's class says a retry cannot help
     changed: list[Opportunity] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def fail(self, stage: str, exc: BaseException) -> None:
+        """Record a failed stage. A FinOpsError's class decides whether it is permanent; anything else is a
+        bug, which a retry would only repeat (the next scheduled run still comes)."""
+        known = isinstance(exc, FinOpsError)
+        self.errors[stage] = str(exc) if known else f"{type(exc).__name__}: {exc}"
+        self.permanent[stage] = exc.permanent if known else True
 
 
 @dataclass
@@ -168,7 +176,7 @@ def _publish(report: RunReport, ledger: Ledger, provider: Provider, result: Scan
                                    draft=git.draft)
         except FinOpsError as exc:
             report.published.append(Published(cs.id, None, str(exc)))
-            report.errors[f"publish/{cs.id}"] = str(exc)
+            report.fail(f"publish/{cs.id}", exc)
             continue
         report.published.append(Published(cs.id, ref))
         if ref.state in ("open", "pushed"):
@@ -181,8 +189,8 @@ def _stage(report: RunReport, name: str, fn):
     try:
         return fn()
     except FinOpsError as exc:
-        report.errors[name] = str(exc)
+        report.fail(name, exc)
     except Exception as exc:  # an unexpected bug in one stage must not kill the operator
         log.exception("stage %s failed", name)
-        report.errors[name] = f"{type(exc).__name__}: {exc}"
+        report.fail(name, exc)
     return None

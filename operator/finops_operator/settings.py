@@ -7,6 +7,7 @@ and help text.
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import Enum
 from typing import Any
 
@@ -16,8 +17,10 @@ from .detectors import REGISTRY
 from .errors import ConfigError
 from .settings_base import LimitPolicy, SettingsModel, TimeWindow, known_zone
 
-__all__ = ["ChangeWindow", "DetectorSettings", "GuardrailSettings", "LimitPolicy", "Mode", "PolicySettings",
-           "TimeWindow", "load_policy", "settings_from_document"]
+__all__ = ["ChangeWindow", "DetectorSettings", "GuardrailSettings", "LimitPolicy", "MAX_HISTORY_WINDOW", "Mode",
+           "PolicySettings", "TimeWindow", "load_policy", "settings_from_document"]
+
+MAX_HISTORY_WINDOW = timedelta(days=90)     # longest usage history a run reads (bounds its PromQL requests)
 
 
 _Model = SettingsModel

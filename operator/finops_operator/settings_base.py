@@ -2,16 +2,22 @@
 
 Each finding type declares its own settings model in its detector module (a
 :class:`SettingsModel` subclass); :mod:`.settings` assembles them from the
-registry into ``spec.detectors``. This module imports nothing of the package
+registry into ``spec.detectors``. This module imports only :mod:`.models`
 so that both sides can import it without a cycle.
 """
 from __future__ import annotations
 
 from enum import Enum
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
+
+from .models import SUPPORTED_PERCENTILES
+
+# A percentile the usage statistics hold (models.UsageStats): the CRD gets the same enum.
+Percentile = Literal[SUPPORTED_PERCENTILES]  # type: ignore[valid-type]
 
 
 class SettingsModel(BaseModel):

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import timedelta
 
-from .errors import QuantityError
+from .errors import ConfigError, QuantityError
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9,
@@ -120,3 +121,39 @@ def human_bytes(num_bytes: float) -> str:
     if num_bytes >= GI:
         return f"{num_bytes / GI:.2f}".rstrip("0").rstrip(".") + "Gi"
     return f"{num_bytes / MI:.0f}Mi"
+
+
+# --------------------------------------------------------------------------- durations
+
+DURATION_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+# Prometheus/Go style without decimals; at most 9 digits a part, so no sum overflows (here or in CEL).
+DURATION_PATTERN = r"^([0-9]{1,9}(ms|s|m|h|d|w))+$"
+_DURATION = re.compile(DURATION_PATTERN)
+_DURATION_PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
+
+
+def duration_ms_cel(var: str = "self") -> str:
+    """A CEL expression for the length in milliseconds of the duration string ``var``, with the units of
+    :func:`parse_duration` (CEL's own duration() knows no days or weeks)."""
+    unit = "1000"                                                     # 's', the last suffix left
+    for name in ("m", "h", "d", "w", "ms"):                           # 'ms' is tested before 's' and 'm'
+        unit = f"p.endsWith('{name}') ? {DURATION_UNITS_MS[name]} : {unit}"
+    return f"{var}.findAll('[0-9]+(ms|s|m|h|d|w)').map(p, int(p.findAll('[0-9]+')[0]) * ({unit})).sum()"
+
+
+def parse_duration(text: object, *, maximum: timedelta | None = None, source: str | None = None,
+                   field: str = "duration") -> timedelta:
+    """'14d', '336h', '1h30m', '2w' -> a positive timedelta, at most ``maximum``; ConfigError names ``field``."""
+    if not isinstance(text, str) or len(text) > 64 or not _DURATION.match(text):
+        raise ConfigError(f"{text!r} is not a duration; write e.g. 14d, 336h or 2w (units ms, s, m, h, d, w; "
+                          "no spaces, no decimals, at most 9 digits a number)", source=source, field=field)
+    ms = sum(int(n) * DURATION_UNITS_MS[unit] for n, unit in _DURATION_PART.findall(text))
+    if ms <= 0:
+        raise ConfigError(f"{text!r} is zero; write a positive duration", source=source, field=field)
+    if maximum is not None and ms > maximum / timedelta(milliseconds=1):
+        raise ConfigError(f"{text!r} is longer than the maximum of {_days(maximum)}", source=source, field=field)
+    return timedelta(milliseconds=ms)
+
+
+def _days(delta: timedelta) -> str:
+    return f"{delta.days} days" if delta == timedelta(days=delta.days) else str(delta)

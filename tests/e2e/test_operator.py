@@ -70,6 +70,7 @@ def operator(world, e2e_prometheus):
     kube, sa, _, tmp = world
     env = {**kube.environ(sa), "FINOPS_OPERATOR_NAMESPACE": OPERATOR_NS, "FINOPS_TIMER_INTERVAL_SECONDS": "1",
            "FINOPS_WORKDIR": str(tmp / "work"), "FINOPS_CLUSTER_NAME": "e2e", "FINOPS_LOG_LEVEL": "INFO",
+           "FINOPS_ALLOW_LOCAL_GIT": "true",   # the test's remote is a bare repository on this disk
            "GIT_AUTHOR_NAME": "finops-operator", "GIT_AUTHOR_EMAIL": "finops@example.test",
            "GIT_COMMITTER_NAME": "finops-operator", "GIT_COMMITTER_EMAIL": "finops@example.test"}
     op = OperatorProcess(env=env, log=tmp / "operator.log", namespace=OPERATOR_NS).start()

@@ -146,6 +146,25 @@ INVALID = [
      ["timeWindow.endHour must be later than timeWindow.startHour"]),
     ("history-window", "policy", "spec.dataSources.prometheus", {"url": "http://p:9090", "historyWindow": "two weeks"},
      ["historyWindow must be a duration such as 14d"]),
+    ("history-window-huge", "policy", "spec.dataSources.prometheus",
+     {"url": "http://p:9090", "historyWindow": "99999999999999w"}, ["historyWindow must be a duration such as 14d"]),
+    ("history-window-over-90d", "policy", "spec.dataSources.prometheus",
+     {"url": "http://p:9090", "historyWindow": "3000w"}, ["spec.dataSources.prometheus.historyWindow",
+                                                          "historyWindow must be at most 90d"]),
+    ("history-window-91d-in-parts", "policy", "spec.dataSources.prometheus",
+     {"url": "http://p:9090", "historyWindow": "12w7d1ms"}, ["historyWindow must be at most 90d"]),
+    ("history-shorter-than-step", "policy", "spec.dataSources.prometheus",
+     {"url": "http://p:9090", "historyWindow": "10m", "stepSeconds": 3600},
+     ["prometheus.historyWindow must be at least one step"]),
+    ("header-crlf", "policy", "spec.dataSources.prometheus",
+     {"url": "http://p:9090", "headers": {"X-Scope-OrgID": "a\r\nX-Injected: 1"}},
+     ["spec.dataSources.prometheus.headers[X-Scope-OrgID]", "without control characters"]),
+    ("header-name", "policy", "spec.dataSources.prometheus",
+     {"url": "http://p:9090", "headers": {"X Scope": "a"}}, ["header names must be HTTP tokens"]),
+    ("percentile-not-computed", "policy", "spec.detectors.cpu.percentile", 97,
+     ["spec.detectors.cpu.percentile", "Unsupported value: 97", "50", "100"]),
+    ("git-plain-path", "policy", "spec.git", {"provider": "Git", "repository": "/etc"},
+     ["git.repository must be a clone URL"]),
     ("authorization-header", "policy", "spec.dataSources.prometheus",
      {"url": "http://p:9090", "headers": {"Authorization": "Bearer x"}}, ["headers must not carry Authorization"]),
     ("cur-needs-athena", "policy", "spec.dataSources.aws", {"region": "eu-central-1", "costSource": "CUR"},
@@ -196,6 +215,12 @@ def test_invalid_objects_are_rejected_with_a_clear_message(crds, kube_namespace,
         assert part in proc.stderr, f"{case}: {part!r} not in:\n{proc.stderr}"
     if case == "bad-cron":   # the message, not a 900-character regex
         assert "should match" not in proc.stderr and len(proc.stderr) < 700, proc.stderr
+
+
+@pytest.mark.parametrize("window", ["90d", "12w6d", "2160h", "1h", "14d"])
+def test_history_windows_up_to_90_days_are_accepted(crds, kube_namespace, window):
+    doc = policy(kube_namespace, dataSources={"prometheus": {"url": "http://p:9090", "historyWindow": window}})
+    assert created(crds, doc)["spec"]["dataSources"]["prometheus"]["historyWindow"] == window
 
 
 def test_target_is_immutable_and_approval_is_an_annotation(crds, kube_namespace):

@@ -5,9 +5,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from finops_operator.api.policy import next_run, parse_duration, parse_schedule, read_policy
+from finops_operator.api.policy import next_run, parse_schedule, read_policy
 from finops_operator.errors import ConfigError
 from finops_operator.settings import Mode
+from finops_operator.units import parse_duration
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "crs" / "finopspolicy.yaml"
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -50,7 +51,7 @@ def test_defaults():
     ({"dataSources": {"prometheus": {"url": "http://p", "historyWindow": "two weeks"}}},
      "spec.dataSources.prometheus.historyWindow", "duration"),
     ({"dataSources": {"prometheus": {"url": "http://p", "headers": {"Authorization": "Bearer x"}}}},
-     "spec.dataSources.prometheus.headers", "bearerTokenSecretRef"),
+     "spec.dataSources.prometheus.headers.Authorization", "bearerTokenSecretRef"),
     ({"dataSources": {"prometheus": {"url": "http://p", "bearerTokenSecretRef": {"name": "Bad_Name"}}}},
      "spec.dataSources.prometheus.bearerTokenSecretRef.name", "Secret name"),
     ({"dataSources": {"prometheus": {"url": "http://p"}, "aws": {"region": "Frankfurt"}}},
@@ -61,9 +62,23 @@ def test_defaults():
     ({"mode": "PullRequest", "git": {"repository": "acme/gitops"}}, "spec.git.tokenSecretRef", "token"),
     ({"mode": "PullRequest", "git": {"provider": "Git", "repository": "acme/gitops"}}, "spec.git.repository",
      "clone URL"),
-    ({"mode": "PullRequest", "git": {"provider": "Git", "repository": "file:///r.git", "paths": ["../etc"]}},
+    ({"mode": "PullRequest", "git": {"provider": "Git", "repository": "ssh://git@h/r.git", "paths": ["../etc"]}},
      "spec.git.paths", "inside the repository"),
-    ({"detectors": {"cpu": {"percentile": 101}}}, "spec.detectors.cpu.percentile", "less than or equal to 100"),
+    ({"mode": "PullRequest", "git": {"provider": "Git", "repository": "file:///etc"}}, "spec.git.repository",
+     "FINOPS_ALLOW_LOCAL_GIT"),
+    ({"mode": "PullRequest", "git": {"provider": "Git", "repository": "/etc"}}, "spec.git.repository", "clone URL"),
+    ({"detectors": {"cpu": {"percentile": 101}}}, "spec.detectors.cpu.percentile", "50, 90, 95, 99 or 100"),
+    ({"detectors": {"memory": {"percentile": 97}}}, "spec.detectors.memory.percentile", "50, 90, 95, 99 or 100"),
+    ({"dataSources": {"prometheus": {"url": "http://p", "historyWindow": "99999999999999w"}}},
+     "spec.dataSources.prometheus.historyWindow", "duration"),
+    ({"dataSources": {"prometheus": {"url": "http://p", "historyWindow": "3000w"}}},
+     "spec.dataSources.prometheus.historyWindow", "maximum of 90 days"),
+    ({"dataSources": {"prometheus": {"url": "http://p", "historyWindow": "10m", "stepSeconds": 3600}}},
+     "spec.dataSources.prometheus.historyWindow", "shorter than one step"),
+    ({"dataSources": {"prometheus": {"url": "http://p", "headers": {"X-Scope-OrgID": "a\r\nX-Evil: 1"}}}},
+     "spec.dataSources.prometheus.headers.X-Scope-OrgID", "control characters"),
+    ({"dataSources": {"prometheus": {"url": "http://p", "headers": {"Bad Name": "x"}}}},
+     "spec.dataSources.prometheus.headers.Bad Name", "HTTP token"),
     ({"detectors": {"memory": {"timeWindow": {"startHour": 9, "endHour": 17}}}}, "spec.detectors.memory.timeWindow",
      "snapshot scans only"),
     ({"guardrails": {"unknownKnob": 1}}, "spec.guardrails.unknownKnob", "Extra inputs"),
@@ -89,6 +104,21 @@ def test_policies_elsewhere_scan_only_their_own_namespace():
                     operator_ns="finops-system")
 
 
+def test_file_remotes_need_the_operator_level_switch(monkeypatch):
+    spec = {"mode": "PullRequest", "git": {"provider": "Git", "repository": "file:///srv/gitops.git"}}
+    monkeypatch.setenv("FINOPS_ALLOW_LOCAL_GIT", "true")
+    assert read_policy(policy(spec), operator_ns="finops-system").git.repository == "file:///srv/gitops.git"
+    monkeypatch.setenv("FINOPS_ALLOW_LOCAL_GIT", "false")
+    with pytest.raises(ConfigError, match="refused"):
+        read_policy(policy(spec), operator_ns="finops-system")
+
+
+def test_the_longest_history_window_is_accepted():
+    spec = read_policy(policy({"dataSources": {"prometheus": {"url": "http://p", "historyWindow": "90d"}}}),
+                       operator_ns="finops-system")
+    assert spec.prometheus.history == timedelta(days=90)
+
+
 def test_spec_that_is_not_a_mapping():
     body = policy({})
     body["spec"] = ["nope"]
@@ -102,10 +132,17 @@ def test_durations(text, seconds):
     assert parse_duration(text) == timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize("text", ["14 d", "1.5h", "", "0s", "d"])
+@pytest.mark.parametrize("text", ["14 d", "1.5h", "", "0s", "d", "99999999999999w", 14, None])
 def test_bad_durations(text):
     with pytest.raises(ConfigError):
         parse_duration(text)
+
+
+def test_one_duration_parser():
+    """historyWindow and --history are read by units.parse_duration only."""
+    package = Path(__file__).resolve().parents[2] / "operator" / "finops_operator"
+    twins = [p for p in package.rglob("*.py") if p.name != "units.py" and "(ms|s|m|h|d|w)" in p.read_text()]
+    assert twins == []
 
 
 def utc(*args) -> datetime:

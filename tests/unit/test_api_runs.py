@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
@@ -10,7 +11,8 @@ from finops_operator.api.opportunities import from_object, to_object
 from finops_operator.api.policy import read_policy
 from finops_operator.api.store import SaveResult
 from finops_operator.api.wiring import ScopedReader, Wiring
-from finops_operator.errors import ConfigError, DataSourceError
+from finops_operator.errors import (ConfigError, DataSourceError, DataSourceRefused, ProviderError,
+                                     ProviderRefused)
 from finops_operator.reconcile import LoopDeps
 
 from tests.support.fixtures_detectors import GIB, StateBuilder, app, stats
@@ -139,17 +141,40 @@ def test_a_ledger_that_cannot_be_saved_is_reported(store, tmp_path):
     assert "ledger" in outcome.errors and "503" in outcome.errors["ledger"] and outcome.transient
 
 
-@pytest.mark.parametrize("message, permanent", [
-    ("GitHub token invalid or expired (401 Bad credentials) while trying to open", True),
-    ("GitHub token lacks permission to push on acme/gitops (403 Forbidden)", True),
-    ("GitHub rate limit hit while trying to open a PR: 403 API rate limit exceeded", False),
-    ("GitHub server error 502 while trying to push; try again later", False),
-    ("base branch 'mian' does not exist; set the policy's base branch", True),
-    ("http://prom:9090: Prometheus unavailable after 3 attempts: cannot connect", False),
-    ("git push timed out after 120s", False),
+@pytest.mark.parametrize("error, permanent", [
+    (ProviderRefused("GitHub token invalid or expired (401 Bad credentials) while trying to open"), True),
+    (ProviderRefused("base branch 'mian' does not exist; set the policy's base branch"), True),
+    (ProviderError("GitHub server error 502 while trying to push; try again later"), False),
+    # The words do not matter, the class does: a 401 in a transient error's text stays transient.
+    (ProviderError("git push timed out after 120s (last answer: 401)"), False),
+    (DataSourceError("Prometheus unavailable after 3 attempts: cannot connect"), False),
+    (DataSourceRefused("query rejected: bad_data"), True),
+    (ConfigError("window end is not after start (at a 3600s step)"), True),
+    (KeyError(97), True),
 ])
-def test_permanent_or_transient(message, permanent):
-    assert runs.is_permanent(message) is permanent
+def test_permanent_or_transient_by_class(error, permanent):
+    assert runs.is_permanent(error) is permanent
+
+
+def test_a_config_error_inside_a_stage_stays_permanent(store, tmp_path):
+    """A window shorter than the step fails in the inventory stage as a ConfigError: not retried as transient."""
+    def short(window):
+        raise ConfigError("window end is not after start (at a 3600s step)", field="window")
+    outcome = runs.execute_run(policy_spec(), None, now=NOW, workdir=tmp_path, build=wiring_with(short))
+    assert outcome.errors.keys() == {"inventory"} and outcome.permanent == {"inventory": True}
+    assert not outcome.transient
+
+
+def test_a_bug_inside_a_stage_is_not_retried_as_transient(store, tmp_path):
+    def buggy(window):
+        return {}[97]
+    outcome = runs.execute_run(policy_spec(), None, now=NOW, workdir=tmp_path, build=wiring_with(buggy))
+    assert outcome.errors == {"inventory": "KeyError: 97"} and not outcome.transient
+
+
+def test_the_classifier_reads_no_messages():
+    source = Path(runs.__file__).read_text()
+    assert "import re" not in source and "re.compile" not in source
 
 
 def test_backoff_doubles_and_is_capped():

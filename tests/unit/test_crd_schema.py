@@ -106,6 +106,11 @@ def compare_field(annotation: Any, info: Any, prop: dict[str, Any], where: str) 
 
 def _compare_type(annotation: Any, prop: dict[str, Any], where: str) -> list[str]:
     origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        values = list(typing.get_args(annotation))
+        if prop.get("type") != "integer" or prop.get("enum") != values:
+            return [f"{where}: expected integer enum {values}, CRD has {prop.get('enum')}"]
+        return []
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         values = [m.value for m in annotation]
         if prop.get("type") != "string" or prop.get("enum") != values:
@@ -164,7 +169,8 @@ def _compare_bounds(info: Any, prop: dict[str, Any], where: str) -> list[str]:
         problems.append(f"{where}: minimum {prop.get('minimum')} != settings ge={bounds['minimum']}")
     if "maximum" in bounds and prop.get("maximum") != bounds["maximum"]:
         problems.append(f"{where}: maximum {prop.get('maximum')} != settings le={bounds['maximum']}")
-    if prop.get("type") == "integer" and "maximum" not in bounds and prop.get("maximum") != CRD_ONLY_MAXIMUM.get(key):
+    if (prop.get("type") == "integer" and "enum" not in prop and "maximum" not in bounds
+            and prop.get("maximum") != CRD_ONLY_MAXIMUM.get(key)):
         problems.append(f"{where}: CRD maximum {prop.get('maximum')} != CRD_ONLY_MAXIMUM {CRD_ONLY_MAXIMUM.get(key)}")
     if "pattern" in bounds:
         alternatives = re.fullmatch(r"\^\(([A-Za-z|]+)\)\$", bounds["pattern"])
@@ -250,7 +256,7 @@ def test_everything_is_bounded(filename):
             unbounded.append(f"{path}: string without maxLength")
         elif kind == "array" and "maxItems" not in node:
             unbounded.append(f"{path}: array without maxItems")
-        elif kind == "integer" and ("minimum" not in node or ("maximum" not in node and node.get("format") != "int64")):
+        elif kind == "integer" and "enum" not in node and ("minimum" not in node or ("maximum" not in node and node.get("format") != "int64")):
             unbounded.append(f"{path}: integer without minimum/maximum")
         elif kind == "number":
             unbounded.append(f"{path}: floats are not allowed in the API")

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from ..errors import ProviderError
+from ..errors import ProviderError, ProviderRefused
 from ..models import ChangeSet, FileEdit
 from .plan import edited_title
 
@@ -40,6 +40,12 @@ log = logging.getLogger(__name__)
 DEFAULT_AUTHOR = ("finops-operator", "finops-operator@users.noreply.local")
 DEFAULT_TIMEOUT = 120.0
 REMOTE = "origin"
+
+# What git prints when a retry cannot help (credentials, permissions, no such repository): git gives
+# no exit code per cause, so its own words decide the error class here, where git is called.
+_GIT_REFUSED = re.compile(r"authentication failed|permission denied|repository not found|could not read username|"
+                          r"does not appear to be a git repository|the requested url returned error: 40[134]",
+                          re.IGNORECASE)
 
 # Token shapes we scrub even when we were not told the value (GitHub PAT/app/OAuth tokens,
 # GitLab PATs, URL user-info, Authorization header values).
@@ -118,8 +124,8 @@ class GitRepo:
                                 "install git and check the work directory", source=where) from None
         if check and proc.returncode != 0:
             stderr = proc.stderr.decode(errors="replace").strip() or proc.stdout.decode(errors="replace").strip()
-            raise ProviderError(self._scrub(f"git {args[0]} failed (exit {proc.returncode}): {stderr}"),
-                                source=where)
+            kind = ProviderRefused if _GIT_REFUSED.search(stderr) else ProviderError
+            raise kind(self._scrub(f"git {args[0]} failed (exit {proc.returncode}): {stderr}"), source=where)
         return proc
 
     def _out(self, *args: str, **kw: object) -> str:
@@ -188,12 +194,12 @@ class GitRepo:
         if base_branch.startswith("refs/"):
             if self.rev_parse(base_branch):
                 return base_branch
-            raise ProviderError(f"base ref {base_branch!r} does not exist", source=str(self.path), field="baseBranch")
+            raise ProviderRefused(f"base ref {base_branch!r} does not exist", source=str(self.path), field="baseBranch")
         if self.has_remote() and self.rev_parse(f"refs/remotes/{REMOTE}/{base_branch}"):
             return f"refs/remotes/{REMOTE}/{base_branch}"
         if self.rev_parse(f"refs/heads/{base_branch}"):
             return f"refs/heads/{base_branch}"
-        raise ProviderError(f"base branch {base_branch!r} does not exist; set the policy's base branch to an "
+        raise ProviderRefused(f"base branch {base_branch!r} does not exist; set the policy's base branch to an "
                             "existing branch of the GitOps repository", source=str(self.path), field="baseBranch")
 
     def base_sha(self, base_branch: str) -> str:

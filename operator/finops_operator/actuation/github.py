@@ -37,7 +37,7 @@ from github.GithubObject import NotSet
 from github.PullRequest import PullRequest
 from urllib3.util.retry import Retry
 
-from ..errors import ProviderError
+from ..errors import ProviderError, ProviderRefused
 from ..models import ChangeSet
 from .git import Author, GitRepo, scrub_secrets
 from .render import render_title
@@ -71,7 +71,7 @@ class GitHubProvider:
                  author: Author | None = None, clock: Callable[[], datetime] = utcnow,
                  commit_message: Callable[[ChangeSet], str] | None = None):
         if not token:
-            raise ProviderError("no GitHub token: set the token secret (needs contents:write and "
+            raise ProviderRefused("no GitHub token: set the token secret (needs contents:write and "
                                 "pull_requests:write on the repository)", source=f"github:{repo_full_name}")
         self.repo_name = repo_full_name
         self.owner = repo_full_name.split("/")[0]
@@ -109,8 +109,8 @@ class GitHubProvider:
         except ProviderError:
             raise
         except GithubException as exc:
-            raise ProviderError(self._scrub(_github_message(exc, action, self.repo_name)),
-                                source=f"github:{self.repo_name}") from None
+            raise _github_error_class(exc)(self._scrub(_github_message(exc, action, self.repo_name)),
+                                           source=f"github:{self.repo_name}") from None
         except requests.exceptions.RetryError as exc:
             raise ProviderError(self._scrub(f"GitHub kept failing while trying to {action} ({_reason(exc)}) after "
                                             f"{self.retries} retries; GitHub may be down, try again later"),
@@ -314,13 +314,26 @@ def _reason(exc: Exception) -> str:
     return f"HTTP {found.group(1)} each time" if found else type(exc).__name__
 
 
+def _rate_limited(exc: GithubException, message: str) -> bool:
+    return isinstance(exc, RateLimitExceededExceedsMaxWait) or (exc.status in (403, 429)
+                                                                and "rate limit" in message.lower())
+
+
+def _github_error_class(exc: GithubException) -> type[ProviderError]:
+    """401/403/404/422 cannot succeed on a retry (token, permission, repository, request); the rest may."""
+    data = exc.data if isinstance(exc.data, dict) else {}
+    if _rate_limited(exc, str(data.get("message") or exc.message or "")):
+        return ProviderError
+    return ProviderRefused if exc.status in (401, 403, 404, 422) else ProviderError
+
+
 def _github_message(exc: GithubException, action: str, repo: str) -> str:
     """A sentence a person can act on, for each status GitHub answers with."""
     data = exc.data if isinstance(exc.data, dict) else {}
     message = str(data.get("message") or exc.message or "")
     headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
     status = exc.status
-    if isinstance(exc, RateLimitExceededExceedsMaxWait) or (status in (403, 429) and "rate limit" in message.lower()):
+    if _rate_limited(exc, message):
         return f"GitHub rate limit hit while trying to {action}: {message.strip()} Rate limited until {_until(headers)}."
     if status == 401:
         return (f"GitHub token invalid or expired (401 {message}) while trying to {action}; create a new token "

@@ -26,20 +26,30 @@ from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
 from ..errors import ConfigError, FinOpsError
 from ..reconcile import GitTarget
-from ..settings import Mode, PolicySettings, settings_from_document
+from ..settings import MAX_HISTORY_WINDOW, Mode, PolicySettings, settings_from_document
+from ..sources.prometheus import check_headers
 from ..sources.state import check_live_settings
+from ..units import parse_duration
 
 DEFAULT_OPERATOR_NAMESPACE = "finops-system"
 DEFAULT_EXCLUDED = ("kube-system", "kube-public", "kube-node-lease")
-_DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w))+$")
-_PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
-_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Clone URLs the Git provider accepts: https, ssh, scp-like user@host:path (file:// is gated, see below).
+GIT_CLONE_URL = r"^(https://[^\s]+|ssh://[^\s]+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+)$"
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 def operator_namespace() -> str:
     """Where the operator runs (FINOPS_OPERATOR_NAMESPACE, set by the chart); policies there may scope any namespace."""
     return os.environ.get("FINOPS_OPERATOR_NAMESPACE") or DEFAULT_OPERATOR_NAMESPACE
+
+
+def local_git_allowed() -> bool:
+    """Whether git.repository may name a file:// remote on the operator's own disk.
+
+    An operator-level switch (FINOPS_ALLOW_LOCAL_GIT=true; tests and single-node demos), never a
+    field of the policy: a namespace editor must not make the operator read or write its own files.
+    """
+    return os.environ.get("FINOPS_ALLOW_LOCAL_GIT", "").lower() in ("1", "true", "yes")
 
 
 @dataclass(frozen=True)
@@ -184,17 +194,6 @@ def next_run(schedule: str, zone: ZoneInfo, after: datetime) -> datetime:
     raise ConfigError(f"{schedule!r} does not fire after {after.isoformat()}", field="spec.schedule")
 
 
-def parse_duration(text: str, *, source: str = "policy", where: str = "duration") -> timedelta:
-    """'14d', '336h', '1h30m', '2w' -> timedelta (Prometheus/Go style, no decimals)."""
-    if not isinstance(text, str) or not _DURATION.match(text):
-        raise ConfigError(f"{text!r} is not a duration; write e.g. 14d, 336h or 2w (units ms, s, m, h, d, w)",
-                          source=source, field=where)
-    seconds = sum(int(n) * _UNIT[unit] for n, unit in _PART.findall(text))
-    if seconds <= 0:
-        raise ConfigError(f"{text!r} is zero; the history window must be positive", source=source, field=where)
-    return timedelta(seconds=seconds)
-
-
 # --------------------------------------------------------------------------- spec sections
 
 
@@ -227,21 +226,25 @@ def _prometheus(spec: dict[str, Any], source: str) -> PrometheusSpec:
                           source=source, field=f"{where}.url")
     if not isinstance(url, str) or not re.match(r"^https?://\S+$", url):
         raise ConfigError(f"{url!r} is not an http(s) URL", source=source, field=f"{where}.url")
-    headers = _mapping(data.get("headers"), source, f"{where}.headers")
-    if any(k.lower() == "authorization" for k in headers):
-        raise ConfigError("headers must not carry Authorization; use bearerTokenSecretRef", source=source,
-                          field=f"{where}.headers")
+    headers = check_headers(_mapping(data.get("headers"), source, f"{where}.headers"), source=source,
+                            field=f"{where}.headers")
     step = data.get("stepSeconds", 300)
-    if not isinstance(step, int) or not 15 <= step <= 3600:
+    if not isinstance(step, int) or isinstance(step, bool) or not 15 <= step <= 3600:
         raise ConfigError(f"stepSeconds must be an integer from 15 to 3600, got {step!r}", source=source,
                           field=f"{where}.stepSeconds")
-    return PrometheusSpec(url=url.rstrip("/"),
-                          history=parse_duration(data.get("historyWindow", "14d"), source=source,
-                                                 where=f"{where}.historyWindow"),
-                          step_seconds=step, timeout_seconds=int(data.get("timeoutSeconds", 60)),
+    history = parse_duration(data.get("historyWindow", "14d"), maximum=MAX_HISTORY_WINDOW, source=source,
+                             field=f"{where}.historyWindow")
+    if history < timedelta(seconds=step):
+        raise ConfigError(f"historyWindow {data.get('historyWindow')} is shorter than one step of {step}s; "
+                          "lengthen it or lower stepSeconds", source=source, field=f"{where}.historyWindow")
+    timeout = data.get("timeoutSeconds", 60)
+    if not isinstance(timeout, int) or isinstance(timeout, bool) or not 1 <= timeout <= 600:
+        raise ConfigError(f"timeoutSeconds must be an integer from 1 to 600, got {timeout!r}", source=source,
+                          field=f"{where}.timeoutSeconds")
+    return PrometheusSpec(url=url.rstrip("/"), history=history, step_seconds=step, timeout_seconds=timeout,
                           bearer_token=_secret_ref(data.get("bearerTokenSecretRef"), source,
                                                    f"{where}.bearerTokenSecretRef"),
-                          headers={str(k): str(v) for k, v in headers.items()})
+                          headers=headers)
 
 
 def _aws(spec: dict[str, Any], source: str) -> AwsSpec | None:
@@ -272,9 +275,8 @@ def _git(spec: dict[str, Any], mode: Mode, source: str) -> GitSpec | None:
     if provider == "GitHub" and not (isinstance(repo, str) and re.match(r"^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$", repo)):
         raise ConfigError(f"{repo!r}: write the repository as owner/name (e.g. acme/gitops) for provider GitHub",
                           source=source, field="spec.git.repository")
-    if provider == "Git" and not (isinstance(repo, str) and re.match(r"^((https?|ssh|file)://.+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:.+)$", repo)):
-        raise ConfigError(f"{repo!r}: write a clone URL (https://, ssh://, file:// or user@host:path) for provider Git",
-                          source=source, field="spec.git.repository")
+    if provider == "Git":
+        _check_clone_url(repo, source)
     token = _secret_ref(data.get("tokenSecretRef"), source, "spec.git.tokenSecretRef")
     if provider == "GitHub" and token is None:
         raise ConfigError("provider GitHub needs a token: add spec.git.tokenSecretRef (name and key of a Secret "
@@ -287,6 +289,20 @@ def _git(spec: dict[str, Any], mode: Mode, source: str) -> GitSpec | None:
                    base_branch=str(data.get("baseBranch") or "main"), paths=paths, token=token,
                    labels=tuple(data.get("labels") or ("finops",)), reviewers=tuple(data.get("reviewers") or ()),
                    draft=bool(data.get("draft", False)))
+
+
+def _check_clone_url(repo: Any, source: str) -> None:
+    """A remote the operator may push to: https, ssh or user@host:path; file:// only when the operator allows it."""
+    if isinstance(repo, str) and repo.startswith("file://"):
+        if local_git_allowed():
+            return
+        raise ConfigError(f"{repo!r}: file:// remotes are on the operator's own disk and are refused; use an "
+                          "https://, ssh:// or user@host:path clone URL (an operator started with "
+                          "FINOPS_ALLOW_LOCAL_GIT=true accepts file:// for tests)", source=source,
+                          field="spec.git.repository")
+    if not (isinstance(repo, str) and re.match(GIT_CLONE_URL, repo)):
+        raise ConfigError(f"{repo!r}: write a clone URL (https://, ssh:// or user@host:path) for provider Git",
+                          source=source, field="spec.git.repository")
 
 
 def _scope(spec: dict[str, Any], namespace: str, operator_ns: str, source: str) -> ScopeSpec:

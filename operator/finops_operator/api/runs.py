@@ -6,7 +6,9 @@ load the ledger from SavingsOpportunity objects -> wire the sources ->
 It never raises for a failing stage; everything lands in :class:`RunOutcome`.
 
 :func:`run_status` and :func:`run_events` are pure: they turn an outcome into
-the policy's ``status`` and the Events, and classify failures:
+the policy's ``status`` and the Events. A failure is transient or permanent
+as the class of the error raised at its source says (``FinOpsError.permanent``,
+kept through ``RunReport.permanent``); messages are never parsed to decide:
 
 * transient (Prometheus down, GitHub 5xx, the API timing out): retried on the
   next timer tick after an exponential backoff (``retry_delay``), recorded in
@@ -18,7 +20,6 @@ the policy's ``status`` and the Events, and classify failures:
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, DataSourceError, FinOpsError
+from ..errors import DataSourceError, FinOpsError
 from ..ledger import Ledger
 from ..reconcile import RunReport, run_policy
 from .conditions import condition, merge_conditions, timestamp
@@ -35,9 +36,6 @@ from .policy import PolicySpec
 from .store import OpportunityStore, SaveResult
 
 log = logging.getLogger(__name__)
-PERMANENT = re.compile(r"\b(401|403|404)\b|invalid or expired|lacks permission|may not read|does not exist|"
-                       r"not found|has no key|is empty", re.IGNORECASE)
-TRANSIENT_HINT = re.compile(r"rate limit|timed out|timeout|temporar|try again|\b5\d\d\b", re.IGNORECASE)
 STATE_KEYS = {"Detected": "detected", "Blocked": "blocked", "NeedsApproval": "needsApproval",
               "Proposed": "proposed", "Merged": "merged", "Verified": "verified", "Rejected": "rejected",
               "Superseded": "superseded"}
@@ -68,13 +66,9 @@ class RunOutcome:
         return bool(self.errors) and not any(self.permanent.values())
 
 
-def is_permanent(message: str, exc: BaseException | None = None) -> bool:
-    """Whether retrying cannot help: configuration, credentials, permissions, missing things."""
-    if isinstance(exc, ConfigError):
-        return True
-    if TRANSIENT_HINT.search(message):
-        return False
-    return bool(PERMANENT.search(message))
+def is_permanent(exc: BaseException) -> bool:
+    """Whether retrying cannot help, as the error's class says (:attr:`FinOpsError.permanent`); a bug is permanent."""
+    return exc.permanent if isinstance(exc, FinOpsError) else True
 
 
 def retry_delay(attempt: int, *, base: float = 60.0, cap: float = 3600.0) -> timedelta:
@@ -84,7 +78,7 @@ def retry_delay(attempt: int, *, base: float = 60.0, cap: float = 3600.0) -> tim
 
 def _record(outcome: RunOutcome, stage: str, exc: BaseException) -> None:
     outcome.errors[stage] = str(exc)
-    outcome.permanent[stage] = is_permanent(str(exc), exc)
+    outcome.permanent[stage] = is_permanent(exc)
 
 
 def execute_run(policy: PolicySpec, api_client: Any, *, now: datetime, workdir: Path,
@@ -114,9 +108,8 @@ def execute_run(policy: PolicySpec, api_client: Any, *, now: datetime, workdir: 
                         history=policy.prometheus.history, step_seconds=policy.prometheus.step_seconds,
                         git=policy.git.target() if policy.git else None)
     outcome.report, outcome.ledger, outcome.calls = report, ledger, wiring.reader.calls
-    for stage, message in report.errors.items():
-        outcome.errors[stage] = message
-        outcome.permanent[stage] = is_permanent(message)
+    outcome.errors.update(report.errors)
+    outcome.permanent.update(report.permanent)
     findings = {f.id: f for f in report.result.findings} if report.result else {}
     outcome.saved = store.save(report.changed, findings)
     if outcome.saved.failed:

@@ -26,7 +26,8 @@ def utcnow() -> datetime:
 
 def load_live_state(args: argparse.Namespace, settings: PolicySettings, console: Console) -> ClusterState:
     """Inventory from the API server of ``--kubeconfig`` plus usage from ``--prometheus`` over ``--history``."""
-    from ..api.policy import parse_duration
+    from ..settings import MAX_HISTORY_WINDOW
+    from ..units import parse_duration
     from ..api.wiring import api_client_from
     from ..sources.kubernetes import KubernetesSource
     from ..sources.prometheus import PrometheusSource
@@ -39,7 +40,8 @@ def load_live_state(args: argparse.Namespace, settings: PolicySettings, console:
     if not getattr(args, "prometheus", None):
         raise ConfigError("a live scan needs --prometheus URL (where the usage history is), e.g. "
                           "--prometheus http://localhost:9090", field="--prometheus")
-    history = parse_duration(getattr(args, "history", None) or "14d", source="finops scan", where="--history")
+    history = parse_duration(getattr(args, "history", None) or "14d", source="finops scan", field="--history",
+                             maximum=MAX_HISTORY_WINDOW)
     if history < timedelta(seconds=2 * STEP_SECONDS):
         raise ConfigError(f"--history {args.history} is shorter than two {STEP_SECONDS}s steps; use e.g. 1d or 14d",
                           field="--history")

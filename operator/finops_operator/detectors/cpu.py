@@ -25,6 +25,7 @@ from pydantic import Field
 
 from ..models import Finding, FindingType
 from ..pricing.allocation import Rates, cpu_monthly_cost
+from ..settings_base import Percentile
 from ..units import format_cpu, round_up
 from .base import Grouping, Skip, register
 from .sizing import (RightsizingDetector, RightsizingSettings, Subject, base_evidence, confidence, cpu_risk,
@@ -34,7 +35,7 @@ from .sizing import (RightsizingDetector, RightsizingSettings, Subject, base_evi
 class CpuSettings(RightsizingSettings):
     """``spec.detectors.cpu``."""
 
-    percentile: int = Field(default=95, ge=50, le=100, description="Percentile of CPU usage to size for (100 = max)")
+    percentile: Percentile = Field(default=95, description="Percentile of CPU usage to size for (100 = max)")
     min_millicores: int = Field(default=10, ge=1, le=64000)
     step_millicores: int = Field(default=10, ge=1, le=1000, description="Round CPU up to this step")
     throttling_threshold_percent: int = Field(default=25, ge=1, le=100, description="Throttled CFS periods that count as under-requested")

@@ -30,7 +30,7 @@ from pydantic import Field
 
 from ..models import Finding, FindingType
 from ..pricing.allocation import Rates, memory_monthly_cost
-from ..settings_base import LimitPolicy
+from ..settings_base import LimitPolicy, Percentile
 from ..units import MI, format_memory, human_bytes, round_up
 from .base import Grouping, Skip, register
 from .sizing import (RightsizingDetector, RightsizingSettings, Subject, base_evidence, confidence, is_guaranteed,
@@ -41,7 +41,7 @@ class MemorySettings(RightsizingSettings):
     """``spec.detectors.memory``."""
 
     headroom_percent: int = Field(default=20, ge=0, le=200, description="Added on top of the sized percentile")
-    percentile: int = Field(default=99, ge=50, le=100, description="Percentile of memory usage to size for (100 = max)")
+    percentile: Percentile = Field(default=99, description="Percentile of memory usage to size for (100 = max)")
     min_mib: int = Field(default=32, ge=4, le=1048576)
     step_mib: int = Field(default=16, ge=1, le=4096, description="Round memory up to this step")
     oom_bump_percent: int = Field(default=30, ge=0, le=500, description="Raise after an OOM kill, over the larger of peak and limit")

@@ -26,6 +26,7 @@ from missing data.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -39,15 +40,48 @@ from prometheus_api_client import PrometheusConnect
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
-from ..errors import ConfigError, DataSourceError
-from ..models import HPA, Container, ContainerKey, ContainerUsage, Resources, UsageStats, Window, WorkloadRef
+from ..errors import ConfigError, DataSourceError, DataSourceRefused
+from ..models import (HPA, SUPPORTED_PERCENTILES, Container, ContainerKey, ContainerUsage, Resources, UsageStats,
+                      Window, WorkloadRef)
 from . import promql
 from .promql import Scope
 from .promstats import (Owners, PodKey, by_pod, combine_chunks, hpas_from, merge_replicas, parse_bundle,
                         series_stats, stats_by_key)
 
 log = logging.getLogger(__name__)
-STANDARD_PERCENTILES = (50, 90, 95, 99, 100)
+REQUESTS_PER_CHUNK = 5
+REQUESTS_PER_SCAN = 3                  # the probe, HPA specs, node info
+MAX_REQUESTS_PER_SCAN = 1000           # a 90-day window in one-day chunks needs 458
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")      # an RFC 9110 token
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_headers(headers: dict[str, object] | None, *, source: str | None = None,
+                  field: str = "headers") -> dict[str, str]:
+    """Extra request headers, refused at parse time when they could not be sent as written.
+
+    A name must be an HTTP token and a value must hold no control characters
+    (CR/LF would split the request); Authorization belongs in a Secret.
+    """
+    out: dict[str, str] = {}
+    for name, value in (headers or {}).items():
+        where = f"{field}.{name}"
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            raise ConfigError(f"header name {name!r} is not an HTTP token (letters, digits and !#$%&'*+.^_`|~-)",
+                              source=source, field=where)
+        if name.lower() == "authorization":
+            raise ConfigError("headers must not carry Authorization; use bearerTokenSecretRef", source=source,
+                              field=where)
+        if not isinstance(value, str) or _CONTROL.search(value):
+            raise ConfigError("header values must be text without control characters (no CR, LF or tab)",
+                              source=source, field=where)
+        out[name] = value
+    return out
+
+
+def planned_requests(chunks: int) -> int:
+    """HTTP requests one scan of ``chunks`` chunks sends when no attempt is retried."""
+    return REQUESTS_PER_CHUNK * chunks + REQUESTS_PER_SCAN
 
 
 @dataclass(slots=True)
@@ -116,7 +150,8 @@ class PrometheusSource:
     def __init__(self, url: str, *, bearer_token: str | None = None, headers: dict[str, str] | None = None,
                  verify_tls: bool | str = True, client_cert: str | tuple[str, str] | None = None,
                  timeout: float = 30, retries: int = 3, backoff: float = 0.5,
-                 chunk: timedelta = timedelta(days=1), scrape_interval: int = 30, parallel: int = 3):
+                 chunk: timedelta = timedelta(days=1), scrape_interval: int = 30, parallel: int = 3,
+                 max_requests: int = MAX_REQUESTS_PER_SCAN):
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"{url!r} is not an http(s) URL; write e.g. 'http://prometheus-k8s.monitoring:9090'",
                               field="prometheus.url")
@@ -128,8 +163,10 @@ class PrometheusSource:
         self.scrape_interval = scrape_interval
         self.requests = 0
         self.parallel = max(1, parallel)
+        self.max_requests = max_requests
+        self._stop_at: int | None = None        # hard stop for the scan in progress (requests counter value)
         self._lock = threading.Lock()
-        all_headers = dict(headers or {})
+        all_headers = check_headers(headers, source=self.url)
         if bearer_token:
             all_headers["Authorization"] = f"Bearer {bearer_token}"
         session = requests.Session()
@@ -159,24 +196,28 @@ class PrometheusSource:
         last_reason = "no attempt made"
         for attempt in range(1, self.retries + 1):
             with self._lock:
+                if self._stop_at is not None and self.requests >= self._stop_at:
+                    raise ConfigError(f"the scan used up its budget of {self._stop_at} requests (retries "
+                                      "included); shorten the history window", source=self.url, field="window")
                 self.requests += 1
             try:
                 return send()
             except PrometheusApiClientException as exc:
                 text = str(exc)
                 if not any(f"Code {code}" in text for code in (429, 500, 502, 503, 504)):
-                    raise DataSourceError(f"query rejected: {text[:500]}", source=self.url,
+                    raise DataSourceRefused(f"query rejected: {text[:500]}", source=self.url,
                                           field=expr[:120]) from None
                 last_reason = text[:300]
             except requests.Timeout:
                 last_reason = f"no answer within {self.timeout}s (timeout)"
             except requests.exceptions.SSLError as exc:
-                raise DataSourceError(f"TLS failed ({exc}); set verifyTLS to a CA bundle path", source=self.url) from None
+                raise DataSourceRefused(f"TLS failed ({exc}); set verifyTLS to a CA bundle path",
+                                        source=self.url) from None
             except requests.ConnectionError as exc:
                 reason = getattr(exc.args[0], "reason", None) if exc.args else None
                 last_reason = f"cannot connect ({str(reason or exc)[:200]})"
             except (ValueError, KeyError) as exc:   # a non-Prometheus answer
-                raise DataSourceError(f"answer is not Prometheus JSON ({exc!r}); is this the right URL?",
+                raise DataSourceRefused(f"answer is not Prometheus JSON ({exc!r}); is this the right URL?",
                                       source=self.url) from None
             if attempt < self.retries:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
@@ -202,16 +243,19 @@ class PrometheusSource:
         began, before = time.monotonic(), self.requests
         window = align_window(window)
         scan = _Scan(scope, window, rate_window_s or max(window.step_seconds, 4 * self.scrape_interval),
-                     {"cpu": tuple(q for q in (cpu_percentile,) if q not in STANDARD_PERCENTILES),
-                      "memory": tuple(q for q in (memory_percentile,) if q not in STANDARD_PERCENTILES)})
+                     {"cpu": tuple(q for q in (cpu_percentile,) if q not in SUPPORTED_PERCENTILES),
+                      "memory": tuple(q for q in (memory_percentile,) if q not in SUPPORTED_PERCENTILES)})
         chunks = split_window(window, self.chunk)
-        self.query("vector(1)", chunks[-1][1])   # probe: a down or hung server fails here, before any fan-out
-        for start, end in chunks:
-            self._read_chunk(scan, start, end)
-        start, end = chunks[-1]
-        hpas = hpas_from(self._bundle(promql.hpa_specs(scope, end - start + window.step_seconds), end))
-        node_info = self._bundle(promql.node_info(scope, int((window.end - window.start).total_seconds())
-                                                  + window.step_seconds), end)
+        planned = planned_requests(len(chunks))
+        if planned > self.max_requests:
+            raise ConfigError(f"a {window.end - window.start} window in {len(chunks)} chunks of {self.chunk} needs "
+                              f"{planned} requests, over the budget of {self.max_requests} per scan; shorten the "
+                              "history window (at most 90 days)", source=self.url, field="window")
+        self._stop_at = self.requests + planned * self.retries
+        try:
+            hpas, node_info = self._send(scan, chunks)
+        finally:
+            self._stop_at = None
         if not scan.pod_stats["cpu"] and not allow_empty:
             raise DataSourceError(
                 f"no container_cpu_usage_seconds_total series for namespaces =~ {scope.namespaces!r} between "
@@ -226,6 +270,18 @@ class PrometheusSource:
         log.info("prometheus scan: %d containers, %d nodes, %d requests, %d chunks, %.1fs", len(result.usage),
                  len(result.nodes), result.queries, result.chunks, result.seconds)
         return result
+
+    def _send(self, scan: "_Scan", chunks: list[tuple[int, int]]) -> tuple[dict[WorkloadRef, HPA], dict[str, list]]:
+        """The requests of one scan: a probe, the chunks, then HPA specs and node info at the window's end."""
+        scope, window = scan.scope, scan.window
+        self.query("vector(1)", chunks[-1][1])   # probe: a down or hung server fails here, before any fan-out
+        for start, end in chunks:
+            self._read_chunk(scan, start, end)
+        start, end = chunks[-1]
+        hpas = hpas_from(self._bundle(promql.hpa_specs(scope, end - start + window.step_seconds), end))
+        node_info = self._bundle(promql.node_info(scope, int((window.end - window.start).total_seconds())
+                                                  + window.step_seconds), end)
+        return hpas, node_info
 
     def _read_chunk(self, scan: "_Scan", start: int, end: int) -> None:
         """The five requests of one chunk, sent concurrently (``parallel``) since the server evaluates
