@@ -197,6 +197,13 @@ def load_yaml(text: str, source: str) -> list[Any]:
         loader.dispose()
 
 
+def yaml_problem(exc: Exception) -> tuple[str, str | None]:
+    """(problem, "line N") of a YAML syntax error, for the caller's own error type."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc).splitlines()[0]
+    return problem, (f"line {mark.line + 1}" if mark is not None else None)
+
+
 def check_yaml_budget(root: Any, source: str) -> None:
     """Refuse a composed YAML node graph that expands past the alias budget or nests too deep.
 

@@ -42,9 +42,7 @@ class Doc:
 
 
 def _yaml_error(path: str, exc: Exception) -> EditError:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    line = f"line {mark.line + 1}" if mark is not None else None
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    problem, line = safeio.yaml_problem(exc)
     return EditError(f"malformed YAML ({problem}); fix the file so `yq . {path}` accepts it",
                      source=path, field=line)
 
