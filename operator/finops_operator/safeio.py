@@ -39,6 +39,8 @@ MAX_SNAPSHOT_ARRAY_BYTES = 1024 * MiB   # a snapshot's usage arrays, uncompresse
 MAX_YAML_ALIAS_NODES = 100_000      # nodes that aliases may add to one file when expanded
 MAX_YAML_DEPTH = 100                # nesting of mappings and sequences (Kubernetes objects: about 20)
 
+SOURCE_HINT_KEY = "finops.dev/source"   # annotation (workloads) or tag (volumes): path[#key.path] in the repo
+
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -193,6 +195,11 @@ def load_yaml(text: str, source: str) -> list[Any]:
         return docs
     except RecursionError:
         raise UnreadableFile(f"nests deeper than {MAX_YAML_DEPTH} levels", source=source) from None
+    except yaml.YAMLError as exc:
+        if "maximum nesting depth" in str(getattr(exc, "problem", "")):   # libyaml's own limit (1000)
+            raise UnreadableFile(f"nests deeper than {MAX_YAML_DEPTH} levels", source=source,
+                                 field=yaml_problem(exc)[1]) from None
+        raise
     finally:
         loader.dispose()
 
