@@ -140,7 +140,8 @@ def _decode(tp: Any, value: Any, path: str, source: str) -> Any:
 
 def _number(value: int | float, path: str, source: str) -> int | float:
     if not 0 <= value <= MAX_NUMBER:    # NaN fails too
-        _fail(source, path, f"{value!r} is not a number between 0 and {MAX_NUMBER:.0e}; re-create the snapshot")
+        text = repr(value) if len(repr(value)) < 24 else f"{repr(value)[:20]}... ({len(repr(value))} digits)"
+        _fail(source, path, f"{text} is not a number between 0 and {MAX_NUMBER:.0e}; re-create the snapshot")
     return value
 
 

@@ -166,7 +166,13 @@ class RepoIndex:
                 except UnreadableFile as exc:
                     self.errors[rel] = exc
         for rel in self.yaml_files:
-            self.load(rel)
+            if not self.is_helm_template(rel):
+                self.load(rel)
+            elif rel not in self.errors:
+                try:   # never parsed (not YAML), but `helm template` reads it: same bounds
+                    self.text(rel)
+                except UnreadableFile as exc:
+                    self.errors[rel] = exc
         return self.rejected
 
     def load(self, rel: str) -> list[Any] | None:

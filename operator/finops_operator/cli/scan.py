@@ -42,8 +42,7 @@ def check_repo_files(repo: Path) -> None:
         first = rejected[0]
         others = f" (and {len(rejected) - 1} more: {', '.join(str(e.source) for e in rejected[1:6])})" \
             if len(rejected) > 1 else ""
-        raise UnreadableFile(f"{first.message}{others}; finops reads no file it cannot bound",
-                             source=f"{repo}/{first.source}", field=first.field)
+        raise UnreadableFile(f"{first.message}{others}", source=f"{repo}/{first.source}", field=first.field)
 
 
 def run_scan(args: argparse.Namespace, console: Console) -> int:
