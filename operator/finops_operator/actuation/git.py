@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from ..errors import ProviderError
+from .. import safeio
+from ..errors import MissingFile, ProviderError, UnreadableFile
 from ..models import ChangeSet, FileEdit
 from .plan import edited_title
 
@@ -376,8 +377,13 @@ class GitRepo:
         """
         for edit in edits:
             _check_path(edit.path, str(self.path))
-            target = self.path / edit.path
-            current = target.read_text() if target.exists() else None
+            try:
+                current: str | None = safeio.read_text_bounded(self.path, edit.path)
+            except MissingFile:
+                current = None
+            except UnreadableFile as exc:
+                raise ProviderError(f"cannot check {edit.path} before writing it: {exc.message}",
+                                    source=str(self.path), field=edit.path) from None
             if current != edit.before:
                 raise ProviderError(f"base moved: {edit.path} changed since the scan; re-run the scan",
                                     source=str(self.path), field=edit.path)
