@@ -87,3 +87,14 @@ class ProviderRefused(ProviderError):
     branch)."""
 
     permanent = True
+
+
+class UnreadableFile(FinOpsError):
+    """A file refused before parsing: outside the repository, not a regular file, over its size
+    limit, not UTF-8 text, or a YAML bomb (see :mod:`finops_operator.safeio`)."""
+
+    permanent = True
+
+
+class MissingFile(UnreadableFile):
+    """The file does not exist (callers that create a file on first use catch this one only)."""

@@ -88,6 +88,16 @@ def load_policy(data: dict[str, Any] | None, *, source: str = "policy") -> Polic
 
 
 SETTINGS_KEYS = ("mode", "detectors", "guardrails", "groupBy", "group_by")
+OPERATOR_KEYS = ("scope", "schedule", "timeZone", "dataSources", "git")   # read by api/policy.py
+OBJECT_KEYS = ("apiVersion", "kind", "metadata", "spec", "status")
+
+
+def _no_unknown_keys(data: dict[str, Any], known: tuple[str, ...], source: str, prefix: str) -> None:
+    """A misspelt key must not be silently ignored (it would leave a guardrail at its default)."""
+    unknown = sorted(str(k) for k in data if k not in known)
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0][:100]!r}; known keys: {', '.join(known)}",
+                          source=source, field=f"{prefix}{unknown[0][:100]}")
 
 
 def settings_from_document(doc: dict[str, Any] | None, *, source: str = "policy") -> PolicySettings:
@@ -100,7 +110,11 @@ def settings_from_document(doc: dict[str, Any] | None, *, source: str = "policy"
         return PolicySettings()
     if not isinstance(doc, dict):
         raise ConfigError("expected a mapping (a FinOpsPolicy or its spec)", source=source)
-    spec = doc.get("spec", doc) if doc.get("kind") == "FinOpsPolicy" or "spec" in doc else doc
+    whole = doc.get("kind") == "FinOpsPolicy" or "spec" in doc
+    if whole:
+        _no_unknown_keys(doc, OBJECT_KEYS, source, "")
+    spec = doc.get("spec", doc) if whole else doc
     if not isinstance(spec, dict):
         raise ConfigError("spec must be a mapping", source=source, field="spec")
+    _no_unknown_keys(spec, SETTINGS_KEYS + OPERATOR_KEYS, source, "spec." if whole else "")
     return load_policy({k: v for k, v in spec.items() if k in SETTINGS_KEYS}, source=source)

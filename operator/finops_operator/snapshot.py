@@ -22,7 +22,10 @@ Format ``finops-snapshot/v1``: a ``.npz`` as ``numpy.savez_compressed`` writes i
                 window; NaN = unknown (no CPU limit).
 
 :func:`load_snapshot` checks all of that and raises :class:`SnapshotError`
-naming the file and the field; :func:`save_snapshot` runs the same checks
+naming the file and the field: sizes first (the file, each member and each array header
+against :mod:`.safeio`'s snapshot limits, before anything is decompressed), then every
+inventory number (finite, >= 0, at most :data:`MAX_NUMBER`), every usage value (finite
+or NaN, >= 0) and every ``finops.dev/source`` hint (a path inside the repository); :func:`save_snapshot` runs the same checks
 first and writes atomically, so a bad or half-written file never appears.
 """
 from __future__ import annotations
@@ -31,6 +34,7 @@ import dataclasses
 import functools
 import json
 import os
+import stat
 import types
 import typing
 import zipfile
@@ -42,12 +46,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import models
+from . import models, safeio
 from .errors import SnapshotError
 from .models import ClusterState, ContainerKey, Window, WorkloadRef
 
 FORMAT = "finops-snapshot/v1"
 ARRAYS = ("timestamps", "cpu", "memory", "throttled")
+MAX_NUMBER = 10**18     # any count, size or quantity in the inventory (an exabyte; a billion cores)
 
 
 @dataclass(slots=True)
@@ -125,10 +130,19 @@ def _decode(tp: Any, value: Any, path: str, source: str) -> Any:
             _fail(source, path, f"{value!r} is not an ISO 8601 time")
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
     if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        return float(_number(value, path, source))
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return _number(value, path, source)
     if isinstance(tp, type) and isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
         return value
     _fail(source, path, f"expected {getattr(tp, '__name__', tp)}, got {value!r}")
+
+
+def _number(value: int | float, path: str, source: str) -> int | float:
+    if not 0 <= value <= MAX_NUMBER:    # NaN fails too
+        text = repr(value) if len(repr(value)) < 24 else f"{repr(value)[:20]}... ({len(repr(value))} digits)"
+        _fail(source, path, f"{text} is not a number between 0 and {MAX_NUMBER:.0e}; re-create the snapshot")
+    return value
 
 
 def _decode_dataclass(tp: type, value: Any, path: str, source: str) -> Any:
@@ -189,7 +203,9 @@ def _fast(tp: Any) -> Callable[[Any], Any]:
     if tp is datetime:
         return lambda v: _aware(datetime.fromisoformat(v)) if type(v) is str else _raise()
     if tp is float:
-        return lambda v: float(v) if type(v) in (int, float) else _raise()
+        return lambda v: float(v) if type(v) in (int, float) and 0 <= v <= MAX_NUMBER else _raise()
+    if tp is int:
+        return lambda v: v if type(v) is int and 0 <= v <= MAX_NUMBER else _raise()
     return lambda v: v if type(v) is tp else _raise()
 
 
@@ -248,11 +264,24 @@ def decode_meta(meta: Any, source: str) -> tuple[ClusterState, list[ContainerKey
            for name, tp in (("workloads", models.Workload), ("pods", models.Pod), ("nodes", models.Node),
                             ("pdbs", models.PDB), ("volumes", models.Volume))},
         node_groups=_decode(list[models.NodeGroup], meta.get("nodeGroups", []), "meta.nodeGroups", source))
+    _check_hints(state, source)
     keys = [ContainerKey(_decode(WorkloadRef, c.get("workload") if isinstance(c, dict) else None,
                                  f"meta.containers[{i}].workload", source),
                          _decode(str, c.get("container"), f"meta.containers[{i}].container", source))
             for i, c in enumerate(_decode(list[dict[str, Any]], meta["containers"], "meta.containers", source))]
     return state, keys
+
+
+def _check_hints(state: ClusterState, source: str) -> None:
+    """A ``finops.dev/source`` hint must name a path inside the repository (no ``..``, not absolute)."""
+    key = safeio.SOURCE_HINT_KEY
+    places = [(f"meta.workloads[{i}].annotations", w.annotations) for i, w in enumerate(state.workloads)]
+    places += [(f"meta.volumes[{i}].tags", v.tags) for i, v in enumerate(state.volumes)]
+    for where, mapping in places:
+        hint = mapping.get(key)
+        problem = safeio.split_source_hint(hint)[2] if hint else None
+        if problem:
+            _fail(source, f"{where}[{key!r}]", f"source hint {hint[:200]!r}: the path {problem}")
 
 
 # --------------------------------------------------------------------------- checks
@@ -275,10 +304,12 @@ def _check_arrays(snap: Snapshot, source: str) -> None:
         if not np.issubdtype(arr.dtype, np.floating) or arr.shape != (rows, len(ts)):
             _fail(source, name, f"shape {arr.shape} ({arr.dtype}) does not match {rows} containers x "
                   f"{len(ts)} timestamps (float)")
-        negative = np.flatnonzero((arr < 0).any(axis=1)) if arr.size else []
-        if len(negative):
-            _fail(source, name, f"negative usage in row {int(negative[0])} ({snap.keys[int(negative[0])]}); "
-                  "usage must be >= 0 (NaN marks a gap)")
+        bad = np.flatnonzero(((arr < 0) | np.isinf(arr)).any(axis=1)) if arr.size else []
+        if len(bad):
+            row = int(bad[0])
+            value = arr[row][(arr[row] < 0) | np.isinf(arr[row])][0]
+            _fail(source, name, f"{'negative' if value < 0 else 'infinite'} usage {float(value)} in row {row} "
+                  f"({snap.keys[row]}); usage must be a finite number >= 0 (NaN marks a gap)")
     if snap.throttled.shape != (rows,) or not np.issubdtype(snap.throttled.dtype, np.floating):
         _fail(source, "throttled", f"shape {snap.throttled.shape} does not match {rows} containers")
     if np.any(snap.throttled < 0) or np.any(snap.throttled > 1):
@@ -332,25 +363,64 @@ def save_snapshot(path: str | os.PathLike, snapshot: Snapshot) -> Path:
 
 
 def load_snapshot(path: str | os.PathLike) -> Snapshot:
-    """Read and validate a snapshot; every array is read (decompressed) exactly once."""
+    """Read and validate a snapshot; every array is read (decompressed) exactly once, within the limits."""
     source = str(path)
-    if not Path(path).is_file():
-        raise SnapshotError("no such file; check the path, or create one with `finops simulate --out FILE`",
-                            source=source)
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            missing = [name for name in ("meta", *ARRAYS) if name not in npz.files]
-            if missing:
-                raise SnapshotError(f"not a finops snapshot: array {missing[0]!r} is missing "
-                                    f"(expected meta, {', '.join(ARRAYS)})", source=source, field=missing[0])
-            arrays = {name: npz[name] for name in ("meta", *ARRAYS)}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        info = os.stat(path)
+    except OSError:
+        raise SnapshotError("no such file; check the path, or create one with `finops simulate --out FILE`",
+                            source=source) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise SnapshotError("is not a regular file (a directory, device or FIFO); pass a .npz written by "
+                            "`finops simulate --out FILE`", source=source)
+    limit = safeio.MAX_SNAPSHOT_META_BYTES + safeio.MAX_SNAPSHOT_ARRAY_BYTES
+    if info.st_size > limit:
+        raise SnapshotError(f"is {info.st_size:,} bytes, over the limit of {limit:,} bytes", source=source)
+    try:
+        with open(path, "rb") as handle, zipfile.ZipFile(handle) as archive:
+            arrays = _read_members(archive, source)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:
         raise SnapshotError(f"not a finops snapshot (.npz written by save_snapshot): {exc}", source=source) from None
     try:
         meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SnapshotError(f"meta is not UTF-8 JSON: {exc}", source=source, field="meta") from None
+    except RecursionError:
+        raise SnapshotError("meta nests too deeply to be a snapshot inventory", source=source, field="meta") from None
     state, keys = decode_meta(meta, source)
     snapshot = Snapshot(state, keys, arrays["timestamps"], arrays["cpu"], arrays["memory"], arrays["throttled"])
     snapshot.validate(source)
     return snapshot
+
+
+def _read_members(archive: zipfile.ZipFile, source: str) -> dict[str, np.ndarray]:
+    """``meta`` and the arrays, each checked against its limit (zip directory, then .npy header) first."""
+    members = {i.filename: i for i in archive.infolist()}
+    missing = [name for name in ("meta", *ARRAYS) if f"{name}.npy" not in members]
+    if missing:
+        raise SnapshotError(f"not a finops snapshot: array {missing[0]!r} is missing "
+                            f"(expected meta, {', '.join(ARRAYS)})", source=source, field=missing[0])
+    arrays: dict[str, np.ndarray] = {}
+    budget = safeio.MAX_SNAPSHOT_ARRAY_BYTES
+    for name in ("meta", *ARRAYS):
+        member = members[f"{name}.npy"]
+        limit = safeio.MAX_SNAPSHOT_META_BYTES if name == "meta" else budget
+        if member.file_size > limit:
+            what = "meta" if name == "meta" else "the arrays together"
+            raise SnapshotError(f"{member.file_size:,} bytes uncompressed; {what} may hold at most "
+                                f"{limit:,} bytes", source=source, field=name)
+        with archive.open(member) as fp:
+            version = np.lib.format.read_magic(fp)
+            header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = header(fp)
+            if dtype.hasobject or (dtype.kind not in "iuf"):
+                raise SnapshotError(f"array of {dtype} (only numbers are read)", source=source, field=name)
+            need = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if need > member.file_size:
+                raise SnapshotError(f"header claims {shape} {dtype} ({need:,} bytes) but the member holds "
+                                    f"{member.file_size:,} bytes", source=source, field=name)
+        with archive.open(member) as fp:
+            arrays[name] = np.lib.format.read_array(fp, allow_pickle=False)
+        if name != "meta":
+            budget -= member.file_size
+    return arrays

@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from finops_operator.errors import ConfigError
+from finops_operator.errors import ConfigError, UnreadableFile
 from finops_operator.models import ContainerKey, ContainerRole, WorkloadRef
 from finops_operator.simulator import generate_scenario, load_scenario, parse_scenario, simulate
 from finops_operator.simulator.placement import INSTANCE_TYPES, allocatable
@@ -72,7 +72,7 @@ def test_load_scenario_names_the_file_for_bad_yaml_and_missing_files(tmp_path):
     with pytest.raises(ConfigError, match="not valid YAML") as info:
         load_scenario(bad)
     assert info.value.source == str(bad)
-    with pytest.raises(ConfigError, match="cannot read") as info:
+    with pytest.raises(UnreadableFile, match="no such file") as info:   # read through safeio
         load_scenario(tmp_path / "missing.yaml")
     assert info.value.source == str(tmp_path / "missing.yaml")
 

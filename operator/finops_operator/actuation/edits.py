@@ -59,7 +59,7 @@ class _Workspace:
     def file_edits(self) -> list[FileEdit]:
         edits = []
         for path in self.order:
-            before = self.index.text(path) if (self.index.root / path).is_file() else None
+            before = self.index.text(path) if self.index.is_file(path) else None
             after = self.current[path]
             if before != after:
                 edits.append(FileEdit(path, before, after))

@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
-from ..errors import ProviderError, ProviderRefused
+from .. import safeio
+from ..errors import MissingFile, ProviderError, ProviderRefused, UnreadableFile
 from ..models import ChangeSet, FileEdit
 from .plan import edited_title
 
@@ -88,6 +89,15 @@ def auth_env(token: str | None) -> dict[str, str]:
         "GIT_CONFIG_KEY_0": "http.extraheader",
         "GIT_CONFIG_VALUE_0": f"Authorization: Basic {_basic(token)}",
     }
+
+
+@dataclass(frozen=True, slots=True)
+class BranchWrite:
+    """One branch written by :meth:`GitRepo.write_branches`: its new commit and what it pointed at before."""
+
+    branch: str
+    commit: str
+    previous: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +282,50 @@ class GitRepo:
         exactly this content on this base (locally or on the remote, as last fetched), its commit
         is reused: re-runs cause no churn and no needless force-push.
         """
+        ref, sha, _ = self._prepare_branch(change_set, base_branch, author, message, branch)
+        self._run(["update-ref", ref, sha])
+        return sha
+
+    def write_branches(self, change_sets: Sequence[ChangeSet], base_branch: str, *,
+                       messages: dict[str, str] | None = None, author: Author | None = None) -> list[BranchWrite]:
+        """Write every change set's branch, or none of them.
+
+        All commits are built first (nothing a user sees moves), then every ref moves in one
+        ``git update-ref --stdin`` transaction that checks each ref's old value: a failure at
+        any point leaves every branch as it was. An existing branch is only rewritten when it
+        is ours (:meth:`is_own_branch`); otherwise ProviderError names every such branch and
+        nothing is written.
+        """
+        writes: list[BranchWrite] = []
+        foreign: list[str] = []
+        for cs in change_sets:
+            ref, sha, old = self._prepare_branch(cs, base_branch, author, (messages or {}).get(cs.id), None)
+            if old and old != sha and not self.is_own_branch(old, cs.id):
+                foreign.append(cs.branch)
+            writes.append(BranchWrite(cs.branch, sha, old))
+        if foreign:
+            raise ProviderError(f"branch(es) {', '.join(foreign)} already exist with commits finops did not write "
+                                "(or for another change set); nothing was written. Merge or delete them "
+                                f"(git branch -D {' '.join(foreign)}) and run again", source=str(self.path),
+                                field="branches")
+        zero = "0" * 40
+        script = "".join(f"update refs/heads/{w.branch} {w.commit} {w.previous or zero}\n" for w in writes)
+        self._run(["update-ref", "--stdin"], input=f"start\n{script}prepare\ncommit\n".encode())
+        return writes
+
+    def is_own_branch(self, sha: str, change_set_id: str) -> bool:
+        """Whether finops may rewrite a branch at ``sha``: the tip is a (non-merge) commit finops wrote for
+        this change set, by its ``Change-Set:`` trailer. A person's commit on top would be the tip, so it
+        is never overwritten."""
+        body = self._run(["show", "-s", "--format=%B", sha], check=False).stdout.decode(errors="replace")
+        if f"Change-Set: {change_set_id}" not in body.splitlines():
+            return False
+        parents = self._out("rev-list", "--parents", "-n", "1", sha).split()[1:]
+        return len(parents) == 1
+
+    def _prepare_branch(self, change_set: ChangeSet, base_branch: str, author: Author | None,
+                        message: str | None, branch: str | None) -> tuple[str, str, str | None]:
+        """Build (but do not point any branch at) the commit of a change set: (ref, new sha, current sha)."""
         if not change_set.edits:
             raise ProviderError(f"change set {change_set.id!r} has no file edits; nothing to commit",
                                 source=change_set.branch)
@@ -287,15 +341,12 @@ class GitRepo:
         if tree == self._out("rev-parse", f"{base}^{{tree}}"):
             raise ProviderError(f"change set {change_set.id!r} makes no change against {base_branch}; "
                                 "its edits are already on the base branch", source=change_set.branch)
-        name = branch or change_set.branch
-        ref = f"refs/heads/{name}"
-        for candidate in (self.rev_parse(ref), self.rev_parse(f"refs/remotes/{REMOTE}/{name}")):
+        ref = f"refs/heads/{branch or change_set.branch}"
+        old = self.rev_parse(ref)
+        for candidate in (old, self.rev_parse(f"refs/remotes/{REMOTE}/{branch or change_set.branch}")):
             if candidate and self._same_commit(candidate, base, tree):
-                self._run(["update-ref", ref, candidate])
-                return candidate
-        sha = self._commit_tree(tree, base, message or _message(change_set), author or Author())
-        self._run(["update-ref", ref, sha])
-        return sha
+                return ref, candidate, old
+        return ref, self._commit_tree(tree, base, message or _message(change_set), author or Author()), old
 
     def _same_commit(self, sha: str, base: str, tree: str) -> bool:
         parents = self._out("rev-list", "--parents", "-n", "1", sha).split()[1:]
@@ -332,8 +383,13 @@ class GitRepo:
         """
         for edit in edits:
             _check_path(edit.path, str(self.path))
-            target = self.path / edit.path
-            current = target.read_text() if target.exists() else None
+            try:
+                current: str | None = safeio.read_text_bounded(self.path, edit.path)
+            except MissingFile:
+                current = None
+            except UnreadableFile as exc:
+                raise ProviderError(f"cannot check {edit.path} before writing it: {exc.message}",
+                                    source=str(self.path), field=edit.path) from None
             if current != edit.before:
                 raise ProviderError(f"base moved: {edit.path} changed since the scan; re-run the scan",
                                     source=str(self.path), field=edit.path)
@@ -345,7 +401,7 @@ class GitRepo:
 def _message(change_set: ChangeSet) -> str:
     lines = [edited_title(change_set), ""]
     lines += [f"- {f.title}" for f in change_set.findings if f.id not in change_set.skipped]
-    lines += ["", f"finops-operator change set {change_set.id}"]
+    lines += ["", f"Change-Set: {change_set.id}"]
     return "\n".join(lines) + "\n"
 
 

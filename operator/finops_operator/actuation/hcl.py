@@ -85,8 +85,12 @@ def parse(text: str, path: str) -> HclFile:
                         "`terraform validate` shows the same place", source=path, field=f"line {exc.line}") from None
     except LarkError as exc:
         raise EditError(f"malformed HCL: {str(exc).splitlines()[0]}", source=path) from None
-    body = tree.children[0]
-    attributes, blocks = _body(body)
+    except RecursionError:
+        raise EditError("nests too deeply to parse; simplify the expression", source=path) from None
+    try:
+        attributes, blocks = _body(tree.children[0])
+    except RecursionError:
+        raise EditError("nests too deeply to parse; simplify the expression", source=path) from None
     return HclFile(path, text, blocks, attributes)
 
 

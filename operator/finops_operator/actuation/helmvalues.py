@@ -50,7 +50,7 @@ def _resource_paths(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ..
 
 
 def _values_data(index: RepoIndex, source: ValuesSource) -> Any:
-    docs = index.load(source.path) if (index.root / source.path).is_file() else None
+    docs = index.load(source.path) if index.is_file(source.path) else None
     if not docs or source.doc >= len(docs):
         return None
     data = docs[source.doc]

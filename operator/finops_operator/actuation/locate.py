@@ -6,6 +6,11 @@ a Chart.yaml, files and ``valuesObject`` of Argo CD Applications, ``spec.values`
 Flux HelmReleases), PersistentVolumes and Terraform files. Helm templates are never
 parsed: they are not YAML. Files that fail to parse are kept in ``errors`` so that a
 finding which needs one can name it; nobody else is bothered (the error is logged).
+
+Every read goes through :mod:`..safeio`: nothing outside the repository is read (a
+symlink that leaves it is refused), only regular files of at most
+``safeio.MAX_MANIFEST_BYTES``, UTF-8 only, YAML within the alias and depth budget.
+Files refused that way are listed in :attr:`RepoIndex.rejected`.
 """
 from __future__ import annotations
 
@@ -15,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import EditError, SourceNotFound
+from .. import safeio
+from ..errors import EditError, SourceNotFound, UnreadableFile
 from . import yamledit
 
 log = logging.getLogger(__name__)
@@ -92,7 +98,7 @@ class RepoIndex:
         self.root = Path(root)
         self.texts: dict[str, str] = {}
         self.data: dict[str, list[Any]] = {}
-        self.errors: dict[str, EditError] = {}
+        self.errors: dict[str, EditError | UnreadableFile] = {}
         self.yaml_files: list[str] = []
         self.tf_files: list[str] = []
         self.definitions: dict[tuple[str, str], list[Definition]] = {}
@@ -119,6 +125,12 @@ class RepoIndex:
                     self.yaml_files.append(rel)
                 elif name.endswith((".tf", ".tfvars")):
                     self.tf_files.append(rel)
+                else:
+                    continue
+                problem = safeio.file_problem(self.root, rel)
+                if problem is not None:
+                    log.warning("refusing to read %s", problem)
+                    self.errors[rel] = problem
 
     def is_helm_template(self, rel: str) -> bool:
         parts = PurePosixPath(rel).parts
@@ -126,9 +138,42 @@ class RepoIndex:
                    for i in range(1, len(parts)))
 
     def text(self, rel: str) -> str:
+        """Text of repository file ``rel`` (UnreadableFile when :mod:`..safeio` refuses it)."""
         if rel not in self.texts:
-            self.texts[rel] = (self.root / rel).read_text(encoding="utf-8")
+            if isinstance(self.errors.get(rel), UnreadableFile):
+                raise self.errors[rel]
+            self.texts[rel] = safeio.read_text_bounded(self.root, rel)
         return self.texts[rel]
+
+    def is_file(self, rel: str) -> bool:
+        """Whether ``rel`` names a file inside the repository (False for paths that leave it)."""
+        try:
+            return safeio.inside(self.root, rel).is_file()
+        except UnreadableFile:
+            return False
+
+    @property
+    def rejected(self) -> list[UnreadableFile]:
+        """Files refused before parsing (outside the repository, too big, not text, YAML bombs)."""
+        return [e for e in self.errors.values() if isinstance(e, UnreadableFile)]
+
+    def check_all(self) -> list[UnreadableFile]:
+        """Read every YAML and Terraform file once; return the ones refused (for a strict CLI)."""
+        for rel in self.tf_files:
+            if rel not in self.errors:
+                try:
+                    self.text(rel)
+                except UnreadableFile as exc:
+                    self.errors[rel] = exc
+        for rel in self.yaml_files:
+            if not self.is_helm_template(rel):
+                self.load(rel)
+            elif rel not in self.errors:
+                try:   # never parsed (not YAML), but `helm template` reads it: same bounds
+                    self.text(rel)
+                except UnreadableFile as exc:
+                    self.errors[rel] = exc
+        return self.rejected
 
     def load(self, rel: str) -> list[Any] | None:
         """Parsed documents of a YAML file, or None (error recorded) when it is malformed."""
@@ -138,12 +183,9 @@ class RepoIndex:
             return None
         try:
             docs = yamledit.load_data(self.text(rel), rel)
-        except EditError as exc:
-            log.warning("ignoring unparsable YAML %s", exc)
+        except (EditError, UnreadableFile) as exc:
+            log.warning("ignoring unreadable YAML %s", exc)
             self.errors[rel] = exc
-            return None
-        except (OSError, UnicodeDecodeError) as exc:
-            self.errors[rel] = EditError(f"cannot read file: {exc}", source=rel)
             return None
         self.data[rel] = docs
         return docs
@@ -297,6 +339,6 @@ class RepoIndex:
             try:
                 if needle in self.text(rel):
                     found.append(err)
-            except OSError:
+            except UnreadableFile:
                 continue
         return found

@@ -12,7 +12,8 @@ from typing import Any
 
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ..errors import EditError, QuantityError, SourceNotFound
+from .. import safeio
+from ..errors import EditError, QuantityError, SourceNotFound, UnreadableFile
 from ..models import Change, Finding
 from ..units import parse_cpu, parse_memory
 from . import yamledit
@@ -86,9 +87,15 @@ def _matching_definitions(index: RepoIndex, ref, under: str | None) -> list[tupl
 
 
 def _from_hint(index: RepoIndex, ref, container: str, hint: str) -> YamlTarget:
-    path, _, keypath = hint.partition("#")
-    path = path.strip().removeprefix("./").rstrip("/") or "."
-    full = index.root / path
+    path, keypath, problem = safeio.split_source_hint(hint)
+    if problem:
+        raise SourceNotFound(f"source hint {hint!r} of {_ref_text(ref)}: the path {problem}; fix the "
+                             "finops.dev/source annotation")
+    try:
+        full = safeio.inside(index.root, path)
+    except UnreadableFile as exc:
+        raise SourceNotFound(f"source hint {hint!r} of {_ref_text(ref)}: {exc.message}; fix the "
+                             "finops.dev/source annotation") from None
     if not full.exists():
         raise SourceNotFound(f"source hint {hint!r} of {_ref_text(ref)} points to {path}, which does not "
                              "exist in the repository; fix the finops.dev/source annotation")
@@ -100,7 +107,8 @@ def _from_hint(index: RepoIndex, ref, container: str, hint: str) -> YamlTarget:
                              f"{path}; point the finops.dev/source annotation at one file")
     docs = index.load(path)
     if docs is None:
-        raise index.errors[path]
+        raise index.errors.get(path) or SourceNotFound(f"source hint {hint!r}: {path} is not a YAML file "
+                                                       "of the repository; fix the finops.dev/source annotation")
     if keypath:
         owner: list[Any] = [int(p) if p.isdigit() else p for p in keypath.strip(".").split(".")]
         if owner and owner[-1] == "resources":

@@ -19,7 +19,8 @@ from typing import Callable
 
 import jinja2
 
-from ..errors import EditError, SourceNotFound
+from .. import safeio
+from ..errors import EditError, MissingFile, SourceNotFound, UnreadableFile
 from ..models import Change, Finding
 from . import hcl
 from .hclrefs import Instance, Located, evaluate_string, instances, resolve_value, usages
@@ -68,7 +69,7 @@ def _parse_all(tf_files: list[str], read: Reader) -> _Parsed:
         if p.endswith((".tf", ".tfvars")):
             try:
                 parsed[p] = hcl.parse(read(p), p)
-            except EditError as exc:
+            except (EditError, UnreadableFile) as exc:
                 log.warning("ignoring unparsable Terraform %s", exc)
                 parsed.errors[p] = exc
     return parsed
@@ -368,8 +369,12 @@ def remove_volume(tf_files: list[str], read: Reader, finding: Finding, templates
     """Remove an ``aws_ebs_volume`` (and its comment), after a snapshot block when asked."""
     volume_id = finding.target.name
     name_tag = finding.labels.get("Name")
-    hint = (finding.edit.source_hint or "").split("#")[0].strip().removeprefix("./")
-    if hint:   # the volume's finops.dev/source tag names its file or directory
+    raw_hint = finding.edit.source_hint or ""
+    hint, _, problem = safeio.split_source_hint(raw_hint)
+    if problem and raw_hint:
+        raise SourceNotFound(f"source hint {raw_hint!r} of {volume_id}: the path {problem}; "
+                             "fix the volume's finops.dev/source tag")
+    if hint != ".":   # the volume's finops.dev/source tag names its file or directory
         tf_files = [p for p in tf_files if p == hint or p.startswith(hint.rstrip("/") + "/")
                     or PurePosixPath(p).parent == PurePosixPath(hint).parent]
     files = _parse_all(tf_files, read)
@@ -415,7 +420,7 @@ def _append_snapshot(read: Reader, path: str, block: str) -> str:
     """Add a rendered snapshot block to the snapshots file (created on first use)."""
     try:
         current = read(path)
-    except (OSError, EditError):
+    except (MissingFile, EditError):   # not there yet, or deleted by an earlier change in this set
         current = SNAPSHOT_HEADER
     new = current.rstrip("\n") + "\n\n" + block.rstrip("\n") + "\n"
     hcl.parse(new, path)

@@ -20,13 +20,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ..errors import EditError
+import yaml as _pyyaml
 
-try:   # optional speed-up; PyYAML comes with the kubernetes client
-    import yaml as _pyyaml
-    _FastLoader = getattr(_pyyaml, "CSafeLoader", _pyyaml.SafeLoader)
-except ImportError:  # pragma: no cover - exercised only without PyYAML
-    _pyyaml = None
+from .. import safeio
+from ..errors import EditError
 
 _DOC_SEPARATOR = re.compile(r"^---(?:[ \t].*)?$", re.MULTILINE)
 _PLAIN_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
@@ -45,9 +42,7 @@ class Doc:
 
 
 def _yaml_error(path: str, exc: Exception) -> EditError:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    line = f"line {mark.line + 1}" if mark is not None else None
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    problem, line = safeio.yaml_problem(exc)
     return EditError(f"malformed YAML ({problem}); fix the file so `yq . {path}` accepts it",
                      source=path, field=line)
 
@@ -58,6 +53,9 @@ def compose(text: str, path: str) -> list[Doc]:
         nodes = list(YAML(typ="rt").compose_all(text))
     except (MarkedYAMLError, YAMLError) as exc:
         raise _yaml_error(path, exc) from None
+    except RecursionError:
+        raise EditError(f"nests deeper than this editor can follow (limit {safeio.MAX_YAML_DEPTH} levels)",
+                        source=path) from None
     bounds = _document_bounds(text)
     docs: list[Doc] = []
     for i, node in enumerate(nodes):
@@ -72,19 +70,14 @@ def compose(text: str, path: str) -> list[Doc]:
 def load_data(text: str, path: str) -> list[Any]:
     """Plain Python data of every document (used for indexing and for the self-check).
 
-    Uses libyaml through PyYAML when present (ten times faster than pure-Python
-    ruamel on a repository walk); both texts of a self-check go through the same loader.
+    Goes through :func:`safeio.load_yaml` (libyaml, ten times faster than pure-Python
+    ruamel on a repository walk, with the alias and depth budget); both texts of a
+    self-check go through the same loader. A YAML bomb raises UnreadableFile.
     """
     try:
-        if _pyyaml is not None:
-            return list(_pyyaml.load_all(text, Loader=_FastLoader))
-        return list(YAML(typ="safe", pure=True).load_all(text))
-    except (MarkedYAMLError, YAMLError) as exc:
+        return safeio.load_yaml(text, path)
+    except _pyyaml.YAMLError as exc:
         raise _yaml_error(path, exc) from None
-    except Exception as exc:   # PyYAML's own error classes
-        if _pyyaml is not None and isinstance(exc, _pyyaml.YAMLError):
-            raise _yaml_error(path, exc) from None
-        raise
 
 
 def _document_bounds(text: str) -> list[tuple[int | None, int, int]]:

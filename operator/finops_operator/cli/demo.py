@@ -21,11 +21,11 @@ from .. import bundled
 from ..errors import ConfigError
 from ..guardrails import GuardrailContext
 from ..pipeline import scan
-from .output import money, result_to_json
-from .scan import apply_branches, progress, show_result
+from .apply import apply_branches
+from .common import DEMO_POLICY, DEMO_SCENARIO, load_policy_file, progress
+from .output import money, result_to_json, show_result
 
-DEMO_SCENARIO = bundled.path("demo-scenario.yaml")
-DEMO_POLICY = bundled.path("demo-policy.yaml")
+__all__ = ["DEMO_POLICY", "DEMO_SCENARIO", "examples_dir", "make_gitops_repo", "run_demo"]
 
 
 def examples_dir() -> Path:
@@ -52,7 +52,6 @@ def run_demo(args: argparse.Namespace, console: Console) -> int:
     from ..simulator import load_scenario, simulate
     from ..snapshot import save_snapshot
     from ..usage import state_for_policy
-    from .scan import load_policy_file
 
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="finops-demo-"))).resolve()
     if workdir.exists() and any(workdir.iterdir()):

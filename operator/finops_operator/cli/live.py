@@ -14,6 +14,7 @@ from rich.console import Console
 from ..errors import ConfigError
 from ..models import ClusterState, Window
 from ..settings import PolicySettings
+from .common import progress
 
 STEP_SECONDS = 300
 SYSTEM_NAMESPACES = "kube-system|kube-public|kube-node-lease"
@@ -35,7 +36,6 @@ def load_live_state(args: argparse.Namespace, settings: PolicySettings, console:
     from ..sources.state import LiveStateReader, check_live_settings
 
     check_live_settings(settings, source=str(args.policy or "policy"))
-    from .scan import progress
 
     if not getattr(args, "prometheus", None):
         raise ConfigError("a live scan needs --prometheus URL (where the usage history is), e.g. "

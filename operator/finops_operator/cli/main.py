@@ -1,12 +1,18 @@
-"""`finops` command line: scan, demo, simulate, run."""
+"""`finops` command line: scan, demo, simulate, run.
+
+This module imports the subcommands (lazily, so ``finops --help`` stays fast) and no
+subcommand imports it: shared helpers live in :mod:`.common`, :mod:`.output` and :mod:`.apply`.
+Every error a user can act on (a :class:`FinOpsError`) ends in exit code 2 with one line on
+stderr naming the file and the field.
+"""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from .. import __version__
 from ..errors import FinOpsError
@@ -99,15 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args, console)
     except FinOpsError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        errors = Console(stderr=True, width=None if sys.stderr.isatty() else 150, highlight=False)
+        errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-def print_json(data: object) -> None:
-    json.dump(data, sys.stdout, indent=2, sort_keys=False)
-    sys.stdout.write("\n")
 
 
 if __name__ == "__main__":

@@ -120,3 +120,16 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value)
+
+
+def show_result(console: Console, result: ScanResult, *, verbose: bool = False, limit: int | None = None) -> None:
+    """Findings, change sets, what could not be applied, and the summary line."""
+    console.print(findings_table(result, limit=limit))
+    if result.change_sets:
+        console.print(change_sets_table(result))
+    for error in result.errors:
+        console.print(f"[yellow]not applied:[/] {error}")
+    if verbose:
+        for skip in result.skipped:
+            console.print(f"[dim]skipped {skip.target} ({skip.detector}): {skip.reason}[/]")
+    print_summary(console, result)

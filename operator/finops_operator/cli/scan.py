@@ -1,39 +1,24 @@
-"""`finops scan`: snapshot (or live cluster) + GitOps repo -> findings, decisions, branches."""
+"""`finops scan`: snapshot (or live cluster) + GitOps repo -> findings, decisions, branches.
+
+Every input is checked before anything is written: the policy file, the snapshot, the
+``--repo`` directory (the top of a git checkout) and every file in it that finops would
+read (:meth:`RepoIndex.check_all`). A file refused by :mod:`..safeio` (outside the
+repository, too big, not text, a YAML bomb) stops the scan with exit 2 naming it.
+"""
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UnreadableFile
 from ..models import ClusterState
-from ..pipeline import ScanResult, scan
-from ..settings import PolicySettings, settings_from_document
-from .output import change_sets_table, findings_table, print_summary, result_to_json
-
-
-def load_policy_file(path: Path | None) -> PolicySettings:
-    if path is None:
-        return PolicySettings()
-    try:
-        docs = [d for d in YAML(typ="safe").load_all(path.read_text()) if d]
-    except FileNotFoundError:
-        raise ConfigError("file not found", source=str(path)) from None
-    except YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", source=str(path)) from None
-    if len(docs) != 1:
-        raise ConfigError(f"expected one document, found {len(docs)}", source=str(path))
-    return settings_from_document(docs[0], source=str(path))
-
-
-def progress(console: Console) -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                    console=console, transient=True, disable=not console.is_terminal)
+from ..pipeline import scan
+from ..settings import PolicySettings
+from .apply import apply_branches
+from .common import check_repo, load_policy_file, print_json, progress
+from .output import result_to_json, show_result
 
 
 def load_state(snapshot: Path, settings: PolicySettings, console: Console) -> ClusterState:
@@ -49,38 +34,31 @@ def load_state(snapshot: Path, settings: PolicySettings, console: Console) -> Cl
     return state
 
 
-@dataclass
-class AppliedBranch:
-    branch: str
-    commit: str
-    files: list[str]
-
-
-def apply_branches(repo: Path, result: ScanResult, base: str | None) -> list[AppliedBranch]:
-    """Write one branch per change set into a local repository (no push)."""
-    from ..actuation.git import GitRepo
-    from ..actuation.render import render_commit_message
-    git = GitRepo(repo)
-    base = base or f"refs/heads/{git.current_branch()}"   # the local branch, even when a remote exists
-    applied = []
-    for cs in result.change_sets:
-        sha = git.write_branch(cs, base_branch=base, message=render_commit_message(cs))
-        applied.append(AppliedBranch(cs.branch, sha, [e.path for e in cs.edits]))
-    return applied
+def check_repo_files(repo: Path) -> None:
+    """Refuse a repository holding files finops will not read (all of them named, the first as the error)."""
+    from ..actuation.locate import RepoIndex
+    rejected = RepoIndex(repo).check_all()
+    if rejected:
+        first = rejected[0]
+        others = f" (and {len(rejected) - 1} more: {', '.join(str(e.source) for e in rejected[1:6])})" \
+            if len(rejected) > 1 else ""
+        raise UnreadableFile(f"{first.message}{others}", source=f"{repo}/{first.source}", field=first.field)
 
 
 def run_scan(args: argparse.Namespace, console: Console) -> int:
-    from .main import print_json
+    if args.apply and args.repo is None:
+        raise ConfigError("--apply needs --repo (the GitOps checkout to write branches into)", field="--apply")
+    repo = check_repo(args.repo) if args.repo is not None else None
     settings = load_policy_file(args.policy)
     if args.snapshot is None:
         from .live import load_live_state
         state = load_live_state(args, settings, console)
     else:
         state = load_state(args.snapshot, settings, console)
-    if args.apply and args.repo is None:
-        raise ConfigError("--apply needs --repo (the GitOps checkout to write branches into)", field="--apply")
-    result = scan(state, settings, repo_root=args.repo)
-    applied = apply_branches(args.repo, result, args.base) if args.apply else []
+    if repo is not None:
+        check_repo_files(repo)
+    result = scan(state, settings, repo_root=repo)
+    applied = apply_branches(repo, result, args.base) if args.apply and repo is not None else []
     if args.output == "json":
         data = result_to_json(result)
         data["applied"] = [vars(a) for a in applied]
@@ -88,17 +66,6 @@ def run_scan(args: argparse.Namespace, console: Console) -> int:
         return 0
     show_result(console, result, verbose=args.verbose)
     for a in applied:
-        console.print(f"[green]wrote[/] branch [bold]{a.branch}[/] ({a.commit[:10]}): {', '.join(a.files)}")
+        console.print(f"[green]{'wrote' if a.action == 'created' else a.action}[/] branch [bold]{a.branch}[/] "
+                      f"({a.commit[:10]}): {', '.join(a.files)}")
     return 0
-
-
-def show_result(console: Console, result: ScanResult, *, verbose: bool = False, limit: int | None = None) -> None:
-    console.print(findings_table(result, limit=limit))
-    if result.change_sets:
-        console.print(change_sets_table(result))
-    for error in result.errors:
-        console.print(f"[yellow]not applied:[/] {error}")
-    if verbose:
-        for skip in result.skipped:
-            console.print(f"[dim]skipped {skip.target} ({skip.detector}): {skip.reason}[/]")
-    print_summary(console, result)

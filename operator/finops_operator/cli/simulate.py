@@ -5,14 +5,13 @@ import argparse
 
 from rich.console import Console
 
-from .scan import progress
+from .common import DEMO_SCENARIO, progress
 
 
 def run_simulate(args: argparse.Namespace, console: Console) -> int:
     from ..simulator import generate_scenario, load_scenario, simulate
     from ..simulator.openmetrics import write_openmetrics
     from ..snapshot import save_snapshot
-    from .demo import DEMO_SCENARIO
 
     if args.containers:
         spec = generate_scenario(containers=args.containers, days=args.days, step_seconds=args.step, seed=args.seed)

@@ -378,17 +378,17 @@ def parse_scenario(data: Any, *, source: str = "scenario") -> ScenarioSpec:
 
 
 def load_scenario(path: str | Path) -> ScenarioSpec:
-    """Read a scenario YAML file (ruamel.yaml safe loader) and validate it."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
+    """Read a scenario YAML file (bounded, through :mod:`..safeio`) and validate it."""
+    import yaml
+
+    from .. import safeio
 
     path = Path(path)
+    text = safeio.read_user_file(path, safeio.MAX_SCENARIO_BYTES)   # UnreadableFile names the file
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read the scenario file: {exc.strerror}; check the path", source=str(path)) from None
-    try:
-        data = YAML(typ="safe", pure=True).load(text)
-    except YAMLError as exc:
+        docs = safeio.load_yaml(text, str(path))
+    except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {exc}", source=str(path)) from None
-    return parse_scenario(data, source=str(path))
+    if len(docs) > 1:
+        raise ConfigError(f"expected one YAML document, found {len(docs)}", source=str(path))
+    return parse_scenario(docs[0] if docs else None, source=str(path))
