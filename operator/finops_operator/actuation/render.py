@@ -29,6 +29,7 @@ from typing import Any
 import jinja2
 
 from ..models import Change, ChangeSet, Decision, Finding
+from ..money import signed_usd, usd
 from .providers import changeset_fingerprint, marker
 from .render_evidence import evidence_lines, scrub
 
@@ -61,17 +62,6 @@ def code(text: Any) -> str:
     return f"`{value}`"
 
 
-def money(amount: float) -> str:
-    return f"-${abs(amount):,.2f}" if amount < -0.004 else f"${abs(amount):,.2f}"
-
-
-def signed_money(amount: float) -> str:
-    """Delta column: '+$12.00' / '-$40.50' / '$0.00'."""
-    if abs(amount) < 0.005:
-        return "$0.00"
-    return f"+${amount:,.2f}" if amount > 0 else f"-${abs(amount):,.2f}"
-
-
 def confidence_text(value: float) -> str:
     word = "high" if value >= 0.8 else "medium" if value >= 0.6 else "low"
     return f"{value * 100:.0f}% ({word})"
@@ -84,14 +74,14 @@ def risk_text(value: float) -> str:
 
 def savings_phrase(amount: float) -> str:
     if amount < -0.004:
-        return f"adds {money(-amount)}/month for safety"
-    return f"saves {money(amount)}/month"
+        return f"adds {usd(-amount)}/month for safety"
+    return f"saves {usd(amount)}/month"
 
 
 def _savings_sentence(amount: float) -> str:
     if amount < -0.004:
-        return f"Costs {money(-amount)} more per month (safety raises: OOM kills or throttling)."
-    return f"Saves an estimated {money(amount)} per month."
+        return f"Costs {usd(-amount)} more per month (safety raises: OOM kills or throttling)."
+    return f"Saves an estimated {usd(amount)} per month."
 
 
 def _shown(cs: ChangeSet) -> list[Finding]:
@@ -136,13 +126,13 @@ def _costs(findings: list[Finding]) -> tuple[list[dict[str, str]], dict[str, Any
             partial += 1
         else:
             before_sum, after_sum = before_sum + before, after_sum + after
-        rows.append({"target": str(finding.target), "delta": signed_money(delta),
-                     "before": money(before) if before is not None else "n/a",
-                     "after": money(after) if after is not None else "n/a"})
+        rows.append({"target": str(finding.target), "delta": signed_usd(delta),
+                     "before": usd(before) if before is not None else "n/a",
+                     "after": usd(after) if after is not None else "n/a"})
     known = partial < len(rows)
-    total = {"before": money(before_sum) if known else "n/a", "after": money(after_sum) if known else "n/a",
+    total = {"before": usd(before_sum) if known else "n/a", "after": usd(after_sum) if known else "n/a",
              "partial": partial if known else 0,
-             "delta": signed_money(-sum(f.monthly_savings for f in findings))}
+             "delta": signed_usd(-sum(f.monthly_savings for f in findings))}
     return rows, total
 
 
@@ -183,7 +173,7 @@ def _view(cs: ChangeSet, *, cluster: str, generated_at: datetime, dry_run: bool)
                      "after": _value(c, "after")} for f in findings for c in f.changes],
         "costs": costs, "total": total,
         "scores": [{"target": str(f.target), "confidence": confidence_text(f.confidence),
-                    "risk": risk_text(f.risk), "savings": money(f.monthly_savings)} for f in findings],
+                    "risk": risk_text(f.risk), "savings": usd(f.monthly_savings)} for f in findings],
         "confidence_summary": (f"Lowest confidence {confidence_text(lowest)}, highest risk {risk_text(highest)}."
                                if findings else "No changes."),
         "evidence": evidence, "notes": _notes(findings, cs.decisions or {}),

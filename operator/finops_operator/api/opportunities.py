@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import FinOpsError
 from ..ledger import Opportunity, OpportunityState, Transition
 from ..models import Finding
+from ..money import decimal_string
 from .conditions import timestamp
 
 GROUP, VERSION, PLURAL, KIND = "finops.dev", "v1alpha1", "savingsopportunities", "SavingsOpportunity"
@@ -55,14 +56,6 @@ def label_value(text: str) -> str:
         return text
     digest = hashlib.sha256(text.encode()).hexdigest()[:8]
     return f"{text[:54].rstrip('-._')}-{digest}"
-
-
-def money(value: float | None) -> str | None:
-    """USD as the CRD's decimal string ('1234.50', '-12.00'); never '-0.00'."""
-    if value is None:
-        return None
-    text = f"{round(float(value), 2):.2f}"
-    return "0.00" if text == "-0.00" else text
 
 
 def percent(value: float) -> int:
@@ -173,9 +166,9 @@ def to_status(opp: Opportunity, *, finding: Finding | None = None) -> dict[str, 
         pull = {"url": opp.pr_url, "number": opp.pr_number, "branch": opp.branch, "changeSet": opp.change_set}
     status: dict[str, Any] = {
         "state": opp.state.value, "fingerprint": opp.fingerprint, "changes": _changes(opp),
-        "estimatedMonthlySavings": money(opp.estimated_monthly_savings),
-        "realizedMonthlySavings": money(opp.realized_monthly_savings),
-        "baselineMonthlyCost": money(opp.baseline_monthly_cost),
+        "estimatedMonthlySavings": decimal_string(opp.estimated_monthly_savings),
+        "realizedMonthlySavings": decimal_string(opp.realized_monthly_savings),
+        "baselineMonthlyCost": decimal_string(opp.baseline_monthly_cost),
         "confidencePercent": percent(opp.confidence), "riskPercent": percent(opp.risk),
         "decision": _decision(opp.decision), "pullRequest": pull,
         "firstSeen": _time(opp.first_seen), "lastSeen": _time(opp.last_seen),

@@ -30,7 +30,8 @@ from ..errors import ConfigError, DataSourceError, FinOpsError
 from ..ledger import Ledger
 from ..reconcile import RunReport, run_policy
 from .conditions import condition, merge_conditions, timestamp
-from .opportunities import from_object, money
+from ..money import decimal_string
+from .opportunities import from_object
 from .policy import PolicySpec
 from .store import OpportunityStore, SaveResult
 
@@ -235,7 +236,7 @@ def run_status(outcome: RunOutcome, previous: dict[str, Any] | None, *, now: dat
     if outcome.ledger is not None:
         totals = outcome.ledger.totals()["total"]
         status["opportunities"] = {STATE_KEYS[k]: v for k, v in totals["counts"].items() if k in STATE_KEYS}
-        status["estimatedMonthlySavings"] = money(totals["estimated_open"])
+        status["estimatedMonthlySavings"] = decimal_string(totals["estimated_open"])
         status["openPullRequests"] = outcome.ledger.open_prs()
     return status
 

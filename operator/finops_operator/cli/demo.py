@@ -20,7 +20,8 @@ from rich.panel import Panel
 from ..errors import ConfigError
 from ..guardrails import GuardrailContext
 from ..pipeline import scan
-from .output import money, result_to_json
+from ..money import usd
+from .output import result_to_json
 from .scan import apply_branches, progress, show_result
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -94,7 +95,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> int:
         title="finops demo"))
     show_result(console, result)
     console.print()
-    console.print(f"[bold]Wrote {len(applied)} branches[/] worth {money(sum(cs.monthly_savings for cs in result.change_sets))}/month "
+    console.print(f"[bold]Wrote {len(applied)} branches[/] worth {usd(sum(cs.monthly_savings for cs in result.change_sets))}/month "
                   f"into [bold]{repo}[/]:")
     for a in applied:
         console.print(f"  {a.branch}  [dim]{a.commit[:10]}[/]  {', '.join(a.files)}")

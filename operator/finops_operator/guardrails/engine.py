@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from ..models import Decision, Finding, Reason, Verdict
 from ..settings import GuardrailSettings, Mode
-from .rules import RULES, GuardrailContext, money
+from ..money import usd
+from .rules import RULES, GuardrailContext
 
 APPROVAL_ANNOTATION = "finops.dev/approved"
 
@@ -93,6 +94,6 @@ def _apply_daily_limit(findings: list[Finding], decisions: dict[str, Decision],
         reasons = decision.reasons + [Reason(
             "max-changes-per-day", Verdict.DENY,
             f"daily limit {settings.max_changes_per_day} reached ({context.changes_today} proposed earlier today, "
-            f"{budget} left for {len(allowed)} allowed findings, {money(finding.monthly_savings)}/month "
+            f"{budget} left for {len(allowed)} allowed findings, {usd(finding.monthly_savings)}/month "
             "waits for tomorrow; guardrails.maxChangesPerDay)")]
         decisions[finding.id] = Decision.from_reasons(finding.id, reasons)

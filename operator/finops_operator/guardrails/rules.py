@@ -36,6 +36,7 @@ from typing import Callable
 
 from ..errors import QuantityError
 from ..models import Change, Finding, Reason, Verdict
+from ..money import usd
 from ..settings import GuardrailSettings, Mode
 from ..units import parse_cpu, parse_memory
 from . import windows
@@ -57,11 +58,6 @@ class GuardrailContext:
 
 
 Rule = Callable[[Finding, GuardrailSettings, GuardrailContext], list[Reason]]
-
-
-def money(amount: float) -> str:
-    """'$1,234.50' (sign in front for negatives: '-$12.00')."""
-    return f"-${abs(amount):,.2f}" if amount < 0 else f"${amount:,.2f}"
 
 
 def min_confidence(finding: Finding, settings: GuardrailSettings, context: GuardrailContext) -> list[Reason]:
@@ -87,7 +83,7 @@ def safety_raise(finding: Finding, settings: GuardrailSettings, context: Guardra
     if not finding.is_increase:
         return []
     return [Reason("safety-raise", Verdict.ALLOW,
-                   f"safety raise (costs {money(-finding.monthly_savings)}/month more): exempt from the "
+                   f"safety raise (costs {usd(-finding.monthly_savings)}/month more): exempt from the "
                    "single-change and approval-threshold limits; protection, change windows, "
                    "confidence and risk still apply")]
 
@@ -98,8 +94,8 @@ def max_single_change_dollars(finding: Finding, settings: GuardrailSettings,
     if finding.is_increase or finding.monthly_savings <= settings.max_single_change_dollars:
         return []
     return [Reason("max-single-change", Verdict.DENY,
-                   f"saves {money(finding.monthly_savings)}/month, above the single-change limit "
-                   f"{money(settings.max_single_change_dollars)} (guardrails.maxSingleChangeDollars); "
+                   f"saves {usd(finding.monthly_savings)}/month, above the single-change limit "
+                   f"{usd(settings.max_single_change_dollars)} (guardrails.maxSingleChangeDollars); "
                    "split the change or raise the limit")]
 
 
@@ -160,8 +156,8 @@ def approval_threshold(finding: Finding, settings: GuardrailSettings, context: G
     if finding.is_increase or finding.monthly_savings <= settings.approval_above_dollars:
         return []
     return [Reason("approval-threshold", Verdict.REQUIRE_APPROVAL,
-                   f"saves {money(finding.monthly_savings)}/month, above the approval threshold "
-                   f"{money(settings.approval_above_dollars)} (guardrails.approvalAboveDollars)")]
+                   f"saves {usd(finding.monthly_savings)}/month, above the approval threshold "
+                   f"{usd(settings.approval_above_dollars)} (guardrails.approvalAboveDollars)")]
 
 
 def protected_labels(finding: Finding, settings: GuardrailSettings, context: GuardrailContext) -> list[Reason]:
