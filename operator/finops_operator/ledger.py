@@ -22,9 +22,12 @@ Illegal transitions raise :class:`LedgerError`; repeating the call that led to
 the current state (merged() on a Merged one, closed() on a Rejected one) is a
 no-op, because the control loop polls PR state every run.
 
-"Materially changed" (should_reopen): the fingerprint differs from the one
-that was proposed AND the estimated savings moved more than 20% (relative to
-the proposed savings) or changed direction (a cut became a raise or back).
+The reopen rule (one rule, :func:`should_reopen`, used by the guardrails and
+by both providers; the PR body quotes :data:`REOPEN_PROMISE`): a change a human
+rejected (PR closed, branch deleted) is proposed again only when the
+recommendation changed materially: its fingerprint differs from the one that
+was proposed AND the estimated savings moved more than 20% (relative to the
+proposed savings) or changed direction (a cut became a raise or back).
 """
 from __future__ import annotations
 
@@ -37,6 +40,9 @@ from .errors import FinOpsError
 from .models import Decision, Finding, Verdict
 
 MATERIAL_CHANGE = 0.20
+REOPEN_PROMISE = (f"The operator will not propose it again unless the recommendation changes materially "
+                  f"(different values and an estimated saving that moves by more than {MATERIAL_CHANGE:.0%} "
+                  f"or changes direction).")
 SCHEMA_VERSION = 1
 
 
@@ -56,6 +62,7 @@ class OpportunityState(str, Enum):
 
 
 S = OpportunityState
+_GONE_WHILE_OPEN = "no longer detected while its pull request is open"
 PRE_PR = frozenset({S.DETECTED, S.BLOCKED, S.NEEDS_APPROVAL})
 DONE = frozenset({S.MERGED, S.VERIFIED})
 _BY_VERDICT = {Verdict.ALLOW: S.DETECTED, Verdict.DENY: S.BLOCKED, Verdict.REQUIRE_APPROVAL: S.NEEDS_APPROVAL}
@@ -139,6 +146,19 @@ def material_change(old_savings: float | None, new_savings: float) -> bool:
     return abs(new_savings - old_savings) > MATERIAL_CHANGE * abs(old_savings)
 
 
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """What a rejected pull request carried: the input of the reopen rule."""
+
+    fingerprint: str | None
+    savings: float | None
+
+
+def should_reopen(rejected: Proposal, fingerprint: str, savings: float) -> bool:
+    """THE reopen rule: propose a rejected change again only after a material change (module docstring)."""
+    return fingerprint != rejected.fingerprint and material_change(rejected.savings, savings)
+
+
 class Ledger:
     """Opportunities by finding id."""
 
@@ -169,8 +189,13 @@ class Ledger:
         """Record one run's findings; returns the opportunities that changed.
 
         ``covered(opp)`` says whether this run looked at an opportunity's scope
-        (its detector ran, its namespace was scanned); only covered ones that were
-        not found again are superseded, so a failing scope never erases the others.
+        (its detector ran successfully); only covered ones that were not found
+        again are superseded, so a disabled or failing detector never erases its
+        opportunities. ``None`` means everything was covered.
+
+        A Proposed opportunity is never superseded: its pull request is still open
+        and stays tracked (merged -> Merged and verified, closed -> Rejected); the
+        disappearance is recorded once in its history.
         """
         changed: dict[str, Opportunity] = {}
         seen = set()
@@ -184,10 +209,17 @@ class Ledger:
         for opp in self.opportunities:
             if opp.id in seen or opp.state in DONE or opp.state == S.SUPERSEDED:
                 continue
-            if covered is None or covered(opp):
+            if covered is not None and not covered(opp):
+                continue
+            if opp.state == S.PROPOSED:
+                if opp.history and opp.history[-1].reason.startswith(_GONE_WHILE_OPEN):
+                    continue
+                opp.move(S.PROPOSED, now, f"{_GONE_WHILE_OPEN}; its pull request {opp.pr_url or opp.branch} "
+                                          "stays tracked until it is merged or closed")
+            else:
                 opp.move(S.SUPERSEDED, now,
                          "no longer detected (usage or configuration changed, or the target is gone)")
-                changed[opp.id] = opp
+            changed[opp.id] = opp
         return [changed[k] for k in sorted(changed)]
 
     def _observe_one(self, finding: Finding, decision: Decision | None, now: datetime) -> Opportunity | None:
@@ -308,26 +340,30 @@ class Ledger:
         opp = self.get(opportunity_id)
         if opp.state != S.REJECTED:
             return False
-        return (finding.fingerprint != opp.proposed_fingerprint
-                and material_change(opp.proposed_savings, finding.monthly_savings))
+        return should_reopen(Proposal(opp.proposed_fingerprint, opp.proposed_savings), finding.fingerprint,
+                             finding.monthly_savings)
 
     # ------------------------------------------------------------------ queries
-    def changes_on(self, day: date, tz: tzinfo = timezone.utc, *, recount_open: bool = True) -> int:
+    def changes_on(self, day: date, tz: tzinfo = timezone.utc) -> int:
         """Proposals (new, or reopened) made on ``day`` in ``tz``: feeds the daily guardrail.
 
-        ``recount_open=False`` is the count a new run starts from: an opportunity still
-        Proposed is found again by the scan and, allowed, takes its place in the daily
-        budget once more (its PR is updated, not a new change), so one of its proposals
-        today is left out; proposals since merged, closed or superseded still count.
+        Every move into Proposed from another state counts, whatever happened to it
+        since (merged, closed, superseded, still open). Updating an open PR is not a
+        new proposal: :meth:`proposed_ids` lets the guardrails exempt those findings,
+        so no slot of the day is ever handed out twice.
         """
-        total = 0
-        for opp in self._items.values():
-            made = sum(1 for t in opp.history if t.to_state == S.PROPOSED.value
-                       and t.from_state != S.PROPOSED.value and t.at.astimezone(tz).date() == day)
-            if made and not recount_open and opp.state == S.PROPOSED:
-                made -= 1
-            total += made
-        return total
+        return sum(1 for opp in self._items.values() for t in opp.history
+                   if t.to_state == S.PROPOSED.value and t.from_state != S.PROPOSED.value
+                   and t.at.astimezone(tz).date() == day)
+
+    def proposed_ids(self) -> frozenset[str]:
+        """Finding ids whose pull request is open (a run updates it; not a new change)."""
+        return frozenset(opp.id for opp in self._items.values() if opp.state == S.PROPOSED)
+
+    def rejected(self) -> dict[str, Proposal]:
+        """Finding id -> what its rejected pull request carried (input of the reopen rule)."""
+        return {opp.id: Proposal(opp.proposed_fingerprint, opp.proposed_savings)
+                for opp in self._items.values() if opp.state == S.REJECTED}
 
     def open_prs(self) -> int:
         """Distinct pull requests (change sets) with a Proposed opportunity."""

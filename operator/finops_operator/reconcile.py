@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from .actuation.providers import Provider, PullRequestRef
+from .detectors import REGISTRY, Skip
 from .errors import FinOpsError
 from .guardrails import GuardrailContext
 from .ledger import Ledger, Opportunity, OpportunityState
@@ -154,6 +155,24 @@ def verify_merged(ledger: Ledger, state: ClusterState, prices: PriceBook, now: d
     return verified
 
 
+def guardrail_context(ledger: Ledger, now: datetime, *, approved: frozenset[str] = frozenset(),
+                      mode: Mode = Mode.PULL_REQUEST) -> GuardrailContext:
+    """What the guardrails need from the ledger: today's proposals, open PRs, and what humans rejected."""
+    return GuardrailContext(now=now, changes_today=ledger.changes_on(now.date(), now.tzinfo),
+                            open_prs=ledger.open_prs(), approved=approved, mode=mode,
+                            proposed=ledger.proposed_ids(), rejected=ledger.rejected())
+
+
+def detectors_that_ran(skipped: list[Skip], settings: PolicySettings, prices: PriceBook) -> frozenset[str]:
+    """Detectors enabled by the policy that did not fail (a Skip with target ``*`` is a failed detector).
+
+    Only their opportunities may be superseded when not found again: a disabled or
+    failing detector says nothing about what it did not look at.
+    """
+    failed = {s.detector for s in skipped if s.target == "*"}
+    return frozenset(name for name, cls in REGISTRY.items() if cls(settings, prices).enabled and name not in failed)
+
+
 def run_policy(name: str, settings: PolicySettings, ledger: Ledger, deps: LoopDeps, *, now: datetime,
                history: timedelta, step_seconds: int, git: GitTarget | None = None,
                settle: timedelta = timedelta(days=7)) -> RunReport:
@@ -171,15 +190,15 @@ def run_policy(name: str, settings: PolicySettings, ledger: Ledger, deps: LoopDe
     repo_root = None
     if deps.checkout is not None and settings.mode != Mode.DRY_RUN:
         repo_root = _stage(report, "checkout", lambda: deps.checkout(git.base_branch))
-    changes = ledger.changes_on(now.date(), now.tzinfo, recount_open=False)
-    context = GuardrailContext(now=now, changes_today=changes, open_prs=ledger.open_prs(),
-                               approved=deps.approved(), mode=settings.mode)
+    context = guardrail_context(ledger, now, approved=deps.approved(), mode=settings.mode)
     result = _stage(report, "scan", lambda: scan(state, settings, prices=prices, repo_root=repo_root,
                                                  context=context, existing=ledger.open_change_sets()))
     if result is None:
         return report
     report.result = result
-    report.changed.extend(ledger.observe(result.findings, result.decisions, now))
+    ran = detectors_that_ran(result.skipped, settings, prices)
+    report.changed.extend(ledger.observe(result.findings, result.decisions, now,
+                                         covered=lambda opp: opp.detector in ran))
     if deps.provider is not None and repo_root is not None and settings.mode != Mode.DRY_RUN:
         _publish(report, ledger, deps.provider, result, git, now)
     return report

@@ -9,6 +9,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from finops_operator.api import opportunities as m
+from finops_operator.guardrails import APPROVAL_ANNOTATION
 from finops_operator.ledger import Ledger, OpportunityState
 from finops_operator.money import decimal_string
 from finops_operator.models import (
@@ -171,7 +172,7 @@ def test_approval_annotation():
     ledger, finding = lifecycle()
     obj = m.to_object(ledger.get(finding.id), policy="p", namespace="n")
     assert not m.is_approved(obj)
-    obj["metadata"]["annotations"][m.APPROVED_ANNOTATION] = "True "
+    obj["metadata"]["annotations"][APPROVAL_ANNOTATION] = "True "
     assert m.is_approved(obj) and m.opportunity_id(obj) == finding.id
     assert ledger.get(finding.id).state == OpportunityState.MERGED
 

@@ -118,13 +118,34 @@ def test_disappeared_findings_are_superseded_and_can_return():
     ledger = Ledger()
     a, b = container_finding(workload="a"), volume_finding("vol-1")
     ledger.observe([a, b], allow(a, b), T0)
-    ledger.proposed(b.id, PR, 7, "finops/orphan-volumes", "orphan-volumes", T0)
     changed = ledger.observe([], {}, T0 + DAY, covered=lambda o: o.detector == "orphan-volumes")
     assert [o.id for o in changed] == [b.id]                                    # only the covered scope
     assert ledger.get(b.id).state == S.SUPERSEDED and ledger.get(a.id).state == S.DETECTED
     ledger.observe([b], allow(b), T0 + 2 * DAY, covered=lambda o: o.detector == "orphan-volumes")
     assert states(ledger.get(b.id))[-1] == ("Superseded", "Detected")
     assert ledger.get(b.id).history[-1].reason.startswith("detected again")
+
+
+def test_a_proposed_opportunity_is_never_superseded_its_pr_stays_tracked():
+    """Issue 7 #19: a vanished finding with an open PR stays Proposed (synced until merged or closed)."""
+    ledger = Ledger()
+    b = volume_finding("vol-1")
+    ledger.observe([b], allow(b), T0)
+    ledger.proposed(b.id, PR, 7, "finops/orphan-volumes", "orphan-volumes", T0)
+    [opp] = ledger.observe([], {}, T0 + DAY)
+    assert opp.state == S.PROPOSED and opp.history[-1].reason.startswith("no longer detected while its pull request")
+    assert PR in opp.history[-1].reason and ledger.open_change_sets() == {b.id: "orphan-volumes"}
+    assert ledger.observe([], {}, T0 + 2 * DAY) == [], "recorded once, not every run"
+    ledger.merged(b.id, T0 + 3 * DAY)
+    assert ledger.get(b.id).state == S.MERGED
+
+
+def test_an_uncovered_detector_supersedes_nothing():
+    ledger = Ledger()
+    a = container_finding(workload="a")
+    ledger.observe([a], allow(a), T0)
+    assert ledger.observe([], {}, T0 + DAY, covered=lambda o: False) == []
+    assert ledger.get(a.id).state == S.DETECTED
 
 
 def test_fingerprint_change_on_open_pr_is_recorded_and_pr_updated():
@@ -237,7 +258,7 @@ def test_round_trip_is_json_safe_and_bad_documents_are_named():
 
 
 
-def test_changes_a_new_run_starts_from_leave_out_each_open_proposal_once():
+def test_every_proposal_of_the_day_counts_and_open_ones_are_known_as_updates():
     ledger = Ledger()
     fs = [container_finding(workload=f"w{i}") for i in range(3)]
     ledger.observe(fs, allow(*fs), T0)
@@ -249,4 +270,4 @@ def test_changes_a_new_run_starts_from_leave_out_each_open_proposal_once():
     ledger.closed(fs[2].id, at + timedelta(hours=1))
     ledger.proposed(fs[2].id, PR + "10", 10, "finops/b", "b", at + timedelta(hours=2))
     assert ledger.changes_on(date(2024, 6, 10)) == 4
-    assert ledger.changes_on(date(2024, 6, 10), recount_open=False) == 2      # fs[0], and fs[2]'s first proposal
+    assert ledger.proposed_ids() == {fs[1].id, fs[2].id}                      # the next run updates their PRs

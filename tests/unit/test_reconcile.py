@@ -120,8 +120,8 @@ def test_proposals_still_open_do_not_eat_the_daily_budget_twice(settings, state)
     ledger, provider = Ledger(), FakeProvider()
     first = run(settings, ledger, state, provider)
     proposed = sum(1 for o in ledger.opportunities if o.state == S.PROPOSED)
-    assert ledger.changes_on(NOW.date()) == proposed
-    assert ledger.changes_on(NOW.date(), NOW.tzinfo, recount_open=False) == 0
+    assert ledger.changes_on(NOW.date()) == proposed and ledger.proposed_ids() == {
+        o.id for o in ledger.opportunities if o.state == S.PROPOSED}
     second = run(settings, ledger, state, provider, now=NOW + timedelta(hours=1))
     assert second.result.monthly_savings == pytest.approx(first.result.monthly_savings)
     assert not any(r.rule == "max-changes-per-day" for d in second.result.decisions.values() for r in d.reasons)

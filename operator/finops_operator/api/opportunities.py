@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import FinOpsError
+from ..guardrails.rules import approves
 from ..ledger import Ledger, Opportunity, OpportunityState, Transition
 from ..models import Finding
 from ..money import decimal_string
@@ -34,7 +35,6 @@ POLICY_LABEL = "finops.dev/policy"
 ID_LABEL = "finops.dev/opportunity-id"
 TYPE_LABEL = "finops.dev/type"
 LEDGER_ANNOTATION = "finops.dev/ledger"
-APPROVED_ANNOTATION = "finops.dev/approved"
 MAX_HISTORY = 50
 MAX_CHANGES = 32
 MAX_EVIDENCE_KEYS = 64
@@ -216,9 +216,7 @@ def opportunity_id(obj: dict[str, Any]) -> str | None:
 
 def is_approved(obj: dict[str, Any]) -> bool:
     meta = obj.get("metadata") if isinstance(obj, dict) else None
-    annotations = meta.get("annotations") if isinstance(meta, dict) else None
-    value = annotations.get(APPROVED_ANNOTATION, "") if isinstance(annotations, dict) else ""
-    return isinstance(value, str) and value.strip().lower() == "true"
+    return approves(meta.get("annotations") if isinstance(meta, dict) else None)
 
 
 @dataclass
