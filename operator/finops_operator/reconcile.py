@@ -191,6 +191,10 @@ def run_policy(name: str, settings: PolicySettings, ledger: Ledger, deps: LoopDe
     if deps.checkout is not None and settings.mode != Mode.DRY_RUN:
         repo_root = _stage(report, "checkout", lambda: deps.checkout(git.base_branch))
     context = guardrail_context(ledger, now, approved=deps.approved(), mode=settings.mode)
+    if repo_root is not None and deps.provider is not None:
+        # the open-PR limit is planning's (actuation.plan); the forge's count covers a lost ledger
+        counted = _stage(report, "pullRequests/openCount", deps.provider.open_count)
+        context.open_prs = max(context.open_prs, counted or 0)
     result = _stage(report, "scan", lambda: scan(state, settings, prices=prices, repo_root=repo_root,
                                                  context=context, existing=ledger.open_change_sets()))
     if result is None:

@@ -228,6 +228,10 @@ class GitRepo:
         strip = len(f"refs/remotes/{REMOTE}/")
         return {line.split()[0][strip:]: line.split()[1] for line in out.splitlines() if line.strip()}
 
+    def message(self, ref: str) -> str:
+        """The full commit message of ``ref``."""
+        return self._out("show", "-s", "--format=%B", ref)
+
     def commit_time(self, ref: str) -> datetime:
         return datetime.fromisoformat(self._out("show", "-s", "--format=%cI", ref))
 

@@ -16,7 +16,7 @@ evidence keys sorted - the same change set renders to the same text. Secrets:
 evidence keys that look like credentials are dropped and all free text is
 scrubbed of token-like strings. The body stays under GitHub's 65,536-character
 limit: evidence is cut first (with a note), then table rows; the hidden marker
-``<!-- finops-operator:changeset=<id> fingerprint=<hash> -->`` is the first
+``<!-- finops-operator:changeset=<id> fingerprint=<hash> savings=<usd> -->`` is the first
 line, so it always survives.
 """
 from __future__ import annotations
@@ -28,9 +28,10 @@ from typing import Any
 
 import jinja2
 
+from ..ledger import REOPEN_PROMISE
 from ..models import Change, ChangeSet, Decision, Finding
 from ..money import signed_usd, usd
-from .providers import changeset_fingerprint, marker
+from .providers import changeset_fingerprint, marker_for
 from .render_evidence import evidence_lines, scrub
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -167,7 +168,7 @@ def _view(cs: ChangeSet, *, cluster: str, generated_at: datetime, dry_run: bool)
     return {
         "id": cs.id, "branch": cs.branch, "title": scrub(cs.title), "cluster": scrub(cluster),
         "generated_at": stamp, "dry_run": dry_run, "finding_count": len(findings),
-        "marker": marker(cs.id, changeset_fingerprint(cs)), "fingerprint": changeset_fingerprint(cs),
+        "marker": marker_for(cs), "fingerprint": changeset_fingerprint(cs), "reopen_promise": REOPEN_PROMISE,
         "savings_sentence": _savings_sentence(cs.monthly_savings),
         "changes": [{"target": str(f.target), "field": c.field, "before": _value(c, "before"),
                      "after": _value(c, "after")} for f in findings for c in f.changes],
