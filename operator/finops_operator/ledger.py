@@ -38,6 +38,7 @@ from typing import Any, Callable
 
 from .errors import FinOpsError
 from .models import Decision, Finding, Verdict
+from .money import usd
 
 MATERIAL_CHANGE = 0.20
 REOPEN_PROMISE = (f"The operator will not propose it again unless the recommendation changes materially "
@@ -238,7 +239,7 @@ class Ledger:
         elif opp.state in (S.PROPOSED, S.REJECTED) and finding.fingerprint != opp.fingerprint:
             material = "material" if material_change(opp.proposed_savings, finding.monthly_savings) else "not material"
             opp.move(opp.state, now, f"recommendation changed: fingerprint {opp.fingerprint} -> {finding.fingerprint}, "
-                                     f"savings ${opp.estimated_monthly_savings:,.2f} -> ${finding.monthly_savings:,.2f} "
+                                     f"savings {usd(opp.estimated_monthly_savings)} -> {usd(finding.monthly_savings)} "
                                      f"({material})")
         if opp.state not in DONE:
             self._refresh(opp, finding, decision)
@@ -331,7 +332,7 @@ class Ledger:
             return False
         opp.realized_monthly_savings, opp.verified_at = round(realized_monthly_savings, 2), now
         estimated = opp.estimated_monthly_savings
-        opp.move(S.VERIFIED, now, f"realized ${realized_monthly_savings:,.2f}/month vs estimated ${estimated:,.2f}/month"
+        opp.move(S.VERIFIED, now, f"realized {usd(realized_monthly_savings)}/month vs estimated {usd(estimated)}/month"
                                   f" after settling {_duration(settle)}")
         return True
 

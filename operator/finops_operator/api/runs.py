@@ -30,7 +30,7 @@ from ..errors import ConfigError, DataSourceError, FinOpsError
 from ..ledger import Ledger
 from ..reconcile import RunReport, run_policy
 from .conditions import condition, merge_conditions, timestamp
-from ..money import decimal_string
+from ..money import decimal_string, usd
 from .opportunities import object_name, read_ledger
 from .policy import PolicySpec
 from .store import OpportunityStore, SaveResult
@@ -163,7 +163,7 @@ def _summary(outcome: RunOutcome) -> str:
     published = [p for p in report.published if p.ref is not None]
     text = (f"{len(report.result.findings)} findings ({verdicts.get('allow', 0)} allowed, "
             f"{verdicts.get('require-approval', 0)} need approval, {verdicts.get('deny', 0)} blocked), "
-            f"${savings:,.2f}/month allowed")
+            f"{usd(savings)}/month allowed")
     if outcome.unreadable:
         text += (f"; {len(outcome.unreadable)} unreadable SavingsOpportunity skipped: "
                  + "; ".join(list(outcome.unreadable.values())[:3]))
