@@ -1,7 +1,7 @@
 """The savings ledger: every opportunity's lifecycle, estimated vs realized savings, and its audit trail.
 
-Pure state machine over plain data (no clock, no I/O); the CLI keeps it in a
-JSON file, the operator in SavingsOpportunity status (``to_dict``/``from_dict``).
+Pure state machine over plain data (no clock, no I/O); the operator keeps it in
+SavingsOpportunity objects (``api/opportunities.py`` maps both ways).
 
     (new) -> Detected | Blocked | NeedsApproval          observe(): by the guardrail verdict
     Detected <-> Blocked <-> NeedsApproval               observe(): the verdict changed
@@ -9,6 +9,7 @@ JSON file, the operator in SavingsOpportunity status (``to_dict``/``from_dict``)
     Proposed -> Merged -> Verified                       merged(); verify() only after merged_at + settle
     Proposed -> Rejected                                 closed(): a human closed the PR
     Rejected -> Proposed                                 proposed() again, when should_reopen() said so
+                                                         (the guardrails deny it until then)
     any open state -> Superseded                         observe(): the finding disappeared
     Superseded -> Detected | Blocked | NeedsApproval     observe(): it came back
     Merged | Verified -> Detected | ...                  observe(): a NEW recommendation for the same target
@@ -31,7 +32,7 @@ proposed savings) or changed direction (a cut became a raise or back).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from enum import Enum
 from typing import Any, Callable
@@ -44,11 +45,10 @@ MATERIAL_CHANGE = 0.20
 REOPEN_PROMISE = (f"The operator will not propose it again unless the recommendation changes materially "
                   f"(different values and an estimated saving that moves by more than {MATERIAL_CHANGE:.0%} "
                   f"or changes direction).")
-SCHEMA_VERSION = 1
 
 
 class LedgerError(FinOpsError):
-    """An impossible lifecycle step or an unreadable ledger document."""
+    """An impossible lifecycle step."""
 
 
 class OpportunityState(str, Enum):
@@ -336,14 +336,6 @@ class Ledger:
                                   f" after settling {_duration(settle)}")
         return True
 
-    def should_reopen(self, opportunity_id: str, finding: Finding) -> bool:
-        """A human-closed PR is proposed again only when the recommendation changed materially."""
-        opp = self.get(opportunity_id)
-        if opp.state != S.REJECTED:
-            return False
-        return should_reopen(Proposal(opp.proposed_fingerprint, opp.proposed_savings), finding.fingerprint,
-                             finding.monthly_savings)
-
     # ------------------------------------------------------------------ queries
     def changes_on(self, day: date, tz: tzinfo = timezone.utc) -> int:
         """Proposals (new, or reopened) made on ``day`` in ``tz``: feeds the daily guardrail.
@@ -388,20 +380,6 @@ class Ledger:
             result["groups"] = {key: _summary(groups[key]) for key in sorted(groups)}
         return result
 
-    # ------------------------------------------------------------------ persistence
-    def to_dict(self) -> dict[str, Any]:
-        return {"version": SCHEMA_VERSION, "opportunities": [_opp_to_dict(o) for o in self.opportunities]}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "ledger") -> "Ledger":
-        if not isinstance(data, dict) or data.get("version") != SCHEMA_VERSION:
-            raise LedgerError(f"expected a ledger document with version {SCHEMA_VERSION}", source=source,
-                              field="version")
-        items = data.get("opportunities")
-        if not isinstance(items, list):
-            raise LedgerError("expected a list", source=source, field="opportunities")
-        return cls([_opp_from_dict(item, source=source, where=f"opportunities[{i}]") for i, item in enumerate(items)])
-
 
 LIVE = frozenset({S.DETECTED, S.BLOCKED, S.NEEDS_APPROVAL, S.PROPOSED, S.MERGED, S.VERIFIED})
 
@@ -434,58 +412,3 @@ def _duration(value: timedelta) -> str:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-_DATES = ("first_seen", "last_seen", "merged_at", "verified_at")
-
-
-def _opp_to_dict(opp: Opportunity) -> dict[str, Any]:
-    data = asdict(opp)
-    data["state"] = opp.state.value
-    for key in _DATES:
-        data[key] = _iso(getattr(opp, key))
-    data["history"] = [{"at": t.at.isoformat(), "from_state": t.from_state, "to_state": t.to_state,
-                        "reason": t.reason} for t in opp.history]
-    return data
-
-
-def _parse_time(value: Any, *, source: str, where: str) -> datetime | None:
-    if value is None:
-        return None
-    return _require_time(value, source=source, where=where)
-
-
-def _require_time(value: Any, *, source: str, where: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise LedgerError(f"{value!r} is not an ISO 8601 time (e.g. 2024-06-12T10:00:00+00:00)",
-                          source=source, field=where) from None
-    if parsed.tzinfo is None:
-        raise LedgerError(f"{value!r} has no time zone; write it with an offset such as +00:00",
-                          source=source, field=where)
-    return parsed
-
-
-def _opp_from_dict(item: Any, *, source: str, where: str) -> Opportunity:
-    if not isinstance(item, dict):
-        raise LedgerError("expected an object", source=source, field=where)
-    known = {f.name for f in fields(Opportunity)}
-    unknown = sorted(set(item) - known)
-    if unknown:
-        raise LedgerError(f"unknown keys {unknown}", source=source, field=where)
-    data = dict(item)
-    try:
-        data["state"] = OpportunityState(data.get("state"))
-    except ValueError:
-        raise LedgerError(f"unknown state {data.get('state')!r}; one of {[s.value for s in S]}",
-                          source=source, field=f"{where}.state") from None
-    for key in _DATES:
-        data[key] = _parse_time(data.get(key), source=source, where=f"{where}.{key}")
-    try:
-        data["history"] = [Transition(_require_time(t["at"], source=source, where=f"{where}.history[{i}].at"),
-                                      t.get("from_state"), t["to_state"], t["reason"])
-                           for i, t in enumerate(data.get("history") or [])]
-        return Opportunity(**data)
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise LedgerError(f"missing or malformed field: {exc}", source=source, field=where) from None

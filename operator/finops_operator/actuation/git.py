@@ -206,11 +206,6 @@ class GitRepo:
             return bool(out)
         return self.rev_parse(f"refs/heads/{branch}") is not None
 
-    def remote_sha(self, branch: str) -> str | None:
-        """The branch tip on the remote right now (ls-remote), or None."""
-        out = self._out("ls-remote", "--heads", REMOTE, f"refs/heads/{branch}")
-        return out.split()[0] if out else None
-
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         proc = self._run(["merge-base", "--is-ancestor", ancestor, descendant], check=False)
         if proc.returncode not in (0, 1):
@@ -249,9 +244,6 @@ class GitRepo:
             args.insert(1, "--force")
         self._run(args)
         self._run(["update-ref", f"refs/remotes/{REMOTE}/{branch}", f"refs/heads/{branch}"])
-
-    def delete_local_branch(self, branch: str) -> None:
-        self._run(["update-ref", "-d", f"refs/heads/{branch}"], check=False)
 
     # ------------------------------------------------------------------ change sets
 
