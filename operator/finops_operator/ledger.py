@@ -1,7 +1,7 @@
 """The savings ledger: every opportunity's lifecycle, estimated vs realized savings, and its audit trail.
 
-Pure state machine over plain data (no clock, no I/O); the CLI keeps it in a
-JSON file, the operator in SavingsOpportunity status (``to_dict``/``from_dict``).
+Pure state machine over plain data (no clock, no I/O); the operator keeps it in
+SavingsOpportunity objects (``api/opportunities.py`` maps both ways).
 
     (new) -> Detected | Blocked | NeedsApproval          observe(): by the guardrail verdict
     Detected <-> Blocked <-> NeedsApproval               observe(): the verdict changed
@@ -9,6 +9,7 @@ JSON file, the operator in SavingsOpportunity status (``to_dict``/``from_dict``)
     Proposed -> Merged -> Verified                       merged(); verify() only after merged_at + settle
     Proposed -> Rejected                                 closed(): a human closed the PR
     Rejected -> Proposed                                 proposed() again, when should_reopen() said so
+                                                         (the guardrails deny it until then)
     any open state -> Superseded                         observe(): the finding disappeared
     Superseded -> Detected | Blocked | NeedsApproval     observe(): it came back
     Merged | Verified -> Detected | ...                  observe(): a NEW recommendation for the same target
@@ -22,26 +23,32 @@ Illegal transitions raise :class:`LedgerError`; repeating the call that led to
 the current state (merged() on a Merged one, closed() on a Rejected one) is a
 no-op, because the control loop polls PR state every run.
 
-"Materially changed" (should_reopen): the fingerprint differs from the one
-that was proposed AND the estimated savings moved more than 20% (relative to
-the proposed savings) or changed direction (a cut became a raise or back).
+The reopen rule (one rule, :func:`should_reopen`, used by the guardrails and
+by both providers; the PR body quotes :data:`REOPEN_PROMISE`): a change a human
+rejected (PR closed, branch deleted) is proposed again only when the
+recommendation changed materially: its fingerprint differs from the one that
+was proposed AND the estimated savings moved more than 20% (relative to the
+proposed savings) or changed direction (a cut became a raise or back).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from enum import Enum
 from typing import Any, Callable
 
 from .errors import FinOpsError
 from .models import Decision, Finding, Verdict
+from .money import usd
 
 MATERIAL_CHANGE = 0.20
-SCHEMA_VERSION = 1
+REOPEN_PROMISE = (f"The operator will not propose it again unless the recommendation changes materially "
+                  f"(different values and an estimated saving that moves by more than {MATERIAL_CHANGE:.0%} "
+                  f"or changes direction).")
 
 
 class LedgerError(FinOpsError):
-    """An impossible lifecycle step or an unreadable ledger document."""
+    """An impossible lifecycle step."""
 
 
 class OpportunityState(str, Enum):
@@ -56,6 +63,7 @@ class OpportunityState(str, Enum):
 
 
 S = OpportunityState
+_GONE_WHILE_OPEN = "no longer detected while its pull request is open"
 PRE_PR = frozenset({S.DETECTED, S.BLOCKED, S.NEEDS_APPROVAL})
 DONE = frozenset({S.MERGED, S.VERIFIED})
 _BY_VERDICT = {Verdict.ALLOW: S.DETECTED, Verdict.DENY: S.BLOCKED, Verdict.REQUIRE_APPROVAL: S.NEEDS_APPROVAL}
@@ -138,6 +146,19 @@ def material_change(old_savings: float | None, new_savings: float) -> bool:
     return abs(new_savings - old_savings) > MATERIAL_CHANGE * abs(old_savings)
 
 
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """What a rejected pull request carried: the input of the reopen rule."""
+
+    fingerprint: str | None
+    savings: float | None
+
+
+def should_reopen(rejected: Proposal, fingerprint: str, savings: float) -> bool:
+    """THE reopen rule: propose a rejected change again only after a material change (module docstring)."""
+    return fingerprint != rejected.fingerprint and material_change(rejected.savings, savings)
+
+
 class Ledger:
     """Opportunities by finding id."""
 
@@ -168,8 +189,13 @@ class Ledger:
         """Record one run's findings; returns the opportunities that changed.
 
         ``covered(opp)`` says whether this run looked at an opportunity's scope
-        (its detector ran, its namespace was scanned); only covered ones that were
-        not found again are superseded, so a failing scope never erases the others.
+        (its detector ran successfully); only covered ones that were not found
+        again are superseded, so a disabled or failing detector never erases its
+        opportunities. ``None`` means everything was covered.
+
+        A Proposed opportunity is never superseded: its pull request is still open
+        and stays tracked (merged -> Merged and verified, closed -> Rejected); the
+        disappearance is recorded once in its history.
         """
         changed: dict[str, Opportunity] = {}
         seen = set()
@@ -183,10 +209,17 @@ class Ledger:
         for opp in self.opportunities:
             if opp.id in seen or opp.state in DONE or opp.state == S.SUPERSEDED:
                 continue
-            if covered is None or covered(opp):
+            if covered is not None and not covered(opp):
+                continue
+            if opp.state == S.PROPOSED:
+                if opp.history and opp.history[-1].reason.startswith(_GONE_WHILE_OPEN):
+                    continue
+                opp.move(S.PROPOSED, now, f"{_GONE_WHILE_OPEN}; its pull request {opp.pr_url or opp.branch} "
+                                          "stays tracked until it is merged or closed")
+            else:
                 opp.move(S.SUPERSEDED, now,
                          "no longer detected (usage or configuration changed, or the target is gone)")
-                changed[opp.id] = opp
+            changed[opp.id] = opp
         return [changed[k] for k in sorted(changed)]
 
     def _observe_one(self, finding: Finding, decision: Decision | None, now: datetime) -> Opportunity | None:
@@ -205,7 +238,7 @@ class Ledger:
         elif opp.state in (S.PROPOSED, S.REJECTED) and finding.fingerprint != opp.fingerprint:
             material = "material" if material_change(opp.proposed_savings, finding.monthly_savings) else "not material"
             opp.move(opp.state, now, f"recommendation changed: fingerprint {opp.fingerprint} -> {finding.fingerprint}, "
-                                     f"savings ${opp.estimated_monthly_savings:,.2f} -> ${finding.monthly_savings:,.2f} "
+                                     f"savings {usd(opp.estimated_monthly_savings)} -> {usd(finding.monthly_savings)} "
                                      f"({material})")
         if opp.state not in DONE:
             self._refresh(opp, finding, decision)
@@ -298,35 +331,31 @@ class Ledger:
             return False
         opp.realized_monthly_savings, opp.verified_at = round(realized_monthly_savings, 2), now
         estimated = opp.estimated_monthly_savings
-        opp.move(S.VERIFIED, now, f"realized ${realized_monthly_savings:,.2f}/month vs estimated ${estimated:,.2f}/month"
+        opp.move(S.VERIFIED, now, f"realized {usd(realized_monthly_savings)}/month vs estimated {usd(estimated)}/month"
                                   f" after settling {_duration(settle)}")
         return True
 
-    def should_reopen(self, opportunity_id: str, finding: Finding) -> bool:
-        """A human-closed PR is proposed again only when the recommendation changed materially."""
-        opp = self.get(opportunity_id)
-        if opp.state != S.REJECTED:
-            return False
-        return (finding.fingerprint != opp.proposed_fingerprint
-                and material_change(opp.proposed_savings, finding.monthly_savings))
-
     # ------------------------------------------------------------------ queries
-    def changes_on(self, day: date, tz: tzinfo = timezone.utc, *, recount_open: bool = True) -> int:
+    def changes_on(self, day: date, tz: tzinfo = timezone.utc) -> int:
         """Proposals (new, or reopened) made on ``day`` in ``tz``: feeds the daily guardrail.
 
-        ``recount_open=False`` is the count a new run starts from: an opportunity still
-        Proposed is found again by the scan and, allowed, takes its place in the daily
-        budget once more (its PR is updated, not a new change), so one of its proposals
-        today is left out; proposals since merged, closed or superseded still count.
+        Every move into Proposed from another state counts, whatever happened to it
+        since (merged, closed, superseded, still open). Updating an open PR is not a
+        new proposal: :meth:`proposed_ids` lets the guardrails exempt those findings,
+        so no slot of the day is ever handed out twice.
         """
-        total = 0
-        for opp in self._items.values():
-            made = sum(1 for t in opp.history if t.to_state == S.PROPOSED.value
-                       and t.from_state != S.PROPOSED.value and t.at.astimezone(tz).date() == day)
-            if made and not recount_open and opp.state == S.PROPOSED:
-                made -= 1
-            total += made
-        return total
+        return sum(1 for opp in self._items.values() for t in opp.history
+                   if t.to_state == S.PROPOSED.value and t.from_state != S.PROPOSED.value
+                   and t.at.astimezone(tz).date() == day)
+
+    def proposed_ids(self) -> frozenset[str]:
+        """Finding ids whose pull request is open (a run updates it; not a new change)."""
+        return frozenset(opp.id for opp in self._items.values() if opp.state == S.PROPOSED)
+
+    def rejected(self) -> dict[str, Proposal]:
+        """Finding id -> what its rejected pull request carried (input of the reopen rule)."""
+        return {opp.id: Proposal(opp.proposed_fingerprint, opp.proposed_savings)
+                for opp in self._items.values() if opp.state == S.REJECTED}
 
     def open_prs(self) -> int:
         """Distinct pull requests (change sets) with a Proposed opportunity."""
@@ -349,20 +378,6 @@ class Ledger:
             result["by"] = by
             result["groups"] = {key: _summary(groups[key]) for key in sorted(groups)}
         return result
-
-    # ------------------------------------------------------------------ persistence
-    def to_dict(self) -> dict[str, Any]:
-        return {"version": SCHEMA_VERSION, "opportunities": [_opp_to_dict(o) for o in self.opportunities]}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "ledger") -> "Ledger":
-        if not isinstance(data, dict) or data.get("version") != SCHEMA_VERSION:
-            raise LedgerError(f"expected a ledger document with version {SCHEMA_VERSION}", source=source,
-                              field="version")
-        items = data.get("opportunities")
-        if not isinstance(items, list):
-            raise LedgerError("expected a list", source=source, field="opportunities")
-        return cls([_opp_from_dict(item, source=source, where=f"opportunities[{i}]") for i, item in enumerate(items)])
 
 
 LIVE = frozenset({S.DETECTED, S.BLOCKED, S.NEEDS_APPROVAL, S.PROPOSED, S.MERGED, S.VERIFIED})
@@ -396,58 +411,3 @@ def _duration(value: timedelta) -> str:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-_DATES = ("first_seen", "last_seen", "merged_at", "verified_at")
-
-
-def _opp_to_dict(opp: Opportunity) -> dict[str, Any]:
-    data = asdict(opp)
-    data["state"] = opp.state.value
-    for key in _DATES:
-        data[key] = _iso(getattr(opp, key))
-    data["history"] = [{"at": t.at.isoformat(), "from_state": t.from_state, "to_state": t.to_state,
-                        "reason": t.reason} for t in opp.history]
-    return data
-
-
-def _parse_time(value: Any, *, source: str, where: str) -> datetime | None:
-    if value is None:
-        return None
-    return _require_time(value, source=source, where=where)
-
-
-def _require_time(value: Any, *, source: str, where: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise LedgerError(f"{value!r} is not an ISO 8601 time (e.g. 2024-06-12T10:00:00+00:00)",
-                          source=source, field=where) from None
-    if parsed.tzinfo is None:
-        raise LedgerError(f"{value!r} has no time zone; write it with an offset such as +00:00",
-                          source=source, field=where)
-    return parsed
-
-
-def _opp_from_dict(item: Any, *, source: str, where: str) -> Opportunity:
-    if not isinstance(item, dict):
-        raise LedgerError("expected an object", source=source, field=where)
-    known = {f.name for f in fields(Opportunity)}
-    unknown = sorted(set(item) - known)
-    if unknown:
-        raise LedgerError(f"unknown keys {unknown}", source=source, field=where)
-    data = dict(item)
-    try:
-        data["state"] = OpportunityState(data.get("state"))
-    except ValueError:
-        raise LedgerError(f"unknown state {data.get('state')!r}; one of {[s.value for s in S]}",
-                          source=source, field=f"{where}.state") from None
-    for key in _DATES:
-        data[key] = _parse_time(data.get(key), source=source, where=f"{where}.{key}")
-    try:
-        data["history"] = [Transition(_require_time(t["at"], source=source, where=f"{where}.history[{i}].at"),
-                                      t.get("from_state"), t["to_state"], t["reason"])
-                           for i, t in enumerate(data.get("history") or [])]
-        return Opportunity(**data)
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise LedgerError(f"missing or malformed field: {exc}", source=source, field=where) from None

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from .actuation.providers import Provider, PullRequestRef
-from .detectors import type_spec
+from .detectors import REGISTRY, Skip, type_spec
 from .errors import FinOpsError
 from .guardrails import GuardrailContext
 from .ledger import Ledger, Opportunity, OpportunityState
@@ -137,6 +137,24 @@ def verify_merged(ledger: Ledger, state: ClusterState, prices: PriceBook, now: d
     return verified
 
 
+def guardrail_context(ledger: Ledger, now: datetime, *, approved: frozenset[str] = frozenset(),
+                      mode: Mode = Mode.PULL_REQUEST) -> GuardrailContext:
+    """What the guardrails need from the ledger: today's proposals, open PRs, and what humans rejected."""
+    return GuardrailContext(now=now, changes_today=ledger.changes_on(now.date(), now.tzinfo),
+                            open_prs=ledger.open_prs(), approved=approved, mode=mode,
+                            proposed=ledger.proposed_ids(), rejected=ledger.rejected())
+
+
+def detectors_that_ran(skipped: list[Skip], settings: PolicySettings, prices: PriceBook) -> frozenset[str]:
+    """Detectors enabled by the policy that did not fail (a Skip with target ``*`` is a failed detector).
+
+    Only their opportunities may be superseded when not found again: a disabled or
+    failing detector says nothing about what it did not look at.
+    """
+    failed = {s.detector for s in skipped if s.target == "*"}
+    return frozenset(name for name, cls in REGISTRY.items() if cls(settings, prices).enabled and name not in failed)
+
+
 def run_policy(name: str, settings: PolicySettings, ledger: Ledger, deps: LoopDeps, *, now: datetime,
                history: timedelta, step_seconds: int, git: GitTarget | None = None,
                settle: timedelta = timedelta(days=7)) -> RunReport:
@@ -154,15 +172,19 @@ def run_policy(name: str, settings: PolicySettings, ledger: Ledger, deps: LoopDe
     repo_root = None
     if deps.checkout is not None and settings.mode != Mode.DRY_RUN:
         repo_root = _stage(report, "checkout", lambda: deps.checkout(git.base_branch))
-    changes = ledger.changes_on(now.date(), now.tzinfo, recount_open=False)
-    context = GuardrailContext(now=now, changes_today=changes, open_prs=ledger.open_prs(),
-                               approved=deps.approved(), mode=settings.mode)
+    context = guardrail_context(ledger, now, approved=deps.approved(), mode=settings.mode)
+    if repo_root is not None and deps.provider is not None:
+        # the open-PR limit is planning's (actuation.plan); the forge's count covers a lost ledger
+        counted = _stage(report, "pullRequests/openCount", deps.provider.open_count)
+        context.open_prs = max(context.open_prs, counted or 0)
     result = _stage(report, "scan", lambda: scan(state, settings, prices=prices, repo_root=repo_root,
                                                  context=context, existing=ledger.open_change_sets()))
     if result is None:
         return report
     report.result = result
-    report.changed.extend(ledger.observe(result.findings, result.decisions, now))
+    ran = detectors_that_ran(result.skipped, settings, prices)
+    report.changed.extend(ledger.observe(result.findings, result.decisions, now,
+                                         covered=lambda opp: opp.detector in ran))
     if deps.provider is not None and repo_root is not None and settings.mode != Mode.DRY_RUN:
         _publish(report, ledger, deps.provider, result, git, now)
     return report

@@ -53,6 +53,35 @@ def test_git_provider_sees_deleted_branch_as_closed(bare_remote: Path, tmp_path:
     assert prov.open_count() == 1
 
 
+def test_a_deleted_branch_is_pushed_again_only_after_a_material_change(bare_remote: Path, tmp_path: Path) -> None:
+    """Issue 7 #18: with the plain-git provider a rejected change was proposed again at once."""
+    prov = GitProvider(str(bare_remote), tmp_path / "work")
+    args = {"base_branch": "main", "labels": [], "reviewers": [], "draft": False}
+    prov.publish(make_change_set("a", cpu_edit("400m")), **args)
+    message = git("log", "-1", "--format=%B", "refs/heads/finops/a", cwd=bare_remote)
+    assert "Monthly-Savings: 42.00" in message and "Fingerprint: " in message
+    git("update-ref", "-d", "refs/heads/finops/a", cwd=bare_remote)           # a human rejected it
+    same = prov.publish(make_change_set("a", cpu_edit("400m")), **args)
+    assert same.state == "closed" and "not reopened" in same.reason
+    nudged = prov.publish(make_change_set("a", cpu_edit("380m"), cpu_after="380m", savings=45.0), **args)
+    assert nudged.state == "closed" and ref_sha(bare_remote, "refs/heads/finops/a") is None
+    changed = prov.publish(make_change_set("a", cpu_edit("300m"), cpu_after="300m", savings=60.0), **args)
+    assert changed.state == "pushed" and ref_sha(bare_remote, "refs/heads/finops/a") == changed.head_sha
+
+
+def test_the_reopen_rule_reads_what_a_pr_or_commit_carried() -> None:
+    from finops_operator.actuation.providers import carried, marker_for, reopen, with_trailers
+    from finops_operator.ledger import Proposal
+    cs = make_change_set("cs", cpu_edit(), savings=42.0)
+    assert carried(marker_for(cs)) == carried(with_trailers("subject\n\nChange-Set: cs\n", cs))
+    assert carried("<!-- finops-operator:changeset=cs fingerprint=abc -->") == Proposal("abc", None)
+    assert not reopen(carried(marker_for(cs)), cs)
+    assert not reopen(carried(marker_for(cs)), make_change_set("cs", cpu_edit(), cpu_after="380m", savings=45.0))
+    assert reopen(carried(marker_for(cs)), make_change_set("cs", cpu_edit(), cpu_after="300m", savings=60.0))
+    assert with_trailers("s\n\nChange-Set: cs\n", cs).endswith("Change-Set: cs\nFingerprint: "
+                                                             f"{carried(marker_for(cs)).fingerprint}\nMonthly-Savings: 42.00\n")
+
+
 def test_body_marker_is_kept_or_added() -> None:
     from finops_operator.actuation.providers import body_with_marker, changeset_fingerprint
     cs = make_change_set("cs", cpu_edit(), body="Saves money.\n")

@@ -78,7 +78,7 @@ def test_writes_its_ledger_objects_and_their_status(sa_client, kube):
     second = store.save(ledger.opportunities, {f.id: f})
     assert second.ok and second.updated == first.created and second.created == []
     loaded = store.load()
-    assert loaded.opportunities == ledger.opportunities
+    assert loaded.ledger.opportunities == ledger.opportunities and not loaded.unreadable
     names = kube.kubectl("get", "fsav", "-n", NS, "-o", "name").stdout.split()
     assert names.count(f"savingsopportunity.finops.dev/{first.created[0]}") == 1
 

@@ -155,14 +155,15 @@ def git_clone(bare_remote: Path, tmp_path: Path) -> Path:
 
 
 def make_change_set(cs_id: str, edits: dict[str, tuple[str | None, str | None]], *,
-                    title: str | None = None, cpu_after: str = "400m", body: str = "") -> ChangeSet:
+                    title: str | None = None, cpu_after: str = "400m", body: str = "",
+                    savings: float = 42.0) -> ChangeSet:
     """A ChangeSet with one CPU finding and the given edits (path -> (before, after))."""
     ref = WorkloadRef("Deployment", "payments", "api")
     finding = Finding(detector="cpu-rightsizing", type=FindingType.RIGHTSIZE_CPU,
                       target=Target(TargetKind.CONTAINER, "api", "payments", ref),
                       title=f"Right-size payments/api CPU 1 -> {cpu_after}",
                       changes=[Change("resources.requests.cpu", "1", cpu_after)],
-                      monthly_savings=42.0, confidence=0.9, risk=0.1,
+                      monthly_savings=savings, confidence=0.9, risk=0.1,
                       edit=EditTarget(EditKind.CONTAINER_RESOURCES))
     return ChangeSet(id=cs_id, title=title or f"finops: right-size {cs_id}", findings=[finding],
                      edits=[FileEdit(p, b, a) for p, (b, a) in edits.items()], body=body)

@@ -104,7 +104,7 @@ class LoopWorld:
         opts: dict[str, Any] = {"api_url": self.github.api_url, "git_url": self.github.git_url, "retries": 3,
                                 "backoff_factor": 0.01, "secondary_rate_wait": 0.2, "max_rate_limit_wait": 5,
                                 "seconds_between_requests": None, "seconds_between_writes": None,
-                                "max_open_prs": 10, "workdir": self.workdir / "provider",
+                                "workdir": self.workdir / "provider",
                                 "commit_message": render_commit_message}
         opts.update(kw)
         return GitHubProvider("acme/gitops", token or self.github.token, **opts)

@@ -16,6 +16,7 @@ Endpoints (API root = ``api_url``; JSON in and out)::
     PATCH  /repos/{owner}/{repo}/pulls/{n}             {title?, body?, state?: open|closed, base?}
     GET    /repos/{owner}/{repo}/pulls/{n}/requested_reviewers
     POST   /repos/{owner}/{repo}/pulls/{n}/requested_reviewers   {reviewers?, team_reviewers?}
+    GET    /repos/{owner}/{repo}/pulls/{n}/reviews
     GET    /repos/{owner}/{repo}/issues/{n}/labels
     POST   /repos/{owner}/{repo}/issues/{n}/labels     ["a", ...] or {"labels": [...]}
     GET    /repos/{owner}/{repo}/git/ref/heads/{branch}
@@ -24,21 +25,23 @@ Endpoints (API root = ``api_url``; JSON in and out)::
 Real: branches, commits and shas (the bare repo's refs; PR ``head.sha`` is the live
 branch tip), merges (``merge(n)`` makes a real merge commit on the base branch with
 ``git merge-tree``), pushes over HTTP. Emulated in memory: PR/issue metadata, labels,
-users (the token owner plus ``collaborators``), review requests.
+users (the token owner plus ``collaborators``), review requests, submitted reviews
+(``review(n, by)``: like GitHub, a submitted review removes its author from the requested reviewers).
 
 Strictness (as GitHub): ``Authorization: token|Bearer <t>`` required (401 "Requires
 authentication" / "Bad credentials"), a User-Agent required (403), read-only tokens get
 403 "Resource not accessible by personal access token" with ``X-Accepted-GitHub-Permissions``
 on writes, unknown repos 404, malformed JSON 400, 422 "Validation Failed" for a PR whose
 head does not exist / already has an open PR / has no commits over base (head == base),
-missing title, reviewers that are not collaborators or are the author, reopening a PR
+missing title, reviewers that are not collaborators or are the author, review requests on a
+closed PR or with no reviewer at all, reopening a PR
 whose branch was force-pushed or deleted while closed; deleting the head branch of an
 open PR closes it. Every response carries ``X-RateLimit-*`` headers.
 
 Failure injection: ``fail_next(n, status, after=False)`` (next n API requests answer
 status; ``after=True`` performs the request first, like a gateway timing out after the
 write), ``rate_limit_next(n, kind="secondary"|"primary", retry_after=1)``.
-Not emulated: reviews, comments, checks, mergeability (``mergeable`` is null, "unknown").
+Not emulated: review comments, comments, checks, mergeability (``mergeable`` is null, "unknown").
 """
 from __future__ import annotations
 
@@ -98,6 +101,7 @@ class PullRequest:
     frozen_head_sha: str | None = None       # head sha when closed/merged
     labels: list[str] = field(default_factory=list)
     requested_reviewers: list[str] = field(default_factory=list)
+    reviews: list[tuple[str, str, datetime]] = field(default_factory=list)   # (login, state, submitted_at)
     maintainer_can_modify: bool = False
 
 
@@ -232,6 +236,13 @@ class GitHubEmulator:
             pr.frozen_head_sha = self.sha(pr.head)
             pr.state, pr.closed_at, pr.updated_at = "closed", utcnow(), utcnow()
 
+    def review(self, number: int, by: str, state: str = "APPROVED") -> None:
+        """A reviewer submits a review: GitHub drops them from the requested reviewers."""
+        with self._lock:
+            pr = self.prs[number]
+            pr.reviews.append((by, state, utcnow()))
+            pr.requested_reviewers = [r for r in pr.requested_reviewers if r != by]
+
     def mark_ready(self, number: int) -> None:
         with self._lock:
             self.prs[number].draft = False
@@ -299,6 +310,7 @@ class GitHubEmulator:
                  ("GET", r"/pulls/(\d+)", r.get_pull), ("PATCH", r"/pulls/(\d+)", r.edit_pull),
                  ("GET", r"/pulls/(\d+)/requested_reviewers", r.get_reviewers),
                  ("POST", r"/pulls/(\d+)/requested_reviewers", r.request_reviewers),
+                 ("GET", r"/pulls/(\d+)/reviews", r.get_reviews),
                  ("GET", r"/issues/(\d+)/labels", r.get_labels), ("POST", r"/issues/(\d+)/labels", r.add_labels),
                  ("GET", r"/git/ref/heads/(.+)", r.get_ref)]
         for verb, pattern, fn in table:

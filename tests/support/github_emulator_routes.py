@@ -147,6 +147,10 @@ def request_reviewers(emu: GitHubEmulator, number: str, *, query: dict, body: An
     if not isinstance(body, dict) or not isinstance(body.get("reviewers", []), list):
         raise ApiError(422, "Invalid request.\n\nFor 'properties/reviewers', it is not an array.")
     reviewers = body.get("reviewers", [])
+    if not reviewers and not body.get("team_reviewers"):
+        raise invalid("Invalid request. No reviewers or team_reviewers were given.")
+    if pr.state != "open":
+        raise invalid("Could not request reviewers: the pull request is closed.")
     if body.get("team_reviewers"):
         raise invalid("Reviews may only be requested from collaborators. One or more of the teams you specified "
                       f"is not a collaborator of the {emu.full_name} repository.")
@@ -157,6 +161,16 @@ def request_reviewers(emu: GitHubEmulator, number: str, *, query: dict, body: An
                       f"specified is not a collaborator of the {emu.full_name} repository.")
     pr.requested_reviewers += [r for r in reviewers if r not in pr.requested_reviewers]
     return 201, emu.pull_json(pr, full=True), {}
+
+
+def get_reviews(emu: GitHubEmulator, number: str, *, query: dict, body: Any, login: str) -> Result:
+    pr = _pr(emu, number)
+    url = f"{emu.api_url}/repos/{emu.full_name}/pulls/{pr.number}"
+    return 200, [{"id": 1000 * pr.number + i, "node_id": f"PRR_{pr.number}_{i}", "user": user_json(emu.api_url, who),
+                  "body": "", "state": state, "commit_id": emu.sha(pr.head), "author_association": "COLLABORATOR",
+                  "html_url": f"{url}#pullrequestreview-{i}", "pull_request_url": url,
+                  "submitted_at": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+                 for i, (who, state, at) in enumerate(pr.reviews, start=1)], {}
 
 
 def get_labels(emu: GitHubEmulator, number: str, *, query: dict, body: Any, login: str) -> Result:

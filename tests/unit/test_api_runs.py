@@ -1,6 +1,7 @@
 """One operator run without kopf: ledger in and out, status, conditions, events, retry classification."""
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -181,3 +182,31 @@ def test_backoff_doubles_and_is_capped():
     assert [runs.retry_delay(n).total_seconds() for n in (1, 2, 3)] == [60, 120, 240]
     assert runs.retry_delay(30).total_seconds() == 3600
     assert runs.retry_delay(2, base=1).total_seconds() == 2
+
+
+def test_a_poisoned_or_unreadable_opportunity_never_stops_the_policy(store, tmp_path):
+    """Issue 7 #4: `kubectl annotate fsav X finops.dev/ledger={"estimated":"lots"}` failed every run."""
+    build = wiring_with(lambda window: over_requested_state())
+    runs.execute_run(policy_spec(), None, now=NOW, workdir=tmp_path, build=build)
+    (name, obj), = store.objects.items()
+    obj["metadata"]["annotations"]["finops.dev/ledger"] = '{"estimated":"lots"}'
+    other = copy.deepcopy(obj)
+    other["metadata"]["name"], other["metadata"]["labels"]["finops.dev/opportunity-id"] = "p-other", "other"
+    other["status"]["history"] = "x"
+    store.objects["p-other"] = other
+    broken = copy.deepcopy(other)
+    outcome = runs.execute_run(policy_spec(), None, now=NOW + timedelta(days=1), workdir=tmp_path, build=build)
+    assert outcome.ok, outcome.errors
+    assert set(outcome.unreadable) == {"p-other"} and "status.history" in outcome.unreadable["p-other"]
+    assert store.objects["p-other"] == broken, "an unreadable object is left for a person, never overwritten"
+    assert '"estimated":' in store.objects[name]["metadata"]["annotations"]["finops.dev/ledger"]
+    events = runs.run_events(outcome)
+    kinds = [e[1] for e in events]
+    assert kinds[0] == "RunSucceeded" and "OpportunityUnreadable" in kinds and "OpportunityRepaired" in kinds
+    unreadable = next(e for e in events if e[1] == "OpportunityUnreadable")
+    assert "p-other" in unreadable[2] and "status.history" in unreadable[2]
+    repaired = next(e for e in events if e[1] == "OpportunityRepaired")
+    assert name in repaired[2] and "finops.dev/ledger].estimated" in repaired[2]
+    ready = {c["type"]: c for c in runs.run_status(outcome, {}, now=NOW, next_at=NOW + timedelta(hours=6))
+             ["conditions"]}["Ready"]
+    assert ready["status"] == "True" and "1 unreadable SavingsOpportunity skipped" in ready["message"]

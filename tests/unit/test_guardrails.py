@@ -101,8 +101,8 @@ def test_unreadable_value_denies_instead_of_crashing():
     assert "not a Kubernetes quantity" in decision.reasons[0].message
 
 
-def test_safety_raise_passes_cut_limits_but_not_protection():
-    settings = GuardrailSettings(max_single_change_dollars=10, approval_above_dollars=5, max_single_change_percent=10)
+def test_safety_raise_skips_the_approval_threshold_but_not_protection():
+    settings = GuardrailSettings(max_single_change_dollars=1000, approval_above_dollars=5, max_single_change_percent=50)
     raise_ = container_finding(memory=("256Mi", "512Mi"), savings=-900.0)
     decision = decide(raise_, settings)
     assert decision.verdict == Verdict.ALLOW
@@ -111,6 +111,37 @@ def test_safety_raise_passes_cut_limits_but_not_protection():
     protected = container_finding(memory=("256Mi", "512Mi"), savings=-900.0, labels={"tier": "production"})
     settings = settings.model_copy(update={"protected_action": "Deny"})
     assert decide(protected, settings).verdict == Verdict.DENY
+
+
+def test_a_raise_with_a_deep_cut_is_checked_change_by_change():
+    """Issue 7 #11: a CPU request raise with a limit cut of 82.5% was allowed under a 50% limit."""
+    from finops_operator.models import Change
+    mixed = container_finding(cpu=("200m", "400m"), savings=-3.0)
+    mixed.changes.append(Change("resources.limits.cpu", "2", "350m"))
+    decision = decide(mixed, GuardrailSettings(max_single_change_percent=50))
+    assert decision.verdict == Verdict.REQUIRE_APPROVAL
+    reason = next(r for r in decision.reasons if r.rule == "max-single-change-percent")
+    assert reason.message.startswith("cuts resources.limits.cpu by 82% (2 -> 350m), more than the 50% limit")
+
+
+@pytest.mark.parametrize(("after", "limit", "verdict"), [
+    ("512Mi", 50, Verdict.ALLOW), ("513Mi", 50, Verdict.REQUIRE_APPROVAL),      # 50%: at most double
+    ("1Gi", 75, Verdict.ALLOW), ("2Gi", 75, Verdict.REQUIRE_APPROVAL),          # 75%: at most 4x
+    ("64Gi", 100, Verdict.ALLOW),                                               # 100%: raises unbounded
+])
+def test_raises_are_bounded_by_the_mirror_of_the_deepest_allowed_cut(after, limit, verdict):
+    raise_ = container_finding(memory=("256Mi", after), savings=-1.0)
+    decision = decide(raise_, GuardrailSettings(max_single_change_percent=limit))
+    assert decision.verdict == verdict
+    if verdict != Verdict.ALLOW:
+        assert f"raises resources.requests.memory" in decision.reasons[-1].message
+
+
+def test_a_raise_over_the_dollar_limit_needs_a_human():
+    raise_ = container_finding(memory=("256Mi", "300Mi"), savings=-900.0)
+    decision = decide(raise_, GuardrailSettings(max_single_change_dollars=500, approval_above_dollars=200))
+    assert decision.verdict == Verdict.REQUIRE_APPROVAL
+    assert "safety raise costs $900.00/month more, above the single-change limit $500.00" in decision.reasons[-1].message
 
 
 @pytest.mark.parametrize("action, verdict", [("Deny", Verdict.DENY), ("RequireApproval", Verdict.REQUIRE_APPROVAL)])

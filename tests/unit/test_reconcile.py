@@ -120,8 +120,8 @@ def test_proposals_still_open_do_not_eat_the_daily_budget_twice(settings, state)
     ledger, provider = Ledger(), FakeProvider()
     first = run(settings, ledger, state, provider)
     proposed = sum(1 for o in ledger.opportunities if o.state == S.PROPOSED)
-    assert ledger.changes_on(NOW.date()) == proposed
-    assert ledger.changes_on(NOW.date(), NOW.tzinfo, recount_open=False) == 0
+    assert ledger.changes_on(NOW.date()) == proposed and ledger.proposed_ids() == {
+        o.id for o in ledger.opportunities if o.state == S.PROPOSED}
     second = run(settings, ledger, state, provider, now=NOW + timedelta(hours=1))
     assert second.result.monthly_savings == pytest.approx(first.result.monthly_savings)
     assert not any(r.rule == "max-changes-per-day" for d in second.result.decisions.values() for r in d.reasons)
@@ -239,3 +239,58 @@ def test_dry_run_never_checks_out_or_publishes(settings, state) -> None:
     ledger, provider = Ledger(), FakeProvider()
     report = run(settings, ledger, state, provider, checkout=lambda base: calls.append(base))
     assert report.ok and calls == [] and provider.published == [] and report.result.findings
+
+
+# --------------------------------------------------------------------------- issue 7: #10, #18, #19
+
+
+def _with_guardrails(settings, **update):
+    return settings.model_copy(update={"guardrails": settings.guardrails.model_copy(update=update)})
+
+
+def test_the_daily_limit_holds_across_runs_of_one_day(settings, state) -> None:
+    """Issue 7 #10: slots of still-Proposed opportunities were handed out again by the next run."""
+    limited = _with_guardrails(settings, max_changes_per_day=2)
+    ledger, provider = Ledger(), FakeProvider()
+    run(limited, ledger, state, provider)
+    assert ledger.changes_on(NOW.date(), NOW.tzinfo) == 2
+    # one proposed workload goes away (scaled down, deleted): its finding is not found again
+    gone = next(o for o in ledger.opportunities if o.state == S.PROPOSED and o.type.startswith("rightsize"))
+    later = copy.deepcopy(state)
+    later.workloads = [w for w in later.workloads if not gone.target.startswith(f"{w.ref}/")]
+    run(limited, ledger, later, provider, now=NOW + timedelta(hours=1))
+    # a human closes another PR: its slot stays used today
+    still = next(o for o in ledger.opportunities if o.state == S.PROPOSED and o.id != gone.id)
+    provider.states[still.branch] = PullRequestRef(1, "u", still.branch, "closed")
+    third = run(limited, ledger, later, provider, now=NOW + timedelta(hours=2))
+    assert ledger.changes_on(NOW.date(), NOW.tzinfo) == 2
+    assert any(r.rule == "max-changes-per-day" for d in third.result.decisions.values() for r in d.reasons)
+
+
+def test_a_rejected_change_is_not_proposed_again_in_the_same_run(settings, state) -> None:
+    """Issue 7 #18: with the plain-git provider a deleted branch was pushed again at once."""
+    ledger, provider = Ledger(), FakeProvider()
+    run(settings, ledger, state, provider)
+    api = opp_for(ledger, API, "rightsize-cpu")
+    provider.states[api.branch] = PullRequestRef(None, "file:///remote#" + api.branch, api.branch, "closed")
+    provider.published.clear()
+    second = run(settings, ledger, state, provider, now=NOW + timedelta(hours=1))
+    assert ledger.get(api.id).state == S.REJECTED
+    decision = second.result.decisions[api.id]
+    assert decision.verdict.value == "deny" and decision.reasons[-1].rule == "rejected"
+    assert "changes materially" in decision.reasons[-1].message
+    assert all(api.id not in {f.id for f in cs.findings} for cs in second.result.change_sets)
+
+
+def test_a_failing_or_disabled_detector_supersedes_nothing(settings, state) -> None:
+    """Issue 7 #19: a disabled or failing detector superseded all its open opportunities."""
+    ledger, provider = Ledger(), FakeProvider()
+    run(settings, ledger, state, provider)
+    before = {o.id: o.state for o in ledger.opportunities}
+    volumes_off = settings.model_copy(update={"detectors": settings.detectors.model_copy(update={
+        "volumes": settings.detectors.volumes.model_copy(update={"enabled": False})})})
+    report = run(volumes_off, ledger, state, provider, now=NOW + timedelta(hours=1))
+    assert report.ok
+    volume_ids = [i for i, o in ((o.id, o) for o in ledger.opportunities) if o.detector == "orphan-volumes"]
+    assert volume_ids and all(ledger.get(i).state == before[i] for i in volume_ids)
+    assert not any(o.state == S.SUPERSEDED for o in ledger.opportunities)

@@ -10,6 +10,7 @@ import pytest
 
 from finops_operator.actuation.plan import plan_change_sets
 from finops_operator.actuation.providers import changeset_fingerprint, parse_marker
+from finops_operator.ledger import REOPEN_PROMISE
 from finops_operator.actuation.render import (MAX_BODY_CHARS, cost_row, render_body, render_commit_message,
                                               render_title)
 from finops_operator.guardrails import GuardrailContext, evaluate
@@ -63,7 +64,9 @@ def table(body: str, heading: str) -> list[str]:
 def test_body_tables_total_marker_and_sections():
     cs = realistic_change_set()
     body = render_body(cs, cluster="prod-eu", generated_at=GENERATED)
-    assert body.startswith(f"<!-- finops-operator:changeset=rightsize-payments fingerprint={changeset_fingerprint(cs)} -->\n")
+    assert body.startswith(f"<!-- finops-operator:changeset=rightsize-payments fingerprint={changeset_fingerprint(cs)} "
+                           f"savings={cs.monthly_savings:.2f} -->\n")
+    assert REOPEN_PROMISE in body
     assert parse_marker(body) == ("rightsize-payments", changeset_fingerprint(cs))
     assert "**Saves an estimated $64.54 per month.** Cluster `prod-eu`, 3 findings, generated 2024-06-12 07:30 UTC." in body
     assert table(body, "What changes") == [

@@ -223,11 +223,6 @@ class GitRepo:
             return bool(out)
         return self.rev_parse(f"refs/heads/{branch}") is not None
 
-    def remote_sha(self, branch: str) -> str | None:
-        """The branch tip on the remote right now (ls-remote), or None."""
-        out = self._out("ls-remote", "--heads", REMOTE, f"refs/heads/{branch}")
-        return out.split()[0] if out else None
-
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         proc = self._run(["merge-base", "--is-ancestor", ancestor, descendant], check=False)
         if proc.returncode not in (0, 1):
@@ -244,6 +239,10 @@ class GitRepo:
         out = self._out("for-each-ref", "--format=%(refname) %(objectname)", f"refs/remotes/{REMOTE}/{prefix}")
         strip = len(f"refs/remotes/{REMOTE}/")
         return {line.split()[0][strip:]: line.split()[1] for line in out.splitlines() if line.strip()}
+
+    def message(self, ref: str) -> str:
+        """The full commit message of ``ref``."""
+        return self._out("show", "-s", "--format=%B", ref)
 
     def commit_time(self, ref: str) -> datetime:
         return datetime.fromisoformat(self._out("show", "-s", "--format=%cI", ref))
@@ -262,9 +261,6 @@ class GitRepo:
             args.insert(1, "--force")
         self._run(args)
         self._run(["update-ref", f"refs/remotes/{REMOTE}/{branch}", f"refs/heads/{branch}"])
-
-    def delete_local_branch(self, branch: str) -> None:
-        self._run(["update-ref", "-d", f"refs/heads/{branch}"], check=False)
 
     # ------------------------------------------------------------------ change sets
 

@@ -4,19 +4,27 @@ Idempotent across runs. A PR belongs to a change set by its head branch
 (``finops/<id>``) or by the hidden marker in its body. Each ``publish``:
 
 - open PR found     -> rebuild the branch on the current base tip (this is the
-  rebase of a stale PR), force-push only if the commit changed, edit title/body
-  if they changed, add missing labels; never a second PR.
+  rebase of a stale PR), force-push only if the commit changed, edit title/body/
+  base if they changed, add missing labels, request missing reviewers; never a
+  second PR. Every update converges to the policy, so a run killed between
+  creating a PR and labelling it or requesting reviews is completed by the next.
+  A reviewer is requested once: one who already reviewed is not asked again.
+  Draft state is set when the PR is opened and then left to people (GitHub's
+  REST API cannot change it; a human marks a PR ready).
 - merged PR, same fingerprint -> nothing to do (reported as merged).
-- closed PR (a human said no) -> left alone unless ``reopen(ref)`` says yes
-  (default: the recommendation's fingerprint changed); then a new PR is opened,
-  since GitHub refuses to reopen a PR whose branch was force-pushed.
-- nothing yet       -> open a PR, unless the open-PR or hourly limit is reached
-  (returns ``state="deferred"`` with the reason; nothing is pushed).
+- closed PR (a human said no) -> left alone unless THE reopen rule
+  (:func:`finops_operator.ledger.should_reopen`, from the fingerprint and savings
+  in the closed PR's marker) says the recommendation changed materially; then a
+  new PR is opened, since GitHub refuses to reopen a PR whose branch was
+  force-pushed.
+- nothing yet       -> open a PR, unless the hourly limit is reached (returns
+  ``state="deferred"`` with the reason; nothing is pushed). The open-PR limit is
+  planning's (``actuation.plan``), fed by :meth:`GitHubProvider.open_count`.
 
 Failures never leave a duplicate or half-made PR: if creating the PR fails after
 the push, the next run finds the branch and creates it; a 422 "already exists"
-after a retried POST is resolved by finding that PR; failed labels are added on
-the next run. Retries for 5xx and secondary rate limits use PyGithub's own
+after a retried POST is resolved by finding that PR; failed labels and reviewer
+requests are retried on the next run. Retries for 5xx and secondary rate limits use PyGithub's own
 :class:`github.GithubRetry`. The token is only given to PyGithub and to git's
 environment, and every error message is scrubbed of it.
 """
@@ -26,6 +34,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,8 +49,9 @@ from urllib3.util.retry import Retry
 from ..errors import ProviderError, ProviderRefused
 from ..models import ChangeSet
 from .git import Author, GitRepo, scrub_secrets
+from ..ledger import Proposal
+from .providers import NOT_REOPENED, BRANCH_PREFIX, PullRequestRef, body_with_marker, carried, parse_marker, reopen
 from .render import render_title
-from .providers import BRANCH_PREFIX, PullRequestRef, body_with_marker, parse_marker
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +73,8 @@ class GitHubProvider:
     """Publish change sets as GitHub pull requests. See the module docstring for the rules."""
 
     def __init__(self, repo_full_name: str, token: str, *, workdir: Path | str, api_url: str = "https://api.github.com",
-                 git_url: str | None = None, base_branch: str = "main", max_open_prs: int = 5,
-                 max_prs_per_hour: int = 10, reopen: Callable[[PullRequestRef], bool] | None = None,
-                 retries: int = 5, backoff_factor: float = 1.0, secondary_rate_wait: float = 60.0,
+                 git_url: str | None = None, base_branch: str = "main",
+                 max_prs_per_hour: int = 10, retries: int = 5, backoff_factor: float = 1.0, secondary_rate_wait: float = 60.0,
                  max_rate_limit_wait: float = 300.0, seconds_between_requests: float | None = 0.25,
                  seconds_between_writes: float | None = 1.0, timeout: float = 30.0,
                  author: Author | None = None, clock: Callable[[], datetime] = utcnow,
@@ -80,9 +89,7 @@ class GitHubProvider:
         self.git_url = git_url or default_git_url(api_url, repo_full_name)
         self.workdir = Path(workdir)
         self.base_branch = base_branch
-        self.max_open_prs = max_open_prs
         self.max_prs_per_hour = max_prs_per_hour
-        self.reopen = reopen
         self.retries = retries
         self.author = author
         self.clock = clock
@@ -148,9 +155,9 @@ class GitHubProvider:
 
     def _ref(self, pr: PullRequest, **extra: Any) -> PullRequestRef:
         state = "merged" if pr.merged_at else pr.state
-        found = parse_marker(pr.body)
+        found = carried(pr.body)
         return PullRequestRef(pr.number, pr.html_url, pr.head.ref, state, merged_at=pr.merged_at,
-                              head_sha=pr.head.sha, fingerprint=found[1] if found else None, **extra)
+                              head_sha=pr.head.sha, fingerprint=found.fingerprint, savings=found.savings, **extra)
 
     def _pulls(self, state: str, head: str | None = None) -> list[PullRequest]:
         repo = self._repository()
@@ -179,30 +186,25 @@ class GitHubProvider:
         title = self._scrub(render_title(cs))
         open_prs = self._pulls("open")
         current, closed = self._find(cs, open_prs)
+        wanted = _Wanted(list(labels or []), list(reviewers or []))
         if current is not None:
-            return self._update(current, cs, base, title, body, list(labels or []))
+            return self._update(current, cs, base, title, body, wanted)
         note: str | None = None
         if closed is not None:
             old = self._ref(closed)
             if old.state == "merged" and old.fingerprint == fp:
                 return self._ref(closed, reason="already merged with this recommendation")
-            if old.state == "closed" and not self._should_reopen(old, fp):
-                return self._ref(closed, reason="closed without merging; not reopened: the recommendation did "
-                                                "not change materially")
+            if old.state == "closed" and not reopen(Proposal(old.fingerprint, old.savings), cs):
+                return self._ref(closed, reason=NOT_REOPENED)
             note = f"Previously proposed in #{closed.number}, which was {old.state}."
-        deferred = self._limit_reason(open_prs)
+        deferred = self._limit_reason()
         if deferred:
             log.info("deferred %s: %s", cs.branch, deferred)
             return PullRequestRef(None, "", cs.branch, "deferred", fingerprint=fp, reason=deferred)
-        return self._create(cs, base, title, _with_note(body, note), draft, list(labels or []), list(reviewers or []))
-
-    def _should_reopen(self, old: PullRequestRef, fingerprint: str) -> bool:
-        if self.reopen is not None:
-            return bool(self.reopen(old))
-        return old.fingerprint != fingerprint
+        return self._create(cs, base, title, _with_note(body, note), draft, wanted)
 
     def _update(self, pr: PullRequest, cs: ChangeSet, base: str, title: str, body: str,
-                labels: list[str]) -> PullRequestRef:
+                wanted: _Wanted) -> PullRequestRef:
         sha = self._push(cs, base, branch=pr.head.ref)  # the PR's own branch, even if found by marker
         changes: dict[str, str] = {}
         if pr.title != title:
@@ -216,13 +218,13 @@ class GitHubProvider:
                 pr.edit(title=changes.get("title", NotSet), body=changes.get("body", NotSet),
                         base=changes.get("base", NotSet))
             log.info("updated PR #%d (%s)", pr.number, ", ".join(sorted(changes)))
-        notes = self._ensure_labels(pr, labels)
+        notes = self._ensure_labels(pr, wanted.labels) + self._ensure_reviewers(pr, wanted.reviewers)
         ref = self._ref(pr, notes=notes)
         ref.head_sha = sha
         return ref
 
-    def _create(self, cs: ChangeSet, base: str, title: str, body: str, draft: bool, labels: list[str],
-                reviewers: list[str]) -> PullRequestRef:
+    def _create(self, cs: ChangeSet, base: str, title: str, body: str, draft: bool,
+                wanted: _Wanted) -> PullRequestRef:
         sha = self._push(cs, base)
         repo = self._repository()
         try:
@@ -235,9 +237,9 @@ class GitHubProvider:
             if not existing:
                 raise
             log.info("PR for %s already existed (a retried request had created it)", cs.branch)
-            return self._update(existing[0], cs, base, title, body, labels)
+            return self._update(existing[0], cs, base, title, body, wanted)
         log.info("opened PR #%d for %s", pr.number, cs.branch)
-        notes = self._ensure_labels(pr, labels) + self._request_reviewers(pr, reviewers)
+        notes = self._ensure_labels(pr, wanted.labels) + self._ensure_reviewers(pr, wanted.reviewers, new=True)
         ref = self._ref(pr, created=True, notes=notes)
         ref.head_sha = sha
         return ref
@@ -256,22 +258,27 @@ class GitHubProvider:
             return [f"labels {missing} not added yet: {err.message}"]
         return []
 
-    def _request_reviewers(self, pr: PullRequest, reviewers: list[str]) -> list[str]:
-        """Ask for reviews once, when the PR is opened; a failure is reported as a note."""
+    def _ensure_reviewers(self, pr: PullRequest, reviewers: list[str], *, new: bool = False) -> list[str]:
+        """Request the reviewers not yet requested and not yet reviewing; a failure is a note (retried next run)."""
         if not reviewers:
+            return []
+        missing = [r for r in dict.fromkeys(reviewers) if r != pr.user.login]
+        if missing and not new:
+            with self._api(f"read the review requests of #{pr.number}"):
+                users, _teams = pr.get_review_requests()
+                asked = {u.login for u in users} | {r.user.login for r in pr.get_reviews() if r.user is not None}
+            missing = [r for r in missing if r not in asked]
+        if not missing:
             return []
         try:
             with self._api(f"request reviewers on #{pr.number}"):
-                pr.create_review_request(reviewers=reviewers)
+                pr.create_review_request(reviewers=missing)
         except ProviderError as err:
-            log.warning("reviewers not requested: %s", err)
-            return [f"reviewers {reviewers} not requested: {err.message}"]
+            log.warning("reviewers not requested (will retry next run): %s", err)
+            return [f"reviewers {missing} not requested yet: {err.message}"]
         return []
 
-    def _limit_reason(self, open_prs: list[PullRequest]) -> str | None:
-        ours = [p for p in open_prs if p.head.ref.startswith(BRANCH_PREFIX)]
-        if len(ours) >= self.max_open_prs:
-            return f"open-PR limit reached: {len(ours)} finops PRs open (limit {self.max_open_prs})"
+    def _limit_reason(self) -> str | None:
         since = self.clock() - timedelta(hours=1)
         recent: list[datetime] = []
         repo = self._repository()
@@ -298,6 +305,14 @@ class GitHubProvider:
 
 
 MAX_BODY = 65536  # GitHub's limit on a PR body
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    """What the policy wants on every PR (converged on each update)."""
+
+    labels: list[str]
+    reviewers: list[str]
 
 
 def _with_note(body: str, note: str | None) -> str:

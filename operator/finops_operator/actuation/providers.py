@@ -7,10 +7,13 @@ loop only needs three calls: ``publish`` (idempotent), ``status`` (lifecycle:
 open / merged with its time / closed) and ``open_count`` (for the open-PR
 guardrail).
 
-The hidden marker ``<!-- finops-operator:changeset=<id> fingerprint=<hash> -->``
-in a PR body ties a PR to its change set across runs and records which
-recommendation it carried, so a closed PR is only proposed again when the
-recommendation changed.
+The hidden marker ``<!-- finops-operator:changeset=<id> fingerprint=<hash> savings=<usd> -->``
+in a PR body (and the ``Fingerprint:`` / ``Monthly-Savings:`` trailers of a pushed
+commit) ties a review request to its change set across runs and records which
+recommendation it carried. A rejected one (PR closed, branch deleted) is proposed
+again only under THE reopen rule, :func:`finops_operator.ledger.should_reopen`;
+the ledger applies it first (as a guardrail), the providers apply the same rule
+from what the forge remembers, for a ledger that was lost.
 """
 from __future__ import annotations
 
@@ -22,12 +25,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from ..ledger import Proposal, should_reopen
 from ..models import ChangeSet
-from .git import GitRepo, scrub_secrets
+from .git import GitRepo, _message, scrub_secrets
 
 BRANCH_PREFIX = "finops/"
 MARKER_RE = re.compile(r"<!--\s*finops-operator:changeset=(?P<id>[A-Za-z0-9._/-]+)\s+"
-                       r"fingerprint=(?P<fp>[A-Za-z0-9]+)\s*-->")
+                       r"fingerprint=(?P<fp>[A-Za-z0-9]+)(?:\s+savings=(?P<usd>-?[0-9]+(?:\.[0-9]+)?))?\s*-->")
+TRAILER_RE = re.compile(r"^(?P<key>Fingerprint|Monthly-Savings):\s*(?P<value>\S+)\s*$", re.MULTILINE)
+NOT_REOPENED = "closed without merging; not reopened: the recommendation did not change materially"
 
 
 @dataclass(slots=True)
@@ -45,6 +51,7 @@ class PullRequestRef:
     merged_at: datetime | None = None
     head_sha: str | None = None
     fingerprint: str | None = None
+    savings: float | None = None                    # monthly savings the PR carried (from the marker)
     reason: str | None = None                       # why deferred / not reopened
     created: bool = False                           # opened by this call
     notes: list[str] = field(default_factory=list)  # non-fatal problems (a label that failed, ...)
@@ -66,14 +73,55 @@ def changeset_fingerprint(cs: ChangeSet) -> str:
     return hashlib.sha256(",".join(fps).encode()).hexdigest()[:16]
 
 
-def marker(cs_id: str, fingerprint: str) -> str:
-    return f"<!-- finops-operator:changeset={cs_id} fingerprint={fingerprint} -->"
+def changeset_savings(cs: ChangeSet) -> float:
+    """Monthly savings of the (non-skipped) findings, rounded to cents as the marker holds it."""
+    return round(cs.monthly_savings, 2)
+
+
+def marker(cs_id: str, fingerprint: str, savings: float | None = None) -> str:
+    usd = "" if savings is None else f" savings={savings:.2f}"
+    return f"<!-- finops-operator:changeset={cs_id} fingerprint={fingerprint}{usd} -->"
+
+
+def marker_for(cs: ChangeSet) -> str:
+    """The marker of a change set as it is now."""
+    return marker(cs.id, changeset_fingerprint(cs), changeset_savings(cs))
 
 
 def parse_marker(body: str | None) -> tuple[str, str] | None:
     """(change set id, fingerprint) from a PR body, or None."""
     m = MARKER_RE.search(body or "")
     return (m.group("id"), m.group("fp")) if m else None
+
+
+def carried(body: str | None) -> Proposal:
+    """What a PR body (its marker) or a commit message (its trailers) says the change carried."""
+    m = MARKER_RE.search(body or "")
+    if m:
+        return Proposal(m.group("fp"), float(m.group("usd")) if m.group("usd") else None)
+    trailers = {t.group("key"): t.group("value") for t in TRAILER_RE.finditer(body or "")}
+    try:
+        savings = float(trailers["Monthly-Savings"]) if "Monthly-Savings" in trailers else None
+    except ValueError:
+        savings = None
+    return Proposal(trailers.get("Fingerprint"), savings)
+
+
+def reopen(rejected: Proposal, cs: ChangeSet) -> bool:
+    """THE reopen rule (ledger.should_reopen) applied to a change set."""
+    return should_reopen(rejected, changeset_fingerprint(cs), changeset_savings(cs))
+
+
+def with_trailers(message: str, cs: ChangeSet) -> str:
+    """The commit message with the ``Fingerprint:`` and ``Monthly-Savings:`` trailers the reopen rule reads."""
+    have = {t.group("key") for t in TRAILER_RE.finditer(message)}
+    add = [] if "Fingerprint" in have else [f"Fingerprint: {changeset_fingerprint(cs)}"]
+    add += [] if "Monthly-Savings" in have else [f"Monthly-Savings: {changeset_savings(cs):.2f}"]
+    if not add:
+        return message
+    last = (message.rstrip().splitlines() or [""])[-1]
+    sep = "\n" if re.fullmatch(r"[A-Za-z-]+: \S.*", last) else "\n\n"      # join an existing trailer block
+    return message.rstrip() + sep + "\n".join(add) + "\n"
 
 
 def body_with_marker(cs: ChangeSet, secrets: tuple[str | None, ...] = ()) -> tuple[str, str]:
@@ -86,9 +134,8 @@ def body_with_marker(cs: ChangeSet, secrets: tuple[str | None, ...] = ()) -> tup
     found = parse_marker(body)
     if found and found[0] == cs.id:
         return body, found[1]
-    fp = changeset_fingerprint(cs)
     sep = "\n\n" if body and not body.endswith("\n\n") else ""
-    return f"{body}{sep}{marker(cs.id, fp)}\n", fp
+    return f"{body}{sep}{marker_for(cs)}\n", changeset_fingerprint(cs)
 
 
 class GitProvider:
@@ -123,12 +170,22 @@ class GitProvider:
 
     def publish(self, cs: ChangeSet, *, base_branch: str | None = None, labels: list[str] | None = None,
                 reviewers: list[str] | None = None, draft: bool = False) -> PullRequestRef:
-        """Write the branch on the base tip and force-push it; labels/reviewers/draft do not apply."""
+        """Write the branch on the base tip and force-push it; labels/reviewers/draft do not apply.
+
+        A branch deleted from the remote without merging was rejected: it is pushed
+        again only under the reopen rule (fingerprint and savings from its last commit).
+        """
         base = base_branch or self.base_branch
         repo = self._git()
         _, fp = body_with_marker(cs, (self.token,))
         before = repo.rev_parse(f"refs/remotes/origin/{cs.branch}")
-        sha = repo.write_branch(cs, base, message=self.commit_message(cs) if self.commit_message else None)
+        local = repo.rev_parse(f"refs/heads/{cs.branch}")
+        if before is None and local is not None and not repo.is_ancestor(local, repo.base_ref(base)):
+            if not reopen(carried(repo.message(local)), cs):
+                return PullRequestRef(None, self._url(cs.branch), cs.branch, "closed", head_sha=local,
+                                      fingerprint=fp, reason=NOT_REOPENED)
+        message = with_trailers(self.commit_message(cs) if self.commit_message else _message(cs), cs)
+        sha = repo.write_branch(cs, base, message=message)
         if before != sha:
             repo.push(cs.branch, force=True)
         return PullRequestRef(None, self._url(cs.branch), cs.branch, "pushed", head_sha=sha, fingerprint=fp,

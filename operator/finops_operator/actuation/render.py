@@ -16,7 +16,7 @@ evidence keys sorted - the same change set renders to the same text. Secrets:
 evidence keys that look like credentials are dropped and all free text is
 scrubbed of token-like strings. The body stays under GitHub's 65,536-character
 limit: evidence is cut first (with a note), then table rows; the hidden marker
-``<!-- finops-operator:changeset=<id> fingerprint=<hash> -->`` is the first
+``<!-- finops-operator:changeset=<id> fingerprint=<hash> savings=<usd> -->`` is the first
 line, so it always survives.
 """
 from __future__ import annotations
@@ -28,9 +28,11 @@ from typing import Any
 
 import jinja2
 
+from ..ledger import REOPEN_PROMISE
 from ..models import Change, ChangeSet, Decision, Finding
+from ..money import signed_usd, usd
 from .plan import edited_title
-from .providers import changeset_fingerprint, marker
+from .providers import changeset_fingerprint, marker_for
 from .render_evidence import evidence_lines, scrub
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -60,17 +62,6 @@ def code(text: Any) -> str:
     return f"`{value}`"
 
 
-def money(amount: float) -> str:
-    return f"-${abs(amount):,.2f}" if amount < -0.004 else f"${abs(amount):,.2f}"
-
-
-def signed_money(amount: float) -> str:
-    """Delta column: '+$12.00' / '-$40.50' / '$0.00'."""
-    if abs(amount) < 0.005:
-        return "$0.00"
-    return f"+${amount:,.2f}" if amount > 0 else f"-${abs(amount):,.2f}"
-
-
 def confidence_text(value: float) -> str:
     word = "high" if value >= 0.8 else "medium" if value >= 0.6 else "low"
     return f"{value * 100:.0f}% ({word})"
@@ -83,14 +74,14 @@ def risk_text(value: float) -> str:
 
 def savings_phrase(amount: float) -> str:
     if amount < -0.004:
-        return f"adds {money(-amount)}/month for safety"
-    return f"saves {money(amount)}/month"
+        return f"adds {usd(-amount)}/month for safety"
+    return f"saves {usd(amount)}/month"
 
 
 def _savings_sentence(amount: float) -> str:
     if amount < -0.004:
-        return f"Costs {money(-amount)} more per month (safety raises: OOM kills or throttling)."
-    return f"Saves an estimated {money(amount)} per month."
+        return f"Costs {usd(-amount)} more per month (safety raises: OOM kills or throttling)."
+    return f"Saves an estimated {usd(amount)} per month."
 
 
 def _shown(cs: ChangeSet) -> list[Finding]:
@@ -127,13 +118,13 @@ def _costs(findings: list[Finding]) -> tuple[list[dict[str, str]], dict[str, Any
             partial += 1
         else:
             before_sum, after_sum = before_sum + before, after_sum + after
-        rows.append({"target": str(finding.target), "delta": signed_money(delta),
-                     "before": money(before) if before is not None else "n/a",
-                     "after": money(after) if after is not None else "n/a"})
+        rows.append({"target": str(finding.target), "delta": signed_usd(delta),
+                     "before": usd(before) if before is not None else "n/a",
+                     "after": usd(after) if after is not None else "n/a"})
     known = partial < len(rows)
-    total = {"before": money(before_sum) if known else "n/a", "after": money(after_sum) if known else "n/a",
+    total = {"before": usd(before_sum) if known else "n/a", "after": usd(after_sum) if known else "n/a",
              "partial": partial if known else 0,
-             "delta": signed_money(-sum(f.monthly_savings for f in findings))}
+             "delta": signed_usd(-sum(f.monthly_savings for f in findings))}
     return rows, total
 
 
@@ -168,13 +159,13 @@ def _view(cs: ChangeSet, *, cluster: str, generated_at: datetime, dry_run: bool)
     return {
         "id": cs.id, "branch": cs.branch, "title": scrub(edited_title(cs)), "cluster": scrub(cluster),
         "generated_at": stamp, "dry_run": dry_run, "finding_count": len(findings),
-        "marker": marker(cs.id, changeset_fingerprint(cs)), "fingerprint": changeset_fingerprint(cs),
+        "marker": marker_for(cs), "fingerprint": changeset_fingerprint(cs), "reopen_promise": REOPEN_PROMISE,
         "savings_sentence": _savings_sentence(cs.monthly_savings),
         "changes": [{"target": str(f.target), "field": c.field, "before": _value(c, "before"),
                      "after": _value(c, "after")} for f in findings for c in f.changes],
         "costs": costs, "total": total,
         "scores": [{"target": str(f.target), "confidence": confidence_text(f.confidence),
-                    "risk": risk_text(f.risk), "savings": money(f.monthly_savings)} for f in findings],
+                    "risk": risk_text(f.risk), "savings": usd(f.monthly_savings)} for f in findings],
         "confidence_summary": (f"Lowest confidence {confidence_text(lowest)}, highest risk {risk_text(highest)}."
                                if findings else "No changes."),
         "evidence": evidence, "notes": _notes(findings, cs.decisions or {}),

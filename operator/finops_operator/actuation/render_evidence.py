@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from ..models import Finding
+from ..money import usd
 from ..units import format_cpu, human_bytes
 from .git import scrub_secrets
 
@@ -76,7 +77,7 @@ def plain(value: Any, key: str = "") -> str:
         if key.startswith("rate_"):
             return f"${value:.6g}"
         if "cost" in key or "savings" in key or "price" in key:
-            return f"${value:,.2f}"
+            return usd(value)
         return f"{value:.4g}"
     if isinstance(value, dict):
         parts = [f"{label(str(k))}: {plain(v, str(k))}" for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))
@@ -162,7 +163,7 @@ def _cost_line(finding: Finding, ev: dict[str, Any]) -> str | None:
     if before is None or after is None:
         return None
     formula = f" ({plain(ev['savings_formula'])})" if ev.get("savings_formula") else ""
-    return f"Cost: ${before:,.2f} -> ${after:,.2f} per month{formula}"
+    return f"Cost: {usd(before)} -> {usd(after)} per month{formula}"
 
 
 def evidence_lines(finding: Finding) -> tuple[list[str], list[dict[str, Any]]]:

@@ -17,14 +17,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ..detectors import type_spec
 from ..errors import FinOpsError
-from ..ledger import Opportunity, OpportunityState, Transition
+from ..guardrails.rules import approves
+from ..ledger import Ledger, Opportunity, OpportunityState, Transition
 from ..models import Finding
+from ..money import decimal_string
 from .conditions import timestamp
+from .jsonread import JsonReader
 
 GROUP, VERSION, PLURAL, KIND = "finops.dev", "v1alpha1", "savingsopportunities", "SavingsOpportunity"
 API_VERSION = f"{GROUP}/{VERSION}"
@@ -32,7 +36,6 @@ POLICY_LABEL = "finops.dev/policy"
 ID_LABEL = "finops.dev/opportunity-id"
 TYPE_LABEL = "finops.dev/type"
 LEDGER_ANNOTATION = "finops.dev/ledger"
-APPROVED_ANNOTATION = "finops.dev/approved"
 MAX_HISTORY = 50
 MAX_CHANGES = 32
 MAX_EVIDENCE_KEYS = 64
@@ -60,14 +63,6 @@ def label_value(text: str) -> str:
         return text
     digest = hashlib.sha256(text.encode()).hexdigest()[:8]
     return f"{text[:54].rstrip('-._')}-{digest}"
-
-
-def money(value: float | None) -> str | None:
-    """USD as the CRD's decimal string ('1234.50', '-12.00'); never '-0.00'."""
-    if value is None:
-        return None
-    text = f"{round(float(value), 2):.2f}"
-    return "0.00" if text == "-0.00" else text
 
 
 def percent(value: float) -> int:
@@ -178,9 +173,9 @@ def to_status(opp: Opportunity, *, finding: Finding | None = None) -> dict[str, 
         pull = {"url": opp.pr_url, "number": opp.pr_number, "branch": opp.branch, "changeSet": opp.change_set}
     status: dict[str, Any] = {
         "state": opp.state.value, "fingerprint": opp.fingerprint, "changes": _changes(opp),
-        "estimatedMonthlySavings": money(opp.estimated_monthly_savings),
-        "realizedMonthlySavings": money(opp.realized_monthly_savings),
-        "baselineMonthlyCost": money(opp.baseline_monthly_cost),
+        "estimatedMonthlySavings": decimal_string(opp.estimated_monthly_savings),
+        "realizedMonthlySavings": decimal_string(opp.realized_monthly_savings),
+        "baselineMonthlyCost": decimal_string(opp.baseline_monthly_cost),
         "confidencePercent": percent(opp.confidence), "riskPercent": percent(opp.risk),
         "decision": _decision(opp.decision), "pullRequest": pull,
         "firstSeen": _time(opp.first_seen), "lastSeen": _time(opp.last_seen),
@@ -208,95 +203,217 @@ def to_object(opp: Opportunity, *, policy: str, namespace: str, policy_uid: str 
 
 
 # --------------------------------------------------------------------------- reading back
-
-
-def _parse_time(value: Any, where: str, source: str) -> datetime | None:
-    if value in (None, ""):
-        return None
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
-        raise MappingError(f"{value!r} is not an RFC 3339 time", source=source, field=where) from None
-
-
-def _float(value: Any) -> float | None:
-    return None if value in (None, "") else float(value)
-
-
-def _extras(meta: dict[str, Any], source: str) -> dict[str, Any]:
-    raw = (meta.get("annotations") or {}).get(LEDGER_ANNOTATION)
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise MappingError("not JSON; delete the annotation to rebuild it from status", source=source,
-                           field=f"metadata.annotations[{LEDGER_ANNOTATION}]") from None
-    return data if isinstance(data, dict) else {}
+#
+# Reading is total: every value of an object a namespace editor can write (spec,
+# status, the ledger annotation) is checked for its type and range here, and any
+# problem is a MappingError naming the object and the field, never another
+# exception. A bad value in the ledger annotation (a cache of exact numbers) is
+# not fatal: the status value is used, the problem is reported as a warning, and
+# the next save rewrites the annotation.
 
 
 def opportunity_id(obj: dict[str, Any]) -> str | None:
-    meta = obj.get("metadata") or {}
-    return (meta.get("labels") or {}).get(ID_LABEL)
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    value = labels.get(ID_LABEL) if isinstance(labels, dict) else None
+    return value if isinstance(value, str) and value else None
 
 
 def is_approved(obj: dict[str, Any]) -> bool:
-    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(APPROVED_ANNOTATION, "")
-    return str(value).strip().lower() == "true"
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    return approves(meta.get("annotations") if isinstance(meta, dict) else None)
 
 
-def from_object(obj: dict[str, Any]) -> Opportunity | None:
-    """The ledger entry an object holds; None when it has no status yet (created, status not written)."""
-    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
-    source = f"SavingsOpportunity {meta.get('namespace')}/{meta.get('name')}"
+@dataclass
+class LedgerRead:
+    """The ledger rebuilt from a policy's objects, and what could not be read (reported, not fatal)."""
+
+    ledger: Ledger
+    unreadable: dict[str, MappingError] = field(default_factory=dict)   # object name -> why it was skipped
+    warnings: list[MappingError] = field(default_factory=list)           # read, with an ignored field
+
+
+def read_ledger(objects: list[Any]) -> LedgerRead:
+    """Every readable opportunity; an unreadable object is skipped and named, never fatal."""
+    opportunities: list[Opportunity] = []
+    unreadable: dict[str, MappingError] = {}
+    warnings: list[MappingError] = []
+    for index, obj in enumerate(objects):
+        try:
+            opp = from_object(obj, warnings=warnings)
+        except MappingError as exc:
+            unreadable[_name_of(obj) or f"items[{index}]"] = exc
+            continue
+        if opp is not None:
+            opportunities.append(opp)
+    return LedgerRead(Ledger(opportunities), unreadable, warnings)
+
+
+def _name_of(obj: Any) -> str | None:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    name = meta.get("name") if isinstance(meta, dict) else None
+    return str(name) if name else None
+
+
+def from_object(obj: Any, *, warnings: list[MappingError] | None = None) -> Opportunity | None:
+    """The ledger entry an object holds; None when it has no status yet (created, status not written).
+
+    Raises only :class:`MappingError` (naming the object and field); problems in the
+    ledger annotation are appended to ``warnings`` and the status values used instead.
+    """
+    if not isinstance(obj, dict):
+        raise MappingError(f"expected an object, got {type(obj).__name__}", source=KIND)
+    meta = JsonReader(f"{KIND} {_name_of(obj) or '(unnamed)'}", MappingError).obj(obj.get("metadata"), "metadata")
+    read = JsonReader(f"{KIND} {meta.get('namespace')}/{meta.get('name')}", MappingError)
+    try:
+        return _read(obj, meta, read, warnings if warnings is not None else [])
+    except MappingError:
+        raise
+    except Exception as exc:  # a check this module forgot: still a typed error, never a crash
+        raise MappingError(f"unreadable ({type(exc).__name__}: {exc})", source=read.source) from None
+
+
+def _read(obj: dict[str, Any], meta: dict[str, Any], read: JsonReader, warnings: list[MappingError]
+          ) -> Opportunity | None:
+    spec, status = read.obj(obj.get("spec"), "spec"), read.obj(obj.get("status"), "status")
     opp_id = opportunity_id(obj)
     if not opp_id:
-        raise MappingError(f"missing label {ID_LABEL}", source=source, field="metadata.labels")
+        raise read.fail(f"missing label {ID_LABEL}", "metadata.labels")
     if not status.get("state"):
         return None
+    state = _state(status.get("state"), read)
+    extras = _extras(meta, read, warnings)
+    opp_type = read.text(spec.get("type"), "spec.type") or ""
+    target_spec = read.obj(spec.get("target"), "spec.target")
+    read.obj(target_spec.get("workload"), "spec.target.workload")
+    target = format_target(target_spec)
+    namespace = read.text(target_spec.get("namespace"), "spec.target.namespace")
     try:
-        state = OpportunityState(status["state"])
-    except ValueError:
-        raise MappingError(f"unknown state {status['state']!r}", source=source, field="status.state") from None
-    extras = _extras(meta, source)
-    target = spec.get("target") or {}
-    first_seen = _parse_time(status.get("firstSeen"), "status.firstSeen", source)
-    last_seen = _parse_time(status.get("lastSeen"), "status.lastSeen", source)
+        parse_target(opp_type, target, namespace)        # what is read must be writable again
+    except MappingError as exc:
+        raise exc.located(source=read.source) from None
+    first_seen = read.time(status.get("firstSeen"), "status.firstSeen")
+    last_seen = read.time(status.get("lastSeen"), "status.lastSeen")
     if first_seen is None or last_seen is None:
-        raise MappingError("firstSeen and lastSeen are required once a state is set", source=source,
-                           field="status.firstSeen")
-    pull = status.get("pullRequest") or {}
-    history = [Transition(_parse_time(h.get("at"), f"status.history[{i}].at", source), h.get("from"), h["to"],
-                          h.get("reason") or "")
-               for i, h in enumerate(status.get("history") or [])]
-    decision = status.get("decision") or {"verdict": "allow", "reasons": []}
+        raise read.fail("firstSeen and lastSeen are required once a state is set", "status.firstSeen")
+    pull = read.obj(status.get("pullRequest"), "status.pullRequest")
     return Opportunity(
-        id=opp_id, detector=spec.get("detector") or "", type=spec.get("type") or "", target=format_target(target),
-        namespace=target.get("namespace"), team=spec.get("team"), cluster=spec.get("cluster"), state=state,
-        estimated_monthly_savings=_pick(extras, "estimated", status.get("estimatedMonthlySavings"), 0.0),
-        confidence=_pick(extras, "confidence", _pct(status.get("confidencePercent")), 0.0),
-        risk=_pick(extras, "risk", _pct(status.get("riskPercent")), 0.0),
-        fingerprint=status.get("fingerprint") or "", first_seen=first_seen, last_seen=last_seen,
-        realized_monthly_savings=_pick(extras, "realized", status.get("realizedMonthlySavings"), None),
-        baseline_monthly_cost=_pick(extras, "baseline", status.get("baselineMonthlyCost"), None),
-        changes=[{"field": c.get("field"), "before": c.get("before"), "after": c.get("after")}
-                 for c in status.get("changes") or []],
-        decision={"verdict": decision.get("verdict"), "reasons": list(decision.get("reasons") or [])},
-        pr_url=pull.get("url"), pr_number=pull.get("number"), branch=pull.get("branch"),
-        change_set=pull.get("changeSet"), proposed_fingerprint=extras.get("proposedFingerprint"),
-        proposed_savings=extras.get("proposedSavings"),
-        merged_at=_parse_time(status.get("mergedAt"), "status.mergedAt", source),
-        verified_at=_parse_time(status.get("verifiedAt"), "status.verifiedAt", source),
-        history=history, past_cycles=list(extras.get("pastCycles") or []))
+        id=opp_id, detector=read.text(spec.get("detector"), "spec.detector") or "", type=opp_type,
+        target=target, namespace=namespace, team=read.text(spec.get("team"), "spec.team"),
+        cluster=read.text(spec.get("cluster"), "spec.cluster"), state=state,
+        estimated_monthly_savings=_exact(extras, "estimated", status, "estimatedMonthlySavings", read) or 0.0,
+        confidence=_exact(extras, "confidence", status, "confidencePercent", read, percent=True) or 0.0,
+        risk=_exact(extras, "risk", status, "riskPercent", read, percent=True) or 0.0,
+        fingerprint=read.text(status.get("fingerprint"), "status.fingerprint") or "",
+        first_seen=first_seen, last_seen=last_seen,
+        realized_monthly_savings=_exact(extras, "realized", status, "realizedMonthlySavings", read),
+        baseline_monthly_cost=_exact(extras, "baseline", status, "baselineMonthlyCost", read),
+        changes=_read_changes(status.get("changes"), read), decision=_read_decision(status.get("decision"), read),
+        pr_url=read.text(pull.get("url"), "status.pullRequest.url"),
+        pr_number=read.integer(pull.get("number"), "status.pullRequest.number"),
+        branch=read.text(pull.get("branch"), "status.pullRequest.branch"),
+        change_set=read.text(pull.get("changeSet"), "status.pullRequest.changeSet"),
+        proposed_fingerprint=extras.get("proposedFingerprint"), proposed_savings=extras.get("proposedSavings"),
+        merged_at=read.time(status.get("mergedAt"), "status.mergedAt"),
+        verified_at=read.time(status.get("verifiedAt"), "status.verifiedAt"),
+        history=_read_history(status.get("history"), read), past_cycles=extras.get("pastCycles") or [])
 
 
-def _pct(value: Any) -> float | None:
-    return None if value is None else int(value) / 100
+def _state(value: Any, read: JsonReader) -> OpportunityState:
+    try:
+        return OpportunityState(value)
+    except (ValueError, TypeError):
+        raise read.fail(f"unknown state {value!r:.64}; one of {[s.value for s in OpportunityState]}",
+                        "status.state") from None
 
 
-def _pick(extras: dict[str, Any], key: str, fallback: Any, default: Any) -> Any:
-    """The exact annotation value when present, else the status value (cents, percent), else ``default``."""
+def _read_changes(value: Any, read: JsonReader) -> list[dict[str, Any]]:
+    out = []
+    for i, item in enumerate(read.items(value, "status.changes")):
+        where = f"status.changes[{i}]"
+        item = read.obj(item, where)
+        out.append({"field": read.text(item.get("field"), f"{where}.field") or "",
+                    "before": read.text(item.get("before"), f"{where}.before"),
+                    "after": read.text(item.get("after"), f"{where}.after")})
+    return out
+
+
+def _read_decision(value: Any, read: JsonReader) -> dict[str, Any]:
+    decision = read.obj(value, "status.decision")
+    reasons = []
+    for i, item in enumerate(read.items(decision.get("reasons"), "status.decision.reasons")):
+        where = f"status.decision.reasons[{i}]"
+        item = read.obj(item, where)
+        reasons.append({key: read.text(item.get(key), f"{where}.{key}") or "" for key in ("rule", "verdict", "message")})
+    return {"verdict": read.text(decision.get("verdict"), "status.decision.verdict") or "allow", "reasons": reasons}
+
+
+def _read_history(value: Any, read: JsonReader) -> list[Transition]:
+    out = []
+    for i, item in enumerate(read.items(value, "status.history")):
+        where = f"status.history[{i}]"
+        item = read.obj(item, where)
+        at, to = read.time(item.get("at"), f"{where}.at"), read.text(item.get("to"), f"{where}.to")
+        if at is None or not to:
+            raise read.fail("a transition needs 'at' and 'to'", where)
+        out.append(Transition(at, read.text(item.get("from"), f"{where}.from"), to,
+                              read.text(item.get("reason"), f"{where}.reason") or ""))
+    return out
+
+
+# --------------------------------------------------------------------------- the ledger annotation
+
+_ANNOTATION_FIELD = f"metadata.annotations[{LEDGER_ANNOTATION}]"
+_IGNORED = "ignored (the status value is used; the next save rewrites the annotation)"
+_CYCLE_NUMBERS = ("estimated_monthly_savings", "realized_monthly_savings", "baseline_monthly_cost")
+_CYCLE_TEXTS = ("fingerprint", "state", "pr_url", "merged_at", "verified_at")
+
+
+def _extras(meta: dict[str, Any], read: JsonReader, warnings: list[MappingError]) -> dict[str, Any]:
+    """The annotation's values that are well-formed; each bad one is a warning and is left out."""
+    annotations = meta.get("annotations")
+    raw = annotations.get(LEDGER_ANNOTATION) if isinstance(annotations, dict) else None
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else None
+    except (ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict):
+        warnings.append(read.fail(f"not a JSON object; {_IGNORED}", _ANNOTATION_FIELD))
+        return {}
+    out: dict[str, Any] = {}
+    for key in ("estimated", "realized", "baseline", "confidence", "risk", "proposedSavings"):
+        _keep(out, key, data.get(key), read.number, warnings)
+    _keep(out, "proposedFingerprint", data.get("proposedFingerprint"), read.text, warnings)
+    _keep(out, "pastCycles", data.get("pastCycles"), lambda v, w: _cycles(v, read, w), warnings)
+    return out
+
+
+def _keep(out: dict[str, Any], key: str, value: Any, reader: Any, warnings: list[MappingError]) -> None:
+    try:
+        out[key] = reader(value, f"{_ANNOTATION_FIELD}.{key}")
+    except MappingError as exc:
+        warnings.append(MappingError(f"{exc.message}; {_IGNORED}", source=exc.source, field=exc.field))
+
+
+def _cycles(value: Any, read: JsonReader, where: str) -> list[dict[str, Any]]:
+    """Archived cycles, with the keys they have (each checked for its type; unknown keys dropped)."""
+    readers = {**{k: read.number for k in _CYCLE_NUMBERS}, **{k: read.text for k in _CYCLE_TEXTS},
+               "pr_number": read.integer}
+    out = []
+    for i, item in enumerate(read.items(value, where)):
+        item = read.obj(item, f"{where}[{i}]")
+        out.append({k: readers[k](v, f"{where}[{i}].{k}") for k, v in item.items() if k in readers})
+    return out
+
+
+def _exact(extras: dict[str, Any], key: str, status: dict[str, Any], status_key: str, read: JsonReader, *,
+           percent: bool = False) -> float | None:
+    """The exact annotation value when present, else the status value (cents, whole percent)."""
     if extras.get(key) is not None:
-        return float(extras[key])
-    value = _float(fallback)
-    return default if value is None else value
+        return extras[key]
+    if percent:
+        value = read.integer(status.get(status_key), f"status.{status_key}")
+        return None if value is None else min(100, max(0, value)) / 100
+    return read.number(status.get(status_key), f"status.{status_key}")

@@ -31,7 +31,8 @@ from ..errors import DataSourceError, FinOpsError
 from ..ledger import Ledger
 from ..reconcile import RunReport, run_policy
 from .conditions import condition, merge_conditions, timestamp
-from .opportunities import from_object, money
+from ..money import decimal_string, usd
+from .opportunities import object_name, read_ledger
 from .policy import PolicySpec
 from .store import OpportunityStore, SaveResult
 
@@ -41,6 +42,7 @@ STATE_KEYS = {"Detected": "detected", "Blocked": "blocked", "NeedsApproval": "ne
               "Superseded": "superseded"}
 SOURCE_STAGES = ("inventory", "setup/datasource")
 GIT_STAGES = ("pullRequests", "checkout", "publish")
+MAX_OBJECT_EVENTS = 10
 
 
 @dataclass
@@ -55,6 +57,8 @@ class RunOutcome:
     permanent: dict[str, bool] = field(default_factory=dict)   # stage -> permanent?
     namespaces: list[str] | None = None
     calls: dict[str, int] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)   # SavingsOpportunity name -> why it was skipped
+    repaired: list[str] = field(default_factory=list)          # ignored annotation values (rewritten on save)
 
     @property
     def ok(self) -> bool:
@@ -91,12 +95,17 @@ def execute_run(policy: PolicySpec, api_client: Any, *, now: datetime, workdir: 
     store = OpportunityStore(api_client, namespace=policy.namespace, policy=policy.name, policy_uid=policy.uid)
     try:
         objects = store.list_objects()
-        ledger = Ledger([o for o in (_safe_read(obj) for obj in objects) if o is not None])
+        read = read_ledger(objects)
         approved = approved | store.approved(objects)
     except FinOpsError as exc:
         _record(outcome, "ledger", exc)
         outcome.seconds = time.monotonic() - began
         return outcome
+    ledger = read.ledger
+    outcome.unreadable = {name: str(exc) for name, exc in read.unreadable.items()}
+    outcome.repaired = [str(w) for w in read.warnings]
+    for name, message in outcome.unreadable.items():
+        log.warning("skipping unreadable SavingsOpportunity %s: %s", name, message)
     try:
         wiring = build(policy, api_client, workdir=workdir, approved=lambda: approved)
     except FinOpsError as exc:
@@ -111,20 +120,14 @@ def execute_run(policy: PolicySpec, api_client: Any, *, now: datetime, workdir: 
     outcome.errors.update(report.errors)
     outcome.permanent.update(report.permanent)
     findings = {f.id: f for f in report.result.findings} if report.result else {}
-    outcome.saved = store.save(report.changed, findings)
+    # An unreadable object is left as it is for a person to fix or delete: never overwritten.
+    keep = [o for o in report.changed if object_name(policy.name, o.id) not in outcome.unreadable]
+    outcome.saved = store.save(keep, findings)
     if outcome.saved.failed:
         outcome.errors["ledger"] = "; ".join(f"{k}: {v}" for k, v in sorted(outcome.saved.failed.items()))[:4000]
         outcome.permanent["ledger"] = False
     outcome.seconds = time.monotonic() - began
     return outcome
-
-
-def _safe_read(obj: dict[str, Any]):
-    try:
-        return from_object(obj)
-    except FinOpsError as exc:
-        log.warning("skipping unreadable SavingsOpportunity: %s", exc)
-        return None
 
 
 # --------------------------------------------------------------------------- status and events
@@ -153,7 +156,10 @@ def _summary(outcome: RunOutcome) -> str:
     published = [p for p in report.published if p.ref is not None]
     text = (f"{len(report.result.findings)} findings ({verdicts.get('allow', 0)} allowed, "
             f"{verdicts.get('require-approval', 0)} need approval, {verdicts.get('deny', 0)} blocked), "
-            f"${savings:,.2f}/month allowed")
+            f"{usd(savings)}/month allowed")
+    if outcome.unreadable:
+        text += (f"; {len(outcome.unreadable)} unreadable SavingsOpportunity skipped: "
+                 + "; ".join(list(outcome.unreadable.values())[:3]))
     if published:
         text += "; published " + ", ".join(f"{p.ref.branch} ({p.ref.state})" for p in published)
     return text
@@ -228,7 +234,7 @@ def run_status(outcome: RunOutcome, previous: dict[str, Any] | None, *, now: dat
     if outcome.ledger is not None:
         totals = outcome.ledger.totals()["total"]
         status["opportunities"] = {STATE_KEYS[k]: v for k, v in totals["counts"].items() if k in STATE_KEYS}
-        status["estimatedMonthlySavings"] = money(totals["estimated_open"])
+        status["estimatedMonthlySavings"] = decimal_string(totals["estimated_open"])
         status["openPullRequests"] = outcome.ledger.open_prs()
     return status
 
@@ -239,6 +245,11 @@ def run_events(outcome: RunOutcome) -> list[tuple[str, str, str]]:
     for stage, message in outcome.errors.items():
         kind = "permanent" if outcome.permanent.get(stage) else "transient"
         events.append(("Warning", f"{stage.split('/')[0].capitalize()}Failed", f"{stage} ({kind}): {message}"))
+    for name, message in list(outcome.unreadable.items())[:MAX_OBJECT_EVENTS]:
+        events.append(("Warning", "OpportunityUnreadable",
+                       f"SavingsOpportunity {name} skipped (fix or delete it; it is not overwritten): {message}"))
+    for message in outcome.repaired[:MAX_OBJECT_EVENTS]:
+        events.append(("Warning", "OpportunityRepaired", message))
     saved = outcome.saved
     stored = f"; SavingsOpportunities: {len(saved.created)} created, {len(saved.updated)} updated" if saved else ""
     if outcome.ok:

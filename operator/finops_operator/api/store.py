@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import DataSourceError
-from ..ledger import Ledger, Opportunity
+from ..ledger import Opportunity
 from ..models import Finding
 from . import opportunities as mapping
 
@@ -83,18 +83,9 @@ class OpportunityStore:
         return [item for item in found.get("items", [])
                 if ((item.get("spec") or {}).get("policyRef") or {}).get("name") == self.policy]
 
-    def load(self) -> Ledger:
-        """The ledger as the objects hold it; unreadable objects are skipped with a warning, not fatal."""
-        opportunities: list[Opportunity] = []
-        for obj in self.list_objects():
-            try:
-                opp = mapping.from_object(obj)
-            except mapping.MappingError as exc:
-                log.warning("skipping %s", exc)
-                continue
-            if opp is not None:
-                opportunities.append(opp)
-        return Ledger(opportunities)
+    def load(self) -> mapping.LedgerRead:
+        """The ledger as the objects hold it; unreadable objects are skipped and named, not fatal."""
+        return mapping.read_ledger(self.list_objects())
 
     def approved(self, objects: Iterable[dict[str, Any]] | None = None) -> frozenset[str]:
         """Ids of opportunities a person approved (annotation finops.dev/approved: "true")."""

@@ -226,7 +226,7 @@ def _provider(policy: PolicySpec, token: str | None, workdir: Path) -> tuple[Any
                             commit_message=render_commit_message), git.repository)
     from ..actuation.github import GitHubProvider, default_git_url
     provider = GitHubProvider(git.repository, token or "", workdir=workdir / "publish", api_url=git.api_url,
-                              base_branch=git.base_branch, max_open_prs=policy.settings.guardrails.max_open_prs,
+                              base_branch=git.base_branch,
                               commit_message=render_commit_message)
     return provider, provider.git_url or default_git_url(git.api_url, git.repository)
 

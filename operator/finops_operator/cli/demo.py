@@ -21,9 +21,10 @@ from .. import bundled
 from ..errors import ConfigError
 from ..guardrails import GuardrailContext
 from ..pipeline import scan
+from ..money import usd
 from .apply import apply_branches
 from .common import DEMO_POLICY, DEMO_SCENARIO, load_policy_file, progress
-from .output import money, result_to_json, show_result
+from .output import result_to_json, show_result
 
 __all__ = ["DEMO_POLICY", "DEMO_SCENARIO", "examples_dir", "make_gitops_repo", "run_demo"]
 
@@ -88,7 +89,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> int:
         title="finops demo"))
     show_result(console, result)
     console.print()
-    console.print(f"[bold]Wrote {len(applied)} branches[/] worth {money(sum(cs.monthly_savings for cs in result.change_sets))}/month "
+    console.print(f"[bold]Wrote {len(applied)} branches[/] worth {usd(sum(cs.monthly_savings for cs in result.change_sets))}/month "
                   f"into [bold]{repo}[/]:")
     for a in applied:
         console.print(f"  {a.branch}  [dim]{a.commit[:10]}[/]  {', '.join(a.files)}")

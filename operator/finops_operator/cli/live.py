@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
@@ -17,7 +18,6 @@ from ..settings import PolicySettings
 from .common import progress
 
 STEP_SECONDS = 300
-SYSTEM_NAMESPACES = "kube-system|kube-public|kube-node-lease"
 
 
 def utcnow() -> datetime:
@@ -27,6 +27,7 @@ def utcnow() -> datetime:
 
 def load_live_state(args: argparse.Namespace, settings: PolicySettings, console: Console) -> ClusterState:
     """Inventory from the API server of ``--kubeconfig`` plus usage from ``--prometheus`` over ``--history``."""
+    from ..api.policy import DEFAULT_EXCLUDED
     from ..settings import MAX_HISTORY_WINDOW
     from ..units import parse_duration
     from ..api.wiring import api_client_from
@@ -51,7 +52,7 @@ def load_live_state(args: argparse.Namespace, settings: PolicySettings, console:
                              region=os.environ.get("AWS_REGION") or "us-east-1",
                              kube=KubernetesSource(api_client),
                              prometheus=PrometheusSource(args.prometheus),
-                             scope=Scope(exclude_namespaces=SYSTEM_NAMESPACES),
+                             scope=Scope(exclude_namespaces="|".join(re.escape(n) for n in DEFAULT_EXCLUDED)),
                              cpu_percentile=settings.detectors.cpu.percentile,
                              memory_percentile=settings.detectors.memory.percentile)
     try:
@@ -60,7 +61,7 @@ def load_live_state(args: argparse.Namespace, settings: PolicySettings, console:
             state = reader(Window(now - history, now, STEP_SECONDS))
     finally:
         api_client.close()
-    state.workloads = [w for w in state.workloads if w.ref.namespace not in SYSTEM_NAMESPACES.split("|")]
+    state.workloads = [w for w in state.workloads if w.ref.namespace not in DEFAULT_EXCLUDED]
     console.print(f"[dim]read {len(state.workloads)} workloads, {len(state.usage)} containers with usage "
                   f"({', '.join(f'{k}: {v} requests' for k, v in reader.calls.items())})[/]")
     return state

@@ -8,14 +8,10 @@ from rich.table import Table
 
 from ..actuation.plan import edited_title
 from ..models import Finding, Verdict
+from ..money import usd
 from ..pipeline import ScanResult
 
 _VERDICT_STYLE = {Verdict.ALLOW: "green", Verdict.REQUIRE_APPROVAL: "yellow", Verdict.DENY: "red"}
-
-
-def money(value: float) -> str:
-    sign = "-" if value < 0 else ""
-    return f"{sign}${abs(value):,.2f}"
 
 
 def _changes_text(finding: Finding) -> str:
@@ -49,7 +45,7 @@ def findings_table(result: ScanResult, *, limit: int | None = None) -> Table:
         why = next((r.message for r in decision.reasons if r.verdict == decision.verdict
                     and decision.verdict != Verdict.ALLOW), "")
         table.add_row(_target_text(finding), finding.type.value, _changes_text(finding),
-                      money(finding.monthly_savings), f"{finding.confidence:.0%}", f"{finding.risk:.0%}",
+                      usd(finding.monthly_savings), f"{finding.confidence:.0%}", f"{finding.risk:.0%}",
                       f"[{style}]{decision.verdict.value}[/]" + (f"\n[dim]{why}[/]" if why else ""))
     return table
 
@@ -63,7 +59,7 @@ def change_sets_table(result: ScanResult) -> Table:
     table.add_column("Title", overflow="fold")
     for cs in result.change_sets:
         table.add_row(cs.branch, str(len(cs.findings) - len(cs.skipped)), str(len(cs.edits)),
-                      money(cs.monthly_savings), edited_title(cs))
+                      usd(cs.monthly_savings), edited_title(cs))
     return table
 
 
@@ -72,8 +68,8 @@ def print_summary(console: Console, result: ScanResult) -> None:
     for decision in result.decisions.values():
         counts[decision.verdict] += 1
     console.print(
-        f"[bold]{len(result.findings)}[/] findings worth [bold]{money(result.potential_savings)}[/]/month; "
-        f"[green]{counts[Verdict.ALLOW]} allowed[/] ({money(result.monthly_savings)}/month), "
+        f"[bold]{len(result.findings)}[/] findings worth [bold]{usd(result.potential_savings)}[/]/month; "
+        f"[green]{counts[Verdict.ALLOW]} allowed[/] ({usd(result.monthly_savings)}/month), "
         f"[yellow]{counts[Verdict.REQUIRE_APPROVAL]} need approval[/], [red]{counts[Verdict.DENY]} denied[/]; "
         f"{len(result.skipped)} targets skipped.")
 

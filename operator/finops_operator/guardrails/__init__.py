@@ -8,7 +8,7 @@ Blast radius (workloads / namespaces per PR, open PRs at once) is enforced by
 """
 from __future__ import annotations
 
-from .engine import APPROVAL_ANNOTATION, daily_order, evaluate
-from .rules import RULES, GuardrailContext, cut_percent
+from .engine import daily_order, evaluate
+from .rules import APPROVAL_ANNOTATION, RULES, GuardrailContext, approves, cut_percent
 
-__all__ = ["APPROVAL_ANNOTATION", "GuardrailContext", "RULES", "cut_percent", "daily_order", "evaluate"]
+__all__ = ["APPROVAL_ANNOTATION", "GuardrailContext", "RULES", "approves", "cut_percent", "daily_order", "evaluate"]

@@ -12,18 +12,21 @@ auditable (it lands in the SavingsOpportunity status and in the PR body).
 * **Approvals** (``context.approved``, from the ``finops.dev/approved``
   annotation) turn require-approval into allow, with a reason naming the rules
   they overrode. They never override a deny.
-* **Daily limit.** Only findings that end up ALLOW consume the day's budget
-  (``maxChangesPerDay - context.changes_today``). Safety raises go first (they
-  fix OOM kills and throttling), then the largest savings; ties by finding id so
-  the result is deterministic. The rest are denied with "daily limit N reached".
+* **Daily limit.** ``context.changes_today`` counts every proposal made today
+  (``Ledger.changes_on``), open or not. A finding whose PR is already open
+  (``context.proposed``) is an update, not a new change: it takes no slot. Only
+  the other findings that end up ALLOW consume what is left
+  (``maxChangesPerDay - changes_today``), so the limit holds across any number
+  of runs in a day. Safety raises go first (they fix OOM kills and throttling),
+  then the largest savings; ties by finding id so the result is deterministic.
+  The rest are denied with "daily limit N reached".
 """
 from __future__ import annotations
 
 from ..models import Decision, Finding, Reason, Verdict
 from ..settings import GuardrailSettings, Mode
-from .rules import RULES, GuardrailContext, money
-
-APPROVAL_ANNOTATION = "finops.dev/approved"
+from ..money import usd
+from .rules import APPROVAL_ANNOTATION, RULES, GuardrailContext
 
 
 def evaluate(findings: list[Finding], settings: GuardrailSettings, context: GuardrailContext,
@@ -86,13 +89,14 @@ def daily_order(finding: Finding) -> tuple[int, float, str]:
 
 def _apply_daily_limit(findings: list[Finding], decisions: dict[str, Decision],
                        settings: GuardrailSettings, context: GuardrailContext) -> None:
-    allowed = sorted((f for f in findings if decisions[f.id].verdict == Verdict.ALLOW), key=daily_order)
+    allowed = sorted((f for f in findings if decisions[f.id].verdict == Verdict.ALLOW
+                      and f.id not in context.proposed), key=daily_order)
     budget = max(0, settings.max_changes_per_day - max(0, context.changes_today))
     for finding in allowed[budget:]:
         decision = decisions[finding.id]
         reasons = decision.reasons + [Reason(
             "max-changes-per-day", Verdict.DENY,
             f"daily limit {settings.max_changes_per_day} reached ({context.changes_today} proposed earlier today, "
-            f"{budget} left for {len(allowed)} allowed findings, {money(finding.monthly_savings)}/month "
+            f"{budget} left for {len(allowed)} allowed findings, {usd(finding.monthly_savings)}/month "
             "waits for tomorrow; guardrails.maxChangesPerDay)")]
         decisions[finding.id] = Decision.from_reasons(finding.id, reasons)

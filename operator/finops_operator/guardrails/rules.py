@@ -20,22 +20,39 @@ Choices, documented here because reviewers will ask:
   removing a limit (after None) and deleting a volume are not "cuts" and are
   governed by the dollar rules only. An unparseable value gives DENY (the
   detector output is broken; nothing should be proposed from it).
-* **Safety raises** (negative savings: an OOM or throttling fix) are exempt from
-  both single-change limits and from the approval threshold - delaying an OOM
-  fix for a cost sign-off causes outages - but still respect protected labels,
-  change windows, minimum confidence and maximum risk.
+* **Every change is checked against the percent limit**, whatever the finding's
+  total savings: a finding that raises a request and cuts a limit has its cut
+  checked like any other cut.
+* **Raises are bounded by the mirror of the deepest allowed cut**: with a limit
+  of P%, a cut may take a value down to (1 - P/100) x, and a raise may take it up
+  to 1 / (1 - P/100) x (50% -> at most double, 75% -> at most 4x; 100% leaves
+  raises unbounded). A bigger raise needs approval (REQUIRE_APPROVAL), as a deep
+  cut does.
+* **Safety raises** (negative savings: an OOM or throttling fix) skip the
+  approval threshold - delaying an OOM fix for a cost sign-off causes outages -
+  but not the hard limits: one that costs more than maxSingleChangeDollars per
+  month, or raises a value beyond the bound above, needs a human
+  (REQUIRE_APPROVAL, not DENY: a person may well accept it). Protected labels,
+  change windows, minimum confidence and maximum risk apply as to any change.
+* **Rejected by a human** (a closed PR, a deleted branch): DENY until the
+  recommendation changes materially (:func:`finops_operator.ledger.should_reopen`,
+  the one reopen rule).
 * **Protected labels** match a label/tag key exactly and its value
   case-insensitively (AWS tags are often ``Production``); a protected value of
   ``"*"`` matches any value of that key.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable
+from typing import Any, Callable
 
 from ..errors import QuantityError
+from ..ledger import REOPEN_PROMISE, Proposal, should_reopen
 from ..models import Change, Finding, Reason, Verdict
+from ..money import usd
 from ..settings import GuardrailSettings, Mode
 from ..units import parse_cpu, parse_memory
 from . import windows
@@ -50,6 +67,8 @@ class GuardrailContext:
     open_prs: int = 0                         # PRs the operator currently has open (ledger.open_prs)
     approved: frozenset[str] = frozenset()    # finding ids a human approved
     mode: Mode = Mode.PULL_REQUEST
+    proposed: frozenset[str] = frozenset()    # finding ids whose PR is open (ledger.proposed_ids): an update
+    rejected: Mapping[str, Proposal] = field(default_factory=dict)   # finding id -> its closed PR (ledger.rejected)
 
     def __post_init__(self) -> None:
         if self.now.tzinfo is None or self.now.utcoffset() is None:
@@ -58,10 +77,13 @@ class GuardrailContext:
 
 Rule = Callable[[Finding, GuardrailSettings, GuardrailContext], list[Reason]]
 
+APPROVAL_ANNOTATION = "finops.dev/approved"   # the one name: on a SavingsOpportunity, "true" approves it
 
-def money(amount: float) -> str:
-    """'$1,234.50' (sign in front for negatives: '-$12.00')."""
-    return f"-${abs(amount):,.2f}" if amount < 0 else f"${amount:,.2f}"
+
+def approves(annotations: Mapping[str, Any] | None) -> bool:
+    """Whether annotations carry the approval (``"true"``, any case, spaces ignored)."""
+    value = annotations.get(APPROVAL_ANNOTATION) if isinstance(annotations, Mapping) else None
+    return isinstance(value, str) and value.strip().lower() == "true"
 
 
 def min_confidence(finding: Finding, settings: GuardrailSettings, context: GuardrailContext) -> list[Reason]:
@@ -83,51 +105,69 @@ def max_risk(finding: Finding, settings: GuardrailSettings, context: GuardrailCo
 
 
 def safety_raise(finding: Finding, settings: GuardrailSettings, context: GuardrailContext) -> list[Reason]:
-    """Record why a raise skips the single-change limits (see the module docstring)."""
+    """Record which limits a raise skips and which still hold (see the module docstring)."""
     if not finding.is_increase:
         return []
     return [Reason("safety-raise", Verdict.ALLOW,
-                   f"safety raise (costs {money(-finding.monthly_savings)}/month more): exempt from the "
-                   "single-change and approval-threshold limits; protection, change windows, "
+                   f"safety raise (costs {usd(-finding.monthly_savings)}/month more): exempt from the "
+                   "approval threshold; the single-change limits, protection, change windows, "
                    "confidence and risk still apply")]
 
 
 def max_single_change_dollars(finding: Finding, settings: GuardrailSettings,
                               context: GuardrailContext) -> list[Reason]:
-    """Deny a single change worth more than the hard dollar cap."""
-    if finding.is_increase or finding.monthly_savings <= settings.max_single_change_dollars:
+    """Deny a cut worth more than the hard dollar cap; a raise costing more than it needs approval."""
+    amount = abs(finding.monthly_savings)
+    if amount <= settings.max_single_change_dollars:
         return []
+    limit = usd(settings.max_single_change_dollars)
+    if finding.is_increase:
+        return [Reason("max-single-change", Verdict.REQUIRE_APPROVAL,
+                       f"safety raise costs {usd(amount)}/month more, above the single-change limit {limit} "
+                       "(guardrails.maxSingleChangeDollars); a human decides")]
     return [Reason("max-single-change", Verdict.DENY,
-                   f"saves {money(finding.monthly_savings)}/month, above the single-change limit "
-                   f"{money(settings.max_single_change_dollars)} (guardrails.maxSingleChangeDollars); "
-                   "split the change or raise the limit")]
+                   f"saves {usd(amount)}/month, above the single-change limit {limit} "
+                   "(guardrails.maxSingleChangeDollars); split the change or raise the limit")]
 
 
 def max_single_change_percent(finding: Finding, settings: GuardrailSettings,
                               context: GuardrailContext) -> list[Reason]:
-    """Require approval for a cut deeper than the percent limit; deny unreadable values."""
-    if finding.is_increase:
-        return []
-    worst: tuple[float, Change] | None = None
+    """Require approval for any change (cut or raise) beyond the percent limit; deny unreadable values."""
+    limit = settings.max_single_change_percent
+    worst: tuple[float, str, Change] | None = None            # (how far over the limit, description, change)
     for change in finding.changes:
         try:
-            cut = cut_percent(change)
+            ratio = change_ratio(change)
         except QuantityError as exc:
             return [Reason("max-single-change-percent", Verdict.DENY,
                            f"cannot read {change.field} ({change.before!r} -> {change.after!r}): "
                            f"{exc.message}; the finding is malformed, nothing is proposed")]
-        if cut is not None and (worst is None or cut > worst[0]):
-            worst = (cut, change)
-    if worst is None or worst[0] <= settings.max_single_change_percent:
+        if ratio is None or ratio == 1:
+            continue
+        excess, text = _excess(change, ratio, limit)
+        if excess > 0 and (worst is None or excess > worst[0]):
+            worst = (excess, text, change)
+    if worst is None:
         return []
-    cut, change = worst
     return [Reason("max-single-change-percent", Verdict.REQUIRE_APPROVAL,
-                   f"cuts {change.field} by {cut:.0f}% ({change.before} -> {change.after}), more than the "
-                   f"{settings.max_single_change_percent}% limit (guardrails.maxSingleChangePercent)")]
+                   f"{worst[1]} (guardrails.maxSingleChangePercent)")]
 
 
-def cut_percent(change: Change) -> float | None:
-    """How much a change cuts, in percent of the current value; None when it is not a numeric cut."""
+def _excess(change: Change, ratio: float, limit: int) -> tuple[float, str]:
+    """How far a change (ratio = after / before) goes beyond the limit (> 0: beyond), and why, in words."""
+    values = f"({change.before} -> {change.after})"
+    if ratio < 1:
+        cut = (1 - ratio) * 100
+        return cut - limit, f"cuts {change.field} by {cut:.0f}% {values}, more than the {limit}% limit"
+    if limit >= 100:
+        return -1.0, ""
+    bound = 1 / (1 - limit / 100)
+    return ratio - bound, (f"raises {change.field} {ratio:.2f}x {values}, more than the {bound:.2f}x a "
+                           f"{limit}% limit allows for a raise")
+
+
+def change_ratio(change: Change) -> float | None:
+    """after / before of a numeric change; None when it is not one (a value added or removed, a non-number)."""
     if change.before is None or change.after is None:
         return None
     leaf = change.field.rsplit(".", 1)[-1]
@@ -140,9 +180,19 @@ def cut_percent(change: Change) -> float | None:
         before, after = _number(change.before, change.field), _number(change.after, change.field)
     else:
         return None
-    if before <= 0 or after >= before:
+    if not (math.isfinite(before) and math.isfinite(after)):
+        raise QuantityError(f"{change.field}: {change.before!r} -> {change.after!r} is not a finite change")
+    if before <= 0:
+        return None if after <= 0 else math.inf
+    return after / before
+
+
+def cut_percent(change: Change) -> float | None:
+    """How much a change cuts, in percent of the current value; None when it is not a numeric cut."""
+    ratio = change_ratio(change)
+    if ratio is None or ratio >= 1:
         return None
-    return (before - after) / before * 100
+    return (1 - ratio) * 100
 
 
 def _number(text: str, what: str) -> float:
@@ -160,8 +210,19 @@ def approval_threshold(finding: Finding, settings: GuardrailSettings, context: G
     if finding.is_increase or finding.monthly_savings <= settings.approval_above_dollars:
         return []
     return [Reason("approval-threshold", Verdict.REQUIRE_APPROVAL,
-                   f"saves {money(finding.monthly_savings)}/month, above the approval threshold "
-                   f"{money(settings.approval_above_dollars)} (guardrails.approvalAboveDollars)")]
+                   f"saves {usd(finding.monthly_savings)}/month, above the approval threshold "
+                   f"{usd(settings.approval_above_dollars)} (guardrails.approvalAboveDollars)")]
+
+
+def rejected_by_human(finding: Finding, settings: GuardrailSettings, context: GuardrailContext) -> list[Reason]:
+    """A change a human rejected stays rejected until the recommendation changes materially."""
+    rejected = context.rejected.get(finding.id)
+    if rejected is None:
+        return []
+    if should_reopen(rejected, finding.fingerprint, finding.monthly_savings):
+        return [Reason("rejected", Verdict.ALLOW, "rejected earlier; proposed again: the recommendation changed "
+                                                  "materially")]
+    return [Reason("rejected", Verdict.DENY, f"a human closed its pull request. {REOPEN_PROMISE}")]
 
 
 def protected_labels(finding: Finding, settings: GuardrailSettings, context: GuardrailContext) -> list[Reason]:
@@ -204,4 +265,5 @@ RULES: tuple[Rule, ...] = (
     approval_threshold,
     protected_labels,
     change_window,
+    rejected_by_human,
 )

@@ -10,13 +10,14 @@ from typing import Any
 
 import kopf
 
-from ..api.opportunities import APPROVED_ANNOTATION, ID_LABEL
+from ..api.opportunities import ID_LABEL
+from ..guardrails import approves
 
 RESOURCE = ("finops.dev", "v1alpha1", "savingsopportunities")
 
 
 def _approved(annotations: kopf.Annotations, **_: Any) -> bool:
-    return str(annotations.get(APPROVED_ANNOTATION, "")).strip().lower() == "true"
+    return approves(annotations)
 
 
 @kopf.index(*RESOURCE, when=_approved)
