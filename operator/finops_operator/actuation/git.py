@@ -23,47 +23,22 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import re
 import subprocess
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from ..errors import ProviderError
 from ..models import ChangeSet, FileEdit
+from ..scrub import scrub_secrets
 
 log = logging.getLogger(__name__)
 
 DEFAULT_AUTHOR = ("finops-operator", "finops-operator@users.noreply.local")
 DEFAULT_TIMEOUT = 120.0
 REMOTE = "origin"
-
-# Token shapes we scrub even when we were not told the value (GitHub PAT/app/OAuth tokens,
-# GitLab PATs, URL user-info, Authorization header values).
-_SECRET_PATTERNS = [
-    re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{16,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_\-]{16,})"),
-    re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"),                      # https://user:secret@host
-    re.compile(r"(?i)(?<=authorization: )(?:basic|bearer|token) [^\s'\"]+"),
-    re.compile(r"(?i)(?<=authorization=)(?:basic|bearer|token) [^\s'\"]+"),
-]
-
-
-def scrub_secrets(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """Remove known secrets (and anything that looks like a token) from ``text``.
-
-    Also removes the base64 form of ``x-access-token:<secret>`` that the extra
-    header carries, in case git echoes its configuration back.
-    """
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-            text = text.replace(_basic(secret), "***")
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub("***", text)
-    return text
-
 
 def _basic(token: str) -> str:
     return base64.b64encode(f"x-access-token:{token}".encode()).decode()

@@ -39,10 +39,12 @@ from urllib3.util.retry import Retry
 
 from ..errors import ProviderError
 from ..models import ChangeSet
+from ..scrub import scrub
 from .git import Author, GitRepo, scrub_secrets
 from .providers import BRANCH_PREFIX, PullRequestRef, body_with_marker, parse_marker
 
 log = logging.getLogger(__name__)
+MAX_ERROR_TEXT = 1000  # an error text in status/Events (GitHub answers can be long)
 
 
 def utcnow() -> datetime:
@@ -100,6 +102,10 @@ class GitHubProvider:
     def _scrub(self, text: str) -> str:
         return scrub_secrets(text, [self.token])
 
+    def _error(self, text: str) -> str:
+        """An error text for status and Events: what GitHub answered, scrubbed and bounded."""
+        return scrub(text, [self.token], limit=MAX_ERROR_TEXT)
+
     @contextmanager
     def _api(self, action: str) -> Iterator[None]:
         """Turn PyGithub/requests failures into ProviderError with an actionable, token-free message."""
@@ -108,14 +114,14 @@ class GitHubProvider:
         except ProviderError:
             raise
         except GithubException as exc:
-            raise ProviderError(self._scrub(_github_message(exc, action, self.repo_name)),
+            raise ProviderError(self._error(_github_message(exc, action, self.repo_name)),
                                 source=f"github:{self.repo_name}") from None
         except requests.exceptions.RetryError as exc:
-            raise ProviderError(self._scrub(f"GitHub kept failing while trying to {action} ({_reason(exc)}) after "
+            raise ProviderError(self._error(f"GitHub kept failing while trying to {action} ({_reason(exc)}) after "
                                             f"{self.retries} retries; GitHub may be down, try again later"),
                                 source=f"github:{self.repo_name}") from None
         except requests.exceptions.RequestException as exc:
-            raise ProviderError(self._scrub(f"cannot reach GitHub at {self.api_url} to {action}: "
+            raise ProviderError(self._error(f"cannot reach GitHub at {self.api_url} to {action}: "
                                             f"{type(exc).__name__}: {exc}; check the apiUrl and network policy"),
                                 source=f"github:{self.repo_name}") from None
 

@@ -29,6 +29,7 @@ from typing import Any
 from ..errors import ConfigError, DataSourceError, FinOpsError
 from ..ledger import Ledger
 from ..reconcile import RunReport, run_policy
+from ..scrub import scrub
 from .conditions import condition, merge_conditions, timestamp
 from .opportunities import from_object, money
 from .policy import PolicySpec
@@ -221,7 +222,8 @@ def run_status(outcome: RunOutcome, previous: dict[str, Any] | None, *, now: dat
         "observedGeneration": generation, "lastRunTime": timestamp(outcome.started),
         "lastRunDurationSeconds": round(outcome.seconds),
         "nextRunTime": timestamp(min(next_at, retry[1]) if retry else next_at),
-        "scopeErrors": [{"scope": s[:256], "message": m[:4096]} for s, m in list(outcome.errors.items())[:32]],
+        "scopeErrors": [{"scope": scrub(s, limit=256), "message": scrub(m, limit=4096)}
+                        for s, m in list(outcome.errors.items())[:32]],
         "conditions": merge_conditions(previous.get("conditions"),
                                        _conditions(outcome, generation=generation, next_at=next_at, retry=retry),
                                        now=now),

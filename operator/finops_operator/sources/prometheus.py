@@ -33,6 +33,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable
+from urllib.parse import urlsplit
 
 import requests
 from prometheus_api_client import PrometheusConnect
@@ -40,6 +41,7 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from ..errors import ConfigError, DataSourceError
+from ..scrub import redact_url, scrub
 from ..models import HPA, Container, ContainerKey, ContainerUsage, Resources, UsageStats, Window, WorkloadRef
 from . import promql
 from .promql import Scope
@@ -48,6 +50,7 @@ from .promstats import (Owners, PodKey, by_pod, combine_chunks, hpas_from, merge
 
 log = logging.getLogger(__name__)
 STANDARD_PERCENTILES = (50, 90, 95, 99, 100)
+MAX_ANSWER = 300   # characters of a server answer kept in an error (status, Events)
 
 
 @dataclass(slots=True)
@@ -118,9 +121,11 @@ class PrometheusSource:
                  timeout: float = 30, retries: int = 3, backoff: float = 0.5,
                  chunk: timedelta = timedelta(days=1), scrape_interval: int = 30, parallel: int = 3):
         if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"{url!r} is not an http(s) URL; write e.g. 'http://prometheus-k8s.monitoring:9090'",
-                              field="prometheus.url")
+            raise ConfigError(f"{redact_url(url)!r} is not an http(s) URL; write e.g. "
+                              "'http://prometheus-k8s.monitoring:9090'", field="prometheus.url")
         self.url = url.rstrip("/")
+        self.where = redact_url(self.url)    # what errors show: no user-info, no query values
+        self._secrets = [bearer_token, *(headers or {}).values(), urlsplit(self.url).password]
         self.timeout = timeout
         self.retries = max(1, retries)
         self.backoff = backoff
@@ -165,26 +170,31 @@ class PrometheusSource:
             except PrometheusApiClientException as exc:
                 text = str(exc)
                 if not any(f"Code {code}" in text for code in (429, 500, 502, 503, 504)):
-                    raise DataSourceError(f"query rejected: {text[:500]}", source=self.url,
+                    raise DataSourceError(f"query rejected: {self._answer(text)}", source=self.where,
                                           field=expr[:120]) from None
-                last_reason = text[:300]
+                last_reason = self._answer(text)
             except requests.Timeout:
                 last_reason = f"no answer within {self.timeout}s (timeout)"
             except requests.exceptions.SSLError as exc:
-                raise DataSourceError(f"TLS failed ({exc}); set verifyTLS to a CA bundle path", source=self.url) from None
+                raise DataSourceError(f"TLS failed ({self._answer(exc)}); set verifyTLS to a CA bundle path",
+                                      source=self.where) from None
             except requests.ConnectionError as exc:
                 reason = getattr(exc.args[0], "reason", None) if exc.args else None
-                last_reason = f"cannot connect ({str(reason or exc)[:200]})"
+                last_reason = f"cannot connect ({self._answer(reason or exc)})"
             except (ValueError, KeyError) as exc:   # a non-Prometheus answer
-                raise DataSourceError(f"answer is not Prometheus JSON ({exc!r}); is this the right URL?",
-                                      source=self.url) from None
+                raise DataSourceError(f"answer is not Prometheus JSON ({self._answer(repr(exc))}); is this the "
+                                      "right URL?", source=self.where) from None
             if attempt < self.retries:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
         raise DataSourceError(f"Prometheus unavailable after {self.retries} attempts: {last_reason}",
-                              source=self.url)
+                              source=self.where)
+
+    def _answer(self, text: object) -> str:
+        """What the server (or the connection) said, fit for status and Events: scrubbed and short."""
+        return scrub(text, self._secrets, limit=MAX_ANSWER)
 
     def _bundle(self, expr: str, at: int) -> dict[str, list]:
-        return parse_bundle(self.query(expr, at), source=self.url)
+        return parse_bundle(self.query(expr, at), source=self.where)
 
     # ------------------------------------------------------------------ scan
 
@@ -216,7 +226,7 @@ class PrometheusSource:
             raise DataSourceError(
                 f"no container_cpu_usage_seconds_total series for namespaces =~ {scope.namespaces!r} between "
                 f"{window.start.isoformat()} and {window.end.isoformat()}; check the scope and that cAdvisor is "
-                "scraped (no findings are made without data)", source=self.url)
+                "scraped (no findings are made without data)", source=self.where)
         result = UsageResult(window=window, hpas=hpas, chunks=len(chunks))
         self._assemble_usage(result, scan.pod_stats, scan.owners, scan.extra)
         self._assemble_facts(result, scan.facts, scan.pod_stats)
