@@ -11,12 +11,14 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from ..permissions import Rule
 from ..scrub import scrub
 from .conditions import reason_of, timestamp
 
 log = logging.getLogger(__name__)
 COMPONENT = "finops-operator"
 MAX_MESSAGE = 1024
+PERMISSIONS = (Rule("cluster", "", "events", ("create",), "api/events.py post_event (and kopf's own Events)"),)
 
 
 def event_body(obj: dict[str, Any], *, type_: str, reason: str, message: str, now: datetime,

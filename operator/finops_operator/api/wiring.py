@@ -32,10 +32,16 @@ from typing import Any
 
 from ..errors import ConfigError, DataSourceError
 from ..models import ClusterState, Window
+from ..permissions import Rule
 from ..reconcile import LoopDeps, export_tree
 from ..sources.promql import Scope
 from .policy import PolicySpec, ScopeSpec, SecretRef
 
+
+PERMISSIONS = (   # RBAC for the calls below (see finops_operator.permissions)
+    Rule("named-secret", "", "secrets", ("get",), "api/wiring.py read_secret (by name: git.tokenSecret, rbac.secretRefs)"),
+    Rule("cluster", "", "namespaces", ("list",), "api/wiring.py resolve_namespaces (spec.scope.namespaceSelector)"),
+)
 
 def api_client_from(kubeconfig: str | None = None) -> Any:
     """An ApiClient of its own (never the global default): in-cluster config, else the kubeconfig."""
