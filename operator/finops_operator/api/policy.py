@@ -15,7 +15,6 @@ fall-back fires at its first occurrence.
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,17 +28,11 @@ from ..reconcile import GitTarget
 from ..settings import Mode, PolicySettings, settings_from_document
 from ..sources.state import check_live_settings
 
-DEFAULT_OPERATOR_NAMESPACE = "finops-system"
 DEFAULT_EXCLUDED = ("kube-system", "kube-public", "kube-node-lease")
 _DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w))+$")
 _PART = re.compile(r"([0-9]+)(ms|s|m|h|d|w)")
 _UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
-
-def operator_namespace() -> str:
-    """Where the operator runs (FINOPS_OPERATOR_NAMESPACE, set by the chart); policies there may scope any namespace."""
-    return os.environ.get("FINOPS_OPERATOR_NAMESPACE") or DEFAULT_OPERATOR_NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -310,7 +303,7 @@ def _scope(spec: dict[str, Any], namespace: str, operator_ns: str, source: str) 
                      label_selector=data.get("labelSelector") or None, confined_to=confined)
 
 
-def read_policy(body: dict[str, Any], *, operator_ns: str | None = None) -> PolicySpec:
+def read_policy(body: dict[str, Any], *, operator_ns: str) -> PolicySpec:
     """Parse and check a FinOpsPolicy object (as the API returns it). Raises ConfigError naming the field."""
     meta = body.get("metadata") or {}
     name, namespace = meta.get("name") or "?", meta.get("namespace") or "default"
@@ -326,7 +319,7 @@ def read_policy(body: dict[str, Any], *, operator_ns: str | None = None) -> Poli
     try:
         return PolicySpec(
             name=name, namespace=namespace, uid=meta.get("uid"), generation=int(meta.get("generation") or 0),
-            settings=settings, scope=_scope(spec, namespace, operator_ns or operator_namespace(), source),
+            settings=settings, scope=_scope(spec, namespace, operator_ns, source),
             schedule=parse_schedule(str(spec.get("schedule") or "0 6 * * *"), source=source), time_zone=time_zone,
             prometheus=_prometheus(spec, source), aws=_aws(spec, source), git=_git(spec, settings.mode, source))
     except FinOpsError as exc:

@@ -239,8 +239,13 @@ def _provider(policy: PolicySpec, token: str | None, workdir: Path) -> tuple[Any
 
 def build_deps(policy: PolicySpec, api_client: Any, *, workdir: Path,
                approved: Callable[[], frozenset[str]] = lambda: frozenset(),
-               secret_reader: Callable[..., str] = read_secret) -> Wiring:
-    """Everything one run of ``policy`` talks to. Raises ConfigError (permanent) or DataSourceError (transient)."""
+               secret_reader: Callable[..., str] = read_secret, cluster: str = "kubernetes",
+               default_region: str = "us-east-1") -> Wiring:
+    """Everything one run of ``policy`` talks to. Raises ConfigError (permanent) or DataSourceError (transient).
+
+    ``cluster`` names this cluster in findings; ``default_region`` prices a policy without ``dataSources.aws``
+    (both from the operator's configuration, ``config.OperatorConfig``).
+    """
     from ..sources.aws import AwsSource
     from ..sources.kubernetes import KubernetesSource
     from ..sources.prometheus import PrometheusSource
@@ -262,8 +267,8 @@ def build_deps(policy: PolicySpec, api_client: Any, *, workdir: Path,
     source = PrometheusSource(prom.url, bearer_token=bearer, headers=dict(prom.headers) or None,
                               timeout=prom.timeout_seconds)
     aws = AwsSource(policy.aws.region) if policy.aws else None
-    region = policy.aws.region if policy.aws else os.environ.get("AWS_REGION") or "us-east-1"
-    live = LiveStateReader(cluster=os.environ.get("FINOPS_CLUSTER_NAME") or "kubernetes", region=region,
+    region = policy.aws.region if policy.aws else default_region
+    live = LiveStateReader(cluster=cluster, region=region,
                            kube=KubernetesSource(api_client), prometheus=source,
                            scope=prometheus_scope(namespaces, policy.scope), namespaces=namespaces, aws=aws,
                            cpu_percentile=policy.settings.detectors.cpu.percentile,
