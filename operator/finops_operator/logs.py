@@ -23,7 +23,7 @@ import traceback
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .scrub import scrub, scrub_secrets
+from .scrub import scrub
 
 MAX_LINE = 16_384
 _OBJECT: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("finops_object", default=None)
@@ -61,7 +61,7 @@ class ObjectContext(logging.Filter):
                 record.k8s_ref = ref
         record.logger = record.name
         if record.exc_info:
-            record.exc_text = scrub_secrets("".join(traceback.format_exception(*record.exc_info)).rstrip())
+            record.exc_text = scrub("".join(traceback.format_exception(*record.exc_info)).rstrip(), one_line=False)
             record.exc_info = None
         return True
 

@@ -54,6 +54,7 @@ _VALUES = [
 ]
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]")
 _WHITESPACE_CONTROLS = re.compile(r"[\t\n\r\v\f\x85\u2028\u2029]+")
+_LINE_BREAKS = re.compile(r"\r\n|[\r\v\f\x85\u2028\u2029]")
 _CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
@@ -68,14 +69,18 @@ def scrub_secrets(text: str, secrets: Iterable[str | None] = ()) -> str:
     return text
 
 
-def scrub(text: object, secrets: Iterable[str | None] = (), *, limit: int | None = None) -> str:
+def scrub(text: object, secrets: Iterable[str | None] = (), *, limit: int | None = None,
+          one_line: bool = True) -> str:
     """One line for status, Events and logs: no secrets, no ``key=value`` credentials, no control characters,
-    at most ``limit`` characters."""
+    at most ``limit`` characters. ``one_line=False`` keeps line breaks (tracebacks)."""
     out = scrub_secrets(str(text), secrets)
     for pattern, replacement in _VALUES:
         out = pattern.sub(replacement, out)
     out = _ANSI.sub("", out)
-    out = _WHITESPACE_CONTROLS.sub(" ", out)
+    if one_line:
+        out = _WHITESPACE_CONTROLS.sub(" ", out)
+    else:
+        out = _LINE_BREAKS.sub("\n", out).replace("\t", "    ")
     out = _CONTROLS.sub("", out)
     return bound(out, limit)
 
