@@ -16,6 +16,8 @@ PERMISSIONS = (   # what kopf itself does for the handlers in this package (see 
          "handlers/opportunities.py approved_opportunities: kopf's index lists and watches them"),
     Rule("cluster", "apiextensions.k8s.io", "customresourcedefinitions", ("list", "watch"),
          "kopf: notices the CRDs it serves being added or removed"),
+    Rule("cluster", "", "namespaces", ("list", "watch"),
+         "kopf with --namespace (finops run --namespace X): follows the served namespaces"),
     Rule("cluster", "kopf.dev", "clusterkopfpeerings", ("list", "watch", "patch"),
          "handlers/runner.py --peering: kopf's keep-alives in the ClusterKopfPeering", when="peering.enabled"),
 )
