@@ -29,6 +29,7 @@ from typing import Any
 
 from ..errors import DataSourceError
 from ..permissions import Rule
+from ..scrub import scrub
 
 log = logging.getLogger(__name__)
 PREFIX = "finops-run-"
@@ -46,7 +47,10 @@ def lease_name(uid: str) -> str:
 
 
 def _micro(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """A MicroTime. Never a whole second: the typed kubernetes client (v37) turns the string into a datetime
+    and back with ``isoformat()``, which drops ``.000000``, and the apiserver then refuses the Lease (400)."""
+    at = at.astimezone(UTC)
+    return at.replace(microsecond=at.microsecond or 1).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _parse(text: str | None) -> datetime | None:
@@ -162,6 +166,9 @@ class RunCoordinator:
     def _replace(self, lease: dict[str, Any]) -> dict[str, Any] | None:
         """Write ``lease`` if nobody wrote it since we read it (resourceVersion); None on a conflict."""
         name = lease["metadata"]["name"]
+        spec = {k: (_micro(_parse(v) or datetime.now(UTC)) if k in ("acquireTime", "renewTime") else v)
+                for k, v in (lease.get("spec") or {}).items()}
+        lease = {**lease, "spec": spec}
         try:
             response = self._leases().replace_namespaced_lease(name, self.namespace, lease, _preload_content=False)
         except Exception as exc:
@@ -185,5 +192,6 @@ class RunCoordinator:
         status = getattr(exc, "status", None)
         hint = " (the chart's Role grants get/create/update/delete on leases in the operator's namespace)" \
             if status == 403 else ""
-        return DataSourceError(f"cannot {verb} {what} ({status or type(exc).__name__}){hint}",
+        body = scrub(getattr(exc, "body", None) or "", limit=300) if status == 400 else ""
+        return DataSourceError(f"cannot {verb} {what} ({status or type(exc).__name__}){hint}{': ' + body if body else ''}",
                                source=f"Lease in {self.namespace}")
