@@ -60,6 +60,10 @@ class FakeCoordinator:
     def forget(self, uid):
         self.log.append(f"forgot {uid}")
 
+    def record(self, namespace, name, status):
+        self.log.append("recorded")
+        self.status = status
+
 
 @pytest.fixture
 def memo(tmp_path, monkeypatch):
@@ -105,13 +109,21 @@ def test_invalid_policy_reports_the_field_and_gives_up(memo, events):
     assert events and events[0][:2] == ("Warning", "InvalidSpec") and "spec.schedule" in events[0][2]
 
 
-def tick(b: kopf.Body, memo, index=None, fresh: kopf.Body | None = None) -> kopf.Patch:
-    """One timer tick; ``fresh`` is the policy as the API has it (default: as the tick sees it)."""
+def tick(b: kopf.Body, memo, index=None, fresh: kopf.Body | None = None) -> dict:
+    """One timer tick: kopf's patch, plus the run's status written directly (``status``), as the API ends up.
+
+    ``fresh`` is the policy as the API has it (default: as the tick sees it).
+    """
     memo.coordinator.fresh = json.loads(json.dumps(dict(fresh if fresh is not None else b)))
+    memo.coordinator.status = None
     patch = kopf.Patch()
     asyncio.run(policies.tick(body=b, meta=b.meta, status=b.status, name="p", namespace="finops-system",
                               patch=patch, memo=memo, logger=LOG, approved_opportunities=index or {}))
-    return patch
+    out = json.loads(json.dumps(dict(patch)))
+    if memo.coordinator.status is not None:
+        assert "status" not in out, "the run's status is written before kopf's patch, not with it"
+        out["status"] = memo.coordinator.status
+    return out
 
 
 @pytest.fixture
@@ -268,9 +280,23 @@ def test_a_run_holds_its_lease_until_after_the_status_is_written(memo, events, r
     calls, _ = runs
     tick(body(annotations={RUN_NOW: "1"}), memo)
     assert len(calls) == 1 and calls[0]["cluster"] == "unit", "the cluster name comes from the configuration"
-    assert memo.coordinator.log == ["claimed", "finished"], "kept after the run, not released"
+    assert memo.coordinator.log == ["claimed", "finished", "recorded"], "kept after the run; status written"
 
 
 def test_a_deleted_policy_forgets_its_lease(memo):
     asyncio.run(policies.forget(uid="u-1", memo=memo))
     assert memo.coordinator.log == ["forgot u-1"]
+
+
+def test_when_the_status_cannot_be_written_first_kopf_writes_it(memo, events, runs):
+    from finops_operator.errors import DataSourceError
+
+    def refuse(namespace, name, status):
+        raise DataSourceError("cannot write the status (503)")
+    memo.coordinator.record = refuse
+    patch = kopf.Patch()
+    memo.coordinator.fresh = json.loads(json.dumps(dict(body(annotations={RUN_NOW: "1"}))))
+    b = body(annotations={RUN_NOW: "1"})
+    asyncio.run(policies.tick(body=b, meta=b.meta, status=b.status, name="p", namespace="finops-system",
+                              patch=patch, memo=memo, logger=LOG, approved_opportunities={}))
+    assert patch["status"]["conditions"] and patch["metadata"]["annotations"][RUN_NOW_HANDLED] == "1"

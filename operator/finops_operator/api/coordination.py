@@ -11,10 +11,12 @@ handled, or a schedule it has just advanced, is not run a second time:
     ... run, renewing every lease/3 seconds ...
     coordinator.finish(claim, now)                            # held ``seconds`` more, then free
 
-``finish`` keeps the Lease for another ``seconds`` instead of releasing it, so
-the status that kopf writes just after the handler returns is in the API before
-another replica may claim the policy; that replica then reads the policy fresh
-and finds nothing due. A holder that dies stops renewing; its Lease expires
+The run's status is written (``record``) before the handler returns, and the
+``run-now-handled``/``retry`` annotations by kopf just after: a crash between them
+runs the policy again rather than losing its result. ``finish`` keeps the Lease
+for another ``seconds`` instead of releasing it, so those annotations are in the
+API before another replica may claim the policy; that replica then reads the
+policy fresh and finds nothing due. A holder that dies stops renewing; its Lease expires
 after ``seconds`` and the next tick of another replica takes over. A restarted
 process in the same pod (same identity) takes its own Lease back at once.
 Leases are deleted with their policy (``forget``).
@@ -39,6 +41,7 @@ PERMISSIONS = (   # RBAC for the calls below (see finops_operator.permissions)
     Rule("operator-namespace", "coordination.k8s.io", "leases", ("get", "create", "update", "delete"),
          "api/coordination.py RunCoordinator: _read, _create, _replace, forget"),
     Rule("cluster", "finops.dev", "finopspolicies", ("get",), "api/coordination.py RunCoordinator._read_policy"),
+    Rule("cluster", "finops.dev", "finopspolicies/status", ("patch",), "api/coordination.py RunCoordinator.record"),
 )
 
 
@@ -112,6 +115,15 @@ class RunCoordinator:
         """Nothing was run: free the Lease at once."""
         spec = {k: v for k, v in claim.lease["spec"].items() if k not in ("holderIdentity", "renewTime")}
         self._replace({**claim.lease, "spec": spec})
+
+    def record(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """Write a run's status (merge patch on the status subresource) before the run is marked handled."""
+        import kubernetes
+        try:
+            kubernetes.client.CustomObjectsApi(self.api_client).patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, PLURAL, name, {"status": status}, _preload_content=False)
+        except Exception as exc:
+            raise self._error("write the status of", f"FinOpsPolicy {namespace}/{name}", exc) from None
 
     def forget(self, uid: str) -> None:
         """The policy is gone: delete its Lease (best effort)."""

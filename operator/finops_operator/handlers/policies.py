@@ -99,7 +99,14 @@ async def tick(body: kopf.Body, meta: kopf.Meta, status: kopf.Status, name: str,
         with about(raw):
             outcome = await _run(policy, memo, claim, namespace, name, now, reason, logger,
                                  frozenset(approved_opportunities.get((namespace, name), [])))
-        _report(outcome, raw, fresh.get("status") or {}, annotations, reason, patch, memo, logger)
+        status = _report(outcome, raw, fresh.get("status") or {}, annotations, reason, patch, memo, logger)
+        # The result first, then "handled": kopf patches annotations before status, so a crash between the two
+        # would mark a run-now handled whose result is lost. The status goes now; kopf's patch carries the rest.
+        try:
+            await asyncio.to_thread(memo.coordinator.record, namespace, name, status)
+        except FinOpsError as exc:
+            logger.warning("status written with the annotations instead: %s", exc)
+            patch.status.update(status)
     await asyncio.to_thread(_post_events, memo, raw, outcome)
 
 
@@ -151,7 +158,8 @@ async def _renew(memo: kopf.Memo, claim: Claim, logger: logging.Logger) -> None:
 
 
 def _report(outcome: RunOutcome, raw: dict[str, Any], status: dict[str, Any], annotations: dict[str, str],
-            reason: str, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger) -> None:
+            reason: str, patch: kopf.Patch, memo: kopf.Memo, logger: logging.Logger) -> dict[str, Any]:
+    """The annotations into kopf's ``patch``; returns the status to write; records metrics and logs the end."""
     policy: PolicySpec = outcome.policy
     now = utcnow()
     next_at = policy.next_run(now)
@@ -164,7 +172,7 @@ def _report(outcome: RunOutcome, raw: dict[str, Any], status: dict[str, Any], an
     patch.metadata.annotations[RETRY] = retry_annotation(*retry) if retry else None
     if reason == "run-now":
         patch.metadata.annotations[RUN_NOW_HANDLED] = annotations.get(RUN_NOW)
-    patch.status.update(run_status(outcome, status, now=now, next_at=next_at, retry=retry))
+    new_status = run_status(outcome, status, now=now, next_at=next_at, retry=retry)
     try:
         record_metrics(outcome, finished=now)
     except Exception:  # metrics never break a run
@@ -172,6 +180,7 @@ def _report(outcome: RunOutcome, raw: dict[str, Any], status: dict[str, Any], an
     level = logging.INFO if outcome.ok else logging.WARNING
     logger.log(level, "run finished in %.1fs: %s", outcome.seconds,
                "ok" if outcome.ok else "; ".join(f"{k}: {v}" for k, v in outcome.errors.items()))
+    return new_status
 
 
 def _post_events(memo: kopf.Memo, raw: dict[str, Any], outcome: RunOutcome) -> None:
