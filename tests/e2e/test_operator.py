@@ -261,7 +261,9 @@ def test_failing_policy_reports_and_does_not_block_others(world, operator, e2e_p
     assert sources["status"] == "False" and sources["reason"] == "DataSourceUnavailable"
     events = get_json(kube, "events", "-n", OPERATOR_NS, "--field-selector", "involvedObject.name=broken")["items"]
     assert any(e["reason"] == "RunFailed" for e in events)
-    assert "s3cr3t-pw" not in json.dumps(body) + json.dumps(events) + operator.text(), "a URL password leaked"
+    for where, text in (("status", json.dumps(body["status"])), ("Events", json.dumps(events)),
+                        ("the operator's log", operator.text())):
+        assert "s3cr3t-pw" not in text, f"the Prometheus URL's password leaked into {where}"
 
     ready = operator.wait_for("the invalid policy's condition", lambda: reason("invalid"), timeout=60)
     assert ready["status"] == "False" and ready["reason"] == "InvalidSpec"
