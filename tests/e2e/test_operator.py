@@ -71,6 +71,8 @@ def operator(world, e2e_prometheus):
     env = {**kube.environ(sa), "FINOPS_OPERATOR_NAMESPACE": OPERATOR_NS, "FINOPS_TIMER_INTERVAL_SECONDS": "1",
            "FINOPS_WORKDIR": str(tmp / "work"), "FINOPS_CLUSTER_NAME": "e2e", "FINOPS_LOG_LEVEL": "INFO",
            "FINOPS_ALLOW_LOCAL_GIT": "true",   # the test's remote is a bare repository on this disk
+           # The pod's name (the chart sets it): a restarted process takes its run Lease back at once.
+           "FINOPS_POD_NAME": "finops-e2e-0", "FINOPS_LOG_FORMAT": "json",
            "GIT_AUTHOR_NAME": "finops-operator", "GIT_AUTHOR_EMAIL": "finops@example.test",
            "GIT_COMMITTER_NAME": "finops-operator", "GIT_COMMITTER_EMAIL": "finops@example.test"}
     op = OperatorProcess(env=env, log=tmp / "operator.log", namespace=OPERATOR_NS).start()
@@ -216,6 +218,13 @@ def check_events_metrics_and_health(kube, operator: OperatorProcess) -> None:
     metrics = urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=10).read().decode()
     assert f'finops_policy_runs_total{{policy="{OPERATOR_NS}/{POLICY}",result="success"}} 1.0' in metrics
     assert f'finops_findings{{policy="{OPERATOR_NS}/{POLICY}",type="rightsize-cpu",verdict="allow"}} 1.0' in metrics
+    assert f'finops_policy_last_success_timestamp_seconds{{policy="{OPERATOR_NS}/{POLICY}"}}' in metrics
+    assert "process_resident_memory_bytes" in metrics and "process_cpu_seconds_total" in metrics
+    lines = [json.loads(line) for line in operator.text().splitlines() if line.startswith("{")]
+    run = [line for line in lines if line["message"].startswith("running policy")]
+    assert run and all(line["object"]["namespace"] == OPERATOR_NS and line["object"]["name"] == POLICY for line in run)
+    opp = next(o for o in opportunities(kube))
+    assert opp["spec"]["cluster"] == "e2e", "the cluster name comes from FINOPS_CLUSTER_NAME"
     with urllib.request.urlopen(f"http://127.0.0.1:{operator.health_port}/healthz", timeout=10) as health:
         assert health.status == 200
     refused = [line for line in operator.text().splitlines() if " 403 " in line or "Forbidden" in line]
@@ -225,7 +234,7 @@ def check_events_metrics_and_health(kube, operator: OperatorProcess) -> None:
 def test_failing_policy_reports_and_does_not_block_others(world, operator, e2e_prometheus):
     """A policy whose Prometheus is down and one with an invalid spec; the good policy still runs."""
     kube, _, remote, _ = world
-    broken = policy_manifest("http://127.0.0.1:9", remote)
+    broken = policy_manifest("http://finops:s3cr3t-pw@127.0.0.1:9", remote)     # credentials in the URL
     broken["metadata"]["name"] = "broken"
     broken["spec"]["mode"] = "DryRun"
     # Valid for the CRD schema (Prometheus is optional there), not for the operator: no usage source.
@@ -251,6 +260,11 @@ def test_failing_policy_reports_and_does_not_block_others(world, operator, e2e_p
     assert body["status"]["scopeErrors"][0]["scope"] == "inventory"
     sources = {c["type"]: c for c in body["status"]["conditions"]}["DataSourcesReady"]
     assert sources["status"] == "False" and sources["reason"] == "DataSourceUnavailable"
+    events = get_json(kube, "events", "-n", OPERATOR_NS, "--field-selector", "involvedObject.name=broken")["items"]
+    assert any(e["reason"] == "RunFailed" for e in events)
+    for where, text in (("status", json.dumps(body["status"])), ("Events", json.dumps(events)),
+                        ("the operator's log", operator.text())):
+        assert "s3cr3t-pw" not in text, f"the Prometheus URL's password leaked into {where}"
 
     ready = operator.wait_for("the invalid policy's condition", lambda: reason("invalid"), timeout=60)
     assert ready["status"] == "False" and ready["reason"] == "InvalidSpec"

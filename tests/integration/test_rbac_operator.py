@@ -7,9 +7,10 @@ and the refusal becomes an error that says how to grant what is missing.
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from finops_operator.api.coordination import RunCoordinator, lease_name
 from finops_operator.api.events import post_event
 from finops_operator.api.opportunities import object_name
 from finops_operator.api.policy import SecretRef
@@ -95,13 +96,21 @@ def test_writes_policy_status_events_and_its_lease(sa_client, kube):
     body = custom.get_namespaced_custom_object("finops.dev", "v1alpha1", NS, "finopspolicies", "p")
     assert post_event(sa_client, body, type_="Normal", reason="RunSucceeded", message="rbac test event")
     assert "rbac test event" in kube.kubectl("get", "events", "-n", NS).stdout
-    coordination = kubernetes.client.CoordinationV1Api(sa_client)
-    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-             "metadata": {"name": f"{RELEASE}-finops-operator", "namespace": NS}, "spec": {"holderIdentity": "a"}}
-    if kube.kubectl("get", "lease", lease["metadata"]["name"], "-n", NS, check=False).returncode != 0:
-        coordination.create_namespaced_lease(NS, lease, _preload_content=False)
-    coordination.patch_namespaced_lease(lease["metadata"]["name"], NS, {"spec": {"holderIdentity": "b"}},
-                                        _preload_content=False)
+    # The run Lease: claimed (created), renewed, taken back, refused to another holder, released, deleted.
+    uid = body["metadata"]["uid"]
+    mine = RunCoordinator(sa_client, namespace=NS, identity="replica-a", seconds=30)
+    theirs = RunCoordinator(sa_client, namespace=NS, identity="replica-b", seconds=30)
+    claim = mine.claim(NS, "p", uid, T0)
+    assert claim is not None and claim.body["metadata"]["uid"] == uid, "claimed, with the policy read fresh"
+    assert mine.renew(claim, T0 + timedelta(seconds=10))
+    assert theirs.claim(NS, "p", uid, T0 + timedelta(seconds=20)) is None, "held: the other replica waits"
+    assert mine.claim(NS, "p", uid, T0 + timedelta(seconds=20)) is not None, "its own Lease, taken back at once"
+    taken = theirs.claim(NS, "p", uid, T0 + timedelta(seconds=200))
+    assert taken is not None, "expired: the other replica takes over"
+    theirs.release(taken)
+    assert mine.claim(NS, "p", uid, T0 + timedelta(seconds=201)) is not None
+    mine.forget(uid)
+    assert kube.kubectl("get", "lease", lease_name(uid), "-n", NS, check=False).returncode != 0
 
 
 def test_reads_only_the_secrets_it_was_given(sa_client):
@@ -140,6 +149,8 @@ def test_is_refused_everything_else(sa_client, kube):
     assert refused(lambda: core.delete_node("rbac-node", _preload_content=False)) == 403
     assert refused(lambda: core.list_namespaced_secret(NS, _preload_content=False)) == 403
     assert refused(lambda: core.read_namespaced_secret("other", NS, _preload_content=False)) == 403
-    assert refused(lambda: kubernetes.client.CoordinationV1Api(sa_client).patch_namespaced_lease(
-        "someone-else", NS, {"spec": {"holderIdentity": "x"}}, _preload_content=False)) == 403
+    assert refused(lambda: kubernetes.client.CoordinationV1Api(sa_client).create_namespaced_lease(
+        TEAM, {"metadata": {"name": "x"}, "spec": {}}, _preload_content=False)) == 403
+    assert refused(lambda: kubernetes.client.CustomObjectsApi(sa_client).delete_namespaced_custom_object(
+        "finops.dev", "v1alpha1", NS, "savingsopportunities", "anything", _preload_content=False)) == 403
     assert kube.kubectl("get", "node", "rbac-node", "-o", "name").stdout.strip() == "node/rbac-node"

@@ -95,7 +95,8 @@ def install_chart(kube, release: str, namespace: str, *sets: str) -> Path:
     kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{c}" for c in CRD_NAMES))
     if kube.kubectl("get", "namespace", namespace, check=False).returncode != 0:
         kube.kubectl("create", "namespace", namespace)
-    args = ["upgrade", "--install", release, str(CHART), "-n", namespace, "--set", "crds.enabled=false"]
+    args = ["upgrade", "--install", release, str(CHART), "-n", namespace, "--set", "crds.enabled=false",
+            "--set", f"clusterName={release}"]
     for value in sets:
         args += ["--set", value]
     kube.helm(*args)

@@ -105,10 +105,14 @@ def test_policies_elsewhere_scan_only_their_own_namespace():
 
 
 def test_file_remotes_need_the_operator_level_switch(monkeypatch):
+    """FINOPS_ALLOW_LOCAL_GIT is read once into OperatorConfig; a policy can never switch it on."""
+    from finops_operator.config import OperatorConfig
     spec = {"mode": "PullRequest", "git": {"provider": "Git", "repository": "file:///srv/gitops.git"}}
     monkeypatch.setenv("FINOPS_ALLOW_LOCAL_GIT", "true")
-    assert read_policy(policy(spec), operator_ns="finops-system").git.repository == "file:///srv/gitops.git"
-    monkeypatch.setenv("FINOPS_ALLOW_LOCAL_GIT", "false")
+    allowed = OperatorConfig().allow_local_git
+    assert allowed is True
+    assert read_policy(policy(spec), operator_ns="finops-system",
+                       allow_local_git=allowed).git.repository == "file:///srv/gitops.git"
     with pytest.raises(ConfigError, match="refused"):
         read_policy(policy(spec), operator_ns="finops-system")
 

@@ -9,9 +9,12 @@ from pathlib import Path
 
 import kopf
 import pytest
+from finops_operator.api.coordination import Claim
 from finops_operator.api.runs import RunOutcome
 from finops_operator.api.schedule import RETRY, RUN_NOW, RUN_NOW_HANDLED
+from finops_operator.config import OperatorConfig
 from finops_operator.handlers import budgets, opportunities, policies
+from finops_operator.handlers.startup import fill_memo
 
 NOW = datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
 LOG = logging.getLogger("test")
@@ -29,15 +32,53 @@ def body(spec: dict | None = None, *, annotations: dict | None = None, status: d
     return kopf.Body(raw)
 
 
+class FakeCoordinator:
+    """The run Lease as a dict: held by someone else when ``held_by`` is set; ``fresh`` is the API's copy."""
+
+    def __init__(self):
+        self.held_by: str | None = None
+        self.fresh: dict | None = None
+        self.log: list[str] = []
+
+    def claim(self, namespace, name, uid, now):
+        if self.held_by:
+            self.log.append("refused")
+            return None
+        self.log.append("claimed")
+        return Claim(lease={"metadata": {"name": f"finops-run-{uid}"}, "spec": {}}, body=self.fresh)
+
+    def renew(self, claim, now):
+        self.log.append("renewed")
+        return True
+
+    def finish(self, claim, now):
+        self.log.append("finished")
+
+    def release(self, claim):
+        self.log.append("released")
+
+    def forget(self, uid):
+        self.log.append(f"forgot {uid}")
+
+    def record(self, namespace, name, status):
+        self.log.append("recorded")
+        self.status = status
+
+
 @pytest.fixture
-def memo(tmp_path):
-    return kopf.Memo(api_client=None, locks={}, operator_ns="finops-system", workdir=tmp_path, retry_base=60.0)
+def memo(tmp_path, monkeypatch):
+    for name in ("FINOPS_CLUSTER_NAME", "FINOPS_POD_NAME", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    memo = kopf.Memo()
+    fill_memo(memo, OperatorConfig(workdir=tmp_path, cluster_name="unit"), None)
+    memo.coordinator = FakeCoordinator()
+    return memo
 
 
 @pytest.fixture
 def events(monkeypatch):
     posted = []
-    fake = lambda api, obj, *, type_, reason, message, now=None: posted.append((type_, reason, message)) or True
+    fake = lambda api, obj, *, type_, reason, message, now=None, instance=None: posted.append((type_, reason, message)) or True
     monkeypatch.setattr(policies, "post_event", fake)
     monkeypatch.setattr(budgets, "post_event", fake)
     monkeypatch.setattr(policies, "utcnow", lambda: NOW)
@@ -68,11 +109,21 @@ def test_invalid_policy_reports_the_field_and_gives_up(memo, events):
     assert events and events[0][:2] == ("Warning", "InvalidSpec") and "spec.schedule" in events[0][2]
 
 
-def tick(b: kopf.Body, memo, index=None) -> kopf.Patch:
+def tick(b: kopf.Body, memo, index=None, fresh: kopf.Body | None = None) -> dict:
+    """One timer tick: kopf's patch, plus the run's status written directly (``status``), as the API ends up.
+
+    ``fresh`` is the policy as the API has it (default: as the tick sees it).
+    """
+    memo.coordinator.fresh = json.loads(json.dumps(dict(fresh if fresh is not None else b)))
+    memo.coordinator.status = None
     patch = kopf.Patch()
     asyncio.run(policies.tick(body=b, meta=b.meta, status=b.status, name="p", namespace="finops-system",
                               patch=patch, memo=memo, logger=LOG, approved_opportunities=index or {}))
-    return patch
+    out = json.loads(json.dumps(dict(patch)))
+    if memo.coordinator.status is not None:
+        assert "status" not in out, "the run's status is written before kopf's patch, not with it"
+        out["status"] = memo.coordinator.status
+    return out
 
 
 @pytest.fixture
@@ -80,14 +131,14 @@ def runs(monkeypatch):
     """Replace the blocking run with a recorder returning a prepared outcome."""
     calls = []
 
-    def fake(policy, api_client, *, now, workdir, approved):
-        calls.append({"policy": policy, "approved": approved, "workdir": workdir})
+    def fake(policy, api_client, *, now, workdir, approved, cluster, region):
+        calls.append({"policy": policy, "approved": approved, "workdir": workdir, "cluster": cluster})
         outcome = calls_outcome[0](policy) if calls_outcome else RunOutcome(policy=policy, started=now)
         return outcome
     calls_outcome: list = []
     monkeypatch.setattr(policies, "execute_run", fake)
-    monkeypatch.setattr(policies, "record_metrics", lambda outcome: None)
-    monkeypatch.setattr(policies, "_post_events", lambda api, raw, outcome: None)
+    monkeypatch.setattr(policies, "record_metrics", lambda outcome, finished=None: None)
+    monkeypatch.setattr(policies, "_post_events", lambda memo, raw, outcome: None)
     return calls, calls_outcome
 
 
@@ -149,8 +200,8 @@ def test_a_crashing_run_is_contained(memo, events, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("bug in a detector")
     monkeypatch.setattr(policies, "execute_run", boom)
-    monkeypatch.setattr(policies, "record_metrics", lambda outcome: None)
-    monkeypatch.setattr(policies, "_post_events", lambda api, raw, outcome: None)
+    monkeypatch.setattr(policies, "record_metrics", lambda outcome, finished=None: None)
+    monkeypatch.setattr(policies, "_post_events", lambda memo, raw, outcome: None)
     patch = tick(body(annotations={RUN_NOW: "1"}), memo)
     ready = conditions(patch)["Ready"]
     assert ready["status"] == "False" and "RuntimeError: bug in a detector" in ready["message"]
@@ -206,3 +257,46 @@ def test_approved_index():
     assert opportunities._approved(annotations={"finops.dev/approved": "true"})
     assert not opportunities._approved(annotations={"finops.dev/approved": "no"})
     assert opportunities.approved_opportunities(namespace="ns", labels={}, spec=spec) is None
+
+
+def test_a_policy_another_operator_is_running_is_skipped(memo, events, runs):
+    calls, _ = runs
+    memo.coordinator.held_by = "other-replica"
+    assert "status" not in tick(body(annotations={RUN_NOW: "1"}), memo)
+    assert calls == [] and memo.coordinator.log == ["refused"]
+
+
+def test_a_run_now_handled_elsewhere_is_not_run_again(memo, events, runs):
+    """The watch still shows run-now=1 unhandled; the API (read after claiming the Lease) says it was handled."""
+    calls, _ = runs
+    stale = body(annotations={RUN_NOW: "1"}, status={"nextRunTime": "2026-06-16T04:00:00Z"})
+    fresh = body(annotations={RUN_NOW: "1", RUN_NOW_HANDLED: "1"}, status={"nextRunTime": "2026-06-16T04:00:00Z"})
+    patch = tick(stale, memo, fresh=fresh)
+    assert calls == [] and "status" not in patch
+    assert memo.coordinator.log == ["claimed", "released"]
+
+
+def test_a_run_holds_its_lease_until_after_the_status_is_written(memo, events, runs):
+    calls, _ = runs
+    tick(body(annotations={RUN_NOW: "1"}), memo)
+    assert len(calls) == 1 and calls[0]["cluster"] == "unit", "the cluster name comes from the configuration"
+    assert memo.coordinator.log == ["claimed", "finished", "recorded"], "kept after the run; status written"
+
+
+def test_a_deleted_policy_forgets_its_lease(memo):
+    asyncio.run(policies.forget(uid="u-1", memo=memo))
+    assert memo.coordinator.log == ["forgot u-1"]
+
+
+def test_when_the_status_cannot_be_written_first_kopf_writes_it(memo, events, runs):
+    from finops_operator.errors import DataSourceError
+
+    def refuse(namespace, name, status):
+        raise DataSourceError("cannot write the status (503)")
+    memo.coordinator.record = refuse
+    patch = kopf.Patch()
+    memo.coordinator.fresh = json.loads(json.dumps(dict(body(annotations={RUN_NOW: "1"}))))
+    b = body(annotations={RUN_NOW: "1"})
+    asyncio.run(policies.tick(body=b, meta=b.meta, status=b.status, name="p", namespace="finops-system",
+                              patch=patch, memo=memo, logger=LOG, approved_opportunities={}))
+    assert patch["status"]["conditions"] and patch["metadata"]["annotations"][RUN_NOW_HANDLED] == "1"

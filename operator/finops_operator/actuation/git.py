@@ -26,7 +26,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -34,6 +34,7 @@ from pathlib import Path, PurePosixPath
 from .. import safeio
 from ..errors import MissingFile, ProviderError, ProviderRefused, UnreadableFile
 from ..models import ChangeSet, FileEdit
+from ..scrub import scrub_secrets
 from .plan import edited_title
 
 log = logging.getLogger(__name__)
@@ -47,30 +48,6 @@ REMOTE = "origin"
 _GIT_REFUSED = re.compile(r"authentication failed|permission denied|repository not found|could not read username|"
                           r"does not appear to be a git repository|the requested url returned error: 40[134]",
                           re.IGNORECASE)
-
-# Token shapes we scrub even when we were not told the value (GitHub PAT/app/OAuth tokens,
-# GitLab PATs, URL user-info, Authorization header values).
-_SECRET_PATTERNS = [
-    re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{16,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_\-]{16,})"),
-    re.compile(r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"),                      # https://user:secret@host
-    re.compile(r"(?i)(?<=authorization: )(?:basic|bearer|token) [^\s'\"]+"),
-    re.compile(r"(?i)(?<=authorization=)(?:basic|bearer|token) [^\s'\"]+"),
-]
-
-
-def scrub_secrets(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """Remove known secrets (and anything that looks like a token) from ``text``.
-
-    Also removes the base64 form of ``x-access-token:<secret>`` that the extra
-    header carries, in case git echoes its configuration back.
-    """
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-            text = text.replace(_basic(secret), "***")
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub("***", text)
-    return text
 
 
 def _basic(token: str) -> str:

@@ -48,12 +48,14 @@ from urllib3.util.retry import Retry
 
 from ..errors import ProviderError, ProviderRefused
 from ..models import ChangeSet
+from ..scrub import scrub
 from .git import Author, GitRepo, scrub_secrets
 from ..ledger import Proposal
 from .providers import NOT_REOPENED, BRANCH_PREFIX, PullRequestRef, body_with_marker, carried, parse_marker, reopen
 from .render import render_title
 
 log = logging.getLogger(__name__)
+MAX_ERROR_TEXT = 1000  # an error text in status/Events (GitHub answers can be long)
 
 
 def utcnow() -> datetime:
@@ -108,6 +110,10 @@ class GitHubProvider:
     def _scrub(self, text: str) -> str:
         return scrub_secrets(text, [self.token])
 
+    def _error(self, text: str) -> str:
+        """An error text for status and Events: what GitHub answered, scrubbed and bounded."""
+        return scrub(text, [self.token], limit=MAX_ERROR_TEXT)
+
     @contextmanager
     def _api(self, action: str) -> Iterator[None]:
         """Turn PyGithub/requests failures into ProviderError with an actionable, token-free message."""
@@ -116,14 +122,14 @@ class GitHubProvider:
         except ProviderError:
             raise
         except GithubException as exc:
-            raise _github_error_class(exc)(self._scrub(_github_message(exc, action, self.repo_name)),
+            raise _github_error_class(exc)(self._error(_github_message(exc, action, self.repo_name)),
                                            source=f"github:{self.repo_name}") from None
         except requests.exceptions.RetryError as exc:
-            raise ProviderError(self._scrub(f"GitHub kept failing while trying to {action} ({_reason(exc)}) after "
+            raise ProviderError(self._error(f"GitHub kept failing while trying to {action} ({_reason(exc)}) after "
                                             f"{self.retries} retries; GitHub may be down, try again later"),
                                 source=f"github:{self.repo_name}") from None
         except requests.exceptions.RequestException as exc:
-            raise ProviderError(self._scrub(f"cannot reach GitHub at {self.api_url} to {action}: "
+            raise ProviderError(self._error(f"cannot reach GitHub at {self.api_url} to {action}: "
                                             f"{type(exc).__name__}: {exc}; check the apiUrl and network policy"),
                                 source=f"github:{self.repo_name}") from None
 

@@ -16,11 +16,9 @@ from typing import Any
 from ..models import Finding
 from ..money import usd
 from ..units import format_cpu, human_bytes
-from .git import scrub_secrets
+from ..scrub import scrub_secrets
 
 _SECRET_KEY = re.compile(r"(?i)(token|secret|password|passwd|credential|api[_-]?key|private[_-]?key|authorization)")
-_EXTRA_SECRETS = [re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
-                  re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)")]
 _QUANTITY_KEYS = {"p50", "p90", "p95", "p99", "max", "mean", "std", "current_request", "current_limit",
                   "effective_request", "new_request", "new_limit"}
 _PERCENT_KEYS = {"coverage", "throttled_ratio", "peak_to_new_limit", "volatility_cv"}
@@ -38,10 +36,7 @@ MAX_TEXT = 300
 
 def scrub(text: str) -> str:
     """Remove anything that looks like a credential from free text."""
-    text = scrub_secrets(text)
-    for pattern in _EXTRA_SECRETS:
-        text = pattern.sub("***", text)
-    return text
+    return scrub_secrets(text)
 
 
 def label(key: str) -> str:

@@ -4,8 +4,8 @@ A condition is a dict ``{type, status, reason, message, lastTransitionTime,
 observedGeneration}`` (the CRDs' list-map keyed by ``type``).
 ``lastTransitionTime`` moves only when ``status`` changes, as the API
 conventions ask, so ``kubectl get`` shows how long a policy has been failing.
-Reasons are CamelCase identifiers (the CRD's pattern); messages are capped at
-the CRD's 32768 characters.
+Reasons are CamelCase identifiers (the CRD's pattern); messages are scrubbed
+(:func:`finops_operator.scrub.scrub`) and capped at the CRD's 32768 characters.
 
     conditions = set_condition(status.get("conditions"), ready(False, "InvalidSpec", msg, generation=3), now=now)
 """
@@ -15,6 +15,8 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
+
+from ..scrub import scrub
 
 TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
 MAX_MESSAGE = 32768
@@ -56,8 +58,9 @@ def condition(type_: str, status: bool | str | None, reason: str, message: str, 
 
 
 def _cap(message: str) -> str:
-    message = message or ""
-    return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE - 3] + "..."
+    """The last line of defence before a message reaches status: scrubbed (no secrets, no control characters)
+    and within the CRD's bound."""
+    return scrub(message or "", limit=MAX_MESSAGE)
 
 
 def get_condition(conditions: Iterable[Condition] | None, type_: str) -> Condition | None:

@@ -8,22 +8,29 @@ failure to post is logged, never raised: events are a courtesy, not the record.
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime
 from typing import Any
 
+from ..permissions import Rule
+from ..scrub import scrub
 from .conditions import reason_of, timestamp
 
 log = logging.getLogger(__name__)
 COMPONENT = "finops-operator"
 MAX_MESSAGE = 1024
+PERMISSIONS = (Rule("cluster", "", "events", ("create",), "api/events.py post_event (and kopf's own Events)"),)
 
 
-def event_body(obj: dict[str, Any], *, type_: str, reason: str, message: str, now: datetime) -> dict[str, Any]:
-    """A core/v1 Event about ``obj`` (any namespaced object with apiVersion/kind/metadata)."""
+def event_body(obj: dict[str, Any], *, type_: str, reason: str, message: str, now: datetime,
+               instance: str = COMPONENT) -> dict[str, Any]:
+    """A core/v1 Event about ``obj`` (any namespaced object with apiVersion/kind/metadata).
+
+    The message is scrubbed here whoever built it (the last line of defence: no secret or
+    control character reaches ``kubectl get events``). ``instance``: the operator pod's name.
+    """
     meta = obj.get("metadata") or {}
     stamp = timestamp(now)
-    text = message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE - 3] + "..."
+    text = scrub(message, limit=MAX_MESSAGE)
     return {
         "apiVersion": "v1", "kind": "Event",
         "metadata": {"generateName": f"{meta.get('name', 'finops')[:200]}.", "namespace": meta.get("namespace")},
@@ -31,16 +38,17 @@ def event_body(obj: dict[str, Any], *, type_: str, reason: str, message: str, no
                            "namespace": meta.get("namespace"), "uid": meta.get("uid")},
         "type": "Warning" if type_ == "Warning" else "Normal", "reason": reason_of(reason), "message": text,
         "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
-        "reportingInstance": os.environ.get("FINOPS_POD_NAME") or COMPONENT,
+        "reportingInstance": instance[:128],
         "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
     }
 
 
 def post_event(api_client: Any, obj: dict[str, Any], *, type_: str, reason: str, message: str,
-               now: datetime | None = None) -> bool:
+               now: datetime | None = None, instance: str = COMPONENT) -> bool:
     """Create the event; False (and a log line) when the API refuses."""
     import kubernetes
-    body = event_body(obj, type_=type_, reason=reason, message=message, now=now or datetime.now(UTC))
+    body = event_body(obj, type_=type_, reason=reason, message=message, now=now or datetime.now(UTC),
+                      instance=instance)
     try:
         kubernetes.client.CoreV1Api(api_client).create_namespaced_event(body["metadata"]["namespace"], body,
                                                                          _preload_content=False)

@@ -15,7 +15,6 @@ fall-back fires at its first occurrence.
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,25 +30,10 @@ from ..sources.prometheus import check_headers
 from ..sources.state import check_live_settings
 from ..units import parse_duration
 
-DEFAULT_OPERATOR_NAMESPACE = "finops-system"
 DEFAULT_EXCLUDED = ("kube-system", "kube-public", "kube-node-lease")
 # Clone URLs the Git provider accepts: https, ssh, scp-like user@host:path (file:// is gated, see below).
 GIT_CLONE_URL = r"^(https://[^\s]+|ssh://[^\s]+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+)$"
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
-
-def operator_namespace() -> str:
-    """Where the operator runs (FINOPS_OPERATOR_NAMESPACE, set by the chart); policies there may scope any namespace."""
-    return os.environ.get("FINOPS_OPERATOR_NAMESPACE") or DEFAULT_OPERATOR_NAMESPACE
-
-
-def local_git_allowed() -> bool:
-    """Whether git.repository may name a file:// remote on the operator's own disk.
-
-    An operator-level switch (FINOPS_ALLOW_LOCAL_GIT=true; tests and single-node demos), never a
-    field of the policy: a namespace editor must not make the operator read or write its own files.
-    """
-    return os.environ.get("FINOPS_ALLOW_LOCAL_GIT", "").lower() in ("1", "true", "yes")
 
 
 @dataclass(frozen=True)
@@ -259,7 +243,7 @@ def _aws(spec: dict[str, Any], source: str) -> AwsSpec | None:
     return AwsSpec(region, str(data.get("costSource") or "CostExplorer"))
 
 
-def _git(spec: dict[str, Any], mode: Mode, source: str) -> GitSpec | None:
+def _git(spec: dict[str, Any], mode: Mode, source: str, allow_local: bool = False) -> GitSpec | None:
     data = spec.get("git")
     if data is None:
         if mode != Mode.DRY_RUN:
@@ -276,7 +260,7 @@ def _git(spec: dict[str, Any], mode: Mode, source: str) -> GitSpec | None:
         raise ConfigError(f"{repo!r}: write the repository as owner/name (e.g. acme/gitops) for provider GitHub",
                           source=source, field="spec.git.repository")
     if provider == "Git":
-        _check_clone_url(repo, source)
+        _check_clone_url(repo, source, allow_local)
     token = _secret_ref(data.get("tokenSecretRef"), source, "spec.git.tokenSecretRef")
     if provider == "GitHub" and token is None:
         raise ConfigError("provider GitHub needs a token: add spec.git.tokenSecretRef (name and key of a Secret "
@@ -291,10 +275,10 @@ def _git(spec: dict[str, Any], mode: Mode, source: str) -> GitSpec | None:
                    draft=bool(data.get("draft", False)))
 
 
-def _check_clone_url(repo: Any, source: str) -> None:
+def _check_clone_url(repo: Any, source: str, allow_local: bool) -> None:
     """A remote the operator may push to: https, ssh or user@host:path; file:// only when the operator allows it."""
     if isinstance(repo, str) and repo.startswith("file://"):
-        if local_git_allowed():
+        if allow_local:
             return
         raise ConfigError(f"{repo!r}: file:// remotes are on the operator's own disk and are refused; use an "
                           "https://, ssh:// or user@host:path clone URL (an operator started with "
@@ -326,8 +310,12 @@ def _scope(spec: dict[str, Any], namespace: str, operator_ns: str, source: str) 
                      label_selector=data.get("labelSelector") or None, confined_to=confined)
 
 
-def read_policy(body: dict[str, Any], *, operator_ns: str | None = None) -> PolicySpec:
-    """Parse and check a FinOpsPolicy object (as the API returns it). Raises ConfigError naming the field."""
+def read_policy(body: dict[str, Any], *, operator_ns: str, allow_local_git: bool = False) -> PolicySpec:
+    """Parse and check a FinOpsPolicy object (as the API returns it). Raises ConfigError naming the field.
+
+    ``allow_local_git`` (the operator's FINOPS_ALLOW_LOCAL_GIT, never a policy field) accepts file://
+    remotes: tests and single-node demos only.
+    """
     meta = body.get("metadata") or {}
     name, namespace = meta.get("name") or "?", meta.get("namespace") or "default"
     source = f"FinOpsPolicy {namespace}/{name}"
@@ -342,8 +330,8 @@ def read_policy(body: dict[str, Any], *, operator_ns: str | None = None) -> Poli
     try:
         return PolicySpec(
             name=name, namespace=namespace, uid=meta.get("uid"), generation=int(meta.get("generation") or 0),
-            settings=settings, scope=_scope(spec, namespace, operator_ns or operator_namespace(), source),
+            settings=settings, scope=_scope(spec, namespace, operator_ns, source),
             schedule=parse_schedule(str(spec.get("schedule") or "0 6 * * *"), source=source), time_zone=time_zone,
-            prometheus=_prometheus(spec, source), aws=_aws(spec, source), git=_git(spec, settings.mode, source))
+            prometheus=_prometheus(spec, source), aws=_aws(spec, source), git=_git(spec, settings.mode, source, allow_local_git))
     except FinOpsError as exc:
         raise exc.located(source=source) from None

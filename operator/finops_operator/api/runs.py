@@ -19,6 +19,7 @@ kept through ``RunReport.permanent``); messages are never parsed to decide:
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import Counter
@@ -27,9 +28,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataSourceError, FinOpsError
+from ..config import DEFAULT_CLUSTER_NAME
+from ..errors import ConfigError, DataSourceError, FinOpsError
 from ..ledger import Ledger
 from ..reconcile import RunReport, run_policy
+from ..scrub import scrub
 from .conditions import condition, merge_conditions, timestamp
 from ..money import decimal_string, usd
 from .opportunities import object_name, read_ledger
@@ -86,10 +89,14 @@ def _record(outcome: RunOutcome, stage: str, exc: BaseException) -> None:
 
 
 def execute_run(policy: PolicySpec, api_client: Any, *, now: datetime, workdir: Path,
-                approved: frozenset[str] = frozenset(), build=None) -> RunOutcome:
-    """Run the policy once and persist its ledger. Blocking; never raises for a failing stage."""
+                approved: frozenset[str] = frozenset(), build=None, cluster: str = DEFAULT_CLUSTER_NAME,
+                region: str = "us-east-1") -> RunOutcome:
+    """Run the policy once and persist its ledger. Blocking; never raises for a failing stage.
+
+    ``cluster`` and ``region`` come from the operator's configuration (``memo.config``).
+    """
     from .wiring import build_deps
-    build = build or build_deps
+    build = build or functools.partial(build_deps, cluster=cluster, default_region=region)
     began = time.monotonic()
     outcome = RunOutcome(policy=policy, started=now)
     store = OpportunityStore(api_client, namespace=policy.namespace, policy=policy.name, policy_uid=policy.uid)
@@ -220,7 +227,8 @@ def run_status(outcome: RunOutcome, previous: dict[str, Any] | None, *, now: dat
         "observedGeneration": generation, "lastRunTime": timestamp(outcome.started),
         "lastRunDurationSeconds": round(outcome.seconds),
         "nextRunTime": timestamp(min(next_at, retry[1]) if retry else next_at),
-        "scopeErrors": [{"scope": s[:256], "message": m[:4096]} for s, m in list(outcome.errors.items())[:32]],
+        "scopeErrors": [{"scope": scrub(s, limit=256), "message": scrub(m, limit=4096)}
+                        for s, m in list(outcome.errors.items())[:32]],
         "conditions": merge_conditions(previous.get("conditions"),
                                        _conditions(outcome, generation=generation, next_at=next_at, retry=retry),
                                        now=now),
@@ -263,11 +271,14 @@ def run_events(outcome: RunOutcome) -> list[tuple[str, str, str]]:
 _FINDING_SERIES: dict[str, set[tuple[str, str]]] = {}
 
 
-def record_metrics(outcome: RunOutcome) -> None:
+def record_metrics(outcome: RunOutcome, *, finished: datetime | None = None) -> None:
     """Update the operator's own Prometheus metrics (finops_operator.metrics) for one run."""
     from .. import metrics
     policy = f"{outcome.policy.namespace}/{outcome.policy.name}"
     metrics.RUNS.labels(policy=policy, result="success" if outcome.ok else "error").inc()
+    if outcome.ok:
+        end = finished or outcome.started + timedelta(seconds=outcome.seconds)
+        metrics.LAST_SUCCESS.labels(policy=policy).set(end.timestamp())
     metrics.RUN_SECONDS.labels(policy=policy).observe(outcome.seconds)
     for stage in outcome.errors:
         metrics.ERRORS.labels(policy=policy, stage=stage.split("/")[0]).inc()

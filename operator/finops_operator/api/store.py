@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import DataSourceError
 from ..ledger import Opportunity
 from ..models import Finding
+from ..permissions import Rule
 from . import opportunities as mapping
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,12 @@ def _body_of(exc: Exception) -> str:
     except (ValueError, AttributeError):
         return str(body)
 
+
+PERMISSIONS = (   # RBAC for the calls below (see finops_operator.permissions)
+    Rule("cluster", "finops.dev", "savingsopportunities", ("list", "create", "patch"),
+         "api/store.py OpportunityStore.list_objects, _save_one (create, then patch labels/annotations/title)"),
+    Rule("cluster", "finops.dev", "savingsopportunities/status", ("patch",), "api/store.py OpportunityStore._save_one"),
+)
 
 class OpportunityStore:
     """SavingsOpportunity objects of one FinOpsPolicy (same namespace, labelled with the policy)."""

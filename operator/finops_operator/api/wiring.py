@@ -32,10 +32,16 @@ from typing import Any
 
 from ..errors import ConfigError, DataSourceError
 from ..models import ClusterState, Window
+from ..permissions import Rule
 from ..reconcile import LoopDeps, export_tree
 from ..sources.promql import Scope
 from .policy import PolicySpec, ScopeSpec, SecretRef
 
+
+PERMISSIONS = (   # RBAC for the calls below (see finops_operator.permissions)
+    Rule("named-secret", "", "secrets", ("get",), "api/wiring.py read_secret (by name: git.tokenSecret, rbac.secretRefs)"),
+    Rule("cluster", "", "namespaces", ("list",), "api/wiring.py resolve_namespaces (spec.scope.namespaceSelector)"),
+)
 
 def api_client_from(kubeconfig: str | None = None) -> Any:
     """An ApiClient of its own (never the global default): in-cluster config, else the kubeconfig."""
@@ -233,8 +239,13 @@ def _provider(policy: PolicySpec, token: str | None, workdir: Path) -> tuple[Any
 
 def build_deps(policy: PolicySpec, api_client: Any, *, workdir: Path,
                approved: Callable[[], frozenset[str]] = lambda: frozenset(),
-               secret_reader: Callable[..., str] = read_secret) -> Wiring:
-    """Everything one run of ``policy`` talks to. Raises ConfigError (permanent) or DataSourceError (transient)."""
+               secret_reader: Callable[..., str] = read_secret, cluster: str = "kubernetes",
+               default_region: str = "us-east-1") -> Wiring:
+    """Everything one run of ``policy`` talks to. Raises ConfigError (permanent) or DataSourceError (transient).
+
+    ``cluster`` names this cluster in findings; ``default_region`` prices a policy without ``dataSources.aws``
+    (both from the operator's configuration, ``config.OperatorConfig``).
+    """
     from ..sources.aws import AwsSource
     from ..sources.kubernetes import KubernetesSource
     from ..sources.prometheus import PrometheusSource
@@ -256,8 +267,8 @@ def build_deps(policy: PolicySpec, api_client: Any, *, workdir: Path,
     source = PrometheusSource(prom.url, bearer_token=bearer, headers=dict(prom.headers) or None,
                               timeout=prom.timeout_seconds)
     aws = AwsSource(policy.aws.region) if policy.aws else None
-    region = policy.aws.region if policy.aws else os.environ.get("AWS_REGION") or "us-east-1"
-    live = LiveStateReader(cluster=os.environ.get("FINOPS_CLUSTER_NAME") or "kubernetes", region=region,
+    region = policy.aws.region if policy.aws else default_region
+    live = LiveStateReader(cluster=cluster, region=region,
                            kube=KubernetesSource(api_client), prometheus=source,
                            scope=prometheus_scope(namespaces, policy.scope), namespaces=namespaces, aws=aws,
                            cpu_percentile=policy.settings.detectors.cpu.percentile,

@@ -6,12 +6,11 @@ client, batched PromQL), for every namespace except the system ones.
 from __future__ import annotations
 
 import argparse
-import os
-import re
 from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
 
+from ..config import load_config
 from ..errors import ConfigError
 from ..models import ClusterState, Window
 from ..settings import PolicySettings
@@ -48,8 +47,8 @@ def load_live_state(args: argparse.Namespace, settings: PolicySettings, console:
                           field="--history")
     api_client = api_client_from(args.kubeconfig or None)
     now = utcnow()
-    reader = LiveStateReader(cluster=os.environ.get("FINOPS_CLUSTER_NAME") or "kubernetes",
-                             region=os.environ.get("AWS_REGION") or "us-east-1",
+    config = load_config()
+    reader = LiveStateReader(cluster=config.cluster_name, region=config.aws_region,
                              kube=KubernetesSource(api_client),
                              prometheus=PrometheusSource(args.prometheus),
                              scope=Scope(exclude_namespaces="|".join(re.escape(n) for n in DEFAULT_EXCLUDED)),

@@ -2,3 +2,22 @@
 
 Loaded with ``finops run`` or ``kopf run -m finops_operator.handlers.load``.
 """
+from ..permissions import Rule
+
+PERMISSIONS = (   # what kopf itself does for the handlers in this package (see finops_operator.permissions)
+    Rule("cluster", "finops.dev", "finopspolicies", ("list", "watch", "patch"),
+         "handlers/policies.py: kopf watches policies and patches its progress annotations and finalizer"),
+    Rule("cluster", "finops.dev", "finopspolicies/status", ("patch",),
+         "handlers/policies.py validate/tick: patch.status (kopf writes it through the status subresource)"),
+    Rule("cluster", "finops.dev", "budgets", ("list", "watch", "patch"),
+         "handlers/budgets.py: kopf watches budgets and patches its progress annotations"),
+    Rule("cluster", "finops.dev", "budgets/status", ("patch",), "handlers/budgets.py validate_budget: patch.status"),
+    Rule("cluster", "finops.dev", "savingsopportunities", ("list", "watch"),
+         "handlers/opportunities.py approved_opportunities: kopf's index lists and watches them"),
+    Rule("cluster", "apiextensions.k8s.io", "customresourcedefinitions", ("list", "watch"),
+         "kopf: notices the CRDs it serves being added or removed"),
+    Rule("cluster", "", "namespaces", ("list", "watch"),
+         "kopf with --namespace (finops run --namespace X): follows the served namespaces"),
+    Rule("cluster", "kopf.dev", "clusterkopfpeerings", ("list", "watch", "patch"),
+         "handlers/runner.py --peering: kopf's keep-alives in the ClusterKopfPeering", when="peering.enabled"),
+)

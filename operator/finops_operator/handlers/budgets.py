@@ -26,7 +26,8 @@ def validate_budget(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, mem
         budget = read_budget(raw)
     except ConfigError as exc:
         patch.status.update(rejected_status(exc, generation, plain(status), now))
-        post_event(memo.api_client, raw, type_="Warning", reason="InvalidSpec", message=str(exc), now=now)
+        post_event(memo.api_client, raw, type_="Warning", reason="InvalidSpec", message=str(exc), now=now,
+                   instance=memo.config.instance)
         raise kopf.PermanentError(f"invalid spec: {exc}") from None
     patch.status.update(accepted_status(budget, generation, plain(status), now))
     logger.info("budget accepted: %s %s per %s", budget.amount, budget.currency, budget.period)

@@ -1,9 +1,7 @@
-"""`finops run`: start kopf with our handlers, liveness endpoint and metrics server."""
+"""`finops run`: start kopf with our handlers, logging, liveness endpoint and metrics server."""
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import random
 
 
@@ -11,10 +9,11 @@ def run_operator(args: argparse.Namespace) -> int:
     import kopf
 
     from .. import metrics
+    from .logs import configure_logging
     from . import load  # noqa: F401  (registers the handlers)
+    from .startup import CONFIG
 
-    logging.basicConfig(level=os.environ.get("FINOPS_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(CONFIG.log_level.value, CONFIG.log_format.value)
     if args.metrics_port:
         metrics.serve(args.metrics_port)
     namespaces = list(args.namespace)

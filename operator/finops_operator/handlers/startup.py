@@ -1,28 +1,31 @@
 """Operator settings and shared clients (kopf ``on.startup``): the only place settings change.
 
+* the operator's configuration (:class:`~finops_operator.config.OperatorConfig`) is
+  read once, when the handlers are loaded (the timer's interval is a decorator
+  argument), and put into ``memo.config``; nothing else reads the environment;
 * persistence in annotations with the ``finops.dev`` prefix: the CRDs' strict
   status schemas would prune kopf's usual ``status.kopf`` progress;
 * kopf's own log lines become Events only at WARNING and above (run summaries
   are posted explicitly, see ``api.events``);
 * peering is decided by ``finops run`` (``--peering`` / ``--standalone``);
-* ``memo`` holds the API client, per-policy locks, the work directory and the
+* ``memo`` holds the configuration, the API client, per-policy locks, the
+  per-policy run Leases (``api.coordination``), the work directory and the
   operator's namespace (policies there may scope any namespace).
 """
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import kopf
 
-from ..api.policy import operator_namespace
+from ..api.coordination import RunCoordinator
 from ..api.wiring import api_client_from
+from ..config import OperatorConfig, load_config
 
 PREFIX = "finops.dev"
+CONFIG: OperatorConfig = load_config()
 
 
 def plain(value: Any) -> Any:
@@ -41,6 +44,18 @@ class _QuietTicks(logging.Filter):
         return not str(record.msg).startswith("Timer 'tick' succeeded")
 
 
+def fill_memo(memo: kopf.Memo, config: OperatorConfig, api_client: Any) -> None:
+    """What every handler finds in ``memo`` (tests build the same with a fake client)."""
+    memo.config = config
+    memo.api_client = api_client
+    memo.locks = {}
+    memo.operator_ns = config.operator_namespace
+    memo.workdir = config.workdir
+    memo.retry_base = config.retry_base_seconds
+    memo.coordinator = RunCoordinator(api_client, namespace=config.operator_namespace, identity=config.identity,
+                                      seconds=config.lease_seconds)
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
@@ -49,13 +64,13 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     settings.persistence.finalizer = f"{PREFIX}/finalizer"
     settings.posting.level = logging.WARNING
     logging.getLogger("kopf.objects").addFilter(_QuietTicks())
-    settings.execution.max_workers = int(os.environ.get("FINOPS_MAX_WORKERS", "8"))
-    memo.api_client = api_client_from(None)
-    memo.locks = {}
-    memo.operator_ns = operator_namespace()
-    memo.workdir = Path(os.environ.get("FINOPS_WORKDIR") or Path(tempfile.gettempdir()) / "finops-operator")
-    memo.retry_base = float(os.environ.get("FINOPS_RETRY_BASE_SECONDS", "60"))
-    logger.info("finops-operator started: operator namespace %s, work directory %s", memo.operator_ns, memo.workdir)
+    settings.execution.max_workers = CONFIG.max_workers
+    fill_memo(memo, CONFIG, api_client_from(None))
+    if CONFIG.cluster_name == "kubernetes":
+        logger.warning("FINOPS_CLUSTER_NAME is not set: this cluster is called 'kubernetes' in pull requests and "
+                       "the ledger (the chart sets it from clusterName)")
+    logger.info("finops-operator started: cluster %s, operator namespace %s, work directory %s, identity %s",
+                CONFIG.cluster_name, CONFIG.operator_namespace, CONFIG.workdir, CONFIG.identity)
 
 
 @kopf.on.cleanup()

@@ -38,6 +38,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from ..errors import ConfigError, DataSourceError
 from ..models import Volume, VolumeSource
+from ..scrub import redact_url, scrub
 from .cost_cache import CostCache
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ THROTTLING_CODES = {"Throttling", "ThrottlingException", "ThrottledException", "
 _DIMENSIONS = {"SERVICE", "LINKED_ACCOUNT", "REGION", "USAGE_TYPE", "INSTANCE_TYPE", "AZ", "PURCHASE_TYPE"}
 _PROVIDER_ID = re.compile(r"^aws:///[^/]*/(i-[0-9a-f]+)$")
 _INSTANCE_ID = re.compile(r"^i-[0-9a-f]+$")
+MAX_ANSWER = 300   # characters of an AWS error message kept in an error (status, Events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,10 +161,11 @@ class AwsSource:
                                   "AWS_PROFILE, or IRSA (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE)",
                                   source=f"aws {service}", field=operation) from None
         except EndpointConnectionError as exc:
-            raise DataSourceError(f"cannot reach the endpoint ({exc})", source=f"aws {service}",
-                                  field=operation) from None
+            raise DataSourceError(f"cannot reach the endpoint ({scrub(exc, limit=MAX_ANSWER)})",
+                                  source=f"aws {service}", field=operation) from None
         except BotoCoreError as exc:
-            raise DataSourceError(f"request failed: {exc}", source=f"aws {service}", field=operation) from None
+            raise DataSourceError(f"request failed: {scrub(exc, limit=MAX_ANSWER)}", source=f"aws {service}",
+                                  field=operation) from None
         self.calls[f"{service}:{operation}"] += 1
         self.retries += answer.pop("ResponseMetadata", {}).get("RetryAttempts", 0)
         return answer
@@ -170,10 +173,10 @@ class AwsSource:
     def _client_error(self, service: str, operation: str, exc: ClientError) -> DataSourceError:
         self.calls[f"{service}:{operation}"] += 1
         error = exc.response.get("Error", {})
-        code, message = error.get("Code", "?"), error.get("Message", "")
+        code, message = scrub(error.get("Code", "?"), limit=80), scrub(error.get("Message", ""), limit=MAX_ANSWER)
         attempts = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
         self.retries += attempts - 1
-        where = f"aws {service} ({self.endpoint_url or self.region})"
+        where = f"aws {service} ({redact_url(self.endpoint_url) if self.endpoint_url else self.region})"
         if code in THROTTLING_CODES:
             return DataSourceError(
                 f"throttled by AWS ({code}: {message}) after {attempts} attempts with {self._config.retries['mode']} "

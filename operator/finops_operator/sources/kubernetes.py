@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any, Iterable
 
 from ..errors import FinOpsError
+from ..permissions import Rule
 from ..models import (HPA, PDB, Container, ContainerRole, Node, Pod, Resources, Volume, VolumeSource, Workload,
                       WorkloadRef, pod_requests)
 from ..units import parse_cpu, parse_memory, parse_quantity
@@ -286,6 +287,17 @@ _LISTS = {   # kind -> (api class, namespaced list method, all-namespaces list m
     "PersistentVolume": ("CoreV1Api", None, "list_persistent_volume"),
     "StorageClass": ("StorageV1Api", None, "list_storage_class"),
 }
+
+_RESOURCES = {   # kind -> (API group, resource): what the LISTs above need in RBAC
+    "Deployment": ("apps", "deployments"), "StatefulSet": ("apps", "statefulsets"),
+    "DaemonSet": ("apps", "daemonsets"), "ReplicaSet": ("apps", "replicasets"),
+    "CronJob": ("batch", "cronjobs"), "Job": ("batch", "jobs"), "Pod": ("", "pods"),
+    "HorizontalPodAutoscaler": ("autoscaling", "horizontalpodautoscalers"),
+    "PodDisruptionBudget": ("policy", "poddisruptionbudgets"), "Node": ("", "nodes"),
+    "PersistentVolume": ("", "persistentvolumes"), "StorageClass": ("storage.k8s.io", "storageclasses"),
+}
+PERMISSIONS = tuple(Rule("cluster", group, resource, ("list",), f"sources/kubernetes.py KubernetesSource._list({kind})")
+                    for kind, (group, resource) in _RESOURCES.items())
 
 
 class KubernetesSource:

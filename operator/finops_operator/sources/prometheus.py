@@ -34,6 +34,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable
+from urllib.parse import urlsplit
 
 import requests
 from prometheus_api_client import PrometheusConnect
@@ -43,6 +44,7 @@ from urllib3.util.retry import Retry
 from ..errors import ConfigError, DataSourceError, DataSourceRefused
 from ..models import (HPA, SUPPORTED_PERCENTILES, Container, ContainerKey, ContainerUsage, Resources, UsageStats,
                       Window, WorkloadRef)
+from ..scrub import redact_url, scrub
 from . import promql
 from .promql import Scope
 from .promstats import (Owners, PodKey, by_pod, combine_chunks, hpas_from, merge_replicas, parse_bundle,
@@ -82,6 +84,9 @@ def check_headers(headers: dict[str, object] | None, *, source: str | None = Non
 def planned_requests(chunks: int) -> int:
     """HTTP requests one scan of ``chunks`` chunks sends when no attempt is retried."""
     return REQUESTS_PER_CHUNK * chunks + REQUESTS_PER_SCAN
+
+
+MAX_ANSWER = 300   # characters of a server answer kept in an error (status, Events)
 
 
 @dataclass(slots=True)
@@ -153,9 +158,11 @@ class PrometheusSource:
                  chunk: timedelta = timedelta(days=1), scrape_interval: int = 30, parallel: int = 3,
                  max_requests: int = MAX_REQUESTS_PER_SCAN):
         if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"{url!r} is not an http(s) URL; write e.g. 'http://prometheus-k8s.monitoring:9090'",
-                              field="prometheus.url")
+            raise ConfigError(f"{redact_url(url)!r} is not an http(s) URL; write e.g. "
+                              "'http://prometheus-k8s.monitoring:9090'", field="prometheus.url")
         self.url = url.rstrip("/")
+        self.where = redact_url(self.url)    # what errors show: no user-info, no query values
+        self._secrets = [bearer_token, *(headers or {}).values(), urlsplit(self.url).password]
         self.timeout = timeout
         self.retries = max(1, retries)
         self.backoff = backoff
@@ -166,7 +173,7 @@ class PrometheusSource:
         self.max_requests = max_requests
         self._stop_at: int | None = None        # hard stop for the scan in progress (requests counter value)
         self._lock = threading.Lock()
-        all_headers = check_headers(headers, source=self.url)
+        all_headers = check_headers(headers, source=self.where)
         if bearer_token:
             all_headers["Authorization"] = f"Bearer {bearer_token}"
         session = requests.Session()
@@ -198,34 +205,38 @@ class PrometheusSource:
             with self._lock:
                 if self._stop_at is not None and self.requests >= self._stop_at:
                     raise ConfigError(f"the scan used up its budget of {self._stop_at} requests (retries "
-                                      "included); shorten the history window", source=self.url, field="window")
+                                      "included); shorten the history window", source=self.where, field="window")
                 self.requests += 1
             try:
                 return send()
             except PrometheusApiClientException as exc:
                 text = str(exc)
                 if not any(f"Code {code}" in text for code in (429, 500, 502, 503, 504)):
-                    raise DataSourceRefused(f"query rejected: {text[:500]}", source=self.url,
+                    raise DataSourceRefused(f"query rejected: {self._answer(text)}", source=self.where,
                                           field=expr[:120]) from None
-                last_reason = text[:300]
+                last_reason = self._answer(text)
             except requests.Timeout:
                 last_reason = f"no answer within {self.timeout}s (timeout)"
             except requests.exceptions.SSLError as exc:
-                raise DataSourceRefused(f"TLS failed ({exc}); set verifyTLS to a CA bundle path",
-                                        source=self.url) from None
+                raise DataSourceRefused(f"TLS failed ({self._answer(exc)}); set verifyTLS to a CA bundle path",
+                                        source=self.where) from None
             except requests.ConnectionError as exc:
                 reason = getattr(exc.args[0], "reason", None) if exc.args else None
-                last_reason = f"cannot connect ({str(reason or exc)[:200]})"
+                last_reason = f"cannot connect ({self._answer(reason or exc)})"
             except (ValueError, KeyError) as exc:   # a non-Prometheus answer
-                raise DataSourceRefused(f"answer is not Prometheus JSON ({exc!r}); is this the right URL?",
-                                      source=self.url) from None
+                raise DataSourceRefused(f"answer is not Prometheus JSON ({self._answer(repr(exc))}); is this the "
+                                        "right URL?", source=self.where) from None
             if attempt < self.retries:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
         raise DataSourceError(f"Prometheus unavailable after {self.retries} attempts: {last_reason}",
-                              source=self.url)
+                              source=self.where)
+
+    def _answer(self, text: object) -> str:
+        """What the server (or the connection) said, fit for status and Events: scrubbed and short."""
+        return scrub(text, self._secrets, limit=MAX_ANSWER)
 
     def _bundle(self, expr: str, at: int) -> dict[str, list]:
-        return parse_bundle(self.query(expr, at), source=self.url)
+        return parse_bundle(self.query(expr, at), source=self.where)
 
     # ------------------------------------------------------------------ scan
 
@@ -250,7 +261,7 @@ class PrometheusSource:
         if planned > self.max_requests:
             raise ConfigError(f"a {window.end - window.start} window in {len(chunks)} chunks of {self.chunk} needs "
                               f"{planned} requests, over the budget of {self.max_requests} per scan; shorten the "
-                              "history window (at most 90 days)", source=self.url, field="window")
+                              "history window (at most 90 days)", source=self.where, field="window")
         self._stop_at = self.requests + planned * self.retries
         try:
             hpas, node_info = self._send(scan, chunks)
@@ -260,7 +271,7 @@ class PrometheusSource:
             raise DataSourceError(
                 f"no container_cpu_usage_seconds_total series for namespaces =~ {scope.namespaces!r} between "
                 f"{window.start.isoformat()} and {window.end.isoformat()}; check the scope and that cAdvisor is "
-                "scraped (no findings are made without data)", source=self.url)
+                "scraped (no findings are made without data)", source=self.where)
         result = UsageResult(window=window, hpas=hpas, chunks=len(chunks))
         self._assemble_usage(result, scan.pod_stats, scan.owners, scan.extra)
         self._assemble_facts(result, scan.facts, scan.pod_stats)
