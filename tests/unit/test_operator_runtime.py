@@ -6,7 +6,8 @@ import logging
 from datetime import UTC, datetime
 
 import pytest
-from finops_operator import logs, metrics
+from finops_operator import metrics
+from finops_operator.handlers import logs
 from finops_operator.api.policy import read_policy
 from finops_operator.api.runs import RunOutcome, record_metrics
 from finops_operator.config import OperatorConfig, load_config
