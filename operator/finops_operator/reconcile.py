@@ -175,8 +175,7 @@ def run_policy(name: str, settings: PolicySettings, ledger: Ledger, deps: LoopDe
     context = guardrail_context(ledger, now, approved=deps.approved(), mode=settings.mode)
     if repo_root is not None and deps.provider is not None:
         # the open-PR limit is planning's (actuation.plan); the forge's count covers a lost ledger
-        counted = _stage(report, "pullRequests/openCount", deps.provider.open_count)
-        context.open_prs = max(context.open_prs, counted or 0)
+        context.open_prs = max(context.open_prs, _open_count(deps.provider))
     result = _stage(report, "scan", lambda: scan(state, settings, prices=prices, repo_root=repo_root,
                                                  context=context, existing=ledger.open_change_sets()))
     if result is None:
@@ -205,6 +204,15 @@ def _publish(report: RunReport, ledger: Ledger, provider: Provider, result: Scan
             for finding in cs.findings:
                 if finding.id not in cs.skipped:
                     report.changed.append(ledger.proposed(finding.id, ref.url, ref.number, ref.branch, cs.id, now))
+
+
+def _open_count(provider: Provider) -> int:
+    """Open PRs on the forge; 0 when it cannot be asked (the ledger's count stands; publishing reports the cause)."""
+    try:
+        return provider.open_count()
+    except FinOpsError as exc:
+        log.warning("cannot count open pull requests, using the ledger's count: %s", exc)
+        return 0
 
 
 def _stage(report: RunReport, name: str, fn):

@@ -45,8 +45,8 @@ def test_authentication_and_headers(github: GitHubEmulator) -> None:
 
 
 def test_unknown_routes_are_404_and_recorded(github: GitHubEmulator) -> None:
-    r = Client(github, github.token)("GET", "/repos/acme/gitops/pulls/1/reviews")
-    assert r.status_code == 404 and github.unhandled == ["GET /repos/acme/gitops/pulls/1/reviews"]
+    r = Client(github, github.token)("GET", "/repos/acme/gitops/pulls/1/comments")
+    assert r.status_code == 404 and github.unhandled == ["GET /repos/acme/gitops/pulls/1/comments"]
     github.unhandled.clear()
 
 
@@ -72,6 +72,23 @@ def test_create_pull_validation(github: GitHubEmulator) -> None:
     ro = Client(github, github.readonly_token)("POST", "/repos/acme/gitops/pulls",
                                                {"title": "t", "head": "finops/a", "base": "main"})
     assert ro.status_code == 403 and ro.headers["X-Accepted-GitHub-Permissions"] == "pull_requests=write"
+
+
+def test_review_requests_and_reviews_are_strict_as_on_github(github: GitHubEmulator) -> None:
+    c = Client(github, github.token)
+    branch(github, "finops/r")
+    number = c("POST", "/repos/acme/gitops/pulls", {"title": "t", "head": "finops/r", "base": "main"}).json()["number"]
+    url = f"/repos/acme/gitops/pulls/{number}"
+    assert c("POST", f"{url}/requested_reviewers", {"reviewers": []}).status_code == 422
+    assert c("POST", f"{url}/requested_reviewers", {"reviewers": ["mallory"]}).status_code == 422
+    assert c("POST", f"{url}/requested_reviewers", {"reviewers": ["finops-bot"]}).status_code == 422   # the author
+    assert c("POST", f"{url}/requested_reviewers", {"reviewers": ["alice", "bob"]}).status_code == 201
+    github.review(number, "alice")
+    assert [u["login"] for u in c("GET", f"{url}/requested_reviewers").json()["users"]] == ["bob"]
+    [review] = c("GET", f"{url}/reviews").json()
+    assert review["user"]["login"] == "alice" and review["state"] == "APPROVED"
+    github.close(number)
+    assert c("POST", f"{url}/requested_reviewers", {"reviewers": ["bob"]}).status_code == 422
 
 
 def test_list_filters_and_pagination(github: GitHubEmulator) -> None:
