@@ -182,3 +182,12 @@ def test_operator_keys_of_a_finops_policy_spec_are_accepted():
     spec = {"scope": {}, "schedule": "0 6 * * *", "timeZone": "UTC", "dataSources": {}, "git": {}, "mode": "DryRun"}
     assert settings_from_document({"apiVersion": "finops.dev/v1alpha1", "kind": "FinOpsPolicy",
                                    "metadata": {"name": "p"}, "spec": spec}).mode.value == "DryRun"
+
+
+def test_the_known_policy_keys_are_the_crd_spec_properties():
+    import yaml
+
+    from finops_operator.settings import OPERATOR_KEYS, SETTINGS_KEYS
+    crd = yaml.safe_load((Path(__file__).resolve().parents[2] / "crds" / "finopspolicies.yaml").read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    assert set(SETTINGS_KEYS + OPERATOR_KEYS) - {"group_by"} == set(spec)
