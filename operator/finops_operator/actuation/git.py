@@ -277,7 +277,7 @@ class GitRepo:
                 foreign.append(cs.branch)
             writes.append(BranchWrite(cs.branch, sha, old))
         if foreign:
-            raise ProviderError(f"branch(es) {', '.join(foreign)} already exist with commits finops did not write "
+            raise ProviderRefused(f"branch(es) {', '.join(foreign)} already exist with commits finops did not write "
                                 "(or for another change set); nothing was written. Merge or delete them "
                                 f"(git branch -D {' '.join(foreign)}) and run again", source=str(self.path),
                                 field="branches")
