@@ -93,6 +93,28 @@ class HPA:
     current_replicas: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class DeploySource:
+    """Which files of the GitOps repository deploy a workload in *this* cluster, and which rule decided.
+
+    ``entry_point`` is a repository-relative directory: a Kustomize overlay (``kind``
+    ``kustomize``), a Helm chart (``helm``, with the release's ``values_files`` in
+    order and its ``release`` name) or a directory of plain manifests (``plain``).
+    ``rule`` says how it was found, in the order they are tried: ``argocd`` (an
+    Application / ApplicationSet in the cluster), ``flux`` (a Kustomization /
+    HelmRelease), ``policy-paths`` (the policy's ``spec.git.paths``), ``annotation``
+    (``finops.dev/source`` on the workload). Editors edit the layer this entry point
+    owns and the rendering proof renders it.
+    """
+
+    entry_point: str
+    rule: str
+    kind: str = "kustomize"                 # kustomize | helm | plain
+    values_files: tuple[str, ...] = ()      # helm: the release's values files, in order
+    release: str | None = None              # helm: the release name
+    revision: str | None = None             # the controller's target revision, when it names one
+
+
 @dataclass(slots=True)
 class Workload:
     ref: WorkloadRef
@@ -101,6 +123,7 @@ class Workload:
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
     hpa: HPA | None = None
+    source: DeploySource | None = None      # which files deploy it here (set by the source mapping)
     # Owner chain is resolved by the source adapter; pods carry the owning WorkloadRef.
 
     def container(self, name: str) -> Container | None:
@@ -317,13 +340,15 @@ class EditTarget:
     ``source_hint`` is the ``finops.dev/source`` annotation or tag as written (a path
     relative to the repository root, optionally ``path#selector``); untrusted: editors
     resolve it inside the repository or refuse it. ``snapshot_before_delete`` and
-    ``size_gib`` are for volume removals.
+    ``size_gib`` are for volume removals. ``deploy`` (from the workload's
+    :class:`DeploySource`) tells editors which layer belongs to this cluster.
     """
 
     kind: EditKind
     source_hint: str | None = None
     snapshot_before_delete: bool = False
     size_gib: int | None = None
+    deploy: DeploySource | None = None      # the entry point that deploys the target in this cluster
 
 
 @dataclass(frozen=True, slots=True)

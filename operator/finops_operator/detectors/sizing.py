@@ -337,7 +337,8 @@ class RightsizingDetector(Detector):
             detector=self.name, type=self.finding_type,
             target=Target(TargetKind.CONTAINER, subject.container.name, wl.ref.namespace, wl.ref),
             title=title, changes=changes, monthly_savings=round(float(savings), 2), confidence=conf, risk=risk,
-            edit=EditTarget(EditKind.CONTAINER_RESOURCES, source_hint=hint.strip() if hint else None),
+            edit=EditTarget(EditKind.CONTAINER_RESOURCES, source_hint=hint.strip() if hint else None,
+                            deploy=wl.source),
             cost_before=round(costs[0], 2), cost_after=round(costs[1], 2),
             evidence=evidence, labels=dict(wl.labels), team=wl.team, notes=notes)
 
