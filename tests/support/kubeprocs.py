@@ -20,6 +20,7 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = ROOT / "tests" / "tools" / "install-kube-tools.sh"
+VERSIONS_ENV = ROOT / "tests" / "tools" / "versions.env"
 ETCD_GOMOD = ROOT / "tests" / "tools" / "kube" / "etcd" / "go.mod"
 INSTALL_HINT = "run tests/tools/install-kube-tools.sh (builds etcd, kube-apiserver and helm from Go modules)"
 
@@ -43,18 +44,37 @@ def tools_dir() -> Path:
     return Path(os.environ.get("FINOPS_TOOLS_DIR") or default)
 
 
+def read_versions_env() -> dict[str, str]:
+    """The KEY=value pins of tests/tools/versions.env (the one place tool versions are written)."""
+    pins: dict[str, str] = {}
+    for n, line in enumerate(VERSIONS_ENV.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = re.fullmatch(r"([A-Z][A-Z0-9_]*)=(\S+)", line)
+        if m is None:
+            raise ControlPlaneError(f"{VERSIONS_ENV}:{n}: {line!r} is not KEY=value (no quotes, spaces or inline comments)")
+        pins[m.group(1)] = m.group(2)
+    return pins
+
+
 def pinned_versions() -> dict[str, str]:
     """The versions the install script pins: {'kube-apiserver': 'v1.32.N', 'helm': ..., 'etcd': ...}."""
-    script = INSTALL_SCRIPT.read_text()
+    pins = read_versions_env()
     found = {
-        "kube-apiserver": re.search(r"^K8S_VERSION=(\S+)", script, re.M),
-        "helm": re.search(r"^HELM_VERSION=(\S+)", script, re.M),
-        "etcd": re.search(r"^require go\.etcd\.io/etcd/server/v3 (\S+)", ETCD_GOMOD.read_text(), re.M),
+        "kube-apiserver": pins.get("K8S_VERSION"),
+        "helm": pins.get("HELM_VERSION"),
+        "etcd": _etcd_pin(),
     }
-    missing = [k for k, m in found.items() if m is None]
+    missing = [k for k, v in found.items() if v is None]
     if missing:
-        raise ControlPlaneError(f"{INSTALL_SCRIPT}: cannot find the pinned version of {missing}")
-    return {k: m.group(1) for k, m in found.items() if m}
+        raise ControlPlaneError(f"{VERSIONS_ENV} / {ETCD_GOMOD}: cannot find the pinned version of {missing}")
+    return {k: v for k, v in found.items() if v}
+
+
+def _etcd_pin() -> str | None:
+    m = re.search(r"^require go\.etcd\.io/etcd/server/v3 (\S+)", ETCD_GOMOD.read_text(), re.M)
+    return m.group(1) if m else None
 
 
 @dataclass(frozen=True)

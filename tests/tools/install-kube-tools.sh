@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the binaries of the test control plane from their Go modules:
 #   etcd            go.etcd.io/etcd/server/v3  (pinned in tests/tools/kube/etcd/go.mod)
-#   kube-apiserver  k8s.io/kubernetes          (K8S_VERSION below)
-#   helm            helm.sh/helm/v3            (HELM_VERSION below)
+#   kube-apiserver  k8s.io/kubernetes          (K8S_VERSION in tests/tools/versions.env)
+#   helm            helm.sh/helm/v3            (HELM_VERSION in tests/tools/versions.env)
 # into ${FINOPS_TOOLS_DIR:-$HOME/.cache/finops-operator/tools}/bin.
 #
 # Idempotent: a tool is rebuilt only when its stamp file (bin/.<tool>.version)
@@ -13,63 +13,13 @@
 # Usage: tests/tools/install-kube-tools.sh [etcd|kube-apiserver|helm ...]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-ROOT=$PWD
+LOG_NAME=install-kube-tools
+source tests/tools/lib.sh    # versions, dirs, Go, lock, timed/stamped installs
 
-K8S_VERSION=v1.32.13    # kubectl on the machine is v1.32.x (skew policy: +-1 minor)
-HELM_VERSION=v3.17.4    # last helm 3 release built on k8s.io/client-go v0.32
 ETCD_DIR="$ROOT/tests/tools/kube/etcd"
 ETCD_VERSION=$(awk '$1 == "require" && $2 == "go.etcd.io/etcd/server/v3" {print $3}' "$ETCD_DIR/go.mod")
 
-TOOLS=${FINOPS_TOOLS_DIR:-$HOME/.cache/finops-operator/tools}
-BIN="$TOOLS/bin"
-BUILD="$TOOLS/build"
-mkdir -p "$BIN" "$BUILD"
-
-if command -v go >/dev/null 2>&1; then GO=$(command -v go)
-elif [[ -x /usr/local/go/bin/go ]]; then GO=/usr/local/go/bin/go
-else echo "install-kube-tools: Go not found (install Go >= 1.23 or put it on PATH)" >&2; exit 1
-fi
-export CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
-
-# One build at a time: two pytest sessions (or the lead's install run) may race.
-exec 9>"$TOOLS/.install.lock"
-flock 9
-
-log() { printf 'install-kube-tools: %s\n' "$*" >&2; }
-
-# up_to_date TOOL VERSION: true when the binary and its stamp are present.
-up_to_date() {
-    [[ -x "$BIN/$1" && "$(cat "$BIN/.$1.version" 2>/dev/null)" == "$2" ]]
-}
-
-# timed TOOL VERSION FUNC: run FUNC (which builds into $BIN/TOOL.tmp) with timing,
-# then install atomically and write the stamp.
-timed() {
-    local tool=$1 version=$2 fn=$3 start=$SECONDS
-    if up_to_date "$tool" "$version"; then
-        log "$tool $version already installed in $BIN"
-        return 0
-    fi
-    log "building $tool $version ..."
-    rm -f "$BIN/$tool.tmp"
-    "$fn" "$version" "$BIN/$tool.tmp"
-    mv -f "$BIN/$tool.tmp" "$BIN/$tool"
-    echo "$version" > "$BIN/.$tool.version"
-    log "built $tool $version in $((SECONDS - start))s -> $BIN/$tool"
-}
-
-# mod_info MODULE@VERSION -> "<go.mod path> <commit or -> <time>" from the module
-# cache (downloading it), for reproducible version ldflags. The proxy rarely
-# records the commit; then it is left empty.
-mod_info() {
-    local json info
-    json=$(cd "$BUILD" && "$GO" mod download -json "$1")
-    info=$(sed -n 's/^[[:space:]]*"Info": "\(.*\)",*$/\1/p' <<<"$json")
-    printf '%s %s %s\n' \
-        "$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",*$/\1/p' <<<"$json")" \
-        "$(grep -o '"Hash": *"[0-9a-f]*"' "$info" | grep -o '[0-9a-f]\{40\}' || echo -)" \
-        "$(grep -o '"Time": *"[^"]*"' "$info" | cut -d'"' -f4)"
-}
+take_lock
 
 build_etcd() {
     local version=$1 out=$2
@@ -127,8 +77,7 @@ build_helm() {
     rm -rf "$gobin"; mkdir -p "$gobin"
     (cd "$BUILD" && GOBIN="$gobin" "$GO" install -trimpath -ldflags "$ld" "helm.sh/helm/v3/cmd/helm@$version")
     mv -f "$gobin/helm" "$out"
-    "$out" version --short | grep -q "^$version" \
-        || { echo "install-kube-tools: built helm does not report $version: $("$out" version --short)" >&2; exit 1; }
+    check_version "$out" "$version" version --short
 }
 
 want=("$@")
