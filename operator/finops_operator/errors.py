@@ -52,3 +52,11 @@ class DataSourceError(FinOpsError):
 
 class ProviderError(FinOpsError):
     """Git or GitHub refused an operation."""
+
+
+class ProofError(EditError):
+    """An edit that rendering does not prove: a renderer failed, or the rendered objects differ from the intent."""
+
+
+class ToolMissing(ProofError):
+    """A renderer (kustomize, helm, tofu) that proving a change needs is not installed."""
