@@ -54,6 +54,7 @@ class Judgement:
 @dataclass
 class _Tally:
     intended: int = 0
+    removed: int = 0
     problems: list[str] = field(default_factory=list)
     shared: list[str] = field(default_factory=list)
     owners: set[str] = field(default_factory=set)
@@ -136,7 +137,7 @@ def _tally_object(tally: _Tally, change: ObjectChange, rendered: RenderedLike, i
     mine = [i for i in loose if primary.get(i.finding_id) == index and i.match(change.key)]
     if change.change == "removed" and any(i.remove for i in loose):
         if any(i.remove for i in mine):
-            tally.intended += 1
+            tally.removed += 1
         else:
             tally.shared.append(f"{change}")
             tally.shared_owners |= {i.finding_id for i in loose if i.remove}
@@ -175,8 +176,10 @@ def _line(rendered: RenderedLike, tally: _Tally, allow_shared: bool) -> Outcome:
         more = f" and {len(problems) - MAX_REASONS} more" if len(problems) > MAX_REASONS else ""
         return Outcome(f"rendered {label}: FAILED: " + "; ".join(problems[:MAX_REASONS]) + more, problems, owners)
     parts = []
-    if tally.intended:
-        parts.append(f"{tally.intended} field{'s' if tally.intended != 1 else ''} changed, as intended")
+    done = [f"{n} {noun}{'s' if n != 1 else ''} {verb}" for n, noun, verb in
+            ((tally.intended, "field", "changed"), (tally.removed, "object", "removed")) if n]
+    if done:
+        parts.append(" and ".join(done) + ", as intended")
     if tally.shared:
         parts.append("also changes " + "; ".join(tally.shared[:MAX_REASONS]) + " (shared edit, allowed by policy)")
     if not parts:

@@ -235,6 +235,7 @@ def build_deps(policy: PolicySpec, api_client: Any, *, workdir: Path,
                approved: Callable[[], frozenset[str]] = lambda: frozenset(),
                secret_reader: Callable[..., str] = read_secret) -> Wiring:
     """Everything one run of ``policy`` talks to. Raises ConfigError (permanent) or DataSourceError (transient)."""
+    from ..actuation.proof import Prover
     from ..sources.aws import AwsSource
     from ..sources.kubernetes import KubernetesSource
     from ..sources.prometheus import PrometheusSource
@@ -269,4 +270,5 @@ def build_deps(policy: PolicySpec, api_client: Any, *, workdir: Path,
         workdir.mkdir(parents=True, exist_ok=True)
         deps.provider, clone_url = _provider(policy, token, workdir)
         deps.checkout = make_checkout(clone_url, token, workdir, policy.git.paths)
+        deps.prover = Prover()      # every change set is proven by rendering before it is pushed
     return Wiring(deps=deps, reader=reader, namespaces=namespaces, secrets_read=secrets)

@@ -79,7 +79,8 @@ def run_scan(args: argparse.Namespace, console: Console) -> int:
         state = load_state(args.snapshot, settings, console)
     if args.apply and args.repo is None:
         raise ConfigError("--apply needs --repo (the GitOps checkout to write branches into)", field="--apply")
-    result = scan(state, settings, repo_root=args.repo)
+    from ..actuation.proof import Prover
+    result = scan(state, settings, repo_root=args.repo, prover=Prover() if args.repo is not None else None)
     applied = apply_branches(args.repo, result, args.base) if args.apply else []
     if args.output == "json":
         data = result_to_json(result)
