@@ -88,8 +88,7 @@ class RenderTools:
             else:
                 raise ToolMissing(
                     f"{tool} is needed to prove this change by rendering but was not found (not in {variable}, "
-                    f"not on PATH, not in {fallback.parent}); install it with {install}, or set {variable}",
-                    source=tool)
+                    f"not on PATH, not in {fallback.parent}); install it with {install}, or set {variable}")
         self._found[tool] = path
         return path
 
