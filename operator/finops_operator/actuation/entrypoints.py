@@ -74,7 +74,8 @@ class EntryPoint:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return (self.kind, self.path, self.release.name if self.release else "")
+        release = self.release
+        return (self.kind, self.path, repr((release.name, release.namespace, release.values)) if release else "")
 
 
 class _Tree:

@@ -192,7 +192,7 @@ def _merge(*lists: Iterable[EntryPoint]) -> list[EntryPoint]:
                 merged[entry.key].errors = merged[entry.key].errors or entry.errors
             else:
                 merged[entry.key] = entry
-    return sorted(merged.values(), key=lambda e: (e.kind != "kustomize", e.kind, e.path, e.key[2]))
+    return sorted(merged.values(), key=lambda e: (e.kind != "kustomize", e.kind, e.label))
 
 
 def _copy(root: Path, dest: Path, edits: list[FileEdit], side: str) -> None:
