@@ -152,14 +152,15 @@ def test_a_terraform_edit_that_keeps_the_format_is_proven(prover: Prover) -> Non
 
 
 def test_a_terraform_edit_that_breaks_tofu_fmt_is_refused(prover: Prover) -> None:
-    edits = [edit(RAW_TF, "modules/nodegroup/main.tf", "    max_size     = var.max_size\n",
-                  "    max_size     = var.max_size\n    desired_size = 1\n")]
+    # an attribute inserted into an "="-aligned group without re-aligning it
+    edits = [edit(RAW_TF, "modules/nodegroup/main.tf", "  capacity_type   = var.capacity_type\n",
+                  "  capacity_type   = var.capacity_type\n  force_update_version = true\n")]
     f = node_group_finding()
     proof = prover.prove(RAW_TF, edits, [f])
     assert not proof.ok
     assert proof.failures[f.id].startswith(
         "proof failed: checked modules/nodegroup/main.tf: refused: modules/nodegroup/main.tf: `tofu fmt -check` "
-        "fails on the edited text (line ")
+        "fails on the edited text (line 2: 'cluster_name    = var.cluster_name'")
 
 
 def test_the_pipeline_replans_a_change_set_without_the_finding_its_proof_refuses(prover: Prover, tmp_path: Path) -> None:
