@@ -112,6 +112,8 @@ class Prover:
                       _owners(entry, findings, locations, intents))
         verdict = judge(renders, intents, allow_shared=self.allow_shared)
         self._record(proof, verdict, renders, findings, locations, intents)
+        order = {entry.key: index for index, entry in enumerate(entries)}
+        proof.entries.sort(key=lambda result: order[result.entry.key])
         return proof
 
     def _render(self, entry: EntryPoint, before: Path, after: Path) -> Rendered:
