@@ -83,16 +83,31 @@ def test_argocd_application_renders_its_environment(renderers: Renderers, name: 
 
 def flux_render(renderers: Renderers, env: str, tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
     """{Flux Kustomization name: the objects it applies, HelmReleases templated}, from clusters/<env>."""
-    entry = objects(renderers.kustomize_build(FLUX / "clusters" / env))
+    entry = flux_build(renderers, FLUX / "clusters" / env)
     applied: dict[str, list[dict[str, Any]]] = {}
     for ks in entry:
         if ks["kind"] != "Kustomization" or ks["metadata"]["name"] == "flux-system":
             continue
-        docs = objects(renderers.kustomize_build(FLUX / ks["spec"]["path"]))
+        docs = flux_build(renderers, FLUX / ks["spec"]["path"])
         for release in [d for d in docs if d["kind"] == "HelmRelease"]:
             docs += template_release(renderers, release, docs, tmp_path)
         applied[ks["metadata"]["name"]] = docs
     return applied
+
+
+def flux_build(renderers: Renderers, path: Path) -> list[dict[str, Any]]:
+    """What a Flux Kustomization applies from PATH: `kustomize build` where there is a
+    kustomization.yaml; otherwise, as kustomize-controller generates one, every
+    manifest in the directory and its subdirectories."""
+    if (path / "kustomization.yaml").exists():
+        return objects(renderers.kustomize_build(path))
+    docs = []
+    for child in sorted(path.iterdir()):
+        if child.is_dir():
+            docs += flux_build(renderers, child)
+        elif child.suffix in (".yaml", ".yml"):
+            docs += objects(child.read_text())
+    return docs
 
 
 def template_release(renderers: Renderers, release: dict[str, Any], docs: list[dict[str, Any]], tmp: Path) -> list[dict[str, Any]]:
@@ -141,6 +156,11 @@ def test_flux_cluster_renders_its_environment(renderers: Renderers, env: str, tm
     assert {name: workloads(docs) for name, docs in applied.items()} == FLUX_EXPECTED[env]
     for name, replicas in FLUX_REPLICAS[env].items():
         assert find_object(applied["apps"], "Deployment", name)["spec"]["replicas"] == replicas
+    assert sorted(d["metadata"]["name"] for d in flux_build(renderers, FLUX / "clusters" / env) if d["kind"] == "Kustomization") == [
+        "apps",
+        "flux-system",
+        "infra-controllers",
+    ]
     release = find_object(applied["apps"], "HelmRelease", "webapp")
     assert release["metadata"]["namespace"] == "webapp"
     assert find_object(applied["apps"], "ConfigMap", "webapp-values")["metadata"]["namespace"] == "webapp"
