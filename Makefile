@@ -3,13 +3,18 @@
 SHELL := /bin/bash
 VENV := .venv
 
-.PHONY: demo test bootstrap tools bench
+.PHONY: demo test bootstrap tools render-tools bench
 
 bootstrap:
 	@tests/tools/bootstrap.sh
 
-demo: bootstrap
+# The demo proves every edit by rendering: it needs helm, kustomize and tofu.
+demo: bootstrap render-tools
 	@$(VENV)/bin/finops demo
+
+render-tools:
+	@tests/tools/install-kube-tools.sh helm
+	@tests/tools/install-render-tools.sh kustomize tofu
 
 tools:
 	@tests/tools/install-tools.sh

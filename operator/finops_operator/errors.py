@@ -98,3 +98,15 @@ class UnreadableFile(FinOpsError):
 
 class MissingFile(UnreadableFile):
     """The file does not exist (callers that create a file on first use catch this one only)."""
+
+
+class ProofError(EditError):
+    """An edit that rendering does not prove: a renderer failed, or the rendered objects differ from the intent."""
+
+    permanent = True
+
+
+class ToolMissing(ProofError):
+    """A renderer (kustomize, helm, tofu) that proving a change needs is not installed."""
+
+    permanent = True

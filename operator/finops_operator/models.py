@@ -456,6 +456,7 @@ class ChangeSet:
     part: int = 1            # blast-radius split: part of parts
     parts: int = 1
     notes: dict[str, list[str]] = field(default_factory=dict)       # finding id -> edit notes for reviewers
+    proof: list[str] = field(default_factory=list)                  # one line per rendered entry point (actuation.proof)
 
     @property
     def branch(self) -> str:

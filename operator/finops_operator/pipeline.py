@@ -16,10 +16,11 @@ from pathlib import Path
 
 from .actuation.edits import plan_edits
 from .actuation.plan import Plan, plan_change_sets
+from .actuation.proof import Prover
 from .actuation.render import render_body
 from .detectors import run_all
 from .detectors.base import Skip
-from .errors import EditError
+from .errors import EditError, FinOpsError
 from .guardrails import GuardrailContext, evaluate
 from .models import ChangeSet, ClusterState, Decision, Finding, Verdict
 from .pricing.catalog import PriceBook
@@ -71,11 +72,13 @@ class _Timer:
 
 def scan(state: ClusterState, settings: PolicySettings, *, prices: PriceBook | None = None,
          repo_root: Path | None = None, context: GuardrailContext | None = None,
-         existing: dict[str, str] | None = None) -> ScanResult:
+         existing: dict[str, str] | None = None, prover: Prover | None = None) -> ScanResult:
     """Detect, decide, plan and (when a repo is given) prepare the edits of every change set.
 
     ``existing`` (finding id -> change set id of its open PR, ``Ledger.open_change_sets``)
     lets change sets that already have a PR through the open-PR limit: they update it.
+    ``prover`` proves each change set's edits by rendering (:mod:`.actuation.proof`); the CLI
+    and the operator always pass one, tests of other stages may leave it out.
     """
     timer = _Timer()
     t = time.perf_counter()
@@ -91,29 +94,52 @@ def scan(state: ClusterState, settings: PolicySettings, *, prices: PriceBook | N
     result = ScanResult(state, detected.findings, detected.skipped, decisions, plan)
     if repo_root is not None:
         _prepare_change_sets(result, repo_root, cluster=state.cluster, now=context.now,
-                             dry_run=settings.mode == Mode.DRY_RUN)
+                             dry_run=settings.mode == Mode.DRY_RUN, prover=prover)
         timer.lap("edit", t)
     result.timings = timer.timings
     return result
 
 
 def _prepare_change_sets(result: ScanResult, repo_root: Path, *, cluster: str, now: datetime,
-                         dry_run: bool) -> None:
-    """Fill edits, skipped reasons and PR text; a change set with nothing to edit is dropped."""
+                         dry_run: bool, prover: Prover | None = None) -> None:
+    """Fill edits, skipped reasons, proof and PR text; a change set with nothing proven to edit is dropped."""
     kept: list[ChangeSet] = []
     for cs in result.plan.change_sets:
+        if _edit_and_prove(result, cs, repo_root, prover):
+            cs.body = render_body(cs, cluster=cluster, generated_at=now, dry_run=dry_run)
+            kept.append(cs)
+    result.plan.change_sets = kept
+
+
+def _edit_and_prove(result: ScanResult, cs: ChangeSet, repo_root: Path, prover: Prover | None) -> bool:
+    """Plan the edits; while the proof refuses findings, plan again without them. False: drop ``cs``."""
+    refused: dict[str, str] = {}
+    while True:
         try:
-            edited = plan_edits(repo_root, cs.findings)
+            edited = plan_edits(repo_root, [f for f in cs.findings if f.id not in refused])
         except EditError as exc:
             # A file this change set needs is broken: nothing of it is written.
             result.errors.append(f"{cs.id}: {exc}")
-            continue
+            return False
         cs.edits = edited.edits
-        cs.skipped = dict(edited.skipped)
-        cs.notes = {fid: list(notes) for fid, notes in edited.notes.items()}
+        cs.skipped = {**edited.skipped, **refused}
+        cs.notes = {fid: list(notes) for fid, notes in edited.notes.items() if fid not in refused}
         if not cs.edits:
             result.errors.extend(f"{cs.id}: {reason}" for reason in cs.skipped.values())
-            continue
-        cs.body = render_body(cs, cluster=cluster, generated_at=now, dry_run=dry_run)
-        kept.append(cs)
-    result.plan.change_sets = kept
+            return False
+        if prover is None:
+            return True
+        try:
+            proof = prover.prove(repo_root, cs.edits, [f for f in cs.findings if f.id not in cs.skipped],
+                                 locations=edited.locations)
+        except FinOpsError as exc:
+            result.errors.append(f"{cs.id}: not proven, nothing written: {exc}")
+            return False
+        cs.proof = proof.lines
+        newly = {fid: reason for fid, reason in proof.failures.items() if fid not in cs.skipped}
+        if proof.ok:
+            return True
+        if not newly:
+            result.errors.append(f"{cs.id}: not proven, nothing written: " + "; ".join(proof.lines))
+            return False
+        refused.update(newly)

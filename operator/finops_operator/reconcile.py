@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Protocol
 
+from .actuation.proof import Prover
 from .actuation.providers import Provider, PullRequestRef
 from .detectors import REGISTRY, Skip, type_spec
 from .errors import FinOpsError
@@ -82,6 +83,7 @@ class LoopDeps:
     checkout: Callable[[str], Path] | None = None   # base branch -> directory holding its files
     prices: PriceBook | None = None
     approved: Callable[[], frozenset[str]] = lambda: frozenset()
+    prover: Prover | None = None              # proves edits by rendering; the operator's wiring always sets one
 
 
 def export_tree(repo: Path, ref: str, dest: Path | None = None) -> Path:
@@ -177,7 +179,8 @@ def run_policy(name: str, settings: PolicySettings, ledger: Ledger, deps: LoopDe
         # the open-PR limit is planning's (actuation.plan); the forge's count covers a lost ledger
         context.open_prs = max(context.open_prs, _open_count(deps.provider))
     result = _stage(report, "scan", lambda: scan(state, settings, prices=prices, repo_root=repo_root,
-                                                 context=context, existing=ledger.open_change_sets()))
+                                                 context=context, existing=ledger.open_change_sets(),
+                                                 prover=deps.prover))
     if result is None:
         return report
     report.result = result

@@ -102,3 +102,18 @@ def test_demo_is_deterministic(demo, tmp_path):
     assert main(["demo", "--workdir", str(again)]) == 0
     for branch in git(demo / "gitops", "branch", "--list", "finops/*", "--format=%(refname:short)").split():
         assert git(demo / "gitops", "rev-parse", f"{branch}^{{tree}}") == git(again / "gitops", "rev-parse", f"{branch}^{{tree}}")
+
+
+def test_every_change_set_is_proven_by_rendering(demo):
+    """Plain manifests, the Helm values file and the Terraform edits of the demo all pass their proof."""
+    scan = json.loads((demo / "scan.json").read_text())
+    assert not [e for e in scan["errors"] if "proof" in e or "not proven" in e], scan["errors"]
+    for cs in scan["changeSets"]:
+        assert cs["proof"] and not [line for line in cs["proof"] if "FAILED" in line or "refused" in line], cs
+        assert not [r for r in cs["skipped"].values() if "proof" in r], cs["skipped"]
+        body = (demo / "pull-requests" / f"{cs['id']}.md").read_text()
+        assert "### Proof" in body and all(f"- {line}" in body for line in cs["proof"])
+    proofs = {cs["id"]: cs["proof"] for cs in scan["changeSets"]}
+    assert proofs["rightsize-search"] == [
+        "rendered apps/search/chart (release search, values.yaml, values-production.yaml): 6 fields changed, as intended"]
+    assert all(line.startswith("checked infra/terraform/eks/") for line in proofs["node-groups"])

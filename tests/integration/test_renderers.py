@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from tests.support.renderers import (
     find_renderers,
     objects,
     res,
+    run,
 )
 from tests.support.renderers import workload_resources as workloads
 
@@ -37,12 +37,9 @@ GITOPS = GITOPS_FIXTURES
 
 def test_renderers_report_the_pinned_versions(renderers: Renderers) -> None:
     pins = read_versions_env()
-    kustomize = subprocess.run([renderers.kustomize, "version"], capture_output=True, text=True, check=True)
-    assert kustomize.stdout.strip() == pins["KUSTOMIZE_VERSION"]
-    tofu = subprocess.run([renderers.tofu, "version"], capture_output=True, text=True, check=True)
-    assert tofu.stdout.splitlines()[0] == f"OpenTofu {pins['TOFU_VERSION']}"
-    helm = subprocess.run([renderers.helm, "version", "--short"], capture_output=True, text=True, check=True)
-    assert helm.stdout.strip().split("+")[0] == pins["HELM_VERSION"]
+    assert run([str(renderers.kustomize), "version"]).stdout.strip() == pins["KUSTOMIZE_VERSION"]
+    assert run([str(renderers.tofu), "version"]).stdout.splitlines()[0] == f"OpenTofu {pins['TOFU_VERSION']}"
+    assert run([str(renderers.helm), "version", "--short"]).stdout.strip().split("+")[0] == pins["HELM_VERSION"]
 
 
 def test_missing_renderers_fail_naming_each_binary_and_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -179,7 +176,7 @@ def _fixture_files(fixture: str) -> list[Path]:
 
 def test_every_fixture_has_a_readme_naming_its_model() -> None:
     for fixture in ("kustomize", "argocd", "flux", "chart", "terraform/eks-module", "terraform/raw-nodegroup", "karpenter"):
-        readme = (GITOPS / fixture / "README.md").read_text()
+        readme = " ".join((GITOPS / fixture / "README.md").read_text().split())
         assert "Shape:" in readme and "Written for this project" in readme, fixture
         assert "Targets" in readme, fixture
     assert not [p for p in _fixture_files(".") if os.access(p, os.X_OK)], "fixtures are data, not executables"

@@ -92,8 +92,12 @@ def find_renderers() -> Renderers:
 
 
 def run(args: Sequence[str], *, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    """Run a renderer without a terminal or telemetry; raise CommandError with its stderr on failure."""
-    env = dict(os.environ, CHECKPOINT_DISABLE="1", TF_IN_AUTOMATION="1", NO_COLOR="1")
+    """Run a renderer without a terminal or telemetry; raise CommandError with its stderr on failure.
+
+    tofu only formats here, so it gets an empty CLI configuration: a
+    TF_CLI_CONFIG_FILE naming a missing file makes it print a warning on stdout.
+    """
+    env = dict(os.environ, CHECKPOINT_DISABLE="1", TF_IN_AUTOMATION="1", NO_COLOR="1", TF_CLI_CONFIG_FILE=os.devnull)
     done = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
     if done.returncode != 0:
         raise CommandError(done.returncode, list(args), done.stdout, done.stderr)

@@ -49,7 +49,8 @@ build_tofu() {
     fi
     (cd "$dir" && "$GO" build -trimpath \
         -ldflags "-s -w -X github.com/opentofu/opentofu/version.dev=no" -o "$out" ./cmd/tofu)
-    check_version "$out" "OpenTofu $version" version
+    # No CLI config: a TF_CLI_CONFIG_FILE naming a missing file makes tofu print a warning first.
+    TF_CLI_CONFIG_FILE=/dev/null check_version "$out" "OpenTofu $version" version
 }
 
 want=("$@")

@@ -75,10 +75,11 @@ mod_dir() {
     (cd "$BUILD" && "$GO" mod download -json "$1") | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p'
 }
 
-# check_version BINARY EXPECTED ARGS...: the built binary must report EXPECTED.
+# check_version BINARY EXPECTED ARGS...: the built binary's output must contain EXPECTED.
+# (Whole output, not `| head -n1`: head closing the pipe is a SIGPIPE failure under pipefail.)
 check_version() {
     local bin=$1 want=$2 got
     shift 2
-    got=$("$bin" "$@" 2>&1 | head -n1)
+    got=$("$bin" "$@" 2>&1) || { log "$(basename "$bin") $* failed: $got"; exit 1; }
     [[ $got == *"$want"* ]] || { log "built $(basename "$bin") reports '$got', not $want"; exit 1; }
 }

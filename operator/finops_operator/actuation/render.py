@@ -174,6 +174,7 @@ def _view(cs: ChangeSet, *, cluster: str, generated_at: datetime, dry_run: bool)
         "skipped": [{"target": str(by_id[i].target) if i in by_id else i, "reason": scrub(r)}
                     for i, r in sorted(cs.skipped.items(), key=lambda kv: str(by_id[kv[0]].target)
                                        if kv[0] in by_id else kv[0])],
+        "proof": [scrub(line) for line in cs.proof],
         "changes_omitted": 0, "costs_omitted": 0, "scores_omitted": 0, "evidence_omitted": 0,
     }
 

@@ -246,6 +246,7 @@ def build_deps(policy: PolicySpec, api_client: Any, *, workdir: Path,
     ``cluster`` names this cluster in findings; ``default_region`` prices a policy without ``dataSources.aws``
     (both from the operator's configuration, ``config.OperatorConfig``).
     """
+    from ..actuation.proof import Prover
     from ..sources.aws import AwsSource
     from ..sources.kubernetes import KubernetesSource
     from ..sources.prometheus import PrometheusSource
@@ -280,4 +281,5 @@ def build_deps(policy: PolicySpec, api_client: Any, *, workdir: Path,
         workdir.mkdir(parents=True, exist_ok=True)
         deps.provider, clone_url = _provider(policy, token, workdir)
         deps.checkout = make_checkout(clone_url, token, workdir, policy.git.paths)
+        deps.prover = Prover()      # every change set is proven by rendering before it is pushed
     return Wiring(deps=deps, reader=reader, namespaces=namespaces, secrets_read=secrets)

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from .. import bundled
+from ..actuation.proof import Prover
 from ..errors import ConfigError
 from ..guardrails import GuardrailContext
 from ..pipeline import scan
@@ -71,7 +72,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> int:
         bar.update(task, advance=1, description="Scanning")
         # The demo runs "one hour after the data ends", so its output is the same every time.
         context = GuardrailContext(now=state.window.end + timedelta(hours=1))
-        result = scan(state, settings, repo_root=repo, context=context)
+        result = scan(state, settings, repo_root=repo, context=context, prover=Prover())
         applied = apply_branches(repo, result, "main")
         bar.update(task, advance=1)
     prs = workdir / "pull-requests"

@@ -98,7 +98,8 @@ def result_to_json(result: ScanResult) -> dict[str, Any]:
         "skipped": [{"target": s.target, "detector": s.detector, "reason": s.reason} for s in result.skipped],
         "changeSets": [{"id": cs.id, "branch": cs.branch, "title": edited_title(cs),
                         "findings": [f.id for f in cs.findings], "files": [e.path for e in cs.edits],
-                        "skipped": cs.skipped, "notes": cs.notes, "monthlySavings": round(cs.monthly_savings, 2)}
+                        "skipped": cs.skipped, "notes": cs.notes, "proof": cs.proof,
+                        "monthlySavings": round(cs.monthly_savings, 2)}
                        for cs in result.change_sets],
         "deferred": result.plan.deferred,
         "errors": result.errors,

@@ -57,7 +57,8 @@ def run_scan(args: argparse.Namespace, console: Console) -> int:
         state = load_state(args.snapshot, settings, console)
     if repo is not None:
         check_repo_files(repo)
-    result = scan(state, settings, repo_root=repo)
+    from ..actuation.proof import Prover
+    result = scan(state, settings, repo_root=repo, prover=Prover() if repo is not None else None)
     applied = apply_branches(repo, result, args.base) if args.apply and repo is not None else []
     if args.output == "json":
         data = result_to_json(result)
