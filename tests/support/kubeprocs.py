@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[2]
-INSTALL_SCRIPT = ROOT / "tests" / "tools" / "install-kube-tools.sh"
 VERSIONS_ENV = ROOT / "tests" / "tools" / "versions.env"
 ETCD_GOMOD = ROOT / "tests" / "tools" / "kube" / "etcd" / "go.mod"
 INSTALL_HINT = "run tests/tools/install-kube-tools.sh (builds etcd, kube-apiserver and helm from Go modules)"
