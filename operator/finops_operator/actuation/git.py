@@ -379,8 +379,8 @@ def _message(change_set: ChangeSet) -> str:
 
 
 def _check_path(path: str, source: str) -> None:
-    p = PurePosixPath(path)
-    if not path or p.is_absolute() or ".." in p.parts or (p.parts and p.parts[0] == ".git") or "\\" in path:
+    """The one rule for repository-relative paths (safeio.relpath_problem), plus: never inside .git."""
+    if safeio.relpath_problem(path) is not None or PurePosixPath(path).parts[:1] == (".git",):
         raise ProviderError(f"edit path {path!r} is not a plain path inside the repository; the planner must "
                             "produce repository-relative paths", source=source, field="edits.path")
 

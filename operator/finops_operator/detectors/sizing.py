@@ -50,6 +50,7 @@ from pydantic import Field
 from ..models import (Change, ClusterState, Container, ContainerKey, ContainerRole, ContainerUsage, EditKind,
                       EditTarget, Finding, Target, TargetKind, UsageStats, Window, Workload)
 from ..pricing.allocation import Rates, cluster_rates, cpu_request_savings, memory_request_savings
+from ..safeio import SOURCE_HINT_KEY
 from ..settings_base import LimitPolicy, SettingsModel, TimeWindow
 from ..units import parse_cpu, parse_memory
 from .base import Detector, DetectorResult, Skip
@@ -58,7 +59,6 @@ if TYPE_CHECKING:
     from ..ledger import Opportunity
 
 LIMIT_POLICY_ANNOTATION = "finops.dev/limit-policy"
-SOURCE_ANNOTATION = "finops.dev/source"
 HOURS_FOR_FULL_HISTORY = 168.0
 
 
@@ -245,7 +245,7 @@ def base_evidence(subject: Subject, unit: str) -> dict[str, object]:
                            "current_replicas": hpa.current_replicas,
                            "target_cpu_utilization": hpa.target_cpu_utilization,
                            "target_memory_utilization": hpa.target_memory_utilization}
-    hint = wl.annotations.get(SOURCE_ANNOTATION)
+    hint = wl.annotations.get(SOURCE_HINT_KEY)
     if hint:
         evidence["source_hint"] = hint      # shown to reviewers; editors use Finding.edit.source_hint
     return evidence
@@ -332,7 +332,7 @@ class RightsizingDetector(Detector):
                 risk: float, costs: tuple[float, float], evidence: dict[str, object], notes: list[str]) -> Finding:
         """The finding for one container; ``costs`` is (before, after) USD/month."""
         wl = subject.workload
-        hint = wl.annotations.get(SOURCE_ANNOTATION)
+        hint = wl.annotations.get(SOURCE_HINT_KEY)
         return Finding(
             detector=self.name, type=self.finding_type,
             target=Target(TargetKind.CONTAINER, subject.container.name, wl.ref.namespace, wl.ref),

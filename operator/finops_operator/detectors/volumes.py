@@ -36,13 +36,12 @@ from ..errors import ConfigError
 from ..models import (Change, ClusterState, EditKind, EditTarget, Finding, FindingType, Target, TargetKind, Volume,
                       VolumeSource)
 from ..pricing.allocation import Rates
+from ..safeio import SOURCE_HINT_KEY
 from ..settings_base import SettingsModel
 from .base import Detector, DetectorResult, Grouping, Skip, now_of, register
 
 if TYPE_CHECKING:
     from ..ledger import Opportunity
-
-SOURCE_TAG = "finops.dev/source"
 
 
 class VolumeSettings(SettingsModel):
@@ -144,7 +143,7 @@ class OrphanVolumes(Detector):
             "prices": {"source": self.prices.source, "retrieved": self.prices.retrieved,
                        "region": self.prices.region},
         }
-        hint = (volume.tags.get(SOURCE_TAG) or "").strip() or None
+        hint = (volume.tags.get(SOURCE_HINT_KEY) or "").strip() or None
         if hint:
             evidence["source_hint"] = hint      # shown to reviewers; editors use Finding.edit.source_hint
         notes = [f"{what} {kind} for {age_days:.0f} days"]
