@@ -51,7 +51,8 @@ def test_first_publish_opens_pr_with_labels_reviewers_draft(github: GitHubEmulat
     assert git("log", "-1", "--format=%s", ref.head_sha, cwd=github.bare) == "finops: rightsize-payments (1 finding)"
     assert ref.created and ref.state == "open" and ref.number == 1 and not ref.notes
     [pr] = github.pulls()
-    assert pr["title"] == "finops: right-size rightsize-payments" and pr["draft"] is True
+    # the PR title is render_title(): what the diff does and what it saves, prefixed once
+    assert pr["title"] == "finops: Right-size CPU of 1 workload (saves $42.00/month)" and pr["draft"] is True
     assert pr["head"]["ref"] == "finops/rightsize-payments" and pr["base"]["ref"] == "main"
     assert [lb["name"] for lb in pr["labels"]] == ["finops", "cost"]
     assert [u["login"] for u in pr["requested_reviewers"]] == ["alice"]
@@ -67,12 +68,13 @@ def test_second_publish_updates_instead_of_duplicating(github: GitHubEmulator, m
     again = publish(make_provider())  # a new process: fresh clone, no memory of the first run
     assert again.number == first.number and not again.created and again.head_sha == first.head_sha
     assert github.calls("POST", PULLS) == 1 and github.calls("PATCH", PULLS + r"/\d+") == 0
-    changed = publish(make_provider(), cpu="300m", title="finops: right-size payments (300m)")
+    changed = publish(make_provider(), cpu="300m", savings=55.0)
     assert changed.number == first.number and changed.head_sha != first.head_sha
     [pr] = github.pulls()
     assert pr["head"]["sha"] == changed.head_sha and "cpu: 300m" in git(
         "show", f"{changed.head_sha}:{DEPLOY}", cwd=github.bare)
-    assert pr["title"] == "finops: right-size payments (300m)" and pr["body"].startswith("Right-size to 300m.")
+    assert pr["title"] == "finops: Right-size CPU of 1 workload (saves $55.00/month)"
+    assert pr["body"].startswith("Right-size to 300m.")
     assert changed.fingerprint != first.fingerprint and pr["commits"] == 1  # force-pushed, not stacked
     assert github.calls("POST", PULLS) == 1 and github.calls("PATCH", PULLS + r"/\d+") == 1
 

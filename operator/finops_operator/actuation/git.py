@@ -35,7 +35,6 @@ from .. import safeio
 from ..errors import MissingFile, ProviderError, ProviderRefused, UnreadableFile
 from ..models import ChangeSet, FileEdit
 from ..scrub import scrub_secrets
-from .plan import edited_title
 
 log = logging.getLogger(__name__)
 
@@ -372,7 +371,7 @@ class GitRepo:
 
 
 def _message(change_set: ChangeSet) -> str:
-    lines = [edited_title(change_set), ""]
+    lines = [change_set.title, ""]
     lines += [f"- {f.title}" for f in change_set.findings if f.id not in change_set.skipped]
     lines += ["", f"Change-Set: {change_set.id}"]
     return "\n".join(lines) + "\n"
