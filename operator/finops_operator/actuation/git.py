@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from .. import safeio
-from ..errors import MissingFile, ProviderError, ProviderRefused, UnreadableFile
+from ..errors import ProviderError, ProviderRefused
 from ..models import ChangeSet, FileEdit
 from ..scrub import scrub_secrets
 
@@ -192,13 +192,6 @@ class GitRepo:
         """Current tip of the base branch (as last fetched)."""
         return self.rev_parse(self.base_ref(base_branch)) or ""
 
-    def branch_exists(self, branch: str, *, remote: bool = True) -> bool:
-        """Whether ``branch`` exists on the remote (ls-remote, live) or locally."""
-        if remote and self.has_remote():
-            out = self._out("ls-remote", "--heads", REMOTE, f"refs/heads/{branch}")
-            return bool(out)
-        return self.rev_parse(f"refs/heads/{branch}") is not None
-
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         proc = self._run(["merge-base", "--is-ancestor", ancestor, descendant], check=False)
         if proc.returncode not in (0, 1):
@@ -226,9 +219,6 @@ class GitRepo:
     def diff(self, base: str, branch: str) -> str:
         """The change a branch makes against the merge base with ``base`` (``git diff base...branch``)."""
         return self._run(["diff", "--no-color", "--no-ext-diff", f"{base}...{branch}"]).stdout.decode()
-
-    def changed_files(self, base: str, branch: str) -> list[str]:
-        return self._out("diff", "--name-only", f"{base}...{branch}").splitlines()
 
     def push(self, branch: str, *, force: bool = True) -> None:
         """Push local ``branch`` to the remote branch of the same name."""
@@ -348,26 +338,6 @@ class GitRepo:
         return self._run(["commit-tree", tree, "-p", parent, "-F", "-"], input=message.encode(),
                          env=env).stdout.decode().strip()
 
-    def write_worktree(self, edits: list[FileEdit]) -> list[str]:
-        """Write edits into the working tree (for ``--apply`` without a branch), atomically per file.
-
-        All ``before`` values are checked first, so either every file is written or none.
-        """
-        for edit in edits:
-            _check_path(edit.path, str(self.path))
-            try:
-                current: str | None = safeio.read_text_bounded(self.path, edit.path)
-            except MissingFile:
-                current = None
-            except UnreadableFile as exc:
-                raise ProviderError(f"cannot check {edit.path} before writing it: {exc.message}",
-                                    source=str(self.path), field=edit.path) from None
-            if current != edit.before:
-                raise ProviderError(f"base moved: {edit.path} changed since the scan; re-run the scan",
-                                    source=str(self.path), field=edit.path)
-        for edit in edits:
-            _atomic_write(self.path / edit.path, edit.after)
-        return [e.path for e in edits]
 
 
 def _message(change_set: ChangeSet) -> str:
@@ -382,20 +352,3 @@ def _check_path(path: str, source: str) -> None:
     if safeio.relpath_problem(path) is not None or PurePosixPath(path).parts[:1] == (".git",):
         raise ProviderError(f"edit path {path!r} is not a plain path inside the repository; the planner must "
                             "produce repository-relative paths", source=source, field="edits.path")
-
-
-def _atomic_write(target: Path, content: str | None) -> None:
-    if content is None:
-        target.unlink(missing_ok=True)
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(content)
-        if target.exists():
-            os.chmod(tmp, target.stat().st_mode & 0o777)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

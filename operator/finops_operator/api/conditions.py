@@ -67,11 +67,6 @@ def get_condition(conditions: Iterable[Condition] | None, type_: str) -> Conditi
     return next((c for c in conditions or [] if c.get("type") == type_), None)
 
 
-def is_true(conditions: Iterable[Condition] | None, type_: str) -> bool:
-    found = get_condition(conditions, type_)
-    return found is not None and found.get("status") == TRUE
-
-
 def set_condition(conditions: Iterable[Condition] | None, new: Condition, *, now: datetime) -> list[Condition]:
     """``conditions`` with ``new`` put in place of the same type (appended if new).
 
