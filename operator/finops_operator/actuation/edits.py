@@ -18,7 +18,7 @@ from pathlib import Path
 from .. import bundled
 from ..errors import EditError, FinOpsError
 from ..models import EditKind, FileEdit, Finding
-from . import manifests, terraform
+from . import manifests, terraform, tfvolumes
 from .locate import RepoIndex
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def _edit_node_group(index: RepoIndex, finding: Finding, read, staged, templates
 
 
 def _remove_ebs_volume(index: RepoIndex, finding: Finding, read, staged, templates: Path) -> tuple[str | None, list[str]]:
-    out = terraform.remove_volume(index.tf_files, read, finding, templates)
+    out = tfvolumes.remove_volume(index.tf_files, read, finding, templates)
     staged.update(out.files)
     return out.location, out.notes
 
