@@ -206,6 +206,40 @@ class Volume:
     released_at: datetime | None = None    # PV: when it became Released, if known
 
 
+class ConsolidationPolicy(str, Enum):
+    """A Karpenter NodePool's ``spec.disruption.consolidationPolicy`` (karpenter.sh/v1)."""
+
+    WHEN_EMPTY = "WhenEmpty"                                    # only nodes without app pods go
+    WHEN_EMPTY_OR_UNDERUTILIZED = "WhenEmptyOrUnderutilized"    # also nodes whose pods fit elsewhere
+
+
+@dataclass(slots=True)
+class DisruptionBudget:
+    """One entry of ``spec.disruption.budgets``: at most ``nodes`` (a count or a percent) disrupted at once,
+    for the listed ``reasons`` (empty: all), during ``schedule`` + ``duration`` (None: always)."""
+
+    nodes: str                             # "0", "10%", "3"
+    reasons: list[str] = field(default_factory=list)   # Underutilized, Empty, Drifted
+    schedule: str | None = None            # cron
+    duration: str | None = None            # Go duration, with a schedule
+
+
+@dataclass(slots=True)
+class NodePool:
+    """A Karpenter NodePool (karpenter.sh/v1): its nodes carry the label ``karpenter.sh/nodepool: <name>``.
+
+    Karpenter, not a node group size, decides how many nodes it runs; what keeps
+    under-used nodes alive is its disruption policy. ``consolidate_after`` is
+    written as in the spec (a Go duration or ``Never``; None when absent).
+    """
+
+    name: str
+    consolidation_policy: ConsolidationPolicy = ConsolidationPolicy.WHEN_EMPTY_OR_UNDERUTILIZED
+    consolidate_after: str | None = None
+    limits: dict[str, str] = field(default_factory=dict)     # {"cpu": "400", "memory": "1600Gi"}
+    budgets: list[DisruptionBudget] = field(default_factory=list)
+
+
 # --------------------------------------------------------------------------- usage
 
 
@@ -287,9 +321,13 @@ class ClusterState:
     volumes: list[Volume] = field(default_factory=list)
     usage: dict[ContainerKey, ContainerUsage] = field(default_factory=dict)
     node_groups: list[NodeGroup] = field(default_factory=list)
+    node_pools: list[NodePool] = field(default_factory=list)     # Karpenter NodePools (when installed)
 
     def node_group(self, name: str) -> NodeGroup | None:
         return next((g for g in self.node_groups if g.name == name), None)
+
+    def node_pool(self, name: str) -> NodePool | None:
+        return next((p for p in self.node_pools if p.name == name), None)
 
     def workload(self, ref: WorkloadRef) -> Workload | None:
         return next((w for w in self.workloads if w.ref == ref), None)
@@ -303,12 +341,14 @@ class FindingType(str, Enum):
     RIGHTSIZE_MEMORY = "rightsize-memory"
     IDLE_NODE = "idle-node"
     ORPHAN_VOLUME = "orphan-volume"
+    NODEPOOL_CONSOLIDATION = "nodepool-consolidation"
 
 
 class TargetKind(str, Enum):
     CONTAINER = "container"     # namespace/workload/container; edits manifests
     NODE_GROUP = "node-group"   # edits Terraform node groups
     VOLUME = "volume"           # edits Terraform aws_ebs_volume or PV manifests
+    NODE_POOL = "node-pool"     # a Karpenter NodePool; edits its manifest
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +371,7 @@ class EditKind(str, Enum):
     NODE_GROUP = "node-group"                     # Terraform node group sizes
     EBS_VOLUME = "ebs-volume"                     # remove a Terraform aws_ebs_volume (snapshot first)
     PERSISTENT_VOLUME = "persistent-volume"       # remove a PersistentVolume manifest
+    NODE_POOL = "node-pool"                       # a Karpenter NodePool manifest's spec.disruption
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +400,9 @@ class Change:
     ``resources.limits.cpu`` (``after=None`` removes the key).
     Node groups: ``desired_size``, ``min_size``, ``max_size``, ``instance_types``.
     Volumes: ``delete`` (before='present', after=None).
+    NodePools: ``spec.disruption.consolidationPolicy``, ``spec.disruption.consolidateAfter`` (paths in
+    the NodePool object, written to its manifest) and ``nodes`` (the node count expected once
+    Karpenter has consolidated: measured, never written).
     ``before``/``after`` are strings as they should be written (``"250m"``, ``"512Mi"``).
     """
 

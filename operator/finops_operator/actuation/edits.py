@@ -18,7 +18,7 @@ from pathlib import Path
 from .. import bundled
 from ..errors import EditError, FinOpsError
 from ..models import EditKind, FileEdit, Finding
-from . import manifests, terraform, tfvolumes
+from . import manifests, nodepool, terraform, tfvolumes
 from .locate import RepoIndex
 
 log = logging.getLogger(__name__)
@@ -152,10 +152,17 @@ def _remove_pv(index: RepoIndex, finding: Finding, read, staged, templates: Path
     return f"{defn.path}:{line}", [note]
 
 
+def _edit_node_pool(index: RepoIndex, finding: Finding, read, staged, templates: Path) -> tuple[str | None, list[str]]:
+    out = nodepool.edit_node_pool(index, finding, read)
+    staged.update(out.files)
+    return out.location, out.notes
+
+
 # One editor per edit kind; a finding type declares which kinds it emits (Detector.edit_kinds).
 _EDITORS = {
     EditKind.CONTAINER_RESOURCES: _apply_container,
     EditKind.NODE_GROUP: _edit_node_group,
     EditKind.EBS_VOLUME: _remove_ebs_volume,
     EditKind.PERSISTENT_VOLUME: _remove_pv,
+    EditKind.NODE_POOL: _edit_node_pool,
 }

@@ -75,7 +75,7 @@ class Intent:
     kind: str
     namespace: str | None
     name: str
-    container: str | None = None
+    container: str | None = None                        # None: ``fields`` are paths in the object itself
     fields: tuple[tuple[str, str | None], ...] = ()   # ("resources.requests.cpu", "250m" | None = removed)
     remove: bool = False                                # the object itself goes away (a PersistentVolume)
 
@@ -84,6 +84,9 @@ class Intent:
         target = finding.target
         if finding.edit.kind == EditKind.PERSISTENT_VOLUME:
             return cls(finding.id, str(target), "PersistentVolume", None, target.name, remove=True)
+        if finding.edit.kind == EditKind.NODE_POOL:      # cluster-scoped; spec.disruption.* of the object
+            fields = tuple((c.field, c.after) for c in finding.changes if c.field.startswith("spec."))
+            return cls(finding.id, str(target), "NodePool", None, target.name, None, fields)
         if target.kind != TargetKind.CONTAINER or target.workload is None:
             return None
         fields = tuple((c.field, c.after) for c in finding.changes if c.field in RESOURCE_FIELDS)
@@ -197,7 +200,10 @@ def container_list(obj: dict, kind: str, container: str) -> str | None:
 
 
 def intended_path(obj: dict, intent: Intent, field_name: str) -> tuple[str, ...] | None:
-    """The path of ``field_name`` (``resources.requests.cpu``) of the intent's container in ``obj``."""
+    """The path of ``field_name`` (``resources.requests.cpu``) of the intent's container in ``obj``
+    (or of the object itself for an intent without a container)."""
+    if intent.container is None:
+        return tuple(field_name.split("."))
     where = container_list(obj, intent.kind, intent.container or "")
     if where is None:
         return None
@@ -208,6 +214,8 @@ def same_quantity(field_name: str, rendered: Any, wanted: str | None) -> bool:
     """The rendered value is the wanted one (None: absent), quantities compared as numbers."""
     if wanted is None or rendered is MISSING:
         return wanted is None and rendered is MISSING
+    if not field_name.endswith(("cpu", "memory")):
+        return str(rendered) == str(wanted)
     parse = parse_memory if field_name.endswith("memory") else parse_cpu
     try:
         return abs(parse(rendered) - parse(wanted)) < 1e-9

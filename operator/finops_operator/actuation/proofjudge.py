@@ -91,7 +91,8 @@ def _misses(intent: Intent, rendered: RenderedLike) -> list[str]:
         ok, value = field_ok(obj, intent, name, wanted)
         if not ok:
             shown = "(unset)" if value is MISSING else value
-            misses.append(f"{key} container {intent.container} {name} renders {shown}, "
+            where = f" container {intent.container}" if intent.container else ""
+            misses.append(f"{key}{where} {name} renders {shown}, "
                           f"intended {wanted if wanted is not None else '(removed)'}")
     return misses
 

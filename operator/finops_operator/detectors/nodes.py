@@ -42,8 +42,8 @@ from typing import TYPE_CHECKING
 from pydantic import Field
 
 from ..errors import ConfigError
-from ..models import (PDB, Change, ClusterState, EditKind, EditTarget, Finding, FindingType, Node, Pod, Target,
-                      TargetKind)
+from ..models import (PDB, Change, ClusterState, EditKind, EditTarget, Finding, FindingType, Node, NodeGroup, Pod,
+                      Target, TargetKind)
 from ..pricing.allocation import Rates
 from ..settings_base import SettingsModel
 from ..units import human_bytes
@@ -154,6 +154,7 @@ class IdleNodes(Detector):
     settings_model = NodeSettings
     grouping = Grouping(label="node groups", change_set="node-groups", verb="Consolidate", noun="node group")
     permissions = ("kubernetes:list:nodes", "kubernetes:list:pods", "kubernetes:list:poddisruptionbudgets")
+    unit = "node group"      # what a set of nodes repacked together is called in skip reasons
 
     @classmethod
     def realized_savings(cls, opp: "Opportunity", state: ClusterState, rates: Rates) -> float | None:
@@ -188,6 +189,10 @@ class IdleNodes(Detector):
         return (_share(load.app_cpu, node.allocatable_cpu) * 100 < cfg.max_cpu_request_percent
                 and _share(load.app_memory, node.allocatable_memory) * 100 < cfg.max_memory_request_percent)
 
+    def _bounds(self, state: ClusterState, group: str) -> NodeGroup | None:
+        """The group's configured sizes (a min_size stops removals), when known."""
+        return state.node_group(group)
+
     def _blocker(self, node: Node, state: ClusterState, index: _Index) -> str | None:
         cfg = self.config
         if node.created_at is not None:
@@ -219,17 +224,17 @@ class IdleNodes(Detector):
                             key=lambda n: (_share(index.loads.get(n.name, _Load()).app_cpu, n.allocatable_cpu)
                                            + _share(index.loads.get(n.name, _Load()).app_memory,
                                                     n.allocatable_memory), n.name))
-        bounds = state.node_group(group)
+        bounds = self._bounds(state, group)
         removed: list[Node] = []
         moving: list[Pod] = []
         placement: dict[str, str] = {}
         for node in candidates:
             target = f"node/{node.name}"
             if len(nodes) - len(removed) <= 1:
-                result.skipped.append(self.skip(target, f"last node of node group {group}: never removed"))
+                result.skipped.append(self.skip(target, f"last node of {self.unit} {group}: never removed"))
                 break
             if bounds and bounds.min_size is not None and len(nodes) - len(removed) <= bounds.min_size:
-                result.skipped.append(self.skip(target, f"node group {group} is at its min_size {bounds.min_size}: "
+                result.skipped.append(self.skip(target, f"{self.unit} {group} is at its min_size {bounds.min_size}: "
                                                 "lower min_size yourself if fewer nodes are acceptable"))
                 break
             blocker = self._blocker(node, state, index)
@@ -242,7 +247,7 @@ class IdleNodes(Detector):
             plan = first_fit_decreasing(moving + own, receivers, index.loads, max_fill)
             if plan is None:
                 result.skipped.append(self.skip(target, f"under-used, but its pods do not fit on the other "
-                                                f"nodes of {group} at maxFillPercent {max_fill:.0%}"))
+                                                f"nodes of {self.unit} {group} at maxFillPercent {max_fill:.0%}"))
                 continue
             removed.append(node)
             moving.extend(own)
