@@ -7,10 +7,10 @@ Format ``finops-snapshot/v1``: a ``.npz`` as ``numpy.savez_compressed`` writes i
                     {"format": "finops-snapshot/v1", "cluster": ..., "region": ...,
                      "window": {"start": ISO, "end": ISO, "stepSeconds": int},
                      "workloads": [...], "pods": [...], "nodes": [...], "pdbs": [...],
-                     "volumes": [...],
+                     "volumes": [...], "nodeGroups": [...], "nodePools": [...],
                      "containers": [{"workload": {"kind", "namespace", "name"}, "container": ...}]}
 
-                ``workloads`` .. ``volumes`` are the :mod:`finops_operator.models`
+                ``workloads`` .. ``nodePools`` are the :mod:`finops_operator.models`
                 dataclasses as JSON (field names as in the dataclasses, enums by
                 value, times as ISO 8601); ``containers`` gives the row order.
 ``timestamps``  int64 [n_points], epoch seconds, evenly spaced at the step,
@@ -234,7 +234,7 @@ def encode_meta(snapshot: Snapshot) -> dict[str, Any]:
                    "stepSeconds": state.window.step_seconds},
         "workloads": _encode(state.workloads), "pods": _encode(state.pods), "nodes": _encode(state.nodes),
         "pdbs": _encode(state.pdbs), "volumes": _encode(state.volumes),
-        "nodeGroups": _encode(state.node_groups),
+        "nodeGroups": _encode(state.node_groups), "nodePools": _encode(state.node_pools),
         "containers": [{"workload": {"kind": k.workload.kind, "namespace": k.workload.namespace,
                                      "name": k.workload.name}, "container": k.container} for k in snapshot.keys],
     }
@@ -263,7 +263,8 @@ def decode_meta(meta: Any, source: str) -> tuple[ClusterState, list[ContainerKey
         **{name: _decode_list(tp, meta.get(name, []), f"meta.{name}", source)
            for name, tp in (("workloads", models.Workload), ("pods", models.Pod), ("nodes", models.Node),
                             ("pdbs", models.PDB), ("volumes", models.Volume))},
-        node_groups=_decode(list[models.NodeGroup], meta.get("nodeGroups", []), "meta.nodeGroups", source))
+        node_groups=_decode(list[models.NodeGroup], meta.get("nodeGroups", []), "meta.nodeGroups", source),
+        node_pools=_decode(list[models.NodePool], meta.get("nodePools", []), "meta.nodePools", source))
     _check_hints(state, source)
     keys = [ContainerKey(_decode(WorkloadRef, c.get("workload") if isinstance(c, dict) else None,
                                  f"meta.containers[{i}].workload", source),

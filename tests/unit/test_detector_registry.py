@@ -86,6 +86,8 @@ def test_register_rejects_incomplete_and_duplicate_declarations():
 
 def test_every_finding_type_is_declared_once_and_drives_the_core():
     """The core iterates the registry: settings blocks, CRD target kinds, grouping, editors."""
+    from pydantic.alias_generators import to_camel
+
     from finops_operator.actuation.edits import _EDITORS
     from finops_operator.settings import PolicySettings
 
@@ -97,7 +99,7 @@ def test_every_finding_type_is_declared_once_and_drives_the_core():
         assert isinstance(getattr(settings.detectors, cls.settings_key), cls.settings_model)
         assert all(kind in _EDITORS for kind in cls.edit_kinds)
     assert set(PolicySettings.model_json_schema(by_alias=True)["$defs"]["DetectorSettings"]["properties"]) == {
-        cls.settings_key for cls in REGISTRY.values()}
+        to_camel(cls.settings_key) for cls in REGISTRY.values()}
     with pytest.raises(KeyError, match="unknown finding type 'gp2-to-gp3'; registered: idle-node"):
         detectors.type_spec("gp2-to-gp3")
 

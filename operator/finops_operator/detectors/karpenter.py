@@ -70,16 +70,17 @@ def pool_of(node: Node) -> str | None:
     return node.labels.get(KARPENTER_LABEL) or None
 
 
-def after_seconds(text: str | None) -> float:
+def after_seconds(pool: NodePool) -> float:
     """``consolidateAfter`` in seconds: absent = 0 (the v1 default), ``Never`` = infinity.
 
-    ConfigError for a value this operator cannot read (decimals, say).
+    ConfigError naming the NodePool and field for a value this operator cannot read (decimals, say).
     """
+    text = pool.consolidate_after
     if text is None or _ZERO.match(text):
         return 0.0
     if text == "Never":
         return math.inf
-    return parse_duration(text, field=AFTER_FIELD).total_seconds()
+    return parse_duration(text, source=f"NodePool {pool.name}", field=AFTER_FIELD).total_seconds()
 
 
 def go_duration(seconds: int) -> str:
@@ -173,7 +174,7 @@ class NodePoolConsolidation(IdleNodes):
             why.append(f"consolidationPolicy {pool.consolidation_policy.value} removes only empty nodes: "
                        "under-used ones stay")
         limit = self.config.consolidate_after_seconds
-        if after_seconds(pool.consolidate_after) > limit:
+        if after_seconds(pool) > limit:
             changes.append(Change(AFTER_FIELD, pool.consolidate_after, go_duration(limit)))
             why.append(f"consolidateAfter {pool.consolidate_after} "
                        + ("turns consolidation off" if pool.consolidate_after == "Never" else

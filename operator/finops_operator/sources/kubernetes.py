@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
 
-from ..errors import FinOpsError
+from ..errors import DataSourceError, FinOpsError
 from ..permissions import Rule
-from ..models import (HPA, PDB, Container, ContainerRole, Node, Pod, Resources, Volume, VolumeSource, Workload,
-                      WorkloadRef, pod_requests)
+from ..models import (HPA, PDB, ConsolidationPolicy, Container, ContainerRole, DisruptionBudget, Node, NodePool, Pod,
+                      Resources, Volume, VolumeSource, Workload, WorkloadRef, pod_requests)
 from ..units import parse_cpu, parse_memory, parse_quantity
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class Inventory:
     nodes: list[Node] = field(default_factory=list)
     pdbs: list[PDB] = field(default_factory=list)
     volumes: list[Volume] = field(default_factory=list)
+    node_pools: list[NodePool] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -216,6 +217,24 @@ def _volume(pv: Obj, classes: dict[str, Obj]) -> Volume:
     )
 
 
+def node_pool(obj: Obj) -> NodePool:
+    """A karpenter.sh/v1 NodePool; absent fields take Karpenter's defaults (WhenEmptyOrUnderutilized, 10%)."""
+    meta, spec = _meta(obj), obj.get("spec") or {}
+    disruption = spec.get("disruption") or {}
+    policy = disruption.get("consolidationPolicy") or ConsolidationPolicy.WHEN_EMPTY_OR_UNDERUTILIZED.value
+    known = [p.value for p in ConsolidationPolicy]
+    if policy not in known:
+        raise DataSourceError(f"consolidationPolicy {policy!r} is not a karpenter.sh/v1 policy ({', '.join(known)}); "
+                              "upgrade the NodePool to karpenter.sh/v1", source=f"NodePool {meta.get('name')}",
+                              field="spec.disruption.consolidationPolicy")
+    budgets = [DisruptionBudget(str(b.get("nodes", "10%")), [str(r) for r in b.get("reasons") or []],
+                                b.get("schedule"), b.get("duration"))
+               for b in disruption.get("budgets") or [{"nodes": "10%"}]]
+    after = disruption.get("consolidateAfter")
+    return NodePool(meta["name"], ConsolidationPolicy(policy), None if after is None else str(after),
+                    {str(k): str(v) for k, v in (spec.get("limits") or {}).items()}, budgets)
+
+
 def _guard(items: Iterable[Obj], build, warnings: list[str]) -> list:
     """Build each object, turning a bad one into a warning instead of a failed scan."""
     out = []
@@ -229,7 +248,7 @@ def _guard(items: Iterable[Obj], build, warnings: list[str]) -> list:
 
 def build_inventory(objects: dict[str, list[Obj]]) -> Inventory:
     """Objects by kind (Deployment, StatefulSet, DaemonSet, CronJob, ReplicaSet, Job, Pod, Node,
-    HorizontalPodAutoscaler, PodDisruptionBudget, PersistentVolume, StorageClass) -> Inventory."""
+    HorizontalPodAutoscaler, PodDisruptionBudget, PersistentVolume, StorageClass, NodePool) -> Inventory."""
     inv = Inventory()
     get = lambda kind: objects.get(kind) or []  # noqa: E731
     owners = _owner_index(get("ReplicaSet"), get("Job"))
@@ -264,6 +283,7 @@ def build_inventory(objects: dict[str, list[Obj]]) -> Inventory:
         int((o.get("status") or {}).get("disruptionsAllowed") or 0)), inv.warnings)
     classes = {_meta(c)["name"]: c for c in get("StorageClass")}
     inv.volumes = _guard(get("PersistentVolume"), lambda o: _volume(o, classes), inv.warnings)
+    inv.node_pools = _guard(get("NodePool"), node_pool, inv.warnings)
     for warning in inv.warnings:
         log.warning(warning)
     return inv
@@ -297,7 +317,9 @@ _RESOURCES = {   # kind -> (API group, resource): what the LISTs above need in R
     "PersistentVolume": ("", "persistentvolumes"), "StorageClass": ("storage.k8s.io", "storageclasses"),
 }
 PERMISSIONS = tuple(Rule("cluster", group, resource, ("list",), f"sources/kubernetes.py KubernetesSource._list({kind})")
-                    for kind, (group, resource) in _RESOURCES.items())
+                    for kind, (group, resource) in _RESOURCES.items()) + (
+    Rule("cluster", "karpenter.sh", "nodepools", ("list",), "sources/kubernetes.py KubernetesSource.node_pools"),)
+NODE_POOLS = ("karpenter.sh", "v1", "nodepools")     # read only when Karpenter's CRD is installed
 
 
 class KubernetesSource:
@@ -322,12 +344,29 @@ class KubernetesSource:
                 items.append(item)
         return items
 
+    def node_pools(self) -> list[Obj]:
+        """Karpenter NodePools (cluster-scoped); none when the CRD is not installed (404)."""
+        import kubernetes
+        group, version, plural = NODE_POOLS
+        api = kubernetes.client.CustomObjectsApi(self.api_client)
+        self.calls += 1
+        try:
+            response = api.list_cluster_custom_object(group, version, plural, _preload_content=False)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                return []
+            raise
+        items = json.loads(response.data).get("items", [])
+        for item in items:
+            item.setdefault("kind", "NodePool")
+        return items
+
     def read(self, namespaces: list[str] | None = None) -> Inventory:
         """Read the inventory; ``namespaces=None`` means the whole cluster."""
         try:
             objects = {kind: self._list(kind, namespaces) for kind in _LISTS}
+            objects["NodePool"] = self.node_pools()
         except Exception as exc:  # the client raises ApiException, urllib3 errors, ...
-            from ..errors import DataSourceError
             status = getattr(exc, "status", None)
             raise DataSourceError(f"listing cluster objects failed ({status or type(exc).__name__}): "
                                   f"{getattr(exc, 'reason', exc)}", source="kubernetes") from None

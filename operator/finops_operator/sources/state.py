@@ -36,7 +36,8 @@ def build_state(*, cluster: str, region: str, window: Window, inventory: Invento
       already in the inventory is not counted twice.
     """
     state = ClusterState(cluster, region, window, list(inventory.workloads), list(inventory.pods),
-                         list(inventory.nodes), list(inventory.pdbs), list(inventory.volumes))
+                         list(inventory.nodes), list(inventory.pdbs), list(inventory.volumes),
+                         node_pools=list(inventory.node_pools))
     if usage is not None:
         _merge_usage(state, usage)
     if aws_volumes:
