@@ -11,7 +11,8 @@ from tests.support.fixtures_detectors import GIB, MIB, StateBuilder, app, policy
 
 
 def test_builtin_detectors_are_registered_with_permissions():
-    assert set(REGISTRY) >= {"cpu-rightsizing", "memory-rightsizing", "idle-nodes", "orphan-volumes"}
+    assert set(REGISTRY) >= {"cpu-rightsizing", "memory-rightsizing", "idle-nodes", "orphan-volumes",
+                             "nodepool-consolidation"}
     for cls in REGISTRY.values():
         assert cls.permissions and isinstance(cls.finding_type, FindingType)
 
@@ -110,3 +111,30 @@ def test_detectors_do_not_mutate_the_state(price_book):
     before = copy.deepcopy(state)
     run_all(state, policy(), price_book)
     assert state == before
+
+
+def test_a_type_declared_in_its_module_reaches_settings_crds_and_editors():
+    """The NodePool type (detectors/karpenter.py) declares everything; the core and the CRDs follow."""
+    from pathlib import Path
+
+    import yaml
+    from pydantic.alias_generators import to_camel
+
+    from finops_operator.actuation.edits import _EDITORS
+    from finops_operator.api.opportunities import format_target, parse_target
+
+    crds = Path(__file__).resolve().parents[2] / "crds"
+    opp = yaml.safe_load((crds / "savingsopportunities.yaml").read_text())
+    opp_spec = opp["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+    policy_crd = yaml.safe_load((crds / "finopspolicies.yaml").read_text())
+    blocks = policy_crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
+        "detectors"]["properties"]
+    cls = REGISTRY["nodepool-consolidation"]
+    assert cls.finding_type.value in opp_spec["type"]["enum"]
+    assert cls.target_kind.value in opp_spec["target"]["properties"]["kind"]["enum"]
+    assert to_camel(cls.settings_key) == "nodePools" and "consolidateAfterSeconds" in blocks["nodePools"]["properties"]
+    assert all(kind in _EDITORS for kind in cls.edit_kinds)
+    assert policy(nodePools={"consolidateAfterSeconds": 60}).detectors.node_pools.consolidate_after_seconds == 60
+    target = parse_target(cls.finding_type.value, "node-pool/general", None)
+    assert target == {"kind": "node-pool", "name": "general"} and format_target(target) == "node-pool/general"
+    assert (cls.grouping.change_set, cls.grouping.noun) == ("node-pools", "NodePool")

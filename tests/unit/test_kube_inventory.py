@@ -92,3 +92,31 @@ def test_effective_pod_request_follows_sidecar_declaration_order():
     assert pod_requests([side, init, app]) == (2.5, int(2.5 * 2**30))  # the sidecar runs beside the init
     assert pod_requests([side, app]) == (1.5, int(1.5 * 2**30))
     assert pod_requests([c("a", ContainerRole.APP, 0.25), Container("bare")]) == (0.25, 2**28)
+
+
+def nodepool(name="general", disruption=None, limits=None):
+    spec = {"template": {"spec": {"nodeClassRef": {"group": "karpenter.k8s.aws", "kind": "EC2NodeClass",
+                                                    "name": "default"}}}}
+    if disruption is not None:
+        spec["disruption"] = disruption
+    if limits is not None:
+        spec["limits"] = limits
+    return {"apiVersion": "karpenter.sh/v1", "kind": "NodePool", "metadata": {"name": name}, "spec": spec}
+
+
+def test_karpenter_nodepools_with_their_disruption_policy_and_defaults():
+    from finops_operator.models import ConsolidationPolicy, DisruptionBudget, NodePool
+    inv = build_inventory({"NodePool": [
+        nodepool(disruption={"consolidationPolicy": "WhenEmpty", "consolidateAfter": "30m",
+                             "budgets": [{"nodes": "0", "reasons": ["Drifted"], "schedule": "@daily",
+                                          "duration": "10m"}]},
+                 limits={"cpu": 400, "memory": "1600Gi"}),
+        nodepool("defaults"),
+        nodepool("legacy", disruption={"consolidationPolicy": "WhenUnderutilized"})]})
+    assert inv.node_pools == [
+        NodePool("general", ConsolidationPolicy.WHEN_EMPTY, "30m", {"cpu": "400", "memory": "1600Gi"},
+                 [DisruptionBudget("0", ["Drifted"], "@daily", "10m")]),
+        NodePool("defaults", ConsolidationPolicy.WHEN_EMPTY_OR_UNDERUTILIZED, None, {}, [DisruptionBudget("10%")])]
+    assert inv.warnings == ["NodePool legacy skipped: NodePool legacy: spec.disruption.consolidationPolicy: "
+                            "consolidationPolicy 'WhenUnderutilized' is not a karpenter.sh/v1 policy (WhenEmpty, "
+                            "WhenEmptyOrUnderutilized); upgrade the NodePool to karpenter.sh/v1"]

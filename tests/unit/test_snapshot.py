@@ -203,3 +203,33 @@ def test_save_replaces_atomically(tmp_path, snapshot):
     assert load_snapshot(target).cpu[0, 0] == 9.0
     with zipfile.ZipFile(io.BytesIO(target.read_bytes())) as archive:
         assert all(info.compress_type == zipfile.ZIP_DEFLATED for info in archive.infolist())
+
+
+def _with_node_pools(snapshot: Snapshot) -> Snapshot:
+    from finops_operator.models import ConsolidationPolicy, DisruptionBudget, NodePool
+    snapshot.state.node_pools = [
+        NodePool("general", ConsolidationPolicy.WHEN_EMPTY, "30m", {"cpu": "400"},
+                 [DisruptionBudget("10%"), DisruptionBudget("0", ["Drifted"], "0 9 * * 1-5", "8h")]),
+        NodePool("batch")]
+    return snapshot
+
+
+def test_node_pools_round_trip(tmp_path, snapshot):
+    snap = _with_node_pools(snapshot)
+    loaded = load_snapshot(save_snapshot(tmp_path / "pools.npz", snap))
+    assert loaded.state.node_pools == snap.state.node_pools
+    assert encode_meta(snap)["nodePools"][0]["consolidation_policy"] == "WhenEmpty"
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda m: m["nodePools"][0].update(consolidation_policy="WhenUnderutilized"),
+     "meta.nodePools[0].consolidation_policy"),
+    (lambda m: m["nodePools"][0]["budgets"][1].pop("nodes"), "meta.nodePools[0].budgets[1].nodes"),
+    (lambda m: m["nodePools"][1].update(limits=["cpu"]), "meta.nodePools[1].limits"),
+])
+def test_bad_node_pools_are_named(tmp_path, snapshot, mutate, field):
+    meta = encode_meta(_with_node_pools(snapshot))
+    mutate(meta)
+    write_raw(tmp_path / "s.npz", snapshot, meta=meta)
+    error = load_error(tmp_path / "s.npz")
+    assert error.field == field
