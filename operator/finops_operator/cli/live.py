@@ -6,6 +6,7 @@ client, batched PromQL), for every namespace except the system ones.
 from __future__ import annotations
 
 import argparse
+import re
 from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
