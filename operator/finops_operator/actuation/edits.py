@@ -18,7 +18,7 @@ from pathlib import Path
 from .. import bundled
 from ..errors import EditError, FinOpsError
 from ..models import EditKind, FileEdit, Finding
-from . import manifests, terraform
+from . import container_edit, manifests, terraform
 from .locate import RepoIndex
 
 log = logging.getLogger(__name__)
@@ -72,8 +72,12 @@ def _order(finding: Finding) -> int:
 
 
 def plan_edits(repo_root: Path, findings: list[Finding], *, templates_dir: Path | None = None,
-               index: RepoIndex | None = None) -> EditResult:
-    """Plan the file edits for ``findings`` in the repository at ``repo_root``."""
+               index: RepoIndex | None = None, allow_shared: bool = False) -> EditResult:
+    """Plan the file edits for ``findings`` in the repository at ``repo_root``.
+
+    ``allow_shared`` (the policy's ``spec.gitops.sharedBaseEdits: Allow``) lets a container edit
+    change a Kustomize base or component that other overlays build, instead of patching this overlay.
+    """
     index = index or RepoIndex(Path(repo_root))
     templates = Path(templates_dir) if templates_dir else bundled.path("terraform_templates")
     ws = _Workspace(index)
@@ -82,7 +86,7 @@ def plan_edits(repo_root: Path, findings: list[Finding], *, templates_dir: Path 
         staged: dict[str, str | None] = {}
         reader = lambda p: staged[p] if p in staged and staged[p] is not None else ws.read(p)
         try:
-            location, notes = _apply(index, finding, reader, staged, templates)
+            location, notes = _apply(index, finding, reader, staged, templates, allow_shared)
         except FinOpsError as exc:
             result.skipped[finding.id] = str(exc)
             log.info("skipping %s: %s", finding.target, exc)
@@ -97,10 +101,12 @@ def plan_edits(repo_root: Path, findings: list[Finding], *, templates_dir: Path 
 
 
 def _apply(index: RepoIndex, finding: Finding, read, staged: dict[str, str | None],
-           templates: Path) -> tuple[str | None, list[str]]:
+           templates: Path, allow_shared: bool) -> tuple[str | None, list[str]]:
     editor = _EDITORS.get(finding.edit.kind)
     if editor is None:
         raise EditError(f"no editor for edit kind {finding.edit.kind.value}")
+    if editor is _apply_container:
+        return _apply_container(index, finding, read, staged, templates, allow_shared)
     return editor(index, finding, read, staged, templates)
 
 
@@ -116,19 +122,11 @@ def _remove_ebs_volume(index: RepoIndex, finding: Finding, read, staged, templat
     return out.location, out.notes
 
 
-def _apply_container(index: RepoIndex, finding: Finding, read, staged, templates: Path) -> tuple[str | None, list[str]]:
-    target = manifests.resolve_container(index, finding)
-    text = read(target.path)
-    first_line = None
-    for change in finding.changes:
-        try:
-            text, line = manifests.apply_change(text, target, change)
-        except FinOpsError as exc:
-            raise exc.located(source=target.path) from None
-        first_line = first_line or line
-    staged[target.path] = text
-    notes = [f"edited {target.what}"] + target.notes
-    return f"{target.path}:{first_line}", notes
+def _apply_container(index: RepoIndex, finding: Finding, read, staged, templates: Path,
+                     allow_shared: bool = False) -> tuple[str | None, list[str]]:
+    out = container_edit.edit_container(index, finding, read, allow_shared=allow_shared)
+    staged.update(out.files)
+    return out.location, out.notes
 
 
 def _remove_pv(index: RepoIndex, finding: Finding, read, staged, templates: Path) -> tuple[str | None, list[str]]:

@@ -39,6 +39,12 @@ class OverlayWrite:
     sites: list[Site] = field(default_factory=list)
     where: str = ""                    # the patch file written or extended
 
+    def location(self, files: dict[str, str], container: str) -> str:
+        """``path:line`` of the container in the patch written (line 1 when only extended in place)."""
+        text = files.get(self.where, "")
+        at = text.find(f"name: {container}")
+        return f"{self.where}:{text.count(chr(10), 0, at) + 1 if at >= 0 else 1}"
+
 
 def _exists(read: Callable[[str], str], path: str) -> str | None:
     try:
