@@ -44,6 +44,7 @@ class Env:
     render: Callable[[Renderers, Path], str]
     workloads: tuple[tuple[str, str], ...]          # (kind, name) the scenario names
     source: DeploySource
+    namespace: str = "default"                      # where objects without a namespace land
 
 
 def kustomize(path: str, *, helm: bool = False) -> Callable[[Renderers, Path], str]:
@@ -69,15 +70,15 @@ ARGOCD = [
     Env("guestbook-dev", helm(GUESTBOOK, "guestbook", (f"{GUESTBOOK}/values.yaml", f"{GUESTBOOK}/values-dev.yaml"),
                               "guestbook-dev"), (("Deployment", "guestbook"),),
         DeploySource(GUESTBOOK, "argocd", "helm", (f"{GUESTBOOK}/values.yaml", f"{GUESTBOOK}/values-dev.yaml"),
-                     "guestbook")),
+                     "guestbook"), "guestbook-dev"),
     Env("guestbook-prod", helm(GUESTBOOK, "guestbook", (f"{GUESTBOOK}/values.yaml", f"{GUESTBOOK}/values-prod.yaml"),
                                "guestbook"), (("Deployment", "guestbook"),),
         DeploySource(GUESTBOOK, "argocd", "helm", (f"{GUESTBOOK}/values.yaml", f"{GUESTBOOK}/values-prod.yaml"),
-                     "guestbook")),
+                     "guestbook"), "guestbook"),
     Env("frontend-prod", kustomize("kustomize/frontend/overlays/prod"), (("Deployment", "frontend"),),
-        DeploySource("kustomize/frontend/overlays/prod", "argocd")),
+        DeploySource("kustomize/frontend/overlays/prod", "argocd"), "frontend"),
 ]
-CHART = [Env(f"shop {env}", helm("shop", "shop", (f"shop/values-{env}.yaml",), "shop"),
+CHART = [Env(f"shop {env}", helm("shop", "shop", (f"shop/values-{env}.yaml",)),
              (("Deployment", "shop-app"), ("Deployment", "shop-worker"), ("StatefulSet", "shop-redis")),
              DeploySource("shop", "policy-paths", "helm", (f"shop/values-{env}.yaml",), "shop"))
          for env in ("dev", "staging", "prod")]
@@ -104,7 +105,7 @@ def state_from(rendered: str, env: Env) -> tuple:
         key = (doc.get("kind"), doc["metadata"]["name"])
         if key not in env.workloads:
             continue
-        namespace = doc["metadata"].get("namespace") or env.source.release or "default"
+        namespace = doc["metadata"].get("namespace") or env.namespace
         containers = []
         for c in pod_containers(doc):
             res = c.get("resources") or {}
@@ -131,7 +132,9 @@ def run(renderers: Renderers, fixture: str, env: Env, tmp_path: Path) -> tuple[S
     state = state_from(env.render(renderers, root), env)
     tools = RenderTools({"FINOPS_KUSTOMIZE": str(renderers.kustomize), "FINOPS_HELM": str(renderers.helm),
                          "FINOPS_TOFU": str(renderers.tofu), "PATH": ""})
-    policy = load_policy({"guardrails": {"approvalAboveDollars": 10_000, "maxSingleChangePercent": 100,
+    policy = load_policy({"detectors": {"cpu": {"minMonthlySavings": 0}, "memory": {"minMonthlySavings": 0},
+                                        "nodes": {"enabled": False}},
+                          "guardrails": {"approvalAboveDollars": 10_000, "maxSingleChangePercent": 100,
                                          "protectedLabels": {}, "maxWorkloadsPerPr": 20}})
     result = scan(state, policy, repo_root=root, prover=Prover(tools=tools), context=GuardrailContext(now=NOW))
     return result, root
@@ -163,6 +166,8 @@ def assert_only_intended(before: str, after: str, intended: dict) -> int:
     assert old.keys() == new.keys()
     changed = 0
     for key, doc in old.items():
+        assert [c["name"] for c in pod_containers(doc)] == [c["name"] for c in pod_containers(new[key])], \
+            f"{key}: the containers' order changed"
         for c_old, c_new in zip(pod_containers(doc), pod_containers(new[key])):
             fields = intended.get((key[0], key[1], c_old["name"]), {})
             for field, value in fields.items():

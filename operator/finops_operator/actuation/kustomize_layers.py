@@ -95,6 +95,16 @@ class OverlayLayers:
         listed = spec.get("containers") if isinstance(spec, dict) else None
         return [c.get("name") for c in listed or [] if isinstance(c, dict)]
 
+    def container_order(self) -> list[str]:
+        """Container names as the overlay renders them: the base's, then those its 6902 ops append."""
+        names = self.container_names()
+        suffix = "/" + "/".join(pod_spec_path(self.defn.kind)) + "/containers/-"
+        for patch, _, doc in self.layers:
+            if isinstance(doc, list) and self._targets(patch, doc):
+                names += [op["value"].get("name") for op in doc if isinstance(op, dict) and op.get("op") == "add"
+                          and op.get("path") == suffix and isinstance(op.get("value"), dict)]
+        return names
+
     def _targets(self, patch: Patch, doc: Any) -> bool:
         ref_kind, ref_name = self.defn.kind, self.defn.name
         if patch.target:

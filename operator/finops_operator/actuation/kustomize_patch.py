@@ -92,7 +92,14 @@ def overlay_patch(layers: OverlayLayers, container: str, fields: dict[str, str],
             sites = [Site(path, doc_index, spec_path + ["containers", n], f.split("."), f"Kustomize patch {path}",
                           value=None, kdir=layers.overlay) for f in fields]
             return OverlayWrite({}, sites, path)
-    new = _append_container(text, path, doc_index, spec_path, container, fields)
+    names = [c.get("name") if isinstance(c, dict) else None for c in listed]
+    order = layers.container_order()
+    if names != order[:len(names)] or container not in order:
+        raise EditError(f"the patch lists containers {names} in another order than the workload "
+                        f"({order}); a strategic-merge patch reorders containers to its own order, so add "
+                        f"{container} to it by hand", source=path)
+    items = [{"name": n} for n in order[len(names):order.index(container)]] + [{"name": container, **_nested(fields)}]
+    new = _append_container(text, path, doc_index, spec_path, items)
     return OverlayWrite({path: new}, [], path)
 
 
@@ -117,11 +124,15 @@ def _dump(data: Any, indent: int = 2) -> str:
 
 def _new_patch(layers: OverlayLayers, container: str, fields: dict[str, str], read) -> OverlayWrite:
     base = layers.base_doc()
-    inner: dict[str, Any] = {"containers": [{"name": container, **_nested(fields)}]}
+    # A strategic-merge patch puts the containers it lists first, in its order: name the ones before
+    # this container too, so the rendered order (which JSON 6902 ops rely on) stays as it is.
+    order = layers.container_order()
+    before = order[:order.index(container)] if container in order else []
+    inner: dict[str, Any] = {"containers": [{"name": n} for n in before] + [{"name": container, **_nested(fields)}]}
     for key in reversed(pod_spec_path(layers.defn.kind)):
         inner = {key: inner}
     doc = {"apiVersion": base.get("apiVersion", "apps/v1"), "kind": layers.defn.kind,
-           "metadata": {"name": layers.defn.name}, **inner}
+           "metadata": _metadata(base, layers.defn.name), **inner}
     name = PATCH_NAME.format(workload=layers.defn.name)
     path = f"{layers.overlay}/{name}"
     shared = ", ".join(layers.base_sharers()) or "other overlays"
@@ -131,6 +142,12 @@ def _new_patch(layers: OverlayLayers, container: str, fields: dict[str, str], re
     kfile = layers.index.kustomizations[layers.overlay].path
     ktext = read(kfile)
     return OverlayWrite({path: text, kfile: add_patch_entry(ktext, kfile, name)}, [], path)
+
+
+def _metadata(base: dict, name: str) -> dict[str, str]:
+    """name, and the namespace when the base sets one (a patch without it would not match)."""
+    meta = base.get("metadata") if isinstance(base.get("metadata"), dict) else {}
+    return {"name": name, **({"namespace": meta["namespace"]} if isinstance(meta.get("namespace"), str) else {})}
 
 
 def add_patch_entry(text: str, path: str, name: str) -> str:
@@ -162,9 +179,8 @@ def add_patch_entry(text: str, path: str, name: str) -> str:
     return new
 
 
-def _append_container(text: str, path: str, doc_index: int, spec_path: list[str], container: str,
-                      fields: dict[str, str]) -> str:
-    """Add ``- name: container`` with its resources to the patch's containers list."""
+def _append_container(text: str, path: str, doc_index: int, spec_path: list[str], items: list[dict]) -> str:
+    """Append ``items`` (``- name: ...`` with resources) to the patch's containers list."""
     doc = next(d for d in yamledit.compose(text, path) if d.index == doc_index)
     seq = yamledit.get_path(doc.node, spec_path + ["containers"])
     if not isinstance(seq, SequenceNode) or seq.flow_style or not seq.value:
@@ -173,15 +189,15 @@ def _append_container(text: str, path: str, doc_index: int, spec_path: list[str]
     line_start = text.rfind("\n", 0, first.start_mark.index) + 1
     dash = text.index("-", line_start)
     step = yamledit.indent_step(doc.node)
-    item = _dump([{"name": container, **_nested(fields)}], step)
+    item = _dump(items, step)
     lines = [" " * dash + line if line else line for line in item.rstrip("\n").split("\n")]
     at = yamledit._content_line_end(text, yamledit._last_end(seq))
     new = text[:at] + "\n" + "\n".join(lines) + text[at:]
     data = yamledit.load_data(new, path)[doc_index]
     for key in spec_path:
         data = data[key]
-    if data["containers"][-1] != {"name": container, **_nested(fields)}:
-        raise EditError(f"could not add container {container} to the patch", source=path)
+    if data["containers"][-len(items):] != items:
+        raise EditError(f"could not add container {items[-1]['name']} to the patch", source=path)
     return new
 
 
