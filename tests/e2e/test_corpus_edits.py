@@ -190,8 +190,10 @@ def assert_only_intended(before: str, after: str, intended: dict) -> int:
 def test_only_the_target_environment_changes_and_only_as_intended(renderers, tmp_path, fixture, env):
     result, root = run(renderers, fixture, env, tmp_path)
     intended = written(result)
-    assert intended, f"nothing written for {env.label}: errors {result.errors}, " \
-                     f"skipped {[cs.skipped for cs in result.change_sets]}"
+    assert intended and not result.errors and not any(cs.skipped for cs in result.change_sets), \
+        f"{env.label}: errors {result.errors}, skipped {[cs.skipped for cs in result.change_sets]}"
+    allowed = {f.id for f in result.findings if result.verdict_of(f).value == "allow"}
+    assert allowed == {f.id for cs in result.change_sets for f in cs.findings}, "an allowed finding was not planned"
     after = tmp_path / "after"
     shutil.copytree(root, after)
     for cs in result.change_sets:
@@ -209,3 +211,29 @@ def test_only_the_target_environment_changes_and_only_as_intended(renderers, tmp
         if other is not env:
             assert other.render(renderers, after) == other.render(renderers, root), \
                 f"{other.label} changed by an edit meant for {env.label}"
+
+
+def test_resources_written_in_a_template_are_refused_with_the_file_and_line(renderers, tmp_path):
+    env = Env("shop prod", helm("shop", "shop", ("shop/values-prod.yaml",)),
+              (("Deployment", "shop-pgbouncer"), ("Deployment", "shop-app")), CHART[2].source)
+    result, root = run(renderers, "chart", env, tmp_path)
+    skipped = {f.target.name: cs.skipped[f.id] for cs in result.change_sets for f in cs.findings if f.id in cs.skipped}
+    refused = [r for r in list(skipped.values()) + result.errors if "pgbouncer" in r]
+    line = (root / "shop/templates/pgbouncer-deployment.yaml").read_text().split("\n").index("          resources:") + 1
+    assert refused and all(f"shop/templates/pgbouncer-deployment.yaml:{line}: resources are written in the template, "
+                           "not read from values; change the template or add a values key" in r for r in refused)
+    assert ("Deployment", "shop-app", "app") in written(result)     # the release's other container is written
+    values = [e for cs in result.change_sets for e in cs.edits]
+    assert [e.path for e in values] == ["shop/values-prod.yaml"]
+
+
+@pytest.mark.parametrize("fixture, label, note", [
+    ("kustomize", "overlays/dev", "added a patch to overlays/dev (base/ is shared with overlays/prod, overlays/staging)"),
+    ("chart", "shop staging", "edited values-staging.yaml (the release's own values file; key app.resources)"),
+    ("chart", "shop prod", "edited values-prod.yaml (the release's last values file that sets it; key app.resources)"),
+])
+def test_reviewer_notes_say_which_layer_was_edited(renderers, tmp_path, fixture, label, note):
+    env = next(e for e in CORPUS[fixture] if e.label == label)
+    result, _ = run(renderers, fixture, env, tmp_path)
+    notes = [n for cs in result.change_sets for ns in cs.notes.values() for n in ns]
+    assert note in notes, notes

@@ -200,3 +200,45 @@ def test_hint_to_a_malformed_file_raises_edit_error_naming_it(fixture_repo):
     with pytest.raises(EditError) as err:
         resolve_container(RepoIndex(repo), f)
     assert err.value.source == "tools/broken.yaml" and err.value.field == "line 14"
+
+
+def test_a_container_missing_from_the_overlays_patch_is_added_to_it_in_order(tmp_path):
+    import shutil
+    from tests.support.renderers import GITOPS_FIXTURES
+    repo = tmp_path / "repo"
+    shutil.copytree(GITOPS_FIXTURES / "kustomize", repo)
+    f = container_finding("Deployment", "shop-dev", "worker", "metrics-exporter", (CPU, "25m", "20m"))
+    result = plan_edits(repo, [f])
+    assert [e.path for e in result.edits] == ["overlays/dev/worker-resources.yaml"]
+    assert changed_lines(result.edits[0]) == ["+        - name: metrics-exporter", "+          resources:",
+                                              "+            requests:", "+              cpu: 20m"]
+
+
+def test_a_json6902_op_on_one_container_does_not_block_the_others(tmp_path):
+    import shutil
+    from tests.support.renderers import GITOPS_FIXTURES
+    repo = tmp_path / "repo"
+    shutil.copytree(GITOPS_FIXTURES / "kustomize", repo)
+    worker = container_finding("Deployment", "shop-staging", "worker", "worker", (CPU, "200m", "150m"))
+    exporter = container_finding("Deployment", "shop-staging", "worker", "metrics-exporter", (CPU, "25m", "20m"))
+    result = plan_edits(repo, [worker, exporter])
+    assert result.skipped == {}
+    json_edit = edit_for(result, "overlays/staging/worker-json6902.json")
+    assert changed_lines(json_edit) == [
+        '-  {"op": "replace", "path": "/spec/template/spec/containers/0/resources/requests/cpu", "value": "200m"},',
+        '+  {"op": "replace", "path": "/spec/template/spec/containers/0/resources/requests/cpu", "value": "150m"},']
+    patch = edit_for(result, "overlays/staging/finops-resources-worker.yaml").after
+    assert "- name: worker\n" in patch and "- name: metrics-exporter" in patch and "cpu: 20m" in patch
+
+
+def test_inline_json6902_op_in_the_kustomization_is_edited_in_place(tmp_path):
+    import shutil
+    from tests.support.renderers import GITOPS_FIXTURES
+    repo = tmp_path / "repo"
+    shutil.copytree(GITOPS_FIXTURES / "kustomize", repo)
+    f = container_finding("Deployment", "shop-prod", "api", "envoy", (CPU, "250m", "200m"),
+                          ("resources.limits.cpu", "500m", "400m"))
+    result = plan_edits(repo, [f])
+    assert [e.path for e in result.edits] == ["overlays/prod/kustomization.yaml"]
+    assert changed_lines(result.edits[0]) == ["-        value: 250m", "+        value: 200m",
+                                              "-        value: 500m", "+        value: 400m"]

@@ -53,6 +53,10 @@ def edit_container(index: RepoIndex, finding: Finding, read: Callable[[str], str
     layered = None if (finding.edit.source_hint or "").strip() or ref is None else _overlay_of(index, finding)
     if layered is not None:
         return _edit_layers(OverlayLayers.of(index, *layered), finding, read, allow_shared)
+    inflated = None if (finding.edit.source_hint or "").strip() or ref is None or index.definitions.get(
+        (ref.kind, ref.name)) else helmkeys.inflated_release(index, ref, deploy.entry_point if deploy else None)
+    if inflated is not None:      # a chart a kustomization inflates (helmCharts): its values file and inline values
+        return _as_edit(helmkeys.edit_release(index, finding, read, inflated))
     target = manifests.resolve_container(index, finding)
     return _edit_target(target, finding, read)
 

@@ -36,9 +36,12 @@ _SOURCE = re.compile(r"^# Source: (\S+)", re.M)
 
 def _get(data: Any, keys: list[Any]) -> Any:
     for key in keys:
-        if not isinstance(data, dict) or key not in data:
+        if isinstance(data, list) and isinstance(key, int) and 0 <= key < len(data):
+            data = data[key]
+        elif isinstance(data, dict) and key in data:
+            data = data[key]
+        else:
             return None
-        data = data[key]
     return data
 
 
@@ -159,6 +162,22 @@ def _hard_coded(release: Release, source: str | None, container: str) -> SourceN
 def _env_file(release: Release) -> tuple[str, list[Any]] | None:
     own = [(p, k) for p, k in release.files if p != release.defaults]
     return own[-1] if own else None
+
+
+def inflated_release(index: RepoIndex, ref, entry: str | None) -> DeploySource | None:
+    """The ``helmCharts`` release of a kustomization that deploys ``ref``'s namespace (under ``entry``)."""
+    found: dict[tuple[str, str | None], list[str]] = {}
+    for source in index.values:
+        if source.chart_dir is None or source.namespace != ref.namespace:
+            continue
+        if entry is not None and not source.path.startswith(entry.rstrip("/") + "/"):
+            continue
+        spec = source.path if not source.prefix else f"{source.path}#{'.'.join(map(str, source.prefix))}"
+        found.setdefault((source.chart_dir, source.release), []).append(spec)
+    if len(found) != 1:
+        return None
+    (chart, release), files = next(iter(found.items()))
+    return DeploySource(chart, "kustomize-helmCharts", "helm", tuple(files), release)
 
 
 def edit_release(index: RepoIndex, finding: Finding, read, deploy: DeploySource,

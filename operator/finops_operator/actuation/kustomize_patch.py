@@ -187,10 +187,11 @@ def _append_container(text: str, path: str, doc_index: int, spec_path: list[str]
         raise EditError("containers is not a block list; add the container by hand", source=path)
     first = seq.value[0]
     line_start = text.rfind("\n", 0, first.start_mark.index) + 1
-    dash = text.index("-", line_start)
+    dash = text.index("-", line_start) - line_start      # the column of the list's dashes
     step = yamledit.indent_step(doc.node)
-    item = _dump(items, step)
-    lines = [" " * dash + line if line else line for line in item.rstrip("\n").split("\n")]
+    item = _dump(items, step).rstrip("\n").split("\n")
+    lead = len(item[0]) - len(item[0].lstrip(" "))          # the dump indents a top-level list: undo it
+    lines = [" " * dash + line[lead:] if line else line for line in item]
     at = yamledit._content_line_end(text, yamledit._last_end(seq))
     new = text[:at] + "\n" + "\n".join(lines) + text[at:]
     data = yamledit.load_data(new, path)[doc_index]
