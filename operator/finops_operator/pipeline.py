@@ -10,7 +10,7 @@ result (branches, PRs, SavingsOpportunity objects).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -93,30 +93,35 @@ def scan(state: ClusterState, settings: PolicySettings, *, prices: PriceBook | N
     t = timer.lap("plan", t)
     result = ScanResult(state, detected.findings, detected.skipped, decisions, plan)
     if repo_root is not None:
+        if prover is not None and prover.allow_shared != settings.gitops.allow_shared:
+            prover = replace(prover, allow_shared=settings.gitops.allow_shared)   # the policy decides
         _prepare_change_sets(result, repo_root, cluster=state.cluster, now=context.now,
-                             dry_run=settings.mode == Mode.DRY_RUN, prover=prover)
+                             dry_run=settings.mode == Mode.DRY_RUN, prover=prover,
+                             allow_shared=settings.gitops.allow_shared)
         timer.lap("edit", t)
     result.timings = timer.timings
     return result
 
 
 def _prepare_change_sets(result: ScanResult, repo_root: Path, *, cluster: str, now: datetime,
-                         dry_run: bool, prover: Prover | None = None) -> None:
+                         dry_run: bool, prover: Prover | None = None, allow_shared: bool = False) -> None:
     """Fill edits, skipped reasons, proof and PR text; a change set with nothing proven to edit is dropped."""
     kept: list[ChangeSet] = []
     for cs in result.plan.change_sets:
-        if _edit_and_prove(result, cs, repo_root, prover):
+        if _edit_and_prove(result, cs, repo_root, prover, allow_shared):
             cs.body = render_body(cs, cluster=cluster, generated_at=now, dry_run=dry_run)
             kept.append(cs)
     result.plan.change_sets = kept
 
 
-def _edit_and_prove(result: ScanResult, cs: ChangeSet, repo_root: Path, prover: Prover | None) -> bool:
+def _edit_and_prove(result: ScanResult, cs: ChangeSet, repo_root: Path, prover: Prover | None,
+                    allow_shared: bool = False) -> bool:
     """Plan the edits; while the proof refuses findings, plan again without them. False: drop ``cs``."""
     refused: dict[str, str] = {}
     while True:
         try:
-            edited = plan_edits(repo_root, [f for f in cs.findings if f.id not in refused])
+            edited = plan_edits(repo_root, [f for f in cs.findings if f.id not in refused],
+                                allow_shared=allow_shared)
         except EditError as exc:
             # A file this change set needs is broken: nothing of it is written.
             result.errors.append(f"{cs.id}: {exc}")

@@ -17,8 +17,8 @@ from .detectors import REGISTRY
 from .errors import ConfigError
 from .settings_base import LimitPolicy, SettingsModel, TimeWindow, known_zone
 
-__all__ = ["ChangeWindow", "DetectorSettings", "GuardrailSettings", "LimitPolicy", "MAX_HISTORY_WINDOW", "Mode",
-           "PolicySettings", "TimeWindow", "load_policy", "settings_from_document"]
+__all__ = ["ChangeWindow", "DetectorSettings", "GitOpsSettings", "GuardrailSettings", "LimitPolicy", "MAX_HISTORY_WINDOW", "Mode",
+           "PolicySettings", "SharedBaseEdits", "TimeWindow", "load_policy", "settings_from_document"]
 
 MAX_HISTORY_WINDOW = timedelta(days=90)     # longest usage history a run reads (bounds its PromQL requests)
 
@@ -64,6 +64,22 @@ class GuardrailSettings(_Model):
     max_open_prs: int = Field(default=5, ge=0, le=100)
 
 
+class SharedBaseEdits(str, Enum):
+    REFUSE = "Refuse"      # a value set in a base other overlays share is changed by a patch in this overlay
+    ALLOW = "Allow"        # edit the shared base itself; the pull request lists the other overlays that change
+
+
+class GitOpsSettings(_Model):
+    shared_base_edits: SharedBaseEdits = Field(
+        default=SharedBaseEdits.REFUSE,
+        description="Refuse: change values set in a shared Kustomize base or component through a patch in this "
+                    "cluster's overlay; Allow: edit the shared file, and list the other overlays that change")
+
+    @property
+    def allow_shared(self) -> bool:
+        return self.shared_base_edits == SharedBaseEdits.ALLOW
+
+
 class Mode(str, Enum):
     DRY_RUN = "DryRun"                    # record findings, change nothing
     PULL_REQUEST = "PullRequest"          # open PRs for allowed findings
@@ -75,6 +91,7 @@ class PolicySettings(_Model):
     detectors: DetectorSettings = DetectorSettings()
     guardrails: GuardrailSettings = GuardrailSettings()
     group_by: str = Field(default="namespace", pattern="^(namespace|type|team)$")
+    gitops: GitOpsSettings = GitOpsSettings()
 
 
 def load_policy(data: dict[str, Any] | None, *, source: str = "policy") -> PolicySettings:
@@ -87,7 +104,7 @@ def load_policy(data: dict[str, Any] | None, *, source: str = "policy") -> Polic
         raise ConfigError(f"{first['msg']} (got {first.get('input')!r})", source=source, field=where) from None
 
 
-SETTINGS_KEYS = ("mode", "detectors", "guardrails", "groupBy", "group_by")
+SETTINGS_KEYS = ("mode", "detectors", "guardrails", "groupBy", "group_by", "gitops")
 OPERATOR_KEYS = ("scope", "schedule", "timeZone", "dataSources", "git")   # read by api/policy.py
 OBJECT_KEYS = ("apiVersion", "kind", "metadata", "spec", "status")
 

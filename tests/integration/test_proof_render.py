@@ -164,10 +164,11 @@ def test_a_terraform_edit_that_breaks_tofu_fmt_is_refused(prover: Prover) -> Non
 
 
 def test_the_pipeline_replans_a_change_set_without_the_finding_its_proof_refuses(prover: Prover, tmp_path: Path) -> None:
-    """The prod finding is proven and written; the dev finding would edit the shared base and is refused."""
+    """The prod finding is proven and written; the dev finding, annotated to edit the shared base, is refused."""
     repo = apply(KUSTOMIZE, tmp_path / "repo", [])
     good = finding("shop-prod", "api", "api", ("resources.requests.cpu", "1", "800m"))
     shared = finding("shop-dev", "worker", "metrics-exporter", ("resources.requests.cpu", "25m", "20m"))
+    shared.edit = EditTarget(EditKind.CONTAINER_RESOURCES, source_hint="base/worker.yaml")
     cs = ChangeSet("rightsize-shop", "t", [good, shared])
     state = ClusterState("c", "r", Window(NOW, NOW, 60))
     result = ScanResult(state, [good, shared], [], {}, Plan(change_sets=[cs]))

@@ -185,6 +185,7 @@ def _compare_bounds(info: Any, prop: dict[str, Any], where: str) -> list[str]:
 @pytest.mark.parametrize("section, model", [
     ("detectors", settings.DetectorSettings),
     ("guardrails", settings.GuardrailSettings),
+    ("gitops", settings.GitOpsSettings),
 ])
 def test_policy_section_mirrors_settings(section, model):
     assert compare_model(model, SPEC["properties"][section], f"spec.{section}") == []

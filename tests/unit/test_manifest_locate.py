@@ -23,13 +23,28 @@ def test_example_overlay_patch_that_sets_resources_is_edited_not_the_base(gitops
     assert "Kustomize patch" in result.notes[f.id][0]
 
 
-def test_overlay_without_resources_patch_edits_the_base_and_says_it_is_shared(fixture_repo):
+def test_value_in_a_shared_base_is_changed_by_a_new_patch_in_this_overlay(fixture_repo):
     repo = fixture_repo("kustomize-shared")
     f = container_finding("Deployment", "shop-staging", "shop", "app", (CPU, "200m", "100m"))
     result = plan_edits(repo, [f])
+    assert sorted(e.path for e in result.edits) == ["overlays/staging/finops-resources-shop.yaml",
+                                                    "overlays/staging/kustomization.yaml"]
+    patch = edit_for(result, "overlays/staging/finops-resources-shop.yaml")
+    assert patch.before is None and "- name: app" in patch.after and "cpu: 100m" in patch.after
+    assert changed_lines(edit_for(result, "overlays/staging/kustomization.yaml")) == [
+        "+patches:", "+  - path: finops-resources-shop.yaml"]
+    assert result.notes[f.id] == ["added a patch to overlays/staging (base/ is shared with overlays/json, "
+                                  "overlays/production)"]
+
+
+def test_shared_base_is_edited_when_the_policy_allows_and_the_note_names_the_others(fixture_repo):
+    repo = fixture_repo("kustomize-shared")
+    f = container_finding("Deployment", "shop-staging", "shop", "app", (CPU, "200m", "100m"))
+    result = plan_edits(repo, [f], allow_shared=True)
     edit = edit_for(result, "base/deployment.yaml")
     assert changed_lines(edit) == ["-            cpu: 200m", "+            cpu: 100m"]
-    assert any("shop" in n and "applies there too" in n for n in result.notes[f.id])
+    assert [e.path for e in result.edits] == ["base/deployment.yaml"]
+    assert any("overlays/json, overlays/production also build" in n for n in result.notes[f.id])
 
 
 def test_production_patch_wins_and_missing_key_is_added_to_the_patch(fixture_repo):
@@ -44,12 +59,23 @@ def test_production_patch_wins_and_missing_key_is_added_to_the_patch(fixture_rep
     assert [e.path for e in result.edits] == ["overlays/production/resources.yaml"]
 
 
-def test_json6902_patch_on_resources_is_refused_with_a_reason(fixture_repo):
+def test_json6902_op_that_sets_the_field_is_edited(fixture_repo):
     repo = fixture_repo("kustomize-shared")
     f = container_finding("Deployment", "shop-json", "shop", "app", (CPU, "300m", "100m"))
     result = plan_edits(repo, [f])
-    assert result.edits == []
-    assert "JSON 6902 patch" in result.skipped[f.id] and "overlays/json/json-patch.yaml" in result.skipped[f.id]
+    assert [e.path for e in result.edits] == ["overlays/json/json-patch.yaml"]
+    assert changed_lines(result.edits[0]) == ["-  value: 300m", "+  value: 100m"]
+
+
+def test_json6902_op_on_one_field_leaves_the_others_to_an_overlay_patch(fixture_repo):
+    repo = fixture_repo("kustomize-shared")
+    f = container_finding("Deployment", "shop-json", "shop", "app", (CPU, "300m", "100m"),
+                          ("resources.requests.memory", None, "300Mi"))
+    result = plan_edits(repo, [f])
+    assert sorted(e.path for e in result.edits) == ["overlays/json/finops-resources-shop.yaml",
+                                                    "overlays/json/json-patch.yaml",
+                                                    "overlays/json/kustomization.yaml"]
+    assert "memory: 300Mi" in edit_for(result, "overlays/json/finops-resources-shop.yaml").after
 
 
 # --------------------------------------------------------------------------- Helm
@@ -174,3 +200,45 @@ def test_hint_to_a_malformed_file_raises_edit_error_naming_it(fixture_repo):
     with pytest.raises(EditError) as err:
         resolve_container(RepoIndex(repo), f)
     assert err.value.source == "tools/broken.yaml" and err.value.field == "line 14"
+
+
+def test_a_container_missing_from_the_overlays_patch_is_added_to_it_in_order(tmp_path):
+    import shutil
+    from tests.support.renderers import GITOPS_FIXTURES
+    repo = tmp_path / "repo"
+    shutil.copytree(GITOPS_FIXTURES / "kustomize", repo)
+    f = container_finding("Deployment", "shop-dev", "worker", "metrics-exporter", (CPU, "25m", "20m"))
+    result = plan_edits(repo, [f])
+    assert [e.path for e in result.edits] == ["overlays/dev/worker-resources.yaml"]
+    assert changed_lines(result.edits[0]) == ["+        - name: metrics-exporter", "+          resources:",
+                                              "+            requests:", "+              cpu: 20m"]
+
+
+def test_a_json6902_op_on_one_container_does_not_block_the_others(tmp_path):
+    import shutil
+    from tests.support.renderers import GITOPS_FIXTURES
+    repo = tmp_path / "repo"
+    shutil.copytree(GITOPS_FIXTURES / "kustomize", repo)
+    worker = container_finding("Deployment", "shop-staging", "worker", "worker", (CPU, "200m", "150m"))
+    exporter = container_finding("Deployment", "shop-staging", "worker", "metrics-exporter", (CPU, "25m", "20m"))
+    result = plan_edits(repo, [worker, exporter])
+    assert result.skipped == {}
+    json_edit = edit_for(result, "overlays/staging/worker-json6902.json")
+    assert changed_lines(json_edit) == [
+        '-  {"op": "replace", "path": "/spec/template/spec/containers/0/resources/requests/cpu", "value": "200m"},',
+        '+  {"op": "replace", "path": "/spec/template/spec/containers/0/resources/requests/cpu", "value": "150m"},']
+    patch = edit_for(result, "overlays/staging/finops-resources-worker.yaml").after
+    assert "- name: worker\n" in patch and "- name: metrics-exporter" in patch and "cpu: 20m" in patch
+
+
+def test_inline_json6902_op_in_the_kustomization_is_edited_in_place(tmp_path):
+    import shutil
+    from tests.support.renderers import GITOPS_FIXTURES
+    repo = tmp_path / "repo"
+    shutil.copytree(GITOPS_FIXTURES / "kustomize", repo)
+    f = container_finding("Deployment", "shop-prod", "api", "envoy", (CPU, "250m", "200m"),
+                          ("resources.limits.cpu", "500m", "400m"))
+    result = plan_edits(repo, [f])
+    assert [e.path for e in result.edits] == ["overlays/prod/kustomization.yaml"]
+    assert changed_lines(result.edits[0]) == ["-        value: 250m", "+        value: 200m",
+                                              "-        value: 500m", "+        value: 400m"]

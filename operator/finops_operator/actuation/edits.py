@@ -14,11 +14,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from .. import bundled
 from ..errors import EditError, FinOpsError
 from ..models import EditKind, FileEdit, Finding
-from . import manifests, nodepool, terraform, tfvolumes
+from . import container_edit, manifests, nodepool, terraform, tfvolumes
 from .locate import RepoIndex
 
 log = logging.getLogger(__name__)
@@ -72,8 +73,12 @@ def _order(finding: Finding) -> int:
 
 
 def plan_edits(repo_root: Path, findings: list[Finding], *, templates_dir: Path | None = None,
-               index: RepoIndex | None = None) -> EditResult:
-    """Plan the file edits for ``findings`` in the repository at ``repo_root``."""
+               index: RepoIndex | None = None, allow_shared: bool = False) -> EditResult:
+    """Plan the file edits for ``findings`` in the repository at ``repo_root``.
+
+    ``allow_shared`` (the policy's ``spec.gitops.sharedBaseEdits: Allow``) lets a container edit
+    change a Kustomize base or component that other overlays build, instead of patching this overlay.
+    """
     index = index or RepoIndex(Path(repo_root))
     templates = Path(templates_dir) if templates_dir else bundled.path("terraform_templates")
     ws = _Workspace(index)
@@ -81,8 +86,9 @@ def plan_edits(repo_root: Path, findings: list[Finding], *, templates_dir: Path 
     for finding in sorted(findings, key=_order):
         staged: dict[str, str | None] = {}
         reader = lambda p: staged[p] if p in staged and staged[p] is not None else ws.read(p)
+        ctx = _Context(index, reader, staged, templates, allow_shared)
         try:
-            location, notes = _apply(index, finding, reader, staged, templates)
+            location, notes = _apply(ctx, finding)
         except FinOpsError as exc:
             result.skipped[finding.id] = str(exc)
             log.info("skipping %s: %s", finding.target, exc)
@@ -96,42 +102,48 @@ def plan_edits(repo_root: Path, findings: list[Finding], *, templates_dir: Path 
     return result
 
 
-def _apply(index: RepoIndex, finding: Finding, read, staged: dict[str, str | None],
-           templates: Path) -> tuple[str | None, list[str]]:
+@dataclass(slots=True)
+class _Context:
+    """What every editor gets: the index, a reader over this finding's staged texts, where to stage."""
+
+    index: RepoIndex
+    read: Callable[[str], str]
+    staged: dict[str, str | None]
+    templates: Path
+    allow_shared: bool
+
+
+def _apply(ctx: _Context, finding: Finding) -> tuple[str | None, list[str]]:
     editor = _EDITORS.get(finding.edit.kind)
     if editor is None:
         raise EditError(f"no editor for edit kind {finding.edit.kind.value}")
-    return editor(index, finding, read, staged, templates)
+    return editor(ctx, finding)
 
 
-def _edit_node_group(index: RepoIndex, finding: Finding, read, staged, templates: Path) -> tuple[str | None, list[str]]:
-    out = terraform.edit_node_group(index.tf_files, read, finding)
-    staged.update(out.files)
+def _staged(ctx: _Context, out) -> tuple[str | None, list[str]]:
+    """Stage an editor's files; return its location and notes."""
+    ctx.staged.update(out.files)
     return out.location, out.notes
 
 
-def _remove_ebs_volume(index: RepoIndex, finding: Finding, read, staged, templates: Path) -> tuple[str | None, list[str]]:
-    out = tfvolumes.remove_volume(index.tf_files, read, finding, templates)
-    staged.update(out.files)
-    return out.location, out.notes
+def _edit_node_group(ctx: _Context, finding: Finding) -> tuple[str | None, list[str]]:
+    return _staged(ctx, terraform.edit_node_group(ctx.index.tf_files, ctx.read, finding))
 
 
-def _apply_container(index: RepoIndex, finding: Finding, read, staged, templates: Path) -> tuple[str | None, list[str]]:
-    target = manifests.resolve_container(index, finding)
-    text = read(target.path)
-    first_line = None
-    for change in finding.changes:
-        try:
-            text, line = manifests.apply_change(text, target, change)
-        except FinOpsError as exc:
-            raise exc.located(source=target.path) from None
-        first_line = first_line or line
-    staged[target.path] = text
-    notes = [f"edited {target.what}"] + target.notes
-    return f"{target.path}:{first_line}", notes
+def _remove_ebs_volume(ctx: _Context, finding: Finding) -> tuple[str | None, list[str]]:
+    return _staged(ctx, tfvolumes.remove_volume(ctx.index.tf_files, ctx.read, finding, ctx.templates))
 
 
-def _remove_pv(index: RepoIndex, finding: Finding, read, staged, templates: Path) -> tuple[str | None, list[str]]:
+def _apply_container(ctx: _Context, finding: Finding) -> tuple[str | None, list[str]]:
+    return _staged(ctx, container_edit.edit_container(ctx.index, finding, ctx.read, allow_shared=ctx.allow_shared))
+
+
+def _edit_node_pool(ctx: _Context, finding: Finding) -> tuple[str | None, list[str]]:
+    return _staged(ctx, nodepool.edit_node_pool(ctx.index, finding, ctx.read))
+
+
+def _remove_pv(ctx: _Context, finding: Finding) -> tuple[str | None, list[str]]:
+    index, read, staged = ctx.index, ctx.read, ctx.staged
     name = finding.target.name
     defs = index.pvs.get(name, [])
     if not defs:
@@ -150,12 +162,6 @@ def _remove_pv(index: RepoIndex, finding: Finding, read, staged, templates: Path
     note = "deleted the file (it held only this PersistentVolume)" if staged[defn.path] is None \
         else "removed the PersistentVolume document"
     return f"{defn.path}:{line}", [note]
-
-
-def _edit_node_pool(index: RepoIndex, finding: Finding, read, staged, templates: Path) -> tuple[str | None, list[str]]:
-    out = nodepool.edit_node_pool(index, finding, read)
-    staged.update(out.files)
-    return out.location, out.notes
 
 
 # One editor per edit kind; a finding type declares which kinds it emits (Detector.edit_kinds).

@@ -361,6 +361,7 @@ def entry_points(root: Path, touched: set[str]) -> list[EntryPoint]:
         if rel.endswith(TERRAFORM_SUFFIXES):
             result.append(EntryPoint("terraform", rel, {rel}))
         elif rel.endswith(YAML_SUFFIXES) and rel not in read and rel not in chart_files \
-                and posixpath.basename(rel) not in KUSTOMIZATION_FILES:
+                and rel in tree.file_set and posixpath.basename(rel) not in KUSTOMIZATION_FILES:
+            # (a file absent from this copy is a new patch in the other one, read by a kustomization there)
             result.append(EntryPoint("manifest", rel, {rel}))
     return result

@@ -56,9 +56,11 @@ class Definition:
 
 @dataclass(slots=True)
 class Patch:
-    path: str                      # the patch file (repo-relative)
+    path: str                      # the patch file (repo-relative); inline: the kustomization file
     kustomization: str             # directory of the kustomization that applies it
     target: dict[str, str] = field(default_factory=dict)   # kustomize `target:` selector
+    key: str = "patches"           # patches | patchesStrategicMerge | patchesJson6902
+    inline: int | None = None      # index of an inline `patch: |` entry in the kustomization's list
 
 
 @dataclass(slots=True)
@@ -67,8 +69,9 @@ class Kustomization:
     path: str
     namespace: str | None
     resources: list[str]           # repo-relative files or directories
-    patches: list[Patch]
+    patches: list[Patch]           # in the order kustomize applies them
     inline_patches: int = 0
+    components: list[str] = field(default_factory=list)   # repo-relative component directories
 
 
 @dataclass(slots=True)
@@ -81,6 +84,7 @@ class ValuesSource:
     namespace: str | None          # None: not known (values file without an Application)
     release: str | None
     chart: str | None
+    chart_dir: str | None = None   # the chart's directory, when known (kustomize helmCharts)
 
 
 @dataclass(slots=True)
@@ -205,7 +209,7 @@ class RepoIndex:
                 if not any(v.path == rel for v in self.values):
                     chart = str(PurePosixPath(rel).parent)
                     self.values.append(ValuesSource(rel, 0, [], None, None, PurePosixPath(chart).name))
-        patch_files = {p.path for k in self.kustomizations.values() for p in k.patches}
+        patch_files = {p.path for k in self.kustomizations.values() for p in k.patches if p.inline is None}
         for key, defs in list(self.definitions.items()):   # a patch is not a definition
             kept = [d for d in defs if d.path not in patch_files]
             if kept:
@@ -242,26 +246,42 @@ class RepoIndex:
 
     def _index_kustomization(self, rel: str, doc: dict) -> None:
         base = PurePosixPath(rel).parent
-        resources = [self._join(base, r) for r in (doc.get("resources") or []) + (doc.get("bases") or [])
-                     if isinstance(r, str) and "://" not in r]
+        refs = lambda key: [self._join(base, r) for r in (doc.get(key) or []) if isinstance(r, str) and "://" not in r]
         patches: list[Patch] = []
         inline = 0
-        for entry in doc.get("patchesStrategicMerge") or []:
-            if isinstance(entry, str) and "\n" not in entry:
-                patches.append(Patch(self._join(base, entry), str(base)))
-            else:
-                inline += 1
-        for entry in doc.get("patches") or []:
-            if isinstance(entry, dict) and isinstance(entry.get("path"), str):
-                target = entry.get("target") if isinstance(entry.get("target"), dict) else {}
-                patches.append(Patch(self._join(base, entry["path"]), str(base), target))
-            elif isinstance(entry, str):
-                patches.append(Patch(self._join(base, entry), str(base)))
-            else:
-                inline += 1
+        for key in ("patchesStrategicMerge", "patches", "patchesJson6902"):   # kustomize's order
+            for i, entry in enumerate(doc.get(key) or []):
+                target = entry.get("target") if isinstance(entry, dict) and isinstance(entry.get("target"), dict) else {}
+                if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+                    patches.append(Patch(self._join(base, entry["path"]), str(base), target, key))
+                elif isinstance(entry, str) and "\n" not in entry:
+                    patches.append(Patch(self._join(base, entry), str(base), {}, key))
+                else:
+                    inline += 1
+                    if isinstance(entry, dict) and isinstance(entry.get("patch"), str):
+                        patches.append(Patch(rel, str(base), target, key, i))
         ns = doc.get("namespace")
-        self.kustomizations[str(base)] = Kustomization(str(base), rel, ns if isinstance(ns, str) else None,
-                                                       resources, patches, inline)
+        ns = ns if isinstance(ns, str) else None
+        self.kustomizations[str(base)] = Kustomization(str(base), rel, ns, refs("resources") + refs("bases"),
+                                                       patches, inline, refs("components"))
+        self._index_helm_charts(rel, base, doc, ns)
+
+    def _index_helm_charts(self, rel: str, base: PurePosixPath, doc: dict, ns: str | None) -> None:
+        """``helmCharts`` entries: the values file, then the inline values (later wins)."""
+        home = (doc.get("helmGlobals") or {}).get("chartHome") if isinstance(doc.get("helmGlobals"), dict) else None
+        for i, chart in enumerate(doc.get("helmCharts") or []):
+            if not isinstance(chart, dict) or not isinstance(chart.get("name"), str):
+                continue
+            release = chart.get("releaseName") or chart["name"]
+            where = chart.get("namespace") or ns
+            files = [chart.get("valuesFile")] + list(chart.get("additionalValuesFiles") or [])
+            for vf in files:
+                if isinstance(vf, str) and "://" not in vf:
+                    self.values.append(ValuesSource(self._join(base, vf), 0, [], where, release, chart["name"],
+                                                    self._join(base, f"{home or 'charts'}/{chart['name']}")))
+            if isinstance(chart.get("valuesInline"), dict):
+                self.values.append(ValuesSource(rel, 0, ["helmCharts", i, "valuesInline"], where, release,
+                                                chart["name"], self._join(base, f"{home or 'charts'}/{chart['name']}")))
 
     def _index_argo(self, rel: str, i: int, doc: dict) -> None:
         spec = doc["spec"]
@@ -311,7 +331,7 @@ class RepoIndex:
         k = self.kustomizations[kdir]
         dirs = outer + [kdir]
         ns = outer_ns or k.namespace
-        for res in k.resources:
+        for res in k.resources + k.components:
             if res in self.kustomizations:
                 self._expand(res, dirs, ns, seen | {kdir})
             else:
@@ -327,6 +347,14 @@ class RepoIndex:
             if defn.path.startswith(directory.rstrip("/") + "/"):
                 found.add(ns)
         return found, chains
+
+    def roots(self, kdir: str) -> set[str]:
+        """Top-level kustomizations (overlays) whose build includes kustomization ``kdir``."""
+        self.chains("")
+        included = {r for k in self.kustomizations.values() for r in k.resources + k.components}
+        found = {c.dirs[0] for chains in self._chains.values() for c in chains
+                 if kdir in c.dirs and c.dirs[0] not in included}
+        return found or {kdir}
 
     def patches_for(self, chain: Chain) -> list[Patch]:
         """Patches of every kustomization along a chain, outermost first."""

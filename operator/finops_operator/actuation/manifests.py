@@ -232,15 +232,23 @@ def apply_change(text: str, target: YamlTarget, change: Change) -> tuple[str, in
     """Apply one resources change; returns the new text and the 1-based line of the value."""
     if change.field not in RESOURCE_FIELDS:
         raise EditError(f"unsupported field {change.field!r} (expected one of {sorted(RESOURCE_FIELDS)})")
-    path = target.path
+    return apply_keys(text, target.path, target.doc, target.owner, change.field.split("."), change)
+
+
+def apply_keys(text: str, path: str, doc: int, owner_keys: list[Any], keys: list[str],
+               change: Change) -> tuple[str, int]:
+    """Set (insert, remove) ``keys`` below the mapping at ``owner_keys`` to ``change.after``.
+
+    ``change.before`` is checked against the value found there (a quantity of the kind
+    ``change.field`` names). Returns the new text and the 1-based line of the value.
+    """
     docs = {d.index: d for d in yamledit.compose(text, path)}
-    if target.doc not in docs:
-        raise EditError(f"document {target.doc + 1} disappeared while editing", source=path)
-    root = docs[target.doc].node
-    owner = _navigate(root, target.owner, path)
+    if doc not in docs:
+        raise EditError(f"document {doc + 1} disappeared while editing", source=path)
+    root = docs[doc].node
+    owner = _navigate(root, owner_keys, path)
     if not isinstance(owner, MappingNode):
-        raise EditError(f"{'.'.join(map(str, target.owner))} is not a mapping", source=path)
-    keys = change.field.split(".")
+        raise EditError(f"{'.'.join(map(str, owner_keys))} is not a mapping", source=path)
     chain: list[Node] = [owner]
     for key in keys:
         nxt = yamledit.get(chain[-1], key) if isinstance(chain[-1], MappingNode) else None
@@ -248,14 +256,11 @@ def apply_change(text: str, target: YamlTarget, change: Change) -> tuple[str, in
             break
         chain.append(nxt)
     leaf = chain[-1] if len(chain) == len(keys) + 1 else None
-    where = f"{path}:{'.'.join(map(str, target.owner + keys))}"
     if leaf is not None and not isinstance(leaf, ScalarNode):
-        raise EditError(f"{where} is not a plain value", source=path)
+        raise EditError(f"{path}:{'.'.join(map(str, owner_keys + keys))} is not a plain value", source=path)
     if leaf is not None and change.before is not None and not yamledit.is_null(leaf) \
             and not _same_quantity(change.field, leaf.value, change.before):
-        raise EditError(f"the repository has {keys[-1]}: {leaf.value} but the cluster runs {change.before}; "
-                        "the repository and the cluster disagree, sync them before right-sizing",
-                        source=path, field=".".join(map(str, target.owner + keys)))
+        raise disagree(path, change, leaf.value, ".".join(map(str, owner_keys + keys)))
     if change.after is None:
         if leaf is None:
             return text, yamledit.line_of(text, owner.start_mark.index)
@@ -264,15 +269,27 @@ def apply_change(text: str, target: YamlTarget, change: Change) -> tuple[str, in
         new = yamledit.set_scalar(text, leaf, change.after)
     else:
         new = _insert(text, chain, keys, change.after, root)
-    yamledit.verify(text, new, path, target.doc, target.owner + keys, change.after,
-                    prune_from=len(target.owner) + 1)
-    return new, _line_after(new, target, keys)
+    yamledit.verify(text, new, path, doc, owner_keys + keys, change.after, prune_from=len(owner_keys) + 1)
+    return new, _line_after(new, path, doc, owner_keys, keys)
 
 
-def _line_after(text: str, target: YamlTarget, keys: list[str]) -> int:
+def disagree(path: str, change: Change, found: str, where: str) -> EditError:
+    return EditError(f"the repository has {change.field.rsplit('.', 1)[-1]}: {found} but the cluster runs "
+                     f"{change.before}; the repository and the cluster disagree, sync them before right-sizing",
+                     source=path, field=where)
+
+
+def same_value(change: Change, found: Any) -> bool:
+    """Whether a value found in a layer is what the cluster runs (``change.before``)."""
+    if found is None or change.before is None:
+        return True
+    return _same_quantity(change.field, str(found), change.before)
+
+
+def _line_after(text: str, path: str, doc: int, owner: list[Any], keys: list[str]) -> int:
     """Line of the changed value in the new text (of its owner when the key was removed)."""
-    docs = {d.index: d for d in yamledit.compose(text, target.path)}
-    node = _navigate(docs[target.doc].node, target.owner, target.path)
+    docs = {d.index: d for d in yamledit.compose(text, path)}
+    node = _navigate(docs[doc].node, owner, path)
     for key in keys:
         nxt = yamledit.get(node, key)
         if nxt is None:
