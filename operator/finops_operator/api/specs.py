@@ -134,11 +134,11 @@ def _within_history_maximum(text: str) -> bool:
 
 
 _IS_DURATION = f"self.matches({cel_quote(DURATION_PATTERN)})"
-HistoryWindow = Annotated[str, Field(max_length=16, pattern=DURATION_PATTERN, description=(
+HistoryWindow = Annotated[str, Field(max_length=16, description=(
     "How much history to size from, as a Prometheus/Go-style duration (units ms, s, m, h, d, w), e.g. 14d or "
     "336h; at most 90d.")),
-    Rule(_IS_DURATION, "historyWindow must be a duration such as 14d, 336h or 2w (units ms, s, m, h, d, w; no "
-         "spaces, no decimals, at most 9 digits a number)", _valid_duration),
+    Matches(DURATION_PATTERN, "historyWindow must be a duration such as 14d, 336h or 2w (units ms, s, m, h, d, w; "
+            "no spaces, no decimals, at most 9 digits a number)", cel=True),
     Rule(f"!{_IS_DURATION} || {duration_ms_cel()} <= {MAX_HISTORY_MS}",
          "historyWindow must be at most 90d (the maximum of 90 days: longer windows need too many Prometheus "
          "requests)", _within_history_maximum)]
