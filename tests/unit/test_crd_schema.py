@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from finops_operator import models, settings
-from finops_operator.api import crdgen, specs
+from finops_operator.api import budget, crdgen, specs
 from finops_operator.detectors import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,8 +98,8 @@ def test_crd_rules_are_the_models_rules():
     spec = SPEC["properties"]
     assert spec["guardrails"]["x-kubernetes-validations"] == [r.schema() for r in settings.GuardrailSettings.rules]
     assert SPEC["x-kubernetes-validations"] == [r.schema() for r in specs.PolicySpecSchema.rules]
-    budget = load_schema("budgets.yaml")["properties"]["spec"]
-    assert budget["x-kubernetes-validations"] == [r.schema() for r in specs.BudgetSpecSchema.rules]
+    budget_spec = load_schema("budgets.yaml")["properties"]["spec"]
+    assert budget_spec["x-kubernetes-validations"] == [r.schema() for r in budget.BudgetSpecSchema.rules]
 
 
 def apply_defaults(schema: dict[str, Any], value: Any) -> Any:

@@ -30,7 +30,8 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, FoldedScalarString
 
 from ..detectors import REGISTRY
-from .specs import BudgetSpecSchema, PolicySpecSchema
+from .budget import BudgetSpecSchema
+from .specs import PolicySpecSchema
 
 SPEC_MODELS: dict[str, type[BaseModel]] = {"finopspolicies.yaml": PolicySpecSchema, "budgets.yaml": BudgetSpecSchema}
 CRD_FILES = ("finopspolicies.yaml", "budgets.yaml", "savingsopportunities.yaml")
