@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 VENV := .venv
 
-.PHONY: demo test bootstrap tools render-tools bench
+.PHONY: demo test bootstrap tools render-tools bench crds
 
 bootstrap:
 	@tests/tools/bootstrap.sh
@@ -21,6 +21,10 @@ tools:
 
 test: bootstrap tools
 	@$(VENV)/bin/python -m pytest tests
+
+# Regenerate the CRDs' spec schemas (crds/ and the chart's copy) from the spec models.
+crds: bootstrap
+	@$(VENV)/bin/python -m finops_operator.api.crdgen
 
 bench: bootstrap tools
 	@$(VENV)/bin/python benchmarks/run.py

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, create_model, field_validator
+from pydantic import Field, create_model
 
 from .detectors import REGISTRY
 from .errors import ConfigError
-from .settings_base import LimitPolicy, SettingsModel, TimeWindow, known_zone
+from .settings_base import LimitPolicy, Rule, SettingsModel, TimeWindow, TimeZone, Weekdays, validate_spec
 
 __all__ = ["ChangeWindow", "DetectorSettings", "GitOpsSettings", "GuardrailSettings", "LimitPolicy", "MAX_HISTORY_WINDOW", "Mode",
            "PolicySettings", "SharedBaseEdits", "TimeWindow", "load_policy", "settings_from_document"]
@@ -31,37 +31,71 @@ def _detector_settings() -> type[SettingsModel]:
     fields: dict[str, Any] = {}
     for cls in REGISTRY.values():
         fields[cls.settings_key] = (cls.settings_model, cls.settings_model())
-    return create_model("DetectorSettings", __base__=SettingsModel, **fields)
+    model = create_model("DetectorSettings", __base__=SettingsModel, **fields)
+    model.__doc__ = "Detector settings: one block per finding type, declared by its detector module."
+    return model
 
 
 DetectorSettings = _detector_settings()
 
 
 class ChangeWindow(_Model):
-    days: list[int] = Field(default=[0, 1, 2, 3, 4], description="Weekdays, 0=Monday .. 6=Sunday")
-    start: str = Field(default="09:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-    end: str = Field(default="17:00", pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
-    time_zone: str = Field(default="UTC")
+    """A weekly window in which pull requests may be opened."""
 
-    @field_validator("time_zone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        return known_zone(value)
+    rules = (Rule("!has(self.end) || !has(self.start) || self.end != self.start",
+                  "changeWindows: end must differ from start (a window from 22:00 to 06:00 crosses midnight; "
+                  "00:00 to 24:00 is the whole day)", lambda w: w.end != w.start, field="end"),)
+
+    days: Weekdays = [0, 1, 2, 3, 4]
+    start: str = Field(default="09:00", max_length=5, pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+                       description="Local start time HH:MM.")
+    end: str = Field(default="17:00", max_length=5, pattern=r"^([01]\d|2[0-4]):[0-5]\d$",
+                     description="Local end time HH:MM (24:00 = end of day; earlier than start crosses midnight).")
+    time_zone: TimeZone = "UTC"
+
+
+Dollars = Annotated[int, Field(ge=0, le=10_000_000)]
 
 
 class GuardrailSettings(_Model):
-    max_changes_per_day: int = Field(default=20, ge=0, le=10000)
-    max_single_change_dollars: int = Field(default=500, ge=0, le=10_000_000, description="Whole USD/month")
-    max_single_change_percent: int = Field(default=75, ge=1, le=100, description="Largest cut, in percent of the current value")
-    approval_above_dollars: int = Field(default=200, ge=0, le=10_000_000, description="Findings worth more need approval (whole USD/month)")
-    protected_labels: dict[str, str] = Field(default={"tier": "production", "critical": "true"})
-    protected_action: str = Field(default="RequireApproval", pattern="^(Deny|RequireApproval)$")
-    change_windows: list[ChangeWindow] = Field(default_factory=list, description="Empty: any time")
-    min_confidence_percent: int = Field(default=60, ge=0, le=100)
-    max_risk_percent: int = Field(default=60, ge=0, le=100)
-    max_workloads_per_pr: int = Field(default=10, ge=1, le=500)
-    max_namespaces_per_pr: int = Field(default=1, ge=1, le=100)
-    max_open_prs: int = Field(default=5, ge=0, le=100)
+    """Limits on what may be proposed. Each finding gets a decision (allow, require-approval, deny) with reasons."""
+
+    rules = (
+        Rule("!has(self.approvalAboveDollars) || !has(self.maxSingleChangeDollars) || "
+             "self.approvalAboveDollars <= self.maxSingleChangeDollars",
+             "guardrails.approvalAboveDollars must not exceed guardrails.maxSingleChangeDollars (changes above "
+             "maxSingleChangeDollars are denied, so a higher approval threshold would never apply)",
+             lambda g: g.approval_above_dollars <= g.max_single_change_dollars, field="approvalAboveDollars"),
+        Rule("!has(self.maxNamespacesPerPr) || !has(self.maxWorkloadsPerPr) || "
+             "self.maxNamespacesPerPr <= self.maxWorkloadsPerPr",
+             "guardrails.maxNamespacesPerPr must not exceed guardrails.maxWorkloadsPerPr (every namespace in a "
+             "pull request holds at least one workload)",
+             lambda g: g.max_namespaces_per_pr <= g.max_workloads_per_pr, field="maxNamespacesPerPr"),
+    )
+
+    max_changes_per_day: int = Field(default=20, ge=0, le=10000, description=(
+        "Findings proposed per day across all pull requests; 0 proposes nothing."))
+    max_single_change_dollars: Dollars = Field(default=500, description=(
+        "A single change worth more than this (whole USD per month) is denied."))
+    max_single_change_percent: int = Field(default=75, ge=1, le=100, description=(
+        "Largest cut, in percent of the current value."))
+    approval_above_dollars: Dollars = Field(default=200, description=(
+        "Findings worth more (whole USD per month) need approval."))
+    protected_labels: dict[str, Annotated[str, Field(max_length=63)]] = Field(
+        default={"tier": "production", "critical": "true"}, max_length=32, description=(
+            "Workloads (or nodes/volumes) carrying any of these label/tag values get protectedAction."))
+    protected_action: Literal["Deny", "RequireApproval"] = Field(default="RequireApproval", description=(
+        "What happens to findings on protected targets."))
+    change_windows: list[ChangeWindow] = Field(default=[], max_length=14, description=(
+        "When pull requests may be opened. Empty: any time."))
+    min_confidence_percent: int = Field(default=60, ge=0, le=100, description=(
+        "Findings with lower confidence are denied."))
+    max_risk_percent: int = Field(default=60, ge=0, le=100, description="Findings with higher risk are denied.")
+    max_workloads_per_pr: int = Field(default=10, ge=1, le=500, description=(
+        "Blast radius - workloads changed by one pull request."))
+    max_namespaces_per_pr: int = Field(default=1, ge=1, le=100, description=(
+        "Blast radius - namespaces touched by one pull request."))
+    max_open_prs: int = Field(default=5, ge=0, le=100, description="Pull requests open at once; 0 opens none.")
 
 
 class SharedBaseEdits(str, Enum):
@@ -87,21 +121,22 @@ class Mode(str, Enum):
 
 
 class PolicySettings(_Model):
-    mode: Mode = Mode.PULL_REQUEST
-    detectors: DetectorSettings = DetectorSettings()
+    """The settings part of a FinOpsPolicy spec (what a CLI --policy file holds too)."""
+
+    mode: Mode = Field(default=Mode.PULL_REQUEST, description=(
+        "DryRun records findings and changes nothing; PullRequest opens pull requests for findings the "
+        "guardrails allow; RequireApproval opens them only after a person approves each SavingsOpportunity "
+        "(annotation finops.dev/approved: \"true\")."))
+    detectors: DetectorSettings = DetectorSettings()  # type: ignore[valid-type]
     guardrails: GuardrailSettings = GuardrailSettings()
-    group_by: str = Field(default="namespace", pattern="^(namespace|type|team)$")
+    group_by: Literal["namespace", "type", "team"] = Field(default="namespace", description=(
+        "How allowed findings are grouped into pull requests."))
     gitops: GitOpsSettings = GitOpsSettings()
 
 
 def load_policy(data: dict[str, Any] | None, *, source: str = "policy") -> PolicySettings:
     """Validate settings; errors name the field and what to write instead."""
-    try:
-        return PolicySettings.model_validate(data or {})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{first['msg']} (got {first.get('input')!r})", source=source, field=where) from None
+    return validate_spec(PolicySettings, data or {}, source=source)
 
 
 SETTINGS_KEYS = ("mode", "detectors", "guardrails", "groupBy", "group_by", "gitops")

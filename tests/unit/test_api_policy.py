@@ -63,7 +63,7 @@ def test_defaults():
     ({"mode": "PullRequest", "git": {"provider": "Git", "repository": "acme/gitops"}}, "spec.git.repository",
      "clone URL"),
     ({"mode": "PullRequest", "git": {"provider": "Git", "repository": "ssh://git@h/r.git", "paths": ["../etc"]}},
-     "spec.git.paths", "inside the repository"),
+     "spec.git.paths[0]", "inside the repository"),
     ({"mode": "PullRequest", "git": {"provider": "Git", "repository": "file:///etc"}}, "spec.git.repository",
      "FINOPS_ALLOW_LOCAL_GIT"),
     ({"mode": "PullRequest", "git": {"provider": "Git", "repository": "/etc"}}, "spec.git.repository", "clone URL"),

@@ -1,8 +1,9 @@
 """The CRDs in crds/ against the code they describe (pure: no apiserver).
 
-- FinOpsPolicy ``spec.detectors`` / ``spec.guardrails`` mirror
-  ``finops_operator.settings`` field for field: names (camelCase aliases),
-  types, defaults, bounds, enums and patterns, checked by walking both.
+- The FinOpsPolicy and Budget ``spec`` schemas (and the SavingsOpportunity
+  ``spec.type`` enum) are generated from the spec models by
+  ``python -m finops_operator.api.crdgen``; the files equal its output (drift
+  fails here, with the command that fixes it) and are structural.
 - The defaults the apiserver would fill in equal ``PolicySettings()``.
 - Every string/array/map/integer is bounded and every CEL rule has a message.
 - The cron and time-zone patterns accept what croniter / zoneinfo accept
@@ -14,23 +15,19 @@
 from __future__ import annotations
 
 import copy
-import enum
 import re
-import types
-import typing
 import zoneinfo
 from pathlib import Path
 from typing import Any
 
-import annotated_types
 import croniter
 import jsonschema
 import pytest
 import yaml
-from pydantic import BaseModel
-from pydantic.alias_generators import to_camel
 
 from finops_operator import models, settings
+from finops_operator.api import budget, crdgen, specs
+from finops_operator.detectors import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = ROOT / "crds"
@@ -49,166 +46,60 @@ POLICY = load_schema("finopspolicies.yaml")
 SPEC = POLICY["properties"]["spec"]
 
 
-# --------------------------------------------------------------------------- settings mirror
+# --------------------------------------------------------------------------- generated from the models
 
 
-def _unwrap_optional(annotation: Any) -> Any:
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        assert len(args) == 1, f"unsupported union {annotation}"
-        return args[0]
-    return annotation
+def test_crds_are_generated_from_the_spec_models():
+    """crds/ and the chart's copy are what ``python -m finops_operator.api.crdgen`` writes (no drift)."""
+    diffs = crdgen.drift(ROOT)
+    assert diffs == [], ("the CRDs differ from the spec models (api/specs.py, settings.py, detector settings); "
+                         f"regenerate them with: {crdgen.COMMAND}\n" + "".join(diffs)[:4000])
 
 
-def _bounds(info: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for meta in info.metadata:
-        if isinstance(meta, annotated_types.Ge):
-            out["minimum"] = meta.ge
-        elif isinstance(meta, annotated_types.Le):
-            out["maximum"] = meta.le
-        elif getattr(meta, "pattern", None):
-            out["pattern"] = meta.pattern
-    return out
+def test_the_drift_check_fails_on_a_changed_file(tmp_path, capsys):
+    """--check is not vacuous: a hand edit of a bound in a copy of the repository is reported with a diff."""
+    for part in ("crds", crdgen.CHART_CRDS):
+        (tmp_path / part).mkdir(parents=True)
+        for filename in CRD_FILES:
+            (tmp_path / part / filename).write_bytes((ROOT / part / filename).read_bytes())
+    assert crdgen.main(["--check", "--root", str(tmp_path)]) == 0
+    edited = tmp_path / "crds" / "finopspolicies.yaml"
+    text = edited.read_text()
+    assert text.count("maximum: 10000\n") >= 1
+    edited.write_text(text.replace("maximum: 10000\n", "maximum: 99999\n", 1))
+    assert crdgen.main(["--check", "--root", str(tmp_path)]) == 1
+    out = capsys.readouterr()
+    assert "-" in out.out and "maximum: 99999" in out.out and crdgen.COMMAND in out.err
+    assert crdgen.main(["--root", str(tmp_path)]) == 0          # regenerating repairs it
+    assert edited.read_text() == (ROOT / "crds" / "finopspolicies.yaml").read_text()
 
 
-def compare_model(model: type[BaseModel], schema: dict[str, Any], path: str) -> list[str]:
-    """Differences between a pydantic model and a CRD object schema (empty = mirror)."""
-    problems: list[str] = []
-    props = schema.get("properties", {})
-    wanted = {to_camel(name): (name, info) for name, info in model.model_fields.items()}
-    for extra in sorted(set(props) - set(wanted)):
-        problems.append(f"{path}.{extra}: in the CRD but not in settings.{model.__name__}")
-    for alias, (name, info) in wanted.items():
-        where = f"{path}.{alias}"
-        if alias not in props:
-            problems.append(f"{where}: settings.{model.__name__}.{name} is missing from the CRD")
-            continue
-        problems += compare_field(_unwrap_optional(info.annotation), info, props[alias], where)
-    return problems
+def test_generated_schemas_are_structural():
+    """No $ref/anyOf/oneOf, no properties next to additionalProperties, no titles, types everywhere."""
+    for filename in ("finopspolicies.yaml", "budgets.yaml"):
+        for path, node in walk(load_schema(filename)["properties"]["spec"], "spec"):
+            assert not {"$ref", "anyOf", "oneOf", "allOf", "title", "nullable"} & set(node), path
+            assert "type" in node, f"{path}: a structural schema needs a type"
+            assert not ("properties" in node and "additionalProperties" in node), path
 
 
-def compare_field(annotation: Any, info: Any, prop: dict[str, Any], where: str) -> list[str]:
-    """Type, default, bounds, enum and pattern of one field."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        problems = [] if prop.get("type") == "object" else [f"{where}: expected an object"]
-        default = info.get_default(call_default_factory=True)
-        if default is None and "default" in prop:
-            problems.append(f"{where}: settings default is None (absent) but the CRD defaults it")
-        if isinstance(default, BaseModel) and prop.get("default") != {}:
-            problems.append(f"{where}: needs `default: {{}}` so nested defaults are filled in")
-        return problems + compare_model(annotation, prop, where)
-    problems = _compare_type(annotation, prop, where)
-    problems += _compare_default(info, prop, where)
-    problems += _compare_bounds(info, prop, where)
-    return problems
+def test_generator_refuses_a_union_it_cannot_make_structural():
+    from pydantic import BaseModel as Model
+
+    class Bad(Model):
+        either: int | str
+
+    with pytest.raises(crdgen.SchemaError, match="union"):
+        crdgen.spec_schema(Bad)
 
 
-def _compare_type(annotation: Any, prop: dict[str, Any], where: str) -> list[str]:
-    origin = typing.get_origin(annotation)
-    if origin is typing.Literal:
-        values = list(typing.get_args(annotation))
-        if prop.get("type") != "integer" or prop.get("enum") != values:
-            return [f"{where}: expected integer enum {values}, CRD has {prop.get('enum')}"]
-        return []
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        values = [m.value for m in annotation]
-        if prop.get("type") != "string" or prop.get("enum") != values:
-            return [f"{where}: expected string enum {values}, CRD has {prop.get('enum')}"]
-        return []
-    expected = {bool: "boolean", int: "integer", str: "string",
-                # No floats in the CRD: settings' dollar floats are whole dollars in the CRD.
-                float: "integer"}.get(annotation)
-    if origin is list:
-        expected = "array"
-    elif origin is dict:
-        expected = "object"
-    if prop.get("type") != expected:
-        return [f"{where}: settings type {annotation} wants CRD type {expected}, CRD has {prop.get('type')}"]
-    if origin is list:
-        (item,) = typing.get_args(annotation)
-        if isinstance(item, type) and issubclass(item, BaseModel):
-            return compare_model(item, prop["items"], f"{where}[]")
-        item_type = {int: "integer", str: "string"}[item]
-        if prop["items"].get("type") != item_type:
-            return [f"{where}: list items should be {item_type}"]
-    return []
-
-
-def _compare_default(info: Any, prop: dict[str, Any], where: str) -> list[str]:
-    default = info.get_default(call_default_factory=True)
-    if isinstance(default, enum.Enum):
-        default = default.value
-    if isinstance(default, float):
-        if default != int(default):
-            return [f"{where}: settings default {default} is not a whole number; the CRD has no floats"]
-        default = int(default)
-    if default is None:
-        return [f"{where}: the CRD must not default a field settings leaves unset"] if "default" in prop else []
-    if prop.get("default") != default or type(prop.get("default")) is not type(default):
-        return [f"{where}: default {prop.get('default')!r} != settings default {default!r}"]
-    return []
-
-
-# Where settings.py sets no upper bound, the CRD still needs one ("bounds on every
-# number"); these are the CRD's. The lead is asked to add the same `le=` to settings.
-CRD_ONLY_MAXIMUM = {
-    "detectors.cpu.minMonthlySavings": 1_000_000,
-    "detectors.memory.minMonthlySavings": 1_000_000,
-    "detectors.nodes.minNodeAgeHours": 8760,
-    "guardrails.maxSingleChangeDollars": 10_000_000,
-    "guardrails.approvalAboveDollars": 10_000_000,
-}
-
-
-def _compare_bounds(info: Any, prop: dict[str, Any], where: str) -> list[str]:
-    problems = []
-    bounds = _bounds(info)
-    key = where.removeprefix("spec.")
-    if "minimum" in bounds and prop.get("minimum") != bounds["minimum"]:
-        problems.append(f"{where}: minimum {prop.get('minimum')} != settings ge={bounds['minimum']}")
-    if "maximum" in bounds and prop.get("maximum") != bounds["maximum"]:
-        problems.append(f"{where}: maximum {prop.get('maximum')} != settings le={bounds['maximum']}")
-    if (prop.get("type") == "integer" and "enum" not in prop and "maximum" not in bounds
-            and prop.get("maximum") != CRD_ONLY_MAXIMUM.get(key)):
-        problems.append(f"{where}: CRD maximum {prop.get('maximum')} != CRD_ONLY_MAXIMUM {CRD_ONLY_MAXIMUM.get(key)}")
-    if "pattern" in bounds:
-        alternatives = re.fullmatch(r"\^\(([A-Za-z|]+)\)\$", bounds["pattern"])
-        if alternatives:
-            if prop.get("enum") != alternatives.group(1).split("|"):
-                problems.append(f"{where}: settings pattern {bounds['pattern']} should be the CRD enum")
-        elif prop.get("pattern") != bounds["pattern"]:
-            problems.append(f"{where}: pattern {prop.get('pattern')} != settings {bounds['pattern']}")
-    return problems
-
-
-@pytest.mark.parametrize("section, model", [
-    ("detectors", settings.DetectorSettings),
-    ("guardrails", settings.GuardrailSettings),
-    ("gitops", settings.GitOpsSettings),
-])
-def test_policy_section_mirrors_settings(section, model):
-    assert compare_model(model, SPEC["properties"][section], f"spec.{section}") == []
-
-
-def test_mode_and_group_by_mirror_settings():
-    assert SPEC["properties"]["mode"]["enum"] == [m.value for m in settings.Mode]
-    assert SPEC["properties"]["mode"]["default"] == settings.PolicySettings().mode.value
-    group_by = settings.PolicySettings.model_fields["group_by"]
-    assert compare_field(str, group_by, SPEC["properties"]["groupBy"], "spec.groupBy") == []
-
-
-def test_comparison_catches_a_drift():
-    """The mirror check itself fails on a changed default, bound or name."""
-    drifted = copy.deepcopy(SPEC["properties"]["guardrails"])
-    drifted["properties"]["maxOpenPrs"]["default"] = 6
-    drifted["properties"]["maxRiskPercent"]["maximum"] = 99
-    drifted["properties"]["maxPrs"] = drifted["properties"].pop("maxWorkloadsPerPr")
-    problems = "\n".join(compare_model(settings.GuardrailSettings, drifted, "spec.guardrails"))
-    assert "maxOpenPrs: default 6 != settings default 5" in problems
-    assert "maxRiskPercent: maximum 99 != settings le=100" in problems
-    assert "maxPrs: in the CRD but not in settings" in problems
-    assert "max_workloads_per_pr is missing from the CRD" in problems
+def test_crd_rules_are_the_models_rules():
+    """The CEL rules in the CRD come from the models' Rule declarations (and vice versa)."""
+    spec = SPEC["properties"]
+    assert spec["guardrails"]["x-kubernetes-validations"] == [r.schema() for r in settings.GuardrailSettings.rules]
+    assert SPEC["x-kubernetes-validations"] == [r.schema() for r in specs.PolicySpecSchema.rules]
+    budget_spec = load_schema("budgets.yaml")["properties"]["spec"]
+    assert budget_spec["x-kubernetes-validations"] == [r.schema() for r in budget.BudgetSpecSchema.rules]
 
 
 def apply_defaults(schema: dict[str, Any], value: Any) -> Any:
@@ -264,6 +155,28 @@ def test_everything_is_bounded(filename):
         elif kind == "object" and "additionalProperties" in node and "maxProperties" not in node:
             unbounded.append(f"{path}: map without maxProperties")
     assert unbounded == []
+
+
+def test_python_rejects_what_the_apiserver_rejects():
+    """Every invalid FinOpsPolicy/Budget the apiserver test rejects is rejected by the operator's models too."""
+    from finops_operator.api.budget import read_budget
+    from finops_operator.api.policy import read_policy
+    from finops_operator.errors import ConfigError
+    from tests.integration import test_crds as apiserver
+
+    for case, kind, path, value, _ in apiserver.INVALID:
+        if kind == "opportunity":
+            continue
+        doc = apiserver.base_document(kind, "finops-system")
+        if case == "yen-decimals":
+            doc["spec"]["amount"] = "1250.50"
+        if kind == "policy":                        # the operator also needs a data source
+            doc["spec"]["dataSources"] = {"prometheus": {"url": "http://p:9090"}}
+        read = (lambda d: read_policy(d, operator_ns="finops-system")) if kind == "policy" else read_budget
+        read(doc)                                   # the base document is valid here too
+        with pytest.raises(ConfigError) as caught:
+            read(apiserver._set(doc, path, value))
+        assert caught.value.field and caught.value.field.startswith("spec"), (case, caught.value)
 
 
 @pytest.mark.parametrize("filename", CRD_FILES)
@@ -361,7 +274,9 @@ def test_budget_amount_and_quantity_patterns():
 def test_savings_opportunity_enums_match_models():
     schema = load_schema("savingsopportunities.yaml")
     spec = schema["properties"]["spec"]["properties"]
-    assert spec["type"]["enum"] == [t.value for t in models.FindingType]
+    # spec.type is generated from the finding-type registry (one detector module per type).
+    assert spec["type"]["enum"] == [cls.finding_type.value for cls in REGISTRY.values()] == crdgen.finding_types()
+    assert set(spec["type"]["enum"]) == {t.value for t in models.FindingType}
     assert spec["target"]["properties"]["kind"]["enum"] == [k.value for k in models.TargetKind]
     decision = schema["properties"]["status"]["properties"]["decision"]["properties"]
     assert decision["verdict"]["enum"] == [v.value for v in models.Verdict]

@@ -159,7 +159,7 @@ def test_a_volume_tag_that_leaves_the_repository_is_refused(repo):
 @pytest.mark.parametrize("doc,field", [
     ({"detectors": {"cpu": {"timeWindow": {"timeZone": "Mars/Base"}}}}, "detectors.cpu.timeWindow.timeZone"),
     ({"detectors": {"memory": {"timeWindow": {"timeZone": "../../etc/passwd"}}}}, "detectors.memory.timeWindow.timeZone"),
-    ({"guardrails": {"changeWindows": [{"timeZone": "Nowhere"}]}}, "guardrails.changeWindows.0.timeZone"),
+    ({"guardrails": {"changeWindows": [{"timeZone": "Nowhere"}]}}, "guardrails.changeWindows[0].timeZone"),
 ])
 def test_every_time_zone_field_is_validated_by_the_one_rule(doc, field):
     with pytest.raises(ConfigError, match="unknown time zone") as err:

@@ -40,7 +40,7 @@ def test_one_open_pr_limit():
 
 
 def test_one_namespace_exclusion_list():
-    assert where(r"[\"']kube-node-lease[\"']") == ["api/policy.py"]
+    assert where(r"[\"']kube-node-lease[\"']") == ["api/specs.py"]
     crd = yaml.safe_load((ROOT / "crds" / "finopspolicies.yaml").read_text())
     scope = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["scope"]
     assert tuple(scope["properties"]["excludeNamespaces"]["default"]) == DEFAULT_EXCLUDED

@@ -1,10 +1,12 @@
 """Read a FinOpsPolicy object into what one run needs: settings, scope, data sources, git target, schedule.
 
-The CRD's schema already rejects most bad input at ``kubectl apply`` time; this
-module checks again (objects may predate a schema change, or come from a CLI
-file) and checks what a schema cannot: that the cron expression ever fires,
-that the time zone exists in this operator's tz database, and that a policy
-outside the operator's namespace only scans its own namespace. Every error is a
+The spec's shape is checked by :class:`.specs.PolicySpecSchema`, the model the
+CRD's schema is generated from (objects may predate a schema change, so the
+operator checks again what the apiserver checked at ``kubectl apply`` time);
+this module adds what a schema cannot check: that the cron expression ever
+fires, that the time zone exists in this operator's tz database (the model's
+TimeZone type), that a policy outside the operator's namespace only scans its
+own namespace, and operator-level switches (file:// remotes). Every error is a
 :class:`ConfigError` whose ``source`` is ``FinOpsPolicy <ns>/<name>`` and whose
 ``field`` is the spec path (``spec.dataSources.prometheus.url``).
 
@@ -15,25 +17,21 @@ fall-back fires at its first occurrence.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
 from ..errors import ConfigError, FinOpsError
 from ..reconcile import GitTarget
-from ..settings import MAX_HISTORY_WINDOW, Mode, PolicySettings, settings_from_document
-from ..sources.prometheus import check_headers
+from ..settings import MAX_HISTORY_WINDOW, PolicySettings
+from ..settings_base import validate_spec
 from ..sources.state import check_live_settings
 from ..units import parse_duration
-
-DEFAULT_EXCLUDED = ("kube-system", "kube-public", "kube-node-lease")
-# Clone URLs the Git provider accepts: https, ssh, scp-like user@host:path (file:// is gated, see below).
-GIT_CLONE_URL = r"^(https://[^\s]+|ssh://[^\s]+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s]+)$"
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+from . import specs
+from .specs import DEFAULT_EXCLUDED
 
 
 @dataclass(frozen=True)
@@ -135,14 +133,6 @@ def parse_schedule(schedule: str, *, source: str = "policy", where: str = "spec.
     return text
 
 
-def parse_time_zone(name: str, *, source: str = "policy", where: str = "spec.timeZone") -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin or UTC",
-                          source=source, field=where) from None
-
-
 def _local_to_utc(naive: datetime, zone: ZoneInfo) -> datetime:
     """A wall-clock time in ``zone`` as UTC: first occurrence when repeated, end of the gap when skipped."""
     first = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
@@ -181,122 +171,51 @@ def next_run(schedule: str, zone: ZoneInfo, after: datetime) -> datetime:
 # --------------------------------------------------------------------------- spec sections
 
 
-def _mapping(value: Any, source: str, where: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"expected a mapping, got {type(value).__name__}", source=source, field=where)
-    return value
+def _secret_ref(ref: specs.SecretKeyRef | None) -> SecretRef | None:
+    return None if ref is None else SecretRef(ref.name, ref.key)
 
 
-def _secret_ref(value: Any, source: str, where: str) -> SecretRef | None:
-    if value is None:
-        return None
-    data = _mapping(value, source, where)
-    name, key = data.get("name"), data.get("key") or "token"
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ConfigError(f"{name!r} is not a Secret name; write the name of a Secret in the policy's namespace",
-                          source=source, field=f"{where}.name")
-    return SecretRef(name, str(key))
-
-
-def _prometheus(spec: dict[str, Any], source: str) -> PrometheusSpec:
+def _prometheus(spec: specs.PolicySpecSchema, source: str) -> PrometheusSpec:
     where = "spec.dataSources.prometheus"
-    data = _mapping(_mapping(spec.get("dataSources"), source, "spec.dataSources").get("prometheus"), source, where)
-    url = data.get("url")
-    if not url:
+    data = spec.data_sources.prometheus
+    if data is None:
         raise ConfigError("a Prometheus-compatible query URL is required (the operator sizes from its history); "
                           "add spec.dataSources.prometheus.url, e.g. http://prometheus-operated.monitoring:9090",
                           source=source, field=f"{where}.url")
-    if not isinstance(url, str) or not re.match(r"^https?://\S+$", url):
-        raise ConfigError(f"{url!r} is not an http(s) URL", source=source, field=f"{where}.url")
-    headers = check_headers(_mapping(data.get("headers"), source, f"{where}.headers"), source=source,
-                            field=f"{where}.headers")
-    step = data.get("stepSeconds", 300)
-    if not isinstance(step, int) or isinstance(step, bool) or not 15 <= step <= 3600:
-        raise ConfigError(f"stepSeconds must be an integer from 15 to 3600, got {step!r}", source=source,
-                          field=f"{where}.stepSeconds")
-    history = parse_duration(data.get("historyWindow", "14d"), maximum=MAX_HISTORY_WINDOW, source=source,
+    history = parse_duration(data.history_window, maximum=MAX_HISTORY_WINDOW, source=source,
                              field=f"{where}.historyWindow")
-    if history < timedelta(seconds=step):
-        raise ConfigError(f"historyWindow {data.get('historyWindow')} is shorter than one step of {step}s; "
-                          "lengthen it or lower stepSeconds", source=source, field=f"{where}.historyWindow")
-    timeout = data.get("timeoutSeconds", 60)
-    if not isinstance(timeout, int) or isinstance(timeout, bool) or not 1 <= timeout <= 600:
-        raise ConfigError(f"timeoutSeconds must be an integer from 1 to 600, got {timeout!r}", source=source,
-                          field=f"{where}.timeoutSeconds")
-    return PrometheusSpec(url=url.rstrip("/"), history=history, step_seconds=step, timeout_seconds=timeout,
-                          bearer_token=_secret_ref(data.get("bearerTokenSecretRef"), source,
-                                                   f"{where}.bearerTokenSecretRef"),
-                          headers=headers)
+    return PrometheusSpec(url=data.url.rstrip("/"), history=history, step_seconds=data.step_seconds,
+                          timeout_seconds=data.timeout_seconds,
+                          bearer_token=_secret_ref(data.bearer_token_secret_ref), headers=dict(data.headers or {}))
 
 
-def _aws(spec: dict[str, Any], source: str) -> AwsSpec | None:
-    data = _mapping(spec.get("dataSources"), source, "spec.dataSources").get("aws")
+def _aws(spec: specs.PolicySpecSchema) -> AwsSpec | None:
+    data = spec.data_sources.aws
+    return None if data is None else AwsSpec(data.region, data.cost_source)
+
+
+def _git(spec: specs.PolicySpecSchema, source: str, allow_local: bool = False) -> GitSpec | None:
+    data = spec.git
     if data is None:
         return None
-    data = _mapping(data, source, "spec.dataSources.aws")
-    region = data.get("region")
-    if not isinstance(region, str) or not re.match(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$", region):
-        raise ConfigError(f"{region!r} is not an AWS region; write e.g. eu-central-1", source=source,
-                          field="spec.dataSources.aws.region")
-    return AwsSpec(region, str(data.get("costSource") or "CostExplorer"))
-
-
-def _git(spec: dict[str, Any], mode: Mode, source: str, allow_local: bool = False) -> GitSpec | None:
-    data = spec.get("git")
-    if data is None:
-        if mode != Mode.DRY_RUN:
-            raise ConfigError(f"spec.git is required in mode {mode.value}: add spec.git (repository, baseBranch, "
-                              "tokenSecretRef), or set spec.mode: DryRun to only record findings",
-                              source=source, field="spec.git")
-        return None
-    data = _mapping(data, source, "spec.git")
-    provider = data.get("provider") or "GitHub"
-    repo = data.get("repository")
-    if provider not in ("GitHub", "Git"):
-        raise ConfigError(f"unknown provider {provider!r}; use GitHub or Git", source=source, field="spec.git.provider")
-    if provider == "GitHub" and not (isinstance(repo, str) and re.match(r"^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$", repo)):
-        raise ConfigError(f"{repo!r}: write the repository as owner/name (e.g. acme/gitops) for provider GitHub",
-                          source=source, field="spec.git.repository")
-    if provider == "Git":
-        _check_clone_url(repo, source, allow_local)
-    token = _secret_ref(data.get("tokenSecretRef"), source, "spec.git.tokenSecretRef")
-    if provider == "GitHub" and token is None:
-        raise ConfigError("provider GitHub needs a token: add spec.git.tokenSecretRef (name and key of a Secret "
-                          "holding a GitHub token)", source=source, field="spec.git.tokenSecretRef")
-    paths = tuple(str(p).strip("/") for p in data.get("paths") or ())
-    if any(p.startswith("..") or "/../" in f"/{p}/" for p in paths):
-        raise ConfigError("paths must stay inside the repository (relative, no '..')", source=source,
-                          field="spec.git.paths")
-    return GitSpec(repository=repo, provider=provider, api_url=str(data.get("apiUrl") or "https://api.github.com"),
-                   base_branch=str(data.get("baseBranch") or "main"), paths=paths, token=token,
-                   labels=tuple(data.get("labels") or ("finops",)), reviewers=tuple(data.get("reviewers") or ()),
-                   draft=bool(data.get("draft", False)))
-
-
-def _check_clone_url(repo: Any, source: str, allow_local: bool) -> None:
-    """A remote the operator may push to: https, ssh or user@host:path; file:// only when the operator allows it."""
-    if isinstance(repo, str) and repo.startswith("file://"):
-        if allow_local:
-            return
-        raise ConfigError(f"{repo!r}: file:// remotes are on the operator's own disk and are refused; use an "
-                          "https://, ssh:// or user@host:path clone URL (an operator started with "
+    if data.provider == "Git" and data.repository.startswith("file://") and not allow_local:
+        raise ConfigError(f"{data.repository!r}: file:// remotes are on the operator's own disk and are refused; use "
+                          "an https://, ssh:// or user@host:path clone URL (an operator started with "
                           "FINOPS_ALLOW_LOCAL_GIT=true accepts file:// for tests)", source=source,
                           field="spec.git.repository")
-    if not (isinstance(repo, str) and re.match(GIT_CLONE_URL, repo)):
-        raise ConfigError(f"{repo!r}: write a clone URL (https://, ssh:// or user@host:path) for provider Git",
-                          source=source, field="spec.git.repository")
+    return GitSpec(repository=data.repository, provider=data.provider, api_url=data.api_url or "https://api.github.com",
+                   base_branch=data.base_branch, paths=tuple(p.strip("/") for p in data.paths),
+                   token=_secret_ref(data.token_secret_ref), labels=tuple(data.labels),
+                   reviewers=tuple(data.reviewers), draft=data.draft)
 
 
-def _scope(spec: dict[str, Any], namespace: str, operator_ns: str, source: str) -> ScopeSpec:
-    data = _mapping(spec.get("scope"), source, "spec.scope")
-    namespaces = tuple(data.get("namespaces") or ())
-    exclude = tuple(data.get("excludeNamespaces", DEFAULT_EXCLUDED) or ())
-    clash = sorted(set(namespaces) & set(exclude))
-    if clash:
-        raise ConfigError(f"namespaces {clash} are both listed and excluded; remove them from one list",
-                          source=source, field="spec.scope.excludeNamespaces")
+def _selector(selector: specs.LabelSelector | None) -> dict[str, Any] | None:
+    return selector.model_dump(by_alias=True, exclude_none=True) or None if selector is not None else None
+
+
+def _scope(spec: specs.PolicySpecSchema, namespace: str, operator_ns: str, source: str) -> ScopeSpec:
+    """The scope, confined to the policy's own namespace unless it lives in the operator's namespace."""
+    namespaces, exclude = tuple(spec.scope.namespaces), tuple(spec.scope.exclude_namespaces)
     confined = None if namespace == operator_ns else namespace
     if confined is not None and namespaces and confined not in namespaces:
         raise ConfigError(f"a policy outside the operator's namespace ({operator_ns}) scans only its own namespace "
@@ -305,33 +224,32 @@ def _scope(spec: dict[str, Any], namespace: str, operator_ns: str, source: str) 
     if confined is not None and confined in exclude:
         raise ConfigError(f"the policy's own namespace {namespace!r} is excluded, so it would scan nothing",
                           source=source, field="spec.scope.excludeNamespaces")
-    return ScopeSpec(namespaces=namespaces, exclude=exclude,
-                     namespace_selector=data.get("namespaceSelector") or None,
-                     label_selector=data.get("labelSelector") or None, confined_to=confined)
+    return ScopeSpec(namespaces=namespaces, exclude=exclude, namespace_selector=_selector(spec.scope.namespace_selector),
+                     label_selector=_selector(spec.scope.label_selector), confined_to=confined)
 
 
 def read_policy(body: dict[str, Any], *, operator_ns: str, allow_local_git: bool = False) -> PolicySpec:
     """Parse and check a FinOpsPolicy object (as the API returns it). Raises ConfigError naming the field.
 
+    The shape (bounds, enums, patterns, cross-field rules) is checked by :class:`.specs.PolicySpecSchema`,
+    the model the CRD is generated from; what follows is what a schema cannot check.
     ``allow_local_git`` (the operator's FINOPS_ALLOW_LOCAL_GIT, never a policy field) accepts file://
     remotes: tests and single-node demos only.
     """
     meta = body.get("metadata") or {}
     name, namespace = meta.get("name") or "?", meta.get("namespace") or "default"
     source = f"FinOpsPolicy {namespace}/{name}"
-    spec = _mapping(body.get("spec"), source, "spec")
-    try:
-        settings = settings_from_document(spec, source=source)
-    except ConfigError as exc:
-        raise ConfigError(exc.message, source=source, field=f"spec.{exc.field}" if exc.field else "spec") from None
+    raw = body.get("spec")
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"expected a mapping, got {type(raw).__name__}", source=source, field="spec")
+    spec = validate_spec(specs.PolicySpecSchema, raw or {}, source=source, prefix="spec")
+    settings = PolicySettings.model_validate({k: getattr(spec, k) for k in PolicySettings.model_fields})
     check_live_settings(settings, source=source, prefix="spec.")
-    time_zone = str(spec.get("timeZone") or "UTC")
-    parse_time_zone(time_zone, source=source)
     try:
         return PolicySpec(
             name=name, namespace=namespace, uid=meta.get("uid"), generation=int(meta.get("generation") or 0),
             settings=settings, scope=_scope(spec, namespace, operator_ns, source),
-            schedule=parse_schedule(str(spec.get("schedule") or "0 6 * * *"), source=source), time_zone=time_zone,
-            prometheus=_prometheus(spec, source), aws=_aws(spec, source), git=_git(spec, settings.mode, source, allow_local_git))
+            schedule=parse_schedule(spec.schedule, source=source), time_zone=spec.time_zone,
+            prometheus=_prometheus(spec, source), aws=_aws(spec), git=_git(spec, source, allow_local_git))
     except FinOpsError as exc:
         raise exc.located(source=source) from None

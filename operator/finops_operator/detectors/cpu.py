@@ -33,12 +33,12 @@ from .sizing import (RightsizingDetector, RightsizingSettings, Subject, base_evi
 
 
 class CpuSettings(RightsizingSettings):
-    """``spec.detectors.cpu``."""
+    """CPU right-sizing."""
 
-    percentile: Percentile = Field(default=95, description="Percentile of CPU usage to size for (100 = max)")
-    min_millicores: int = Field(default=10, ge=1, le=64000)
-    step_millicores: int = Field(default=10, ge=1, le=1000, description="Round CPU up to this step")
-    throttling_threshold_percent: int = Field(default=25, ge=1, le=100, description="Throttled CFS periods that count as under-requested")
+    percentile: Percentile = Field(default=95, description="Percentile of CPU usage to size for (100 = max).")
+    min_millicores: int = Field(default=10, ge=1, le=64000, description="Smallest CPU request ever proposed, in millicores.")
+    step_millicores: int = Field(default=10, ge=1, le=1000, description="Round CPU up to this step, in millicores.")
+    throttling_threshold_percent: int = Field(default=25, ge=1, le=100, description="Throttled CFS periods (percent) that count as under-requested.")
 
 
 @register

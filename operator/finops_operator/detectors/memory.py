@@ -38,14 +38,14 @@ from .sizing import (RightsizingDetector, RightsizingSettings, Subject, base_evi
 
 
 class MemorySettings(RightsizingSettings):
-    """``spec.detectors.memory``."""
+    """Memory right-sizing."""
 
-    headroom_percent: int = Field(default=20, ge=0, le=200, description="Added on top of the sized percentile")
-    percentile: Percentile = Field(default=99, description="Percentile of memory usage to size for (100 = max)")
-    min_mib: int = Field(default=32, ge=4, le=1048576)
-    step_mib: int = Field(default=16, ge=1, le=4096, description="Round memory up to this step")
-    oom_bump_percent: int = Field(default=30, ge=0, le=500, description="Raise after an OOM kill, over the larger of peak and limit")
-    limit_pressure_percent: int = Field(default=90, ge=50, le=100, description="Peak above this share of the limit counts as under-requested")
+    headroom_percent: int = Field(default=20, ge=0, le=200, description="Added on top of the sized percentile.")
+    percentile: Percentile = Field(default=99, description="Percentile of memory usage to size for (100 = max).")
+    min_mib: int = Field(default=32, ge=4, le=1048576, description="Smallest memory request ever proposed, in MiB.")
+    step_mib: int = Field(default=16, ge=1, le=4096, description="Round memory up to this step, in MiB.")
+    oom_bump_percent: int = Field(default=30, ge=0, le=500, description="Raise after an OOM kill, over the larger of peak and limit.")
+    limit_pressure_percent: int = Field(default=90, ge=50, le=100, description="Peak above this share of the limit counts as under-requested.")
 
 OOM_RAISE_CONFIDENCE = 0.9   # raise after OOM kills: confidence = max(formula, 0.9 x coverage)
 

@@ -45,7 +45,7 @@ from ..errors import ConfigError
 from ..models import (PDB, Change, ClusterState, EditKind, EditTarget, Finding, FindingType, Node, NodeGroup, Pod,
                       Target, TargetKind)
 from ..pricing.allocation import Rates
-from ..settings_base import SettingsModel
+from ..settings_base import Rule, SettingsModel
 from ..units import human_bytes
 from .base import Detector, DetectorResult, Grouping, now_of, register
 
@@ -57,13 +57,21 @@ KARPENTER_LEGACY_LABEL = "karpenter.sh/provisioner-name"
 
 
 class NodeSettings(SettingsModel):
-    """``spec.detectors.nodes``."""
+    """Idle / under-used node detection (consolidation)."""
+
+    rules = (Rule("!has(self.maxFillPercent) || ((!has(self.maxCpuRequestPercent) || self.maxFillPercent > "
+                  "self.maxCpuRequestPercent) && (!has(self.maxMemoryRequestPercent) || self.maxFillPercent > "
+                  "self.maxMemoryRequestPercent))",
+                  "nodes.maxFillPercent must be greater than maxCpuRequestPercent and maxMemoryRequestPercent, "
+                  "otherwise an under-used node could never be repacked onto the others",
+                  lambda n: n.max_fill_percent > max(n.max_cpu_request_percent, n.max_memory_request_percent),
+                  field="maxFillPercent"),)
 
     enabled: bool = True
-    max_cpu_request_percent: int = Field(default=40, ge=1, le=100, description="A node below this share of allocatable CPU requested is under-used")
-    max_memory_request_percent: int = Field(default=40, ge=1, le=100)
-    max_fill_percent: int = Field(default=85, ge=10, le=100, description="Other nodes may be filled up to this share when repacking")
-    min_node_age_hours: int = Field(default=24, ge=0, le=8760)
+    max_cpu_request_percent: int = Field(default=40, ge=1, le=100, description="A node below this share of allocatable CPU requested is under-used.")
+    max_memory_request_percent: int = Field(default=40, ge=1, le=100, description="A node below this share of allocatable memory requested is under-used.")
+    max_fill_percent: int = Field(default=85, ge=10, le=100, description="Other nodes may be filled up to this share when repacking.")
+    min_node_age_hours: int = Field(default=24, ge=0, le=8760, description="Younger nodes are never reported (they may still be filling up).")
 
 DO_NOT_DISRUPT = "karpenter.sh/do-not-disrupt"
 SAFE_TO_EVICT = "cluster-autoscaler.kubernetes.io/safe-to-evict"

@@ -66,15 +66,17 @@ class RightsizingSettings(SettingsModel):
     """Settings both right-sizers share (``spec.detectors.cpu`` / ``spec.detectors.memory``)."""
 
     enabled: bool = True
-    headroom_percent: int = Field(default=15, ge=0, le=200, description="Added on top of the sized percentile")
-    min_change_percent: int = Field(default=10, ge=0, le=100, description="Ignore changes smaller than this")
-    min_monthly_savings: int = Field(default=1, ge=0, le=1_000_000, description="Ignore findings worth less (whole USD/month)")
-    min_coverage_percent: int = Field(default=60, ge=1, le=100, description="Data coverage needed for a finding")
-    min_history_hours: int = Field(default=24, ge=1, le=24 * 90)
-    limit_policy: LimitPolicy = LimitPolicy.KEEP_RATIO
-    burst_factor_percent: int = Field(default=200, ge=100, le=1000, description="Burstable: limit = request x this / 100")
-    max_limit_growth_percent: int = Field(default=200, ge=100, le=1000, description="A change grows a limit to at most this percent of its current value (and by no more than its request grows)")
-    time_window: TimeWindow | None = Field(default=None, description="Only size for samples inside this window")
+    headroom_percent: int = Field(default=15, ge=0, le=200, description="Added on top of the sized percentile.")
+    min_change_percent: int = Field(default=10, ge=0, le=100, description="Ignore changes smaller than this.")
+    min_monthly_savings: int = Field(default=1, ge=0, le=1_000_000, description="Ignore findings worth less, in whole USD per month.")
+    min_coverage_percent: int = Field(default=60, ge=1, le=100, description="Data coverage needed for a finding.")
+    min_history_hours: int = Field(default=24, ge=1, le=24 * 90, description="Hours of history needed before a workload is sized.")
+    limit_policy: LimitPolicy = Field(default=LimitPolicy.KEEP_RATIO, description=(
+        "KeepRatio scales limits with requests; NoCPULimit drops CPU limits; Burstable sets limit = request x "
+        "burstFactorPercent / 100; Guaranteed sets limit = request."))
+    burst_factor_percent: int = Field(default=200, ge=100, le=1000, description="Burstable: limit = request x this / 100.")
+    max_limit_growth_percent: int = Field(default=200, ge=100, le=1000, description="A change grows a limit to at most this percent of its current value, and by no more than its request grows (raises never inflate limits).")
+    time_window: TimeWindow | None = None
 
 
 @dataclass(slots=True)

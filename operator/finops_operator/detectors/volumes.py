@@ -45,11 +45,11 @@ if TYPE_CHECKING:
 
 
 class VolumeSettings(SettingsModel):
-    """``spec.detectors.volumes``."""
+    """Orphan volumes (EBS volumes in state available, Released/unbound PersistentVolumes)."""
 
     enabled: bool = True
-    min_age_days: int = Field(default=7, ge=0, le=3650, description="Unattached for at least this long")
-    snapshot_before_delete: bool = True
+    min_age_days: int = Field(default=7, ge=0, le=3650, description="Unattached for at least this long.")
+    snapshot_before_delete: bool = Field(default=True, description="The proposed change snapshots the volume before removing it.")
 
 
 def _orphan_kind(volume: Volume) -> str | None:
