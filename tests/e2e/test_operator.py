@@ -297,4 +297,4 @@ def test_live_scan_cli_reads_the_same_cluster(world, e2e_prometheus):
     bad = subprocess.run([sys.executable, "-m", "finops_operator.cli.main", "scan", "--kubeconfig", str(kube.kubeconfig),
                           "--history", "7d"], capture_output=True, text=True, timeout=60, env=kube.environ(),
                          check=False)
-    assert bad.returncode == 2 and "--prometheus" in bad.stdout
+    assert bad.returncode == 2 and "--prometheus" in bad.stderr     # errors go to stderr, one line
