@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tests.support.fixtures_git import git, make_bare_remote
+from tests.support.fixtures_operator import wait_established
 from tests.support.fixtures_operator import (
     CRD_NAMES,
     CRDS,
@@ -83,7 +84,7 @@ def test_demo_writes_every_branch_with_the_terraform_snapshot(wheel_venv, tmp_pa
 def live_world(kube, e2e_prometheus, tmp_path_factory):
     """CRDs, the e2e workloads and a GitOps remote holding their manifests; yields (kube, remote, tmp)."""
     kube.kubectl("apply", "-f", str(CRDS))
-    kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{c}" for c in CRD_NAMES))
+    wait_established(kube, CRD_NAMES)
     for ns in (SHOP, OPERATOR_NS):
         if kube.kubectl("get", "namespace", ns, check=False).returncode != 0:
             kube.kubectl("create", "namespace", ns)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.controlplane import ControlPlane, ControlPlaneError, reap_stale_dirs
+from tests.support.fixtures_operator import wait_established
 from tests.support.kubeprocs import ROOT, Binaries, find_binaries, pid_alive, pinned_versions, tools_dir
 
 pytestmark = pytest.mark.integration
@@ -130,7 +131,7 @@ def test_crd_becomes_established_and_validates(kube: ControlPlane, kube_namespac
     crd_file.write_text(CRD)
     kube.kubectl("apply", "-f", str(crd_file))
     try:
-        kube.kubectl("wait", "--for=condition=Established", "crd/widgets.cptest.finops.dev", "--timeout=60s")
+        wait_established(kube, ["widgets.cptest.finops.dev"])
         ok = kube.kubectl("apply", "-f", "-", input=_widget(kube_namespace, "good", 3, "red"), check=False)
         # Discovery of a brand-new group can lag a moment behind Established.
         if ok.returncode != 0 and "no matches for kind" in ok.stderr:

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from finops_operator import settings
+from tests.support.fixtures_operator import wait_established
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +27,7 @@ CRDS = ("finopspolicies.finops.dev", "budgets.finops.dev", "savingsopportunities
 def crds(kube):
     """``kubectl apply -f crds/`` exactly as the README says, then wait until established."""
     kube.kubectl("apply", "-f", str(ROOT / "crds"))
-    kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{c}" for c in CRDS))
+    wait_established(kube, CRDS)
     return kube
 
 

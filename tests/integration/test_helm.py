@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.fixtures_operator import wait_established
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -180,7 +182,7 @@ def installed(kube):
     kube.helm("upgrade", "--install", "finops", CHART, "-n", namespace, *CLUSTER,
               "--set", "git.tokenSecret.name=finops-github-token",
               "--set", "rbac.secretRefs[0].namespace=default", "--set", "rbac.secretRefs[0].name=team-token")
-    kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{c}" for c in CRD_NAMES))
+    wait_established(kube, CRD_NAMES)
     sa = kube.sa_kubeconfig(namespace, "finops-operator")
     return kube, namespace, sa
 

@@ -12,6 +12,7 @@ from finops_operator.api.wiring import api_client_from
 from finops_operator.models import ConsolidationPolicy, DisruptionBudget, NodePool
 from finops_operator.sources.kubernetes import KubernetesSource, build_inventory
 from tests.support.renderers import GITOPS_FIXTURES
+from tests.support.fixtures_operator import wait_established
 
 pytestmark = pytest.mark.integration
 CRD_NAME = "nodepools.karpenter.sh"
@@ -75,7 +76,7 @@ def test_nodepools_are_read_only_when_their_crd_exists(kube) -> None:
         kube.kubectl("delete", "crd", CRD_NAME, "--ignore-not-found", "--wait=true")
         assert source.node_pools() == []                    # no Karpenter: a 404, not an error
         kube.kubectl("apply", "-f", "-", input=CRD)
-        kube.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+        wait_established(kube, [CRD_NAME])
         kube.kubectl("apply", "-f", str(GITOPS_FIXTURES / "karpenter" / "nodepool.yaml"))
         inventory = build_inventory({"NodePool": source.node_pools()})
         assert inventory.warnings == []

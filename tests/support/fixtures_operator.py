@@ -89,10 +89,24 @@ def workload_manifests(spec: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def wait_established(kube, names, timeout: float = 60.0) -> None:
+    """kubectl wait for CRDs; a CRD created a moment ago has no status.conditions yet, which kubectl
+    reports as an error instead of waiting ("conditions accessor error"): ask again until the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        proc = kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{c}" for c in names),
+                            check=False)
+        if proc.returncode == 0:
+            return
+        if "accessor error" not in proc.stderr or time.monotonic() > deadline:
+            raise AssertionError(f"CRDs {list(names)} not established: {proc.stderr}")
+        time.sleep(0.5)
+
+
 def install_chart(kube, release: str, namespace: str, *sets: str) -> Path:
     """CRDs with kubectl, the chart with helm (crds.enabled=false), then the chart ServiceAccount's kubeconfig."""
     kube.kubectl("apply", "-f", str(CRDS))
-    kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{c}" for c in CRD_NAMES))
+    wait_established(kube, CRD_NAMES)
     if kube.kubectl("get", "namespace", namespace, check=False).returncode != 0:
         kube.kubectl("create", "namespace", namespace)
     args = ["upgrade", "--install", release, str(CHART), "-n", namespace, "--set", "crds.enabled=false",
