@@ -223,3 +223,16 @@ def test_no_stage_rewrites_the_title_and_the_prefix_appears_once():
         title, message = render_title(cs), render_commit_message(cs)
     assert title.count("finops:") == 1 and message.splitlines()[0].count("finops:") == 1
     assert "finops:" not in render_body(cs, cluster="c", generated_at=GENERATED).splitlines()[1]
+
+
+def test_edit_notes_are_listed_once_per_target():
+    cs = realistic_change_set()
+    api = next(f for f in cs.findings if str(f.target) == "Deployment/payments/api/app")
+    envoy = next(f for f in cs.findings if str(f.target) == "Deployment/payments/api/envoy")
+    cs.notes = {api.id: ["edited apps/payments/api.yaml"], envoy.id: ["edited apps/payments/api.yaml"]}
+    twin = container_finding("payments", "api", "app", memory=("1Gi", "512Mi"))
+    cs.findings.append(twin)
+    cs.notes[twin.id] = ["edited apps/payments/api.yaml"]
+    body = render_body(cs, cluster="c", generated_at=GENERATED)
+    section = body.split("### Where the values live", 1)[1].split("###", 1)[0]
+    assert section.count("edited apps/payments/api.yaml") == 2      # app and envoy, not app twice

@@ -143,6 +143,15 @@ def _notes(findings: list[Finding], decisions: dict[str, Decision]) -> list[dict
     return notes
 
 
+def _edit_notes(findings: list[Finding], notes: dict[str, list[str]]) -> list[dict[str, str]]:
+    """Where the values live, once per target and note (CPU and memory findings of one container share them)."""
+    seen: dict[tuple[str, str], None] = {}
+    for finding in findings:
+        for note in notes.get(finding.id, []):
+            seen.setdefault((str(finding.target), scrub(note)), None)
+    return [{"target": target, "note": note} for target, note in seen]
+
+
 def _view(cs: ChangeSet, *, cluster: str, generated_at: datetime, dry_run: bool) -> dict[str, Any]:
     findings = _shown(cs)
     costs, total = _costs(findings)
@@ -169,8 +178,7 @@ def _view(cs: ChangeSet, *, cluster: str, generated_at: datetime, dry_run: bool)
         "confidence_summary": (f"Lowest confidence {confidence_text(lowest)}, highest risk {risk_text(highest)}."
                                if findings else "No changes."),
         "evidence": evidence, "notes": _notes(findings, cs.decisions or {}),
-        "edit_notes": [{"target": str(f.target), "note": scrub(note)} for f in findings
-                       for note in cs.notes.get(f.id, [])],
+        "edit_notes": _edit_notes(findings, cs.notes),
         "skipped": [{"target": str(by_id[i].target) if i in by_id else i, "reason": scrub(r)}
                     for i, r in sorted(cs.skipped.items(), key=lambda kv: str(by_id[kv[0]].target)
                                        if kv[0] in by_id else kv[0])],
