@@ -117,8 +117,8 @@ def _hint_inside(ref, hint: str, entry: RepoEntry | None, deploy: DeploySource |
 
 def _helm_files(index: RepoIndex, deploy: DeploySource) -> set[str]:
     """Files whose Helm values may feed the release: its values files, else the chart's own."""
-    if deploy.values_files:
-        return set(deploy.values_files)
+    if deploy.values_files or deploy.inline_values:
+        return set(deploy.values_files) | set(deploy.inline_values)
     prefix = deploy.entry_point.rstrip("/") + "/"
     return {v.path for v in index.values if v.path.startswith(prefix)}
 

@@ -134,14 +134,14 @@ def _from_record(record: ControllerRecord, records: list[ControllerRecord], cata
         return None
     entries = catalogue.at(record.path)
     kind = record.source_kind or (entries[0].kind if entries else "plain")
-    values = record.values_files
+    inline: tuple[str, ...] = ()
     if record.kind == "HelmRelease":        # values also live in the HelmRelease manifests its Kustomization applies
         parent = applied_by(record, records)
-        extra = [f for e in (catalogue.at(parent.path) if parent and parent.path else []) for f in sorted(e.inputs)
-                 if f not in values and _holds_release(catalogue, f, record)]
-        values = values + tuple(extra)
+        inline = tuple(f for e in (catalogue.at(parent.path) if parent and parent.path else []) for f in sorted(e.inputs)
+                       if _holds_release(catalogue, f, record))
     return DeploySource(record.path, record.controller, kind if kind in ("kustomize", "helm", "plain") else "plain",
-                        values_files=values, release=record.release, revision=record.revision)
+                        values_files=record.values_files, release=record.release, revision=record.revision,
+                        inline_values=inline)
 
 
 def _holds_release(catalogue: Catalogue, rel: str, record: ControllerRecord) -> bool:
