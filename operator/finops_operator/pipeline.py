@@ -141,7 +141,8 @@ def _edit_and_prove(result: ScanResult, cs: ChangeSet, repo_root: Path, prover: 
         cs.skipped = {**edited.skipped, **refused}
         cs.notes = {fid: list(notes) for fid, notes in edited.notes.items() if fid not in refused}
         if not cs.edits:
-            result.errors.extend(f"{cs.id}: {reason}" for reason in cs.skipped.values())
+            # one line per reason: a workload's CPU and memory findings share theirs
+            result.errors.extend(f"{cs.id}: {reason}" for reason in dict.fromkeys(cs.skipped.values()))
             return False
         if prover is None:
             return True

@@ -159,7 +159,8 @@ def test_several_overlays_and_no_rule_is_refused_naming_the_candidates_and_the_f
         resolve_container(RepoIndex(shared_ns), f)
     text = str(err.value)
     assert "3 entry points" in text and "overlays/dev; overlays/prod; overlays/staging" in text
-    assert "spec.git.paths: [overlays/dev]" in text and "--entry-point" in text and "finops.dev/source" in text
+    assert "spec.git.paths: [<one of them>]" in text and "--entry-point <one of them>" in text
+    assert "finops.dev/source: <one of them>" in text
     result = plan_edits(shared_ns, [f])        # once, as the finding's skip reason: nothing written
     assert result.edits == [] and result.skipped[f.id] == text
 

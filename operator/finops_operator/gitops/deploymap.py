@@ -115,11 +115,10 @@ def _within(entry: RepoEntry, path: str) -> bool:
 
 def ambiguity(ref: WorkloadRef, found: list[RepoEntry]) -> str:
     """The refusal when nothing says which candidate is this cluster's: the candidates and the fix."""
-    example = found[0].values[-1] if found[0].kind == "helm" and found[0].values else found[0].path
     return (f"{ref.kind} {ref.namespace}/{ref.name} is deployed by {len(found)} entry points of the repository: "
             f"{'; '.join(e.label for e in found)}; nothing says which one is this cluster's. Fix: name it in the "
-            f"FinOpsPolicy, e.g. `spec.git.paths: [{example}]` (finops scan: --entry-point {example}), or "
-            f"annotate the workload `{safeio.SOURCE_HINT_KEY}: {example}`")
+            "FinOpsPolicy, `spec.git.paths: [<one of them>]` (finops scan: `--entry-point <one of them>`), or "
+            f"annotate the workload `{safeio.SOURCE_HINT_KEY}: <one of them>`")
 
 
 # --------------------------------------------------------------------------- rules
