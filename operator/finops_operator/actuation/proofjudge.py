@@ -72,8 +72,17 @@ def _candidates(intent: Intent, renders: list[RenderedLike]) -> list[int]:
     found = strong or weak
     if intent.entry_point is None:
         return found
-    return [i for i in found if renders[i].entry.path == intent.entry_point and  # this cluster's, no other
-            (intent.release is None or renders[i].entry.release is None or renders[i].entry.release.name == intent.release)]
+    return [i for i in found if _deploys(renders[i].entry, intent)]     # this cluster's entry point, no other
+
+
+def _deploys(entry: EntryPoint, intent: Intent) -> bool:
+    """Whether ``entry`` is the finding's DeploySource (a plain directory is proven file by file)."""
+    here = intent.entry_point or "."
+    if entry.kind == "manifest":
+        return here == "." or entry.path.startswith(here.rstrip("/") + "/")
+    if entry.path != here:
+        return False
+    return intent.release is None or entry.release is None or entry.release.name == intent.release
 
 
 def _target_key(intent: Intent, rendered: RenderedLike) -> ObjectKey | None:
