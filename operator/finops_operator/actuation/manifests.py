@@ -50,7 +50,7 @@ def resolve_container(index: RepoIndex, finding: Finding, deploy: DeploySource |
     if ref is None:
         raise EditError(f"finding {finding.id} has a container target without a workload")
     deploy = deploy or finding.edit.deploy
-    entry = _deploying_entry(index, ref, deploy)
+    entry = deploying_entry(index, ref, deploy)
     hint = finding.edit.source_hint
     if hint and hint.strip():
         _hint_inside(ref, hint.strip(), entry, deploy)
@@ -83,7 +83,7 @@ def _deploy_text(deploy: DeploySource) -> str:
     return f"entry point {deploy.entry_point} ({deploy.kind}, decided by {deploy.rule})"
 
 
-def _deploying_entry(index: RepoIndex, ref, deploy: DeploySource | None) -> RepoEntry | None:
+def deploying_entry(index: RepoIndex, ref, deploy: DeploySource | None) -> RepoEntry | None:
     """The entry point that deploys ``ref`` here: the DeploySource's, else the only candidate.
 
     Several candidates and no DeploySource: refused with the candidates and the fix.
