@@ -177,10 +177,13 @@ def decide(workload: Workload, catalogue: Catalogue, policy: DeployPolicy,
 
 def assign_sources(workloads: list[Workload], catalogue: Catalogue, policy: DeployPolicy,
                    records: list[ControllerRecord] = ()) -> dict[str, int]:
-    """Set ``Workload.source`` of every workload a rule decides; returns how many each rule decided."""
+    """Set ``Workload.source`` of every workload a rule decides; returns how many each rule decided.
+
+    A source already set (by a snapshot or a caller that knows) stands.
+    """
     counts: dict[str, int] = {}
     for workload in workloads:
-        workload.source = decide(workload, catalogue, policy, records)
+        workload.source = workload.source or decide(workload, catalogue, policy, records)
         if workload.source is not None:
             counts[workload.source.rule] = counts.get(workload.source.rule, 0) + 1
     return counts
