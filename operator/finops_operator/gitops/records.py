@@ -137,8 +137,8 @@ def _flux_helmrelease(obj: Obj) -> list[ControllerRecord]:
     source = _dict(chart.get("sourceRef"))
     problem = None
     if source.get("kind") != "GitRepository":
-        problem = (f"its chart comes from a {source.get('kind') or spec.get('chartRef') and 'chartRef' or 'source'}"
-                   ", not from a GitRepository path")
+        origin = source.get("kind") or ("chartRef" if spec.get("chartRef") else "source it does not name")
+        problem = f"its chart comes from a {origin}, not from a GitRepository path"
     path, bad = normalise_path(chart.get("chart"))
     values = []
     for ref in chart.get("valuesFiles") or []:
