@@ -131,6 +131,7 @@ def test_argocd_and_flux_records_decide_for_the_workloads_they_deploy(sa_client,
 
     # An Application of another repository does not count: no rule decides for the guestbook then
     # (the editor takes the only candidate, or refuses several naming them).
+    live["guestbook"].source = None                 # as a fresh read has it
     assign_sources([live["guestbook"]], RepoIndex(GITOPS / "argocd").catalogue(),
                    DeployPolicy(repository="example-org/another-repo"), records)
     assert live["guestbook"].source is None
