@@ -13,8 +13,12 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .gitops.records import ControllerRecord
 
 
 # --------------------------------------------------------------------------- inventory
@@ -113,6 +117,8 @@ class DeploySource:
     values_files: tuple[str, ...] = ()      # helm: the release's values files, in order
     release: str | None = None              # helm: the release name
     revision: str | None = None             # the controller's target revision, when it names one
+    inline_values: tuple[str, ...] = ()     # helm: manifests whose inline values apply (Flux HelmRelease
+                                            # spec.values in the files its Kustomization renders), in order
 
 
 @dataclass(slots=True)
@@ -322,6 +328,7 @@ class ClusterState:
     usage: dict[ContainerKey, ContainerUsage] = field(default_factory=dict)
     node_groups: list[NodeGroup] = field(default_factory=list)
     node_pools: list[NodePool] = field(default_factory=list)     # Karpenter NodePools (when installed)
+    controllers: list["ControllerRecord"] = field(default_factory=list)   # Argo CD / Flux records (live scans)
 
     def node_group(self, name: str) -> NodeGroup | None:
         return next((g for g in self.node_groups if g.name == name), None)

@@ -15,12 +15,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .actuation.edits import plan_edits
+from .actuation.locate import RepoIndex
 from .actuation.plan import Plan, plan_change_sets
 from .actuation.proof import Prover
 from .actuation.render import render_body
 from .detectors import run_all
 from .detectors.base import Skip
 from .errors import EditError, FinOpsError
+from .gitops.deploymap import DeployPolicy, assign_sources
 from .guardrails import GuardrailContext, evaluate
 from .models import ChangeSet, ClusterState, Decision, Finding, Verdict
 from .pricing.catalog import PriceBook
@@ -72,18 +74,26 @@ class _Timer:
 
 def scan(state: ClusterState, settings: PolicySettings, *, prices: PriceBook | None = None,
          repo_root: Path | None = None, context: GuardrailContext | None = None,
-         existing: dict[str, str] | None = None, prover: Prover | None = None) -> ScanResult:
+         existing: dict[str, str] | None = None, prover: Prover | None = None,
+         deploy: DeployPolicy | None = None) -> ScanResult:
     """Detect, decide, plan and (when a repo is given) prepare the edits of every change set.
 
     ``existing`` (finding id -> change set id of its open PR, ``Ledger.open_change_sets``)
     lets change sets that already have a PR through the open-PR limit: they update it.
     ``prover`` proves each change set's edits by rendering (:mod:`.actuation.proof`); the CLI
     and the operator always pass one, tests of other stages may leave it out.
+    ``deploy`` (the policy's repository, ``spec.git.paths``, the CLI's ``--entry-point``) and the
+    state's controller records decide which entry point deploys each workload (:mod:`.gitops.deploymap`).
     """
     timer = _Timer()
     t = time.perf_counter()
     prices = prices or PriceBook.load()
     context = context or GuardrailContext(now=utcnow())
+    index = None
+    if repo_root is not None:
+        index = RepoIndex(repo_root)
+        assign_sources(state.workloads, index.catalogue(), deploy or DeployPolicy(), state.controllers)
+        t = timer.lap("sources", t)
     detected = run_all(state, settings, prices)
     t = timer.lap("detect", t)
     decisions = evaluate(detected.findings, settings.guardrails, context, settings.mode)
@@ -97,31 +107,32 @@ def scan(state: ClusterState, settings: PolicySettings, *, prices: PriceBook | N
             prover = replace(prover, allow_shared=settings.gitops.allow_shared)   # the policy decides
         _prepare_change_sets(result, repo_root, cluster=state.cluster, now=context.now,
                              dry_run=settings.mode == Mode.DRY_RUN, prover=prover,
-                             allow_shared=settings.gitops.allow_shared)
+                             allow_shared=settings.gitops.allow_shared, index=index)
         timer.lap("edit", t)
     result.timings = timer.timings
     return result
 
 
 def _prepare_change_sets(result: ScanResult, repo_root: Path, *, cluster: str, now: datetime,
-                         dry_run: bool, prover: Prover | None = None, allow_shared: bool = False) -> None:
+                         dry_run: bool, prover: Prover | None = None, allow_shared: bool = False,
+                         index: RepoIndex | None = None) -> None:
     """Fill edits, skipped reasons, proof and PR text; a change set with nothing proven to edit is dropped."""
     kept: list[ChangeSet] = []
     for cs in result.plan.change_sets:
-        if _edit_and_prove(result, cs, repo_root, prover, allow_shared):
+        if _edit_and_prove(result, cs, repo_root, prover, allow_shared, index):
             cs.body = render_body(cs, cluster=cluster, generated_at=now, dry_run=dry_run)
             kept.append(cs)
     result.plan.change_sets = kept
 
 
 def _edit_and_prove(result: ScanResult, cs: ChangeSet, repo_root: Path, prover: Prover | None,
-                    allow_shared: bool = False) -> bool:
+                    allow_shared: bool = False, index: RepoIndex | None = None) -> bool:
     """Plan the edits; while the proof refuses findings, plan again without them. False: drop ``cs``."""
     refused: dict[str, str] = {}
     while True:
         try:
             edited = plan_edits(repo_root, [f for f in cs.findings if f.id not in refused],
-                                allow_shared=allow_shared)
+                                allow_shared=allow_shared, index=index)
         except EditError as exc:
             # A file this change set needs is broken: nothing of it is written.
             result.errors.append(f"{cs.id}: {exc}")
@@ -130,7 +141,8 @@ def _edit_and_prove(result: ScanResult, cs: ChangeSet, repo_root: Path, prover: 
         cs.skipped = {**edited.skipped, **refused}
         cs.notes = {fid: list(notes) for fid, notes in edited.notes.items() if fid not in refused}
         if not cs.edits:
-            result.errors.extend(f"{cs.id}: {reason}" for reason in cs.skipped.values())
+            # one line per reason: a workload's CPU and memory findings share theirs
+            result.errors.extend(f"{cs.id}: {reason}" for reason in dict.fromkeys(cs.skipped.values()))
             return False
         if prover is None:
             return True

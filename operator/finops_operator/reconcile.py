@@ -22,6 +22,7 @@ from .actuation.proof import Prover
 from .actuation.providers import Provider, PullRequestRef
 from .detectors import REGISTRY, Skip, type_spec
 from .errors import FinOpsError
+from .gitops.deploymap import DeployPolicy
 from .guardrails import GuardrailContext
 from .ledger import Ledger, Opportunity, OpportunityState
 from .models import ClusterState, Window
@@ -84,6 +85,7 @@ class LoopDeps:
     prices: PriceBook | None = None
     approved: Callable[[], frozenset[str]] = lambda: frozenset()
     prover: Prover | None = None              # proves edits by rendering; the operator's wiring always sets one
+    deploy: DeployPolicy | None = None        # the policy's repository and spec.git.paths (gitops.deploymap)
 
 
 def export_tree(repo: Path, ref: str, dest: Path | None = None) -> Path:
@@ -180,7 +182,7 @@ def run_policy(name: str, settings: PolicySettings, ledger: Ledger, deps: LoopDe
         context.open_prs = max(context.open_prs, _open_count(deps.provider))
     result = _stage(report, "scan", lambda: scan(state, settings, prices=prices, repo_root=repo_root,
                                                  context=context, existing=ledger.open_change_sets(),
-                                                 prover=deps.prover))
+                                                 prover=deps.prover, deploy=deps.deploy))
     if result is None:
         return report
     report.result = result

@@ -76,6 +76,6 @@ def test_the_chart_grants_exactly_what_the_code_declares(peering):
 
 def test_every_kind_the_inventory_lists_declares_its_rbac():
     assert kube_source._RESOURCES.keys() == kube_source._LISTS.keys()
-    custom = {kube_source.NODE_POOLS[2]}           # custom resources, read only when their CRD exists
+    custom = {kube_source.NODE_POOLS[2]} | {plural for _, _, plural in kube_source._CONTROLLERS.values()}
     assert {r.resource for r in kube_source.PERMISSIONS} == {res for _, res in kube_source._RESOURCES.values()} | custom
 

@@ -82,6 +82,9 @@ def _overlay_of(index: RepoIndex, finding: Finding) -> tuple[Definition, Chain] 
     ref = finding.target.workload
     deploy = finding.edit.deploy
     entry = _norm(deploy.entry_point) if deploy is not None and deploy.kind == "kustomize" else None
+    if deploy is None:      # the only candidate entry point, or a refusal naming them (gitops.deploymap)
+        chosen = manifests.deploying_entry(index, ref, None)
+        entry = chosen.path if chosen is not None and chosen.kind == "kustomize" else None
     found: list[tuple[Definition, Chain]] = []
     for defn in index.definitions.get((ref.kind, ref.name), []):
         namespaces, _ = index.namespaces_of(defn)

@@ -59,14 +59,17 @@ def _values_data(index: RepoIndex, source: ValuesSource) -> Any:
     return data
 
 
-def helm_target(index: RepoIndex, ref, container: str, only_path: str | None
-                ) -> tuple[str, int, list[Any], str] | None:
+def helm_target(index: RepoIndex, ref, container: str, only_path: str | None, *,
+                only_paths: set[str] | None = None) -> tuple[str, int, list[Any], str] | None:
     """(path, doc, owner key path, description) of the values mapping to edit, or None.
+
+    ``only_paths``: the files of the release that deploys the workload here (its DeploySource).
 
     Raises Ambiguous when several mappings fit equally well, SourceNotFound when values
     exist for the namespace but none can be tied to the container.
     """
-    sources = [s for s in index.values if (only_path is None or s.path == only_path)]
+    sources = [s for s in index.values if (only_path is None or s.path == only_path)
+               and (only_paths is None or s.path in only_paths)]
     if only_path is not None and not sources:
         sources = [ValuesSource(only_path, 0, [], None, None, None)]
     strong = [s for s in sources if s.namespace == ref.namespace]

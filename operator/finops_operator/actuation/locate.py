@@ -22,6 +22,7 @@ from typing import Any
 
 from .. import safeio
 from ..errors import EditError, SourceNotFound, UnreadableFile
+from ..gitops.deploymap import Catalogue, Placement, RepoEntry
 from . import yamledit
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ class RepoIndex:
         self.chart_dirs: set[str] = set()
         self.app_namespaces: dict[str, str] = {}   # directory -> Argo CD destination namespace
         self._chains: dict[str, list[Chain]] = {}
+        self._catalogue: Catalogue | None = None
         self._walk()
         self._index()
 
@@ -359,6 +361,46 @@ class RepoIndex:
     def patches_for(self, chain: Chain) -> list[Patch]:
         """Patches of every kustomization along a chain, outermost first."""
         return [p for d in chain.dirs for p in self.kustomizations[d].patches]
+
+    # ------------------------------------------------------------------ entry points
+
+    def catalogue(self) -> Catalogue:
+        """The repository's entry points (:mod:`.entrypoints`) and which of them render each workload."""
+        if self._catalogue is None:
+            self._catalogue = self._build_catalogue()
+        return self._catalogue
+
+    def _build_catalogue(self) -> Catalogue:
+        from .entrypoints import entry_points
+        plain: dict[str, set[str]] = {}
+        entries: list[RepoEntry] = []
+        for e in entry_points(self.root, set(self.yaml_files)):
+            if e.kind == "manifest":
+                plain.setdefault(str(PurePosixPath(e.path).parent), set()).update(e.inputs)
+            elif e.kind in ("kustomize", "helm"):
+                release = e.release
+                entries.append(RepoEntry(e.path, e.kind, frozenset(e.inputs), release.name if release else None,
+                                         release.values if release else (), e.namespace))
+        entries += [RepoEntry(d, "plain", frozenset(files)) for d, files in sorted(plain.items())]
+        placements: dict[tuple[str, str], list[Placement]] = {}
+        for key, defs in self.definitions.items():
+            for defn in defs:
+                chains = self.chains(defn.path)
+                for entry in entries:
+                    if defn.path not in entry.inputs or entry.kind == "helm":
+                        continue
+                    ns = defn.namespace or next((c.namespace for c in chains
+                                                 if c.dirs[0] == entry.path and c.namespace), None)
+                    placements.setdefault(key, []).append(Placement(entry.path, defn.path, ns))
+        releases: dict[str, set[str]] = {}
+        for v in self.values:
+            if v.prefix == ["spec", "values"] and v.release:
+                releases.setdefault(v.release, set()).add(v.path)
+        return Catalogue(entries, placements, releases)
+
+    def entry(self, path: str) -> RepoEntry | None:
+        """The (first) entry point at ``path``."""
+        return next(iter(self.catalogue().at(path)), None)
 
     def malformed_mentioning(self, needle: str) -> list[EditError]:
         """Unparsable files whose text mentions ``needle`` (probably where the workload is)."""

@@ -14,7 +14,8 @@ from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .. import safeio
 from ..errors import EditError, QuantityError, SourceNotFound, UnreadableFile
-from ..models import Change, Finding
+from ..gitops.deploymap import RepoEntry, ambiguity, candidates
+from ..models import Change, DeploySource, Finding
 from ..units import parse_cpu, parse_memory
 from . import yamledit
 from .helmvalues import helm_target
@@ -38,25 +39,88 @@ class YamlTarget:
 # --------------------------------------------------------------------------- resolving
 
 
-def resolve_container(index: RepoIndex, finding: Finding) -> YamlTarget:
-    """Find the file and key path to edit for a container finding (raises SourceNotFound/EditError)."""
+def resolve_container(index: RepoIndex, finding: Finding, deploy: DeploySource | None = None) -> YamlTarget:
+    """Find the file and key path to edit for a container finding (raises SourceNotFound/EditError).
+
+    ``deploy`` (default: the finding's ``edit.deploy``, from :mod:`..gitops.deploymap`) is the entry
+    point that deploys the workload in this cluster: only what it renders is a candidate. Without
+    one, several entry points rendering the workload is a refusal naming them (never the first wins).
+    """
     ref, container = finding.target.workload, finding.target.name
     if ref is None:
         raise EditError(f"finding {finding.id} has a container target without a workload")
+    deploy = deploy or finding.edit.deploy
+    entry = deploying_entry(index, ref, deploy)
     hint = finding.edit.source_hint
     if hint and hint.strip():
-        return _from_hint(index, ref, container, hint.strip())
-    matches = _matching_definitions(index, ref, None)
+        _hint_inside(ref, hint.strip(), entry, deploy)
+        return _from_hint(index, ref, container, hint.strip(), entry)
+    if deploy is not None and deploy.kind == "helm":
+        target = helm_target(index, ref, container, None, only_paths=_helm_files(index, deploy))
+        if target is None:
+            raise SourceNotFound(f"{_ref_text(ref)}: no Helm values for container {container} in "
+                                 f"{_deploy_text(deploy)}; add annotation {safeio.SOURCE_HINT_KEY}: "
+                                 "<values file>#<key.path.to.resources> to the workload")
+        return YamlTarget(*target)
+    matches = _matching_definitions(index, ref, None, entry)
     if len(matches) == 1:
         return _with_patches(index, ref, container, *matches[0])
     if len(matches) > 1:
         paths = ", ".join(sorted({f"{d.path} (document {d.doc + 1})" for d, _ in matches}))
         raise Ambiguous(f"{_ref_text(ref)} is defined in several places: {paths}; add annotation "
-                        "finops.dev/source: <path> to the workload to say which one to edit")
+                        f"{safeio.SOURCE_HINT_KEY}: <path> to the workload to say which one to edit")
+    if deploy is not None and deploy.kind != "helm" and index.definitions.get((ref.kind, ref.name)):
+        raise SourceNotFound(f"{_ref_text(ref)} is not rendered by {_deploy_text(deploy)} (it is defined in "
+                             f"{', '.join(sorted({d.path for d in index.definitions[(ref.kind, ref.name)]}))}); "
+                             "check the entry point the policy or the GitOps controller names")
     target = helm_target(index, ref, container, None)
     if target is not None:
         return YamlTarget(*target)
     raise _not_found(index, ref)
+
+
+def _deploy_text(deploy: DeploySource) -> str:
+    return f"entry point {deploy.entry_point} ({deploy.kind}, decided by {deploy.rule})"
+
+
+def deploying_entry(index: RepoIndex, ref, deploy: DeploySource | None) -> RepoEntry | None:
+    """The entry point that deploys ``ref`` here: the DeploySource's, else the only candidate.
+
+    Several candidates and no DeploySource: refused with the candidates and the fix.
+    """
+    if deploy is not None:
+        if deploy.kind == "helm":
+            return None
+        entry = index.entry(deploy.entry_point)
+        if entry is None:
+            raise SourceNotFound(f"{_ref_text(ref)}: {_deploy_text(deploy)} is not an entry point of the "
+                                 "repository (no kustomization, chart or manifests there); check spec.git.paths, "
+                                 "the controller's path, or the policy's repository")
+        return entry
+    found = [e for e in candidates(index.catalogue(), ref) if e.kind != "helm"]
+    if len(found) > 1:
+        raise Ambiguous(ambiguity(ref, found))
+    return found[0] if found else None
+
+
+def _hint_inside(ref, hint: str, entry: RepoEntry | None, deploy: DeploySource | None) -> None:
+    """A source hint must name a file of the entry point a controller or the policy chose."""
+    path, _, _ = safeio.split_source_hint(hint)
+    if deploy is None or deploy.rule == "annotation" or entry is None:
+        return
+    if path in entry.inputs or path == entry.path or path.startswith(entry.path.rstrip("/") + "/") \
+            or entry.path == ".":
+        return
+    raise SourceNotFound(f"source hint {hint!r} of {_ref_text(ref)} is outside {_deploy_text(deploy)}, which "
+                         f"deploys it in this cluster; point {safeio.SOURCE_HINT_KEY} at one of its files")
+
+
+def _helm_files(index: RepoIndex, deploy: DeploySource) -> set[str]:
+    """Files whose Helm values may feed the release: its values files, else the chart's own."""
+    if deploy.values_files or deploy.inline_values:
+        return set(deploy.values_files) | set(deploy.inline_values)
+    prefix = deploy.entry_point.rstrip("/") + "/"
+    return {v.path for v in index.values if v.path.startswith(prefix)}
 
 
 def _ref_text(ref) -> str:
@@ -65,19 +129,27 @@ def _ref_text(ref) -> str:
 
 def _not_found(index: RepoIndex, ref) -> SourceNotFound:
     msg = (f"{_ref_text(ref)} not found in the repository (searched {len(index.yaml_files)} YAML files; "
-           "add annotation finops.dev/source: <path> to the workload)")
+           f"add annotation {safeio.SOURCE_HINT_KEY}: <path> to the workload)")
     broken = index.malformed_mentioning(ref.name)
     if broken:
         msg += "; these files mention it but could not be parsed: " + "; ".join(str(e) for e in broken)
     return SourceNotFound(msg)
 
 
-def _matching_definitions(index: RepoIndex, ref, under: str | None) -> list[tuple[Definition, list[Chain]]]:
+def _matching_definitions(index: RepoIndex, ref, under: str | None,
+                          entry: RepoEntry | None = None) -> list[tuple[Definition, list[Chain]]]:
+    """Definitions of ``ref`` (under ``under``; rendered by ``entry``), with the chains that deploy them."""
     strong, weak = [], []
     for defn in index.definitions.get((ref.kind, ref.name), []):
         if under and not (defn.path == under or defn.path.startswith(under.rstrip("/") + "/")):
             continue
+        if entry is not None and defn.path not in entry.inputs:
+            continue
         namespaces, chains = index.namespaces_of(defn)
+        if entry is not None:
+            chains = [c for c in chains if c.dirs[0] == entry.path]
+            namespaces = {c.namespace for c in chains if c.namespace} or \
+                ({defn.namespace or entry.namespace} - {None})
         if ref.namespace in namespaces:
             chosen = [c for c in chains if (c.namespace or defn.namespace) == ref.namespace]
             strong.append((defn, chosen))
@@ -86,7 +158,7 @@ def _matching_definitions(index: RepoIndex, ref, under: str | None) -> list[tupl
     return strong or weak
 
 
-def _from_hint(index: RepoIndex, ref, container: str, hint: str) -> YamlTarget:
+def _from_hint(index: RepoIndex, ref, container: str, hint: str, entry: RepoEntry | None = None) -> YamlTarget:
     path, keypath, problem = safeio.split_source_hint(hint)
     if problem:
         raise SourceNotFound(f"source hint {hint!r} of {_ref_text(ref)}: the path {problem}; fix the "
@@ -100,7 +172,7 @@ def _from_hint(index: RepoIndex, ref, container: str, hint: str) -> YamlTarget:
         raise SourceNotFound(f"source hint {hint!r} of {_ref_text(ref)} points to {path}, which does not "
                              "exist in the repository; fix the finops.dev/source annotation")
     if full.is_dir():
-        matches = _matching_definitions(index, ref, path)
+        matches = _matching_definitions(index, ref, path, entry)
         if len(matches) == 1:
             return _with_patches(index, ref, container, *matches[0])
         raise SourceNotFound(f"source hint {hint!r}: {len(matches)} definitions of {_ref_text(ref)} under "
@@ -121,7 +193,8 @@ def _from_hint(index: RepoIndex, ref, container: str, hint: str) -> YamlTarget:
     defs = [d for d in index.definitions.get((ref.kind, ref.name), []) if d.path == path]
     if defs:
         _, chains = index.namespaces_of(defs[0])
-        return _with_patches(index, ref, container, defs[0], [c for c in chains if c.namespace == ref.namespace])
+        chains = [c for c in chains if c.namespace == ref.namespace and (entry is None or c.dirs[0] == entry.path)]
+        return _with_patches(index, ref, container, defs[0], chains)
     for i, doc in enumerate(docs):
         if isinstance(doc, dict) and doc.get("kind") == ref.kind and (doc.get("metadata") or {}).get("name") == ref.name:
             return _container_target(path, i, [], doc, ref.kind, container, f"{path}")

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from ..errors import FinOpsError, ProofError
 from ..models import FileEdit, Finding
-from .entrypoints import EntryPoint, entry_points
+from .entrypoints import EntryPoint, HelmRelease, entry_points
 from .proofdiff import Intent, ObjectChange, ObjectKey, diff, objects
 from .proofjudge import Judgement, judge
 from .proofterraform import check_terraform
@@ -93,7 +93,8 @@ class Prover:
             _copy(Path(repo_root), before, edits, "before")
             _copy(Path(repo_root), after, edits, "after")
             touched = {e.path for e in edits}
-            entries = _merge(entry_points(before, touched), entry_points(after, touched))
+            entries = _deployed_releases(_merge(entry_points(before, touched), entry_points(after, touched)),
+                                         findings)
             return self._prove_entries(entries, before, after, edits, findings, locations or {})
 
     def _prove_entries(self, entries: list[EntryPoint], before: Path, after: Path, edits: list[FileEdit],
@@ -195,6 +196,32 @@ def _merge(*lists: Iterable[EntryPoint]) -> list[EntryPoint]:
             else:
                 merged[entry.key] = entry
     return sorted(merged.values(), key=lambda e: (e.kind != "kustomize", e.kind, e.label))
+
+
+def _deployed_releases(entries: list[EntryPoint], findings: list[Finding]) -> list[EntryPoint]:
+    """Helm releases as the findings' DeploySource says this cluster renders them (values, namespace).
+
+    Without one, a chart's releases are guessed from its ``values-*.yaml`` files with no namespace;
+    with one, the guesses for that chart give way to the release that is deployed here.
+    """
+    wanted: dict[tuple, HelmRelease] = {}
+    for finding in findings:
+        deploy, ref = finding.edit.deploy, finding.target.workload
+        if deploy is not None and deploy.kind == "helm" and ref is not None and deploy.release:
+            release = HelmRelease(deploy.release, ref.namespace, deploy.values_files)
+            wanted[(deploy.entry_point, release)] = release
+    if not wanted:
+        return entries
+    charts = {path for path, _ in wanted}
+    out = [e for e in entries if not (e.kind == "helm" and e.path in charts and e.release is not None
+                                      and e.release.namespace is None)]
+    for (path, _), release in wanted.items():
+        template = next((e for e in entries if e.kind == "helm" and e.path == path), None)
+        entry = EntryPoint("helm", path, set(template.inputs) | set(release.values) if template else set(release.values),
+                           release=release, namespace=release.namespace)
+        if template is not None and all(e.key != entry.key for e in out):
+            out.append(entry)
+    return sorted(out, key=lambda e: (e.kind != "kustomize", e.kind, e.label))
 
 
 def _copy(root: Path, dest: Path, edits: list[FileEdit], side: str) -> None:

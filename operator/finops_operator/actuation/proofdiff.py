@@ -78,6 +78,8 @@ class Intent:
     container: str | None = None                        # None: ``fields`` are paths in the object itself
     fields: tuple[tuple[str, str | None], ...] = ()   # ("resources.requests.cpu", "250m" | None = removed)
     remove: bool = False                                # the object itself goes away (a PersistentVolume)
+    entry_point: str | None = None                      # the entry point that deploys it here (DeploySource)
+    release: str | None = None                          # helm: the release of that entry point
 
     @classmethod
     def of(cls, finding: Finding) -> "Intent | None":
@@ -90,8 +92,10 @@ class Intent:
         if target.kind != TargetKind.CONTAINER or target.workload is None:
             return None
         fields = tuple((c.field, c.after) for c in finding.changes if c.field in RESOURCE_FIELDS)
+        deploy = finding.edit.deploy
         return cls(finding.id, str(target), target.workload.kind, target.workload.namespace, target.workload.name,
-                   target.name, fields)
+                   target.name, fields, entry_point=deploy.entry_point if deploy else None,
+                   release=deploy.release if deploy and deploy.kind == "helm" else None)
 
     def match(self, key: ObjectKey) -> str | None:
         """'strong' (kind, namespace, name), 'weak' (the rendering has no namespace) or None."""

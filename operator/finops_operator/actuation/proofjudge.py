@@ -69,7 +69,20 @@ def _candidates(intent: Intent, renders: list[RenderedLike]) -> list[int]:
             strong.append(index)
         elif "weak" in strengths:
             weak.append(index)
-    return strong or weak
+    found = strong or weak
+    if intent.entry_point is None:
+        return found
+    return [i for i in found if _deploys(renders[i].entry, intent)]     # this cluster's entry point, no other
+
+
+def _deploys(entry: EntryPoint, intent: Intent) -> bool:
+    """Whether ``entry`` is the finding's DeploySource (a plain directory is proven file by file)."""
+    here = intent.entry_point or "."
+    if entry.kind == "manifest":
+        return here == "." or entry.path.startswith(here.rstrip("/") + "/")
+    if entry.path != here:
+        return False
+    return intent.release is None or entry.release is None or entry.release.name == intent.release
 
 
 def _target_key(intent: Intent, rendered: RenderedLike) -> ObjectKey | None:
@@ -103,9 +116,10 @@ def _primaries(renders: list[RenderedLike], intents: list[Intent], judgement: Ju
         candidates = _candidates(intent, renders)
         if not candidates:
             labels = ", ".join(r.entry.label for r in renders) or "none"
+            here = f" in {intent.entry_point}, the entry point that deploys it here" if intent.entry_point else ""
             judgement.unproven[intent.finding_id] = (
                 f"proof failed: no entry point that reads the edited files renders {intent.kind}/"
-                f"{intent.namespace or '-'}/{intent.name} (rendered: {labels})")
+                f"{intent.namespace or '-'}/{intent.name}{here} (rendered: {labels})")
             continue
         good = [i for i in candidates if not _misses(intent, renders[i])]
         changed = [i for i in good if any(intent.match(c.key) for c in renders[i].changes)]

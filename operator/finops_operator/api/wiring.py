@@ -12,7 +12,9 @@
 * GitHub (PyGithub) or plain Git with the token read from the referenced
   Secret; the base checkout is a clone kept in the work directory plus a fresh
   ``git archive`` export of the base branch per run, restricted to
-  ``spec.git.paths``.
+  ``spec.git.paths`` and what their entry points render.
+* Which entry point deploys each workload: Argo CD / Flux records read with the
+  inventory, then ``spec.git.paths`` (:class:`~..gitops.deploymap.DeployPolicy`).
 
 Secrets are read with a GET by name (the chart grants exactly those names);
 a refusal or a missing key is a ConfigError that names the Secret, the key and
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataSourceError
+from ..gitops.deploymap import DeployPolicy
 from ..models import ClusterState, Window
 from ..permissions import Rule
 from ..reconcile import LoopDeps, export_tree
@@ -181,10 +184,22 @@ class ScopedReader:
 
 
 def _restrict(tree: Path, paths: tuple[str, ...]) -> Path:
-    """Remove everything outside ``paths`` from an exported tree (the operator may only edit those)."""
+    """Remove everything outside ``paths`` from an exported tree, except what their entry points render.
+
+    ``spec.git.paths`` names this cluster's entry points (an overlay, a chart or a values file)
+    or directories holding them; an overlay's base lives elsewhere and must stay for the proof
+    to render it (:mod:`..actuation.entrypoints` says which files each entry point reads).
+    """
     if not paths:
         return tree
-    keep = [Path(p) for p in paths]
+    from ..actuation.entrypoints import entry_points
+    files = {p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file() and not p.is_symlink()}
+    needed: set[str] = set()
+    for entry in entry_points(tree, files):
+        if entry.kind != "terraform" and any(entry.path == p or entry.path.startswith(p + "/") or p in entry.inputs
+                                             for p in paths):
+            needed |= entry.inputs
+    keep = [Path(p) for p in paths] + [Path(f) for f in needed]
     for item in sorted(tree.rglob("*"), key=lambda p: len(p.parts), reverse=True):
         rel = item.relative_to(tree)
         inside = any(rel == k or k in rel.parents for k in keep)
@@ -282,4 +297,7 @@ def build_deps(policy: PolicySpec, api_client: Any, *, workdir: Path,
         deps.provider, clone_url = _provider(policy, token, workdir)
         deps.checkout = make_checkout(clone_url, token, workdir, policy.git.paths)
         deps.prover = Prover()      # every change set is proven by rendering before it is pushed
+        # which entry point deploys each workload: the controllers' records (read by the LiveStateReader),
+        # else spec.git.paths, else the finops.dev/source annotation (gitops.deploymap)
+        deps.deploy = DeployPolicy(repository=policy.git.repository, paths=policy.git.paths)
     return Wiring(deps=deps, reader=reader, namespaces=namespaces, secrets_read=secrets)

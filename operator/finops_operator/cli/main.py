@@ -30,6 +30,9 @@ def _add_scan(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--history", default="14d", help="history window for a live scan (default 14d)")
     p.add_argument("--repo", type=Path, help="GitOps repository to edit (a local git checkout)")
     p.add_argument("--policy", type=Path, help="policy YAML (a FinOpsPolicy spec or its file); default: built-in")
+    p.add_argument("--entry-point", metavar="DIR", help="the overlay, chart or values file of --repo that deploys "
+                   "this cluster (like the policy's spec.git.paths); needed when several environments deploy a "
+                   "workload and no Argo CD / Flux record says which")
     p.add_argument("--apply", action="store_true", help="write one branch per change set into --repo")
     p.add_argument("--base", default=None, help="base branch for --apply (default: the repo's current branch)")
     p.add_argument("--output", choices=["table", "json"], default="table")

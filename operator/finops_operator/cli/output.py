@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..actuation.plan import edited_title
@@ -125,8 +126,8 @@ def show_result(console: Console, result: ScanResult, *, verbose: bool = False, 
     if result.change_sets:
         console.print(change_sets_table(result))
     for error in result.errors:
-        console.print(f"[yellow]not applied:[/] {error}")
+        console.print(f"[yellow]not applied:[/] {escape(error)}")
     if verbose:
         for skip in result.skipped:
-            console.print(f"[dim]skipped {skip.target} ({skip.detector}): {skip.reason}[/]")
+            console.print(f"[dim]skipped {escape(str(skip.target))} ({skip.detector}): {escape(skip.reason)}[/]")
     print_summary(console, result)

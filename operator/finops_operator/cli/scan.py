@@ -17,7 +17,7 @@ from ..models import ClusterState
 from ..pipeline import scan
 from ..settings import PolicySettings
 from .apply import apply_branches
-from .common import check_repo, load_policy_file, print_json, progress
+from .common import check_repo, load_deploy_policy, load_policy_file, print_json, progress
 from .output import result_to_json, show_result
 
 
@@ -50,6 +50,7 @@ def run_scan(args: argparse.Namespace, console: Console) -> int:
         raise ConfigError("--apply needs --repo (the GitOps checkout to write branches into)", field="--apply")
     repo = check_repo(args.repo) if args.repo is not None else None
     settings = load_policy_file(args.policy)
+    deploy = load_deploy_policy(args.policy, repo, getattr(args, "entry_point", None))
     if args.snapshot is None:
         from .live import load_live_state
         state = load_live_state(args, settings, console)
@@ -58,7 +59,7 @@ def run_scan(args: argparse.Namespace, console: Console) -> int:
     if repo is not None:
         check_repo_files(repo)
     from ..actuation.proof import Prover
-    result = scan(state, settings, repo_root=repo, prover=Prover() if repo is not None else None)
+    result = scan(state, settings, repo_root=repo, prover=Prover() if repo is not None else None, deploy=deploy)
     applied = apply_branches(repo, result, args.base) if args.apply and repo is not None else []
     if args.output == "json":
         data = result_to_json(result)

@@ -316,9 +316,18 @@ _RESOURCES = {   # kind -> (API group, resource): what the LISTs above need in R
     "PodDisruptionBudget": ("policy", "poddisruptionbudgets"), "Node": ("", "nodes"),
     "PersistentVolume": ("", "persistentvolumes"), "StorageClass": ("storage.k8s.io", "storageclasses"),
 }
+# GitOps controllers' records (read only when their CRDs are installed; never required):
+# kind -> (API group, versions to try, newest first, plural). See gitops/records.py.
+_CONTROLLERS = {
+    "Application": ("argoproj.io", ("v1alpha1",), "applications"),
+    "Kustomization": ("kustomize.toolkit.fluxcd.io", ("v1", "v1beta2"), "kustomizations"),
+    "HelmRelease": ("helm.toolkit.fluxcd.io", ("v2", "v2beta2", "v2beta1"), "helmreleases"),
+}
 PERMISSIONS = tuple(Rule("cluster", group, resource, ("list",), f"sources/kubernetes.py KubernetesSource._list({kind})")
                     for kind, (group, resource) in _RESOURCES.items()) + (
-    Rule("cluster", "karpenter.sh", "nodepools", ("list",), "sources/kubernetes.py KubernetesSource.node_pools"),)
+    Rule("cluster", "karpenter.sh", "nodepools", ("list",), "sources/kubernetes.py KubernetesSource.node_pools"),) + \
+    tuple(Rule("cluster", group, plural, ("list",), f"sources/kubernetes.py KubernetesSource.read_controllers({kind})")
+          for kind, (group, _, plural) in _CONTROLLERS.items())
 NODE_POOLS = ("karpenter.sh", "v1", "nodepools")     # read only when Karpenter's CRD is installed
 
 
@@ -371,6 +380,42 @@ class KubernetesSource:
             raise DataSourceError(f"listing cluster objects failed ({status or type(exc).__name__}): "
                                   f"{getattr(exc, 'reason', exc)}", source="kubernetes") from None
         return build_inventory(objects)
+
+
+    def read_controllers(self) -> tuple[dict[str, list[Obj]], list[str]]:
+        """Argo CD Applications and Flux Kustomizations/HelmReleases, cluster-wide (they live in the
+        controllers' namespaces, not the workloads'). A kind whose CRD is not installed (404) is absent,
+        not an error; any other failure is a warning: the mapping then falls back to the policy's paths."""
+        found: dict[str, list[Obj]] = {}
+        warnings: list[str] = []
+        for kind, (group, versions, plural) in _CONTROLLERS.items():
+            try:
+                items = self._list_custom(group, versions, plural)
+            except Exception as exc:  # ApiException, urllib3 errors: the records are optional
+                status = getattr(exc, "status", None)
+                warnings.append(f"cannot list {plural}.{group} ({status or type(exc).__name__}); workloads it "
+                                "deploys are mapped by spec.git.paths or the finops.dev/source annotation")
+                continue
+            for item in items:
+                item.setdefault("kind", kind)
+            found[kind] = items
+        for warning in warnings:
+            log.warning(warning)
+        return found, warnings
+
+    def _list_custom(self, group: str, versions: tuple[str, ...], plural: str) -> list[Obj]:
+        import kubernetes
+        api = kubernetes.client.CustomObjectsApi(self.api_client)
+        for version in versions:
+            self.calls += 1
+            try:
+                response = api.list_cluster_custom_object(group, version, plural, _preload_content=False)
+            except kubernetes.client.ApiException as exc:
+                if exc.status == 404:          # the CRD (or this version of it) is not installed
+                    continue
+                raise
+            return list(json.loads(response.data).get("items", []))
+        return []
 
 
 def group_by_namespace(workloads: Iterable[Workload]) -> dict[str, list[Workload]]:

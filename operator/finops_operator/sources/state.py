@@ -101,13 +101,18 @@ class LiveStateReader:
     cpu_percentile: int = 95
     memory_percentile: int = 99
     calls: dict[str, int] = field(default_factory=dict)
+    controllers: bool = True        # read Argo CD / Flux records (gitops.records) when their CRDs exist
 
     def __call__(self, window: Window) -> ClusterState:
+        from ..gitops.records import parse_records
         inventory = self.kube.read(self.namespaces)
+        records = parse_records(self.kube.read_controllers()[0]) if self.controllers else []
         usage = self.prometheus.collect(self.scope, window, cpu_percentile=self.cpu_percentile,
                                         memory_percentile=self.memory_percentile)
         volumes = self.aws.unattached_volumes() if self.aws is not None else None
         self.calls = {"kubernetes": self.kube.calls, "prometheus": usage.queries,
                       "aws": self.aws.total_calls if self.aws is not None else 0}
-        return build_state(cluster=self.cluster, region=self.region, window=usage.window, inventory=inventory,
-                           usage=usage, aws_volumes=volumes)
+        state = build_state(cluster=self.cluster, region=self.region, window=usage.window, inventory=inventory,
+                            usage=usage, aws_volumes=volumes)
+        state.controllers = records
+        return state
