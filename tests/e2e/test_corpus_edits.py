@@ -134,8 +134,9 @@ def run(renderers: Renderers, fixture: str, env: Env, tmp_path: Path) -> tuple[S
                          "FINOPS_TOFU": str(renderers.tofu), "PATH": ""})
     policy = load_policy({"detectors": {"cpu": {"minMonthlySavings": 0}, "memory": {"minMonthlySavings": 0},
                                         "nodes": {"enabled": False}},
-                          "guardrails": {"approvalAboveDollars": 10_000, "maxSingleChangePercent": 100,
-                                         "protectedLabels": {}, "maxWorkloadsPerPr": 20}})
+                          "guardrails": {"approvalAboveDollars": 10_000, "maxSingleChangeDollars": 10_000,
+                                         "maxSingleChangePercent": 100, "protectedLabels": {},
+                                         "maxWorkloadsPerPr": 20}})
     result = scan(state, policy, repo_root=root, prover=Prover(tools=tools), context=GuardrailContext(now=NOW))
     return result, root
 
