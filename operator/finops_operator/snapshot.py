@@ -160,7 +160,7 @@ def _decode_dataclass(tp: type, value: Any, path: str, source: str) -> Any:
 @functools.cache
 def _plan(tp: type) -> tuple[tuple[str, Any, bool], ...]:
     """(field, type hint, required) for a models dataclass, resolved once."""
-    hints = typing.get_type_hints(tp, vars(models))
+    hints = typing.get_type_hints(tp, localns=vars(models))    # its module, plus the package for cross-module names
     return tuple((f.name, hints[f.name], f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
                  for f in dataclasses.fields(tp))
 

@@ -8,7 +8,7 @@
 - Every string/array/map/integer is bounded and every CEL rule has a message.
 - The cron and time-zone patterns accept what croniter / zoneinfo accept
   (for the forms we allow) and reject the rest; pattern and CEL agree.
-- Enums shared with models.py (finding type, target kind, verdict) agree.
+- Enums shared with models (finding type, target kind, verdict) agree.
 - The chart's CRD copy is identical to crds/.
 - The example CRs validate against the CRD schemas and load as settings.
 """

@@ -1,0 +1,25 @@
+"""Plain data that flows through the money loop.
+
+    ClusterState (inventory)  +  usage summaries  ->  detectors  ->  Finding
+    Finding  ->  guardrails  ->  Decision  ->  plan  ->  ChangeSet  ->  branch / PR
+
+Units everywhere: CPU in cores (float), memory and disk in bytes (int) unless a
+field name says otherwise (``size_gib``), money in USD per month (float), time
+as timezone-aware UTC ``datetime``. Nothing here does I/O.
+
+Three modules (:mod:`.inventory`, :mod:`.usage`, :mod:`.findings`); import from
+``finops_operator.models``.
+"""
+from .findings import (Change, ChangeSet, Decision, EditKind, EditTarget, FileEdit, Finding, FindingType, Reason,
+                       Target, TargetKind, Verdict)
+from .inventory import (HPA, PDB, ConsolidationPolicy, Container, ContainerRole, DeploySource, DisruptionBudget, Node,
+                        NodeGroup, NodePool, Pod, Resources, Volume, VolumeSource, Workload, WorkloadRef, pod_requests)
+from .usage import SUPPORTED_PERCENTILES, ClusterState, ContainerKey, ContainerUsage, UsageStats, Window
+
+__all__ = [
+    "HPA", "PDB", "SUPPORTED_PERCENTILES", "Change", "ChangeSet", "ClusterState", "ConsolidationPolicy", "Container",
+    "ContainerKey", "ContainerRole", "ContainerUsage", "Decision", "DeploySource", "DisruptionBudget", "EditKind",
+    "EditTarget", "FileEdit", "Finding", "FindingType", "Node", "NodeGroup", "NodePool", "Pod", "Reason", "Resources",
+    "Target", "TargetKind", "UsageStats", "Verdict", "Volume", "VolumeSource", "Window", "Workload", "WorkloadRef",
+    "pod_requests",
+]
