@@ -12,9 +12,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from finops_operator.models import (EditKind, EditTarget,
+from finops_operator.models import (
     Change,
     ChangeSet,
+    EditKind,
+    EditTarget,
     FileEdit,
     Finding,
     FindingType,

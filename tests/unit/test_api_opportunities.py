@@ -12,8 +12,10 @@ from finops_operator.api import opportunities as m
 from finops_operator.guardrails import APPROVAL_ANNOTATION
 from finops_operator.ledger import Ledger, OpportunityState
 from finops_operator.money import decimal_string
-from finops_operator.models import (EditKind, EditTarget,
+from finops_operator.models import (
     Change,
+    EditKind,
+    EditTarget,
     Decision,
     Finding,
     FindingType,
