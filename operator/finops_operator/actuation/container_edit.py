@@ -48,7 +48,8 @@ def edit_container(index: RepoIndex, finding: Finding, read: Callable[[str], str
                             f"{sorted(manifests.RESOURCE_FIELDS)})")
     deploy = finding.edit.deploy
     ref = finding.target.workload
-    if deploy is not None and deploy.kind == "helm" and deploy.kustomization and not (finding.edit.source_hint or "").strip():
+    hinted = bool((finding.edit.source_hint or "").strip())
+    if deploy is not None and deploy.kind == "helm" and deploy.kustomization and not hinted:    # a Flux HelmRelease
         return _as_edit(fluxedit.edit_flux_release(index, finding, read, deploy, allow_shared=allow_shared))
     if deploy is not None and deploy.kind == "helm" and not (finding.edit.source_hint or "").strip():
         return _as_edit(helmkeys.edit_release(index, finding, read, deploy))

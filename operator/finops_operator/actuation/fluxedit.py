@@ -30,7 +30,7 @@ import yaml
 from ..errors import EditError, FinOpsError, SourceNotFound
 from ..models import DeploySource, Finding
 from . import manifests
-from .fluxhelm import FluxRelease, flux_releases, render_release
+from .fluxhelm import FluxRelease, effective_values, flux_releases, render_release
 from .helmkeys import _get, find_key
 from .kustomize_layers import OverlayLayers
 from .kustomize_patch import _dump, add_patch_entry
@@ -49,7 +49,7 @@ class _Keyed:
         self.chart, self.name = release.chart, release.release
 
     def effective(self) -> dict:
-        return self.flux.values
+        return effective_values(self.flux, self.index.root)
 
     def render(self, tools: RenderTools, namespace: str, extra: dict) -> str:
         return render_release(self.flux, self.index.root, tools, extra)
@@ -98,8 +98,9 @@ def _values_site(layers: OverlayLayers, keys: list[str]) -> _Site | None:
     """The last layer that sets ``spec.values.<keys>`` of the HelmRelease (None: none does)."""
     base = layers.base_doc()
     found = None
+    of = f"spec.values of HelmRelease {layers.defn.name}"
     if _get(base, VALUES + keys) is not None:
-        found = _Site(layers.defn.path, layers.defn.doc, VALUES, f"HelmRelease manifest {layers.defn.path}",
+        found = _Site(layers.defn.path, layers.defn.doc, VALUES, f"{layers.defn.path} ({of})",
                       not layers.base_sharers(), _get(base, VALUES + keys))
     for patch, i, doc in layers.layers:
         if not layers._targets(patch, doc):
@@ -110,7 +111,7 @@ def _values_site(layers: OverlayLayers, keys: list[str]) -> _Site | None:
                                 "edit its values by hand", source=patch.path)
             continue
         if patch.inline is None and isinstance(doc, dict) and _get(doc, VALUES + keys) is not None:
-            found = _Site(patch.path, i, VALUES, f"Kustomize patch {patch.path}", layers.owns_patch(patch),
+            found = _Site(patch.path, i, VALUES, f"Kustomize patch {patch.path} ({of})", layers.owns_patch(patch),
                           _get(doc, VALUES + keys))
     return found
 
@@ -133,7 +134,7 @@ def _generated_site(index: RepoIndex, layers: OverlayLayers, hr: dict, keys: lis
                     rel = str(PurePosixPath(kdir) / file)
                     data = (index.load(rel) or [None])[0]
                     if _get(data, keys) is not None:
-                        return _Site(rel, 0, [], f"values file {rel} (valuesFrom {ref['kind']} {ref['name']})",
+                        return _Site(rel, 0, [], f"values file {rel} ({ref['kind']} {ref['name']} in valuesFrom)",
                                      layers.owns_dir(kdir), _get(data, keys))
     return None
 
@@ -157,11 +158,12 @@ def _overlay_patch(index: RepoIndex, layers: OverlayLayers, read) -> tuple[str, 
 def _new_patch(layers: OverlayLayers, read, keys: list[str], value: str) -> dict[str, str]:
     base = layers.base_doc()
     meta = base.get("metadata") or {}
+    namespace = {"namespace": meta["namespace"]} if meta.get("namespace") else {}
     nested: Any = value
     for key in reversed(keys):
         nested = {key: nested}
     doc = {"apiVersion": base.get("apiVersion"), "kind": "HelmRelease",
-           "metadata": {"name": layers.defn.name, **({"namespace": meta["namespace"]} if meta.get("namespace") else {})},
+           "metadata": {"name": layers.defn.name, **namespace},
            "spec": {"values": nested}}
     name = PATCH_NAME.format(name=layers.defn.name)
     shared = ", ".join(layers.base_sharers()) or "other overlays"
@@ -195,18 +197,19 @@ def edit_flux_release(index: RepoIndex, finding: Finding, read, deploy: DeploySo
     key = ".".join(keypath + ("resources",))
     defn, chain = _definition(index, release.name, deploy.kustomization)
     layers = OverlayLayers.of(index, defn, chain)
-    hr = next(o for o in objs if o.get("kind") == "HelmRelease" and (o.get("metadata") or {}).get("name") == release.name)
+    hr = next(o for o in objs if o.get("kind") == "HelmRelease" and o["metadata"].get("name") == release.name)
+    effective = effective_values(release, index.root)
     files: dict[str, str] = {}
     current = lambda path: files[path] if path in files else read(path)
     location, notes = None, []
     for change in finding.changes:
         keys = list(keypath) + change.field.split(".")
         site = _site_of(layers, hr, keys, allow_shared, change)
-        if site is None and not manifests.same_value(change, _get(release.values, keys)):
-            raise manifests.disagree(deploy.kustomization, change, str(_get(release.values, keys)), ".".join(keys))
+        if site is None and not manifests.same_value(change, _get(effective, keys)):
+            raise manifests.disagree(deploy.kustomization, change, str(_get(effective, keys)), ".".join(keys))
         if site is not None:
             path, doc, prefix = site.path, site.doc, site.prefix
-            note = f"edited {site.what} (key {key})"
+            note = f"edited {site.what}; key {key}"
             if not site.owned:
                 note += f", which {', '.join(layers.base_sharers())} also build: the change applies there too"
         else:
@@ -219,7 +222,7 @@ def edit_flux_release(index: RepoIndex, finding: Finding, read, deploy: DeploySo
                              f"{', '.join(layers.base_sharers()) or 'other overlays'}; key {key})")
                 continue
             path, doc, prefix = patch[0], patch[1], VALUES
-            note = f"edited Kustomize patch {path} (spec.values of HelmRelease {release.name} here; key {key})"
+            note = f"edited Kustomize patch {path} (spec.values of HelmRelease {release.name}); key {key}"
         try:
             new, line = manifests.apply_keys(current(path), path, doc, [], prefix + keys, change)
         except FinOpsError as exc:

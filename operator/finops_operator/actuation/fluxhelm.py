@@ -17,6 +17,7 @@ stay as they are.
 from __future__ import annotations
 
 import base64
+import copy
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,9 +110,22 @@ def flux_releases(objs: list[Obj]) -> list[FluxRelease]:
             continue
         rec = record[0]
         values, reads, problems = values_from(hr, objs)
-        found.append(FluxRelease(rec.name, rec.namespace, rec.destination_namespace or "default", rec.release or rec.name,
-                                 rec.path, rec.values_files, values, reads, problems))
+        found.append(FluxRelease(rec.name, rec.namespace, rec.destination_namespace or "default",
+                                 rec.release or rec.name, rec.path, rec.values_files, values, reads, problems))
     return found
+
+
+def effective_values(release: FluxRelease, root: Path) -> dict:
+    """What the chart's templates see: its ``values.yaml``, the chart's valuesFiles, then the merged values."""
+    merged: dict = {}
+    for rel in (f"{release.chart}/values.yaml",) + release.chart_values:
+        path = Path(root) / rel
+        try:
+            data = yaml.safe_load(path.read_text()) if path.is_file() else None
+        except yaml.YAMLError:
+            data = None
+        _merge(merged, data if isinstance(data, dict) else {})
+    return _merge(merged, copy.deepcopy(release.values))
 
 
 def render_release(release: FluxRelease, root: Path, tools: RenderTools, extra: dict | None = None) -> str:
