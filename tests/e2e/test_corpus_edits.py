@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from finops_operator.actuation.fluxhelm import expand
 from finops_operator.actuation.proof import Prover
 from finops_operator.actuation.rendertools import RenderTools
 from finops_operator.guardrails import GuardrailContext
@@ -82,9 +83,22 @@ CHART = [Env(f"shop {env}", helm("shop", "shop", (f"shop/values-{env}.yaml",)),
              (("Deployment", "shop-app"), ("Deployment", "shop-worker"), ("StatefulSet", "shop-redis")),
              DeploySource("shop", "policy-paths", "helm", (f"shop/values-{env}.yaml",), "shop"))
          for env in ("dev", "staging", "prod")]
+def flux_apps(path: str) -> Callable[[Renderers, Path], str]:
+    """``kustomize build`` of a Flux apps overlay, its HelmReleases rendered as helm-controller would."""
+    def render(r: Renderers, root: Path) -> str:
+        tools = RenderTools({"FINOPS_HELM": str(r.helm), "PATH": ""})
+        return expand(r.kustomize_build(root / path), root, tools)
+    return render
+
+
 FLUX = [Env(f"infrastructure/controllers/{env}", kustomize(f"infrastructure/controllers/{env}"),
             (("Deployment", "cluster-autoscaler"),), DeploySource(f"infrastructure/controllers/{env}", "flux"))
-        for env in ("staging", "production")]
+        for env in ("staging", "production")] + [
+    Env(f"apps/{env}", flux_apps(f"apps/{env}"), (("Deployment", "webapp-web"), ("Deployment", "webapp-consumer")),
+        DeploySource("charts/webapp", "flux", "helm", release="webapp",
+                     inline_values=("apps/base/webapp/release.yaml", f"apps/{env}/webapp-values.yaml"),
+                     kustomization=f"apps/{env}"), "webapp")
+    for env in ("staging", "production")]
 CORPUS = {"kustomize": KUSTOMIZE, "argocd": ARGOCD, "chart": CHART, "flux": FLUX}
 CASES = [(fixture, env) for fixture, envs in CORPUS.items() for env in envs]
 
@@ -126,9 +140,12 @@ def _s(value) -> str | None:
     return None if value is None else str(value)
 
 
-def run(renderers: Renderers, fixture: str, env: Env, tmp_path: Path) -> tuple[ScanResult, Path]:
+def run(renderers: Renderers, fixture: str, env: Env, tmp_path: Path,
+        prepare: Callable[[Path], None] | None = None) -> tuple[ScanResult, Path]:
     root = tmp_path / "repo"
     shutil.copytree(GITOPS_FIXTURES / fixture, root)
+    if prepare is not None:          # a variant of the fixture
+        prepare(root)
     state = state_from(env.render(renderers, root), env)
     tools = RenderTools({"FINOPS_KUSTOMIZE": str(renderers.kustomize), "FINOPS_HELM": str(renderers.helm),
                          "FINOPS_TOFU": str(renderers.tofu), "PATH": ""})
@@ -189,7 +206,13 @@ def assert_only_intended(before: str, after: str, intended: dict) -> int:
 
 @pytest.mark.parametrize("fixture, env", CASES, ids=[f"{f}:{e.label}" for f, e in CASES])
 def test_only_the_target_environment_changes_and_only_as_intended(renderers, tmp_path, fixture, env):
-    result, root = run(renderers, fixture, env, tmp_path)
+    check_only_intended(renderers, tmp_path, fixture, env)
+
+
+def check_only_intended(renderers: Renderers, tmp_path: Path, fixture: str, env: Env,
+                        prepare: Callable[[Path], None] | None = None) -> ScanResult:
+    """Scan ``env``, write its change sets; the target changes only as intended, the others byte-identical."""
+    result, root = run(renderers, fixture, env, tmp_path, prepare)
     intended = written(result)
     assert intended and not result.errors and not any(cs.skipped for cs in result.change_sets), \
         f"{env.label}: errors {result.errors}, skipped {[cs.skipped for cs in result.change_sets]}"
@@ -212,6 +235,41 @@ def test_only_the_target_environment_changes_and_only_as_intended(renderers, tmp
         if other is not env:
             assert other.render(renderers, after) == other.render(renderers, root), \
                 f"{other.label} changed by an edit meant for {env.label}"
+    return result
+
+
+def _flux_staging_without_patch(root: Path) -> None:
+    """apps/staging patches nothing: web's resources come from the chart's defaults."""
+    k = root / "apps/staging/kustomization.yaml"
+    k.write_text(k.read_text().replace("patches:\n  - path: webapp-values.yaml\n    target:\n"
+                                       "      kind: HelmRelease\n      name: webapp\n", ""))
+    (root / "apps/staging/webapp-values.yaml").unlink()
+
+
+def _flux_resources_in_base(root: Path) -> None:
+    """web.resources in the base HelmRelease (shared by both overlays); staging's patch sets only replicas."""
+    staging = root / "apps/staging/webapp-values.yaml"
+    text = staging.read_text()
+    resources = text[text.index("      resources:"):]
+    staging.write_text(text[:text.index("      resources:")].replace("    web:\n", "    web:\n      replicas: 3\n"))
+    release = root / "apps/base/webapp/release.yaml"
+    release.write_text(release.read_text() + resources)
+
+
+@pytest.mark.parametrize("prepare, new_files, note", [
+    (_flux_staging_without_patch, ["apps/staging/finops-values-webapp.yaml", "apps/staging/kustomization.yaml"],
+     "added a patch to apps/staging (apps/base/webapp/release.yaml is shared with apps/production; key web.resources)"),
+    (_flux_resources_in_base, ["apps/staging/webapp-values.yaml"],
+     "edited Kustomize patch apps/staging/webapp-values.yaml (spec.values of HelmRelease webapp); key web.resources"),
+], ids=["chart-defaults", "shared-base-values"])
+def test_flux_values_set_only_in_shared_layers_go_into_this_overlays_patch(renderers, tmp_path, prepare, new_files,
+                                                                          note):
+    env = next(e for e in FLUX if e.label == "apps/staging")
+    result = check_only_intended(renderers, tmp_path, "flux", env, prepare)
+    paths = {e.path for cs in result.change_sets for e in cs.edits}
+    assert set(new_files) <= paths and not any(p.startswith(("apps/base", "apps/production", "charts")) for p in paths)
+    notes = [n for cs in result.change_sets for ns in cs.notes.values() for n in ns]
+    assert note in notes, notes
 
 
 def test_resources_written_in_a_template_are_refused_with_the_file_and_line(renderers, tmp_path):

@@ -24,7 +24,7 @@ from pathlib import PurePosixPath
 
 from ..errors import EditError, FinOpsError
 from ..models import Finding
-from . import helmkeys, manifests
+from . import fluxedit, helmkeys, manifests
 from .kustomize_layers import OverlayLayers, Site
 from .kustomize_patch import edit_embedded, overlay_patch
 from .locate import Ambiguous, Chain, Definition, RepoIndex
@@ -48,6 +48,9 @@ def edit_container(index: RepoIndex, finding: Finding, read: Callable[[str], str
                             f"{sorted(manifests.RESOURCE_FIELDS)})")
     deploy = finding.edit.deploy
     ref = finding.target.workload
+    hinted = bool((finding.edit.source_hint or "").strip())
+    if deploy is not None and deploy.kind == "helm" and deploy.kustomization and not hinted:    # a Flux HelmRelease
+        return _as_edit(fluxedit.edit_flux_release(index, finding, read, deploy, allow_shared=allow_shared))
     if deploy is not None and deploy.kind == "helm" and not (finding.edit.source_hint or "").strip():
         return _as_edit(helmkeys.edit_release(index, finding, read, deploy))
     layered = None if (finding.edit.source_hint or "").strip() or ref is None else _overlay_of(index, finding)

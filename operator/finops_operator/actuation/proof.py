@@ -34,6 +34,7 @@ from pathlib import Path
 
 from ..errors import FinOpsError, ProofError
 from ..models import FileEdit, Finding
+from .fluxhelm import expand
 from .entrypoints import EntryPoint, HelmRelease, entry_points
 from .proofdiff import Intent, ObjectChange, ObjectKey, diff, objects
 from .proofjudge import Judgement, judge
@@ -135,7 +136,8 @@ class Prover:
             path = root / entry.path
             return path.read_text() if path.is_file() else ""
         if entry.kind == "kustomize":
-            return self.tools.kustomize_build(root / entry.path, enable_helm=entry.enable_helm)
+            return expand(self.tools.kustomize_build(root / entry.path, enable_helm=entry.enable_helm), root,
+                          self.tools)
         release = entry.release
         assert release is not None
         values = [root / v for v in release.values if (root / v).is_file()]
@@ -207,7 +209,8 @@ def _deployed_releases(entries: list[EntryPoint], findings: list[Finding]) -> li
     wanted: dict[tuple, HelmRelease] = {}
     for finding in findings:
         deploy, ref = finding.edit.deploy, finding.target.workload
-        if deploy is not None and deploy.kind == "helm" and ref is not None and deploy.release:
+        if deploy is not None and deploy.kind == "helm" and ref is not None and deploy.release \
+                and not deploy.kustomization:      # a Flux HelmRelease is rendered through its Kustomization
             release = HelmRelease(deploy.release, ref.namespace, deploy.values_files)
             wanted[(deploy.entry_point, release)] = release
     if not wanted:

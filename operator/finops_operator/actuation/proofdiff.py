@@ -94,7 +94,7 @@ class Intent:
         fields = tuple((c.field, c.after) for c in finding.changes if c.field in RESOURCE_FIELDS)
         deploy = finding.edit.deploy
         return cls(finding.id, str(target), target.workload.kind, target.workload.namespace, target.workload.name,
-                   target.name, fields, entry_point=deploy.entry_point if deploy else None,
+                   target.name, fields, entry_point=(deploy.kustomization or deploy.entry_point) if deploy else None,
                    release=deploy.release if deploy and deploy.kind == "helm" else None)
 
     def match(self, key: ObjectKey) -> str | None:

@@ -134,13 +134,14 @@ def _from_record(record: ControllerRecord, records: list[ControllerRecord], cata
     entries = catalogue.at(record.path)
     kind = record.source_kind or (entries[0].kind if entries else "plain")
     inline: tuple[str, ...] = ()
+    parent = None
     if record.kind == "HelmRelease":        # values also live in the HelmRelease manifests its Kustomization applies
         parent = applied_by(record, records)
         inline = tuple(f for e in (catalogue.at(parent.path) if parent and parent.path else []) for f in sorted(e.inputs)
                        if _holds_release(catalogue, f, record))
     return DeploySource(record.path, record.controller, kind if kind in ("kustomize", "helm", "plain") else "plain",
                         values_files=record.values_files, release=record.release, revision=record.revision,
-                        inline_values=inline)
+                        inline_values=inline, kustomization=parent.path if parent else None)
 
 
 def _holds_release(catalogue: Catalogue, rel: str, record: ControllerRecord) -> bool:

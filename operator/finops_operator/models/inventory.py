@@ -109,6 +109,8 @@ class DeploySource:
     revision: str | None = None             # the controller's target revision, when it names one
     inline_values: tuple[str, ...] = ()     # helm: manifests whose inline values apply (Flux HelmRelease
                                             # spec.values in the files its Kustomization renders), in order
+    kustomization: str | None = None        # flux HelmRelease: path of the Flux Kustomization that applies it
+                                            # (this cluster's overlay: edited and rendered there)
 
 
 @dataclass(slots=True)
