@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -29,20 +30,27 @@ def _run(argv: list[str], timeout: float, **kw) -> subprocess.CompletedProcess:
         pytest.fail(f"{' '.join(argv)}: {exc}", pytrace=False)
 
 
+@dataclass(frozen=True)
+class Image:
+    ref: str    # the tag the chart references (shared: another checkout may re-point it)
+    id: str     # this build, what the tests run
+
+
 @pytest.fixture(scope="module")
-def image() -> str:
-    """The image reference, built (or found up to date) by the project's build script."""
+def image() -> Image:
+    """The image, built (or found up to date) by the project's build script."""
     # Cold: the Debian rootfs, the tools (a cold tofu build is ~20 min) and the image.
     proc = _run([str(SCRIPT)], timeout=2400, cwd=ROOT)
     if proc.returncode != 0 or not proc.stdout.strip():
         pytest.fail(f"{SCRIPT.relative_to(ROOT)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}", pytrace=False)
-    return proc.stdout.strip().splitlines()[-1]
+    ref, image_id = proc.stdout.strip().splitlines()[-1].split()
+    return Image(ref, image_id)
 
 
 @pytest.fixture
 def container(image):
     """A buildah working container of the image, removed afterwards."""
-    proc = _run(["buildah", "from", "--quiet", "--pull-never", image], timeout=120)
+    proc = _run(["buildah", "from", "--quiet", "--pull-never", image.id], timeout=120)
     assert proc.returncode == 0, f"buildah from {image}: {proc.stderr}"
     name = proc.stdout.strip()
     yield name
@@ -58,8 +66,8 @@ def in_container(container: str, *argv: str, volume: Path | None = None, timeout
 def test_the_image_is_the_charts_and_runs_as_its_user(image):
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    assert image == f"{values['image']['repository']}:{chart['appVersion']}"
-    proc = _run(["buildah", "inspect", "--type", "image", image], timeout=60)
+    assert image.ref == f"{values['image']['repository']}:{chart['appVersion']}"
+    proc = _run(["buildah", "inspect", "--type", "image", image.id], timeout=60)
     assert proc.returncode == 0, proc.stderr
     config = json.loads(proc.stdout)["OCIv1"]["config"]
     uid = str(values["podSecurityContext"]["runAsUser"])

@@ -20,7 +20,8 @@
 # Build-time only, nothing of it lands in the image: the host's CA bundle and a pip.conf naming
 # it are mounted into the RUN steps, so pip trusts what the host trusts (a TLS-inspecting proxy).
 #
-# Prints the image reference as the last line of stdout; logs go to stderr.
+# Prints "<image reference> <image id>" as the last line of stdout (run the id: another checkout
+# may re-point the shared tag to its own build at any time); logs go to stderr.
 # Usage: tests/tools/build-image.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -138,7 +139,7 @@ build_final() {
         log "building $target (PYTHON_BASE=$BASE TOOLS=$TOOLS) ..."
         # Layer cache: the venv stage is tagged too, so its layers (the dependencies' one above
         # all) outlive the pruning below and a change to the sources reinstalls only the package.
-        local bud=(buildah bud --isolation chroot --layers
+        local bud=(buildah bud --isolation chroot --layers --force-rm
                    --build-arg PYTHON_BASE="$BASE" --build-arg TOOLS="$TOOLS"
                    --volume "$certs:$certs:ro" --volume "$CACHE/pip.conf:/etc/pip.conf:ro")
         "${bud[@]}" --target venv --tag "localhost/finops-operator-venv:$key" "$ROOT" >&2
@@ -148,6 +149,7 @@ build_final() {
     fi
     buildah tag "$build" "$target"
     IMAGE=$target
+    IMAGE_ID=$(buildah inspect --type image --format '{{.FromImageID}}' "$build")
 }
 
 # Keep the three newest final builds and venv stages (other checkouts may be testing theirs)
@@ -175,7 +177,7 @@ main() {
     make_tools
     build_final
     log "done in $((SECONDS - start))s: $IMAGE"
-    echo "$IMAGE"
+    echo "$IMAGE $IMAGE_ID"
 }
 
 main "$@"
