@@ -1,10 +1,12 @@
 """The Dockerfile, read as Docker reads it: multi-stage, pinned, non-root, and in step with the repo.
 
-No image is built here: this machine reaches no container registry, so no base image can be
-pulled (see the README's "Container image" section). What can drift is checked instead:
-base tags pinned exactly, the Go toolchain equal to tests/tools/versions.env's GO_VERSION,
-tool versions taken only from versions.env, the user the chart runs as, the version the
-chart's image tag defaults to, and a .dockerignore that lets every COPY source through.
+tests/e2e/test_image.py builds the image on this machine (tests/tools/build-image.sh: a Debian
+base and the locally built tools passed as build args) and runs it; the registry bases of the
+public build cannot be pulled here (no container registry is reachable), so what can drift in
+that build is checked instead: base tags pinned exactly (ARG defaults resolved as Docker does),
+the Go toolchain equal to tests/tools/versions.env's GO_VERSION, tool versions taken only from
+versions.env, the build args the script passes declared, the user the chart runs as, the
+version the chart's image tag defaults to, and a .dockerignore that lets every COPY source through.
 """
 from __future__ import annotations
 
@@ -54,6 +56,32 @@ def versions_env() -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
 
 
+def global_args(instructions: list[Instruction]) -> dict[str, str]:
+    """The ARGs before the first FROM with their defaults: what FROM lines may expand."""
+    out = {}
+    for ins in instructions:
+        if ins.keyword == "FROM":
+            break
+        if ins.keyword == "ARG":
+            name, _, default = ins.args.partition("=")
+            out[name] = default
+    return out
+
+
+def bases(instructions: list[Instruction]) -> list[tuple[str, str]]:
+    """(image as written, image with the ARG defaults expanded) of each FROM."""
+    args = global_args(instructions)
+    out = []
+    for ins in (i for i in instructions if i.keyword == "FROM"):
+        written = ins.args.split()[0]
+        out.append((written, re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], written)))
+    return out
+
+
+def stage_names(instructions: list[Instruction]) -> list[str]:
+    return [i.args.split()[-1] for i in instructions if i.keyword == "FROM" and " AS " in i.args.upper()]
+
+
 @pytest.fixture(scope="module")
 def instructions() -> list[Instruction]:
     return parse(DOCKERFILE.read_text())
@@ -64,7 +92,9 @@ def stages(instructions: list[Instruction]) -> list[list[Instruction]]:
     for ins in instructions:
         if ins.keyword == "FROM":
             out.append([])
-        assert out, f"line {ins.line}: {ins.keyword} before the first FROM"
+        elif not out:    # only global ARGs may stand before the first FROM
+            assert ins.keyword == "ARG", f"line {ins.line}: {ins.keyword} before the first FROM"
+            continue
         out[-1].append(ins)
     return out
 
@@ -76,16 +106,32 @@ def test_parser_joins_continuations_and_skips_comments():
 
 
 def test_multi_stage_with_every_base_pinned(instructions):
-    froms = [i.args.split()[0] for i in instructions if i.keyword == "FROM" and not i.args.startswith("--")]
+    froms = bases(instructions)
     assert len(froms) >= 3, froms
-    for image in froms:
+    names = stage_names(instructions)
+    for written, image in froms:
+        if image in names:
+            continue
         assert "@sha256:" in image or re.search(r":\d+\.\d+\.\d+(-[a-z0-9.-]+)?$", image), \
-            f"{image}: pin the base image by digest or an exact version tag"
+            f"{written} = {image}: pin the base image by digest or an exact version tag"
+
+
+def test_the_build_script_sets_only_declared_args_and_the_venv_shares_the_final_base(instructions):
+    """build-image.sh swaps the bases through ARGs: each must exist, and the venv (whose python
+    symlinks point into its base) must be copied into a stage of the same base."""
+    script = (ROOT / "tests" / "tools" / "build-image.sh").read_text()
+    passed = set(re.findall(r"--build-arg (\w+)=", script))
+    assert passed >= {"PYTHON_BASE", "TOOLS"} and passed <= set(global_args(instructions)), passed
+    written = [w for w, _ in bases(instructions)]
+    venv = next(i for i in instructions if i.keyword == "FROM" and i.args.endswith(" AS venv"))
+    assert venv.args.split()[0] == written[-1] == "${PYTHON_BASE}", written
+    tools = next(i for i in instructions if i.keyword == "FROM" and i.args.endswith(" AS tools"))
+    assert tools.args.split()[0] == "${TOOLS}" and global_args(instructions)["TOOLS"] in stage_names(instructions)
 
 
 def test_go_toolchain_and_tool_versions_come_from_versions_env(instructions):
     pins = versions_env()
-    golang = next(i.args.split()[0] for i in instructions if i.keyword == "FROM" and "golang:" in i.args)
+    golang = next(image for _, image in bases(instructions) if "golang:" in image)
     assert golang.split(":", 1)[1].split("-")[0] == pins["GO_VERSION"], (golang, pins["GO_VERSION"])
     runs = " ".join(i.args for i in instructions if i.keyword == "RUN")
     for module in TOOL_MODULES:
