@@ -169,7 +169,8 @@ def config_error(exc: ValidationError, *, source: str, prefix: str = "") -> Conf
     if first["type"] in ("rule", "pattern"):
         message = str(ctx["message"])
     else:
-        message = f"{first['msg']} (got {_short(first.get('input'))})"
+        text = str(first["msg"]).removeprefix("Value error, ")     # pydantic's prefix for our own ValueErrors
+        message = f"{text} (got {_short(first.get('input'))})"
     return ConfigError(message, source=source, field=where or None)
 
 

@@ -323,7 +323,7 @@ CASES: dict[str, Case] = {
     "policy-unknown-time-zone": policy("detectors:\n  cpu:\n    timeWindow: {timeZone: Mars/Olympus_Mons}\n",
                                        "detectors.cpu.timeWindow.timeZone", "Mars/Olympus_Mons"),
     "policy-unknown-change-window-zone": policy("guardrails:\n  changeWindows: [{timeZone: Nowhere/City}]\n",
-                                                "guardrails.changeWindows.0.timeZone"),
+                                                "guardrails.changeWindows[0].timeZone"),
     # the snapshot
     "snapshot-inf-cpu-usage": snapshot_array("cpu", np.inf),
     "snapshot-inf-memory-usage": snapshot_array("memory", np.inf),
