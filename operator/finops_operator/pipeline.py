@@ -43,6 +43,8 @@ class ScanResult:
     plan: Plan
     timings: dict[str, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    prepared: bool = False                                    # edits were planned against a repository
+    unwritten: dict[str, str] = field(default_factory=dict)   # allowed finding id -> why no branch writes it
 
     @property
     def change_sets(self) -> list[ChangeSet]:
@@ -55,6 +57,11 @@ class ScanResult:
     def monthly_savings(self) -> float:
         """Savings of every finding the guardrails allow (planned or deferred)."""
         return sum(f.monthly_savings for f in self.findings if self.verdict_of(f) == Verdict.ALLOW)
+
+    @property
+    def written_savings(self) -> float:
+        """Savings of what the change sets write (allowed, edited and proven)."""
+        return sum(cs.monthly_savings for cs in self.change_sets)
 
     @property
     def potential_savings(self) -> float:
@@ -119,10 +126,18 @@ def _prepare_change_sets(result: ScanResult, repo_root: Path, *, cluster: str, n
     """Fill edits, skipped reasons, proof and PR text; a change set with nothing proven to edit is dropped."""
     kept: list[ChangeSet] = []
     for cs in result.plan.change_sets:
+        errors = len(result.errors)
         if _edit_and_prove(result, cs, repo_root, prover, allow_shared, index):
             cs.body = render_body(cs, cluster=cluster, generated_at=now, dry_run=dry_run)
             kept.append(cs)
+        else:
+            why = "; ".join(e.removeprefix(f"{cs.id}: ") for e in result.errors[errors:]) or "nothing to edit"
+            result.unwritten.update({f.id: cs.skipped.get(f.id, why) for f in cs.findings})
+            continue
+        result.unwritten.update(cs.skipped)
     result.plan.change_sets = kept
+    result.unwritten.update(result.plan.deferred)
+    result.prepared = True
 
 
 def _edit_and_prove(result: ScanResult, cs: ChangeSet, repo_root: Path, prover: Prover | None,

@@ -47,6 +47,16 @@ def test_two_overlays_and_nothing_to_choose_is_refused_once_naming_both(work):
     assert text.count("is deployed by 2 entry points") == 1, proc.stdout
     assert "apps/checkout/overlays/demo; apps/checkout/overlays/production" in text
     assert "spec.git.paths: [<one of them>]" in text and "--entry-point <one of them>" in text
+    # the table shows the allowed findings that were not written, and the totals count only what was
+    assert "allow, not written" in text
+    assert "allowed but not written (the table says why)" in text
+    data = json.loads(finops("scan", "--snapshot", "snap.npz", "--repo", "repo", "--policy", "unlocked.yaml",
+                             "--output", "json", cwd=work).stdout)
+    refused = [f for f in data["findings"] if f["notWritten"]]
+    assert refused and all("is deployed by 2 entry points" in f["notWritten"] for f in refused
+                           if f["namespace"] == "checkout")
+    written = sum(cs["monthlySavings"] for cs in data["changeSets"])
+    assert data["summary"]["writtenMonthlySavings"] == round(written, 2) < data["summary"]["allowedMonthlySavings"]
 
 
 @pytest.mark.parametrize("args", [["--policy", "paths.yaml"], ["--policy", "unlocked.yaml", "--entry-point", PRODUCTION]],

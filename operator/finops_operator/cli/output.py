@@ -45,9 +45,12 @@ def findings_table(result: ScanResult, *, limit: int | None = None) -> Table:
         style = _VERDICT_STYLE[decision.verdict]
         why = next((r.message for r in decision.reasons if r.verdict == decision.verdict
                     and decision.verdict != Verdict.ALLOW), "")
+        verdict = decision.verdict.value
+        if decision.verdict == Verdict.ALLOW and finding.id in result.unwritten:
+            verdict, why = "allow, not written", result.unwritten[finding.id]
         table.add_row(_target_text(finding), finding.type.value, _changes_text(finding),
                       usd(finding.monthly_savings), f"{finding.confidence:.0%}", f"{finding.risk:.0%}",
-                      f"[{style}]{decision.verdict.value}[/]" + (f"\n[dim]{why}[/]" if why else ""))
+                      f"[{style}]{escape(verdict)}[/]" + (f"\n[dim]{escape(why)}[/]" if why else ""))
     return table
 
 
@@ -73,6 +76,13 @@ def print_summary(console: Console, result: ScanResult) -> None:
         f"[green]{counts[Verdict.ALLOW]} allowed[/] ({usd(result.monthly_savings)}/month), "
         f"[yellow]{counts[Verdict.REQUIRE_APPROVAL]} need approval[/], [red]{counts[Verdict.DENY]} denied[/]; "
         f"{len(result.skipped)} targets skipped.")
+    if result.prepared:
+        written = counts[Verdict.ALLOW] - len(result.unwritten)
+        line = (f"Written: {written} of the {counts[Verdict.ALLOW]} allowed findings "
+                f"({usd(result.written_savings)}/month) in {len(result.change_sets)} change sets")
+        if result.unwritten:
+            line += f"; {len(result.unwritten)} allowed but not written (the table says why)"
+        console.print(line + ".")
 
 
 def result_to_json(result: ScanResult) -> dict[str, Any]:
@@ -86,6 +96,7 @@ def result_to_json(result: ScanResult) -> dict[str, Any]:
             "monthlySavings": round(f.monthly_savings, 2), "confidence": round(f.confidence, 3),
             "risk": round(f.risk, 3), "fingerprint": f.fingerprint,
             "edit": {"kind": f.edit.kind.value, "sourceHint": f.edit.source_hint},
+            "notWritten": result.unwritten.get(f.id),
             "costBefore": f.cost_before, "costAfter": f.cost_after, "evidence": _jsonable(f.evidence),
             "decision": {"verdict": decision.verdict.value,
                          "reasons": [{"rule": r.rule, "verdict": r.verdict.value, "message": r.message}
@@ -94,7 +105,9 @@ def result_to_json(result: ScanResult) -> dict[str, Any]:
     return {
         "cluster": result.state.cluster,
         "summary": {"findings": len(result.findings), "potentialMonthlySavings": round(result.potential_savings, 2),
-                    "allowedMonthlySavings": round(result.monthly_savings, 2), "skipped": len(result.skipped)},
+                    "allowedMonthlySavings": round(result.monthly_savings, 2),
+                    "writtenMonthlySavings": round(result.written_savings, 2) if result.prepared else None,
+                    "skipped": len(result.skipped)},
         "findings": [finding(f) for f in sorted(result.findings, key=lambda f: f.id)],
         "skipped": [{"target": s.target, "detector": s.detector, "reason": s.reason} for s in result.skipped],
         "changeSets": [{"id": cs.id, "branch": cs.branch, "title": edited_title(cs),
