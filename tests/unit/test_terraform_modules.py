@@ -106,3 +106,15 @@ def test_self_managed_group_fields_pass_through_the_for_body(eks_repo):
     f = node_group_finding("ci-runners", ("max_size", "6", "4"))
     result = plan_edits(eks_repo, [f])
     assert [e.path for e in result.edits] == ["locals.tf"], result.skipped
+
+
+def test_a_group_the_cluster_autoscaler_scales_is_not_out_of_sync(tmp_path):
+    """Live count 5, file 3, autoscaler tags: not drift; min_size is what takes effect."""
+    repo = make_repo(tmp_path / "r", {
+        "main.tf": 'resource "aws_eks_node_group" "general" {\n  node_group_name = "general"\n'
+                   '  scaling_config {\n    desired_size = 3\n    min_size     = 4\n    max_size     = 8\n  }\n'
+                   '  tags = {\n    "k8s.io/cluster-autoscaler/enabled" = "true"\n  }\n}\n'})
+    f = node_group_finding("general", ("desired_size", "5", "3"), ("min_size", "4", "3"))
+    result = plan_edits(repo, [f])
+    assert changed_lines(result.edits[0]) == ["-    min_size     = 4", "+    min_size     = 3"], result.skipped
+    assert any("Cluster Autoscaler sets this group's running size" in n for n in result.notes[f.id])

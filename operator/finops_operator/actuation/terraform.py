@@ -28,6 +28,8 @@ Reader = Callable[[str], str]
 SIZE_FIELDS = ("desired_size", "min_size", "max_size")
 MODULE_MAPS = ("eks_managed_node_groups", "self_managed_node_groups")
 EKS_MODULE = "terraform-aws-modules/eks/aws"
+CLUSTER_AUTOSCALER_TAG = "k8s.io/cluster-autoscaler/enabled"
+_AUTOSCALED = re.compile(r'"?k8s\.io/cluster-autoscaler/enabled"?\s*[=:]\s*"?true\b')
 DESIRED_IGNORED = ("the terraform-aws-modules eks module ignores desired_size changes after the node group "
                    "is created (lifecycle ignore_changes on scaling_config[0].desired_size, see "
                    "terraform-aws-modules/terraform-aws-eks#2030); the cluster autoscaler or "
@@ -125,6 +127,9 @@ def _raw_groups(files: dict[str, hcl.HclFile], path: str, f: hcl.HclFile, block:
         if lifecycle and "desired_size" in f.text[lifecycle.start:lifecycle.end]:
             ignored = ("this aws_eks_node_group ignores desired_size changes (lifecycle "
                        "ignore_changes); the autoscaler sets the running size")
+        elif _AUTOSCALED.search(f.text[block.start:block.end]):
+            ignored = (f"the Cluster Autoscaler sets this group's running size (tag {CLUSTER_AUTOSCALER_TAG}): a "
+                       "live count that differs from desired_size is not drift, and editing it does not last")
         where = f" (instance {' <- '.join(str(c) for c in instance)})" if instance else ""
         found.append(_Group(path, fields, scaling or block, scaling, ignored,
                             f'resource "aws_eks_node_group" "{block.labels[-1]}" in {path}{where}', instance))
