@@ -105,7 +105,7 @@ def test_live_scan_from_the_wheel(wheel_venv, live_world, e2e_prometheus):
 
 def test_operator_from_the_wheel_runs_a_policy(wheel_venv, live_world, e2e_prometheus):
     kube, remote, tmp = live_world
-    env = clean_env(KUBECONFIG=str(kube.kubeconfig), FINOPS_OPERATOR_NAMESPACE=OPERATOR_NS,
+    env = clean_env(KUBECONFIG=str(kube.kubeconfig), FINOPS_OPERATOR_NAMESPACE=OPERATOR_NS, FINOPS_ALLOW_LOCAL_GIT="true",
                     FINOPS_TIMER_INTERVAL_SECONDS="1", FINOPS_WORKDIR=str(tmp / "work"),
                     GIT_AUTHOR_NAME="finops", GIT_AUTHOR_EMAIL="finops@example.test",
                     GIT_COMMITTER_NAME="finops", GIT_COMMITTER_EMAIL="finops@example.test")
