@@ -103,6 +103,14 @@ def _policy_overrides(env: Env, schema: dict[str, Any]) -> dict[str, st.SearchSt
             "spec.guardrails.changeWindows[].timeZone": zone,
             "spec.scope.namespaces[]": st.sampled_from([env.namespace, env.namespace, "other"]),
             "spec.scope.excludeNamespaces[]": st.sampled_from(["kube-system", "other"]),
+            # the CRD's cross-field rules, kept by the valid draws (the hostile ones break them on purpose)
+            "spec.guardrails.approvalAboveDollars": st.integers(0, 500),
+            "spec.guardrails.maxSingleChangeDollars": st.integers(500, 10_000_000),
+            "spec.guardrails.maxNamespacesPerPr": st.integers(1, 10),
+            "spec.guardrails.maxWorkloadsPerPr": st.integers(10, 500),
+            "spec.detectors.nodes.maxFillPercent": st.integers(90, 100),
+            "spec.detectors.nodes.maxCpuRequestPercent": st.integers(1, 89),
+            "spec.detectors.nodes.maxMemoryRequestPercent": st.integers(1, 89),
             "status": st.just({})}
 
 
@@ -167,7 +175,7 @@ def _requiring(schema: dict[str, Any], path: tuple[str, ...], keys: list[str]) -
 
 
 def policies(env: Env) -> st.SearchStrategy[Fuzzed]:
-    schema = _requiring(openapi_schema("FinOpsPolicy"), ("spec",), ["dataSources"])
+    schema = _requiring(openapi_schema("FinOpsPolicy"), ("spec",), ["dataSources", "git"])
     return fuzzed(schema, overrides=_policy_overrides(env, schema), hostile_values=_policy_hostile(env))
 
 
@@ -177,16 +185,30 @@ def policies(env: Env) -> st.SearchStrategy[Fuzzed]:
 def budgets(env: Env) -> st.SearchStrategy[Fuzzed]:
     schema = openapi_schema("Budget")
     hostile = {"spec.amount": ["0", "0.00", "1e5", "-5", "999999999999.99", "9999999999999", "1,000",
-                               "\uff11\uff12", "12.345", " 12", "12 ", "NaN", "Infinity", "0x10", "1_000"],
+                               "\uff11\uff12", "12.345", " 12", "12 ", "NaN", "Infinity", "0x10", "1_000",
+                               "0.01", "100000000000", "0.1", "1.00", "999999999999"],
                "spec.thresholds": [[{"percent": 100, "action": "Alert"}, {"percent": 80, "action": "Notify"}],
                                    [{"percent": 80, "action": "Notify"}] * 2, [{"percent": 0, "action": "Notify"}],
                                    [{"percent": 1001, "action": "Notify"}], [{"percent": 80, "action": "notify"}],
                                    [{"percent": 80}], [{"percent": 2 ** 63, "action": "Alert"}],
-                                   [{"percent": 80, "action": "FreezeGrowth"}], []],
-               "spec.currency": ["JPY", "usd", "XXX", "\u20ac"],
+                                   [{"percent": 80, "action": "FreezeGrowth"}], [],
+                                   [{"percent": 1000, "action": "FreezeGrowth"}],
+                                   [{"percent": 100, "action": "Alert"}, {"percent": 100, "action": "Alert",
+                                                                          "forecasted": True}],
+                                   [{"percent": p, "action": "Notify"} for p in range(1, 11)]],
+               "spec.currency": ["JPY", "KRW", "usd", "XXX", "\u20ac"],
                "spec.freezeGrowth.hard": [{"requests.cpu": "-1"}, {"UPPER": "1"}, {"pods": "1e999"},
-                                          {"a" * 300: "1"}, {"limits.memory": "16Gi\n"}]}
-    return fuzzed(schema, overrides={"status": st.just({})}, hostile_values=hostile)
+                                          {"a" * 300: "1"}, {"limits.memory": "16Gi\n"}, {"pods": "1e308"},
+                                          {"requests.storage": "99999999999999999999Ei"}]}
+    thresholds = st.sampled_from([[{"percent": 80, "action": "Notify"}, {"percent": 100, "action": "Alert"}],
+                                  [{"percent": 50, "action": "Notify"}, {"percent": 90, "action": "Alert",
+                                                                         "forecasted": True}],
+                                  [{"percent": 1, "action": "Notify"}], [{"percent": 1000, "action": "Alert"}]])
+    overrides = {"status": st.just({}), "spec.thresholds": thresholds,
+                 "spec.amount": st.sampled_from(["5000", "1250.50", "1", "999999999999.99", "0.01", "12"]),
+                 "spec.currency": st.sampled_from(["USD", "EUR", "CHF", "GBP"]),
+                 "spec.scope.namespaces[]": st.just(env.namespace)}
+    return fuzzed(schema, overrides=overrides, hostile_values=hostile)
 
 
 # --------------------------------------------------------------------------- SavingsOpportunity
@@ -198,7 +220,14 @@ def opportunities(env: Env) -> st.SearchStrategy[Fuzzed]:
     stamp = st.sampled_from(["2026-01-05T06:00:00Z", "2025-12-31T23:59:59Z", "2026-03-01T00:00:00+01:00"])
     overrides = {
         "spec.policyRef": st.sampled_from([{"name": a} for a in env.anchors]),
-        "spec.target.namespace": st.just(env.namespace),
+        "spec.target": st.one_of(
+            st.fixed_dictionaries({"kind": st.just("container"), "name": st.sampled_from(["app", "postgres", "x"]),
+                                   "namespace": st.just(env.namespace),
+                                   "workload": st.fixed_dictionaries({"kind": st.sampled_from(["Deployment",
+                                                                                               "StatefulSet"]),
+                                                                      "name": st.sampled_from(["web", "db", "gone"])})}),
+            st.fixed_dictionaries({"kind": st.sampled_from(["node-group", "volume"]),
+                                   "name": st.sampled_from(["general", "vol-0123456789abcdef0", "pv-x"])})),
         "status.state": st.sampled_from(["Proposed"] * 3 + ["Detected", "NeedsApproval", "Merged", "Blocked",
                                          "Verified", "Rejected", "Superseded"]),
         "status.firstSeen": stamp, "status.lastSeen": stamp, "status.mergedAt": stamp, "status.verifiedAt": stamp,
