@@ -284,32 +284,37 @@ def generate(strategy: st.SearchStrategy[Any], n: int, *, seed_value: int) -> li
 
 
 def schema_path_exists(schema: dict[str, Any], path: str) -> bool:
-    """Whether ``path`` (apiserver or operator form) names a field of ``schema``; metadata.* is free-form."""
+    """Whether ``path`` (apiserver or operator form) names a field of ``schema``; metadata.* is free-form.
+
+    Map keys may hold dots (the apiserver writes ``spec.freezeGrowth.hard.limits.memory``), so a map
+    key may span several dotted parts.
+    """
     parts = re.findall(r"\[[^\]]*\]|[^.\[\]]+", path.strip())
     if not parts:
         return False
-    node: dict[str, Any] | None = schema
-    for i, part in enumerate(parts):
-        if part == "metadata" and i == 0:
-            return True
-        if node is None:
-            return False
-        if part.startswith("["):
-            if node.get("type") == "array":
-                node = node.get("items")
-            elif isinstance(node.get("additionalProperties"), dict):
-                node = node["additionalProperties"]
-            else:
-                return bool(node.get("x-kubernetes-preserve-unknown-fields"))
-            continue
-        props = node.get("properties") or {}
-        if part in props:
-            node = props[part]
-        elif isinstance(node.get("additionalProperties"), dict):
-            node = node["additionalProperties"]
-        else:
-            return bool(node.get("x-kubernetes-preserve-unknown-fields"))
-    return True
+    if parts[0] == "metadata":
+        return True
+    return _walk(schema, parts)
+
+
+def _walk(node: dict[str, Any] | None, parts: list[str]) -> bool:
+    if not parts:
+        return True
+    if not isinstance(node, dict):
+        return False
+    if node.get("x-kubernetes-preserve-unknown-fields"):
+        return True
+    head, rest = parts[0], parts[1:]
+    extra = node.get("additionalProperties") if isinstance(node.get("additionalProperties"), dict) else None
+    if head.startswith("["):
+        child = node.get("items") if node.get("type") == "array" else extra
+        return _walk(child, rest)
+    props = node.get("properties") or {}
+    if head in props:
+        return _walk(props[head], rest)
+    if extra is not None:   # a map key, possibly with dots in it
+        return any(_walk(extra, rest[i:]) for i in range(len(rest) + 1))
+    return False
 
 
 def first_field(message: str) -> str | None:
