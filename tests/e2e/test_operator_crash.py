@@ -20,12 +20,14 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from finops_operator.actuation.providers import parse_marker
+from finops_operator.api.conditions import timestamp
 
 from tests.support.fixtures_git import git, make_bare_remote
 from tests.support.fixtures_operator import CRD_NAMES, CRDS, SHOP, OperatorProcess, get_json, scenario, \
@@ -154,12 +156,17 @@ def test_sigkill_during_pr_runs_leaves_no_duplicate_and_nothing_half_made(crash_
 
 def final_run(kube, operator: OperatorProcess, name: str) -> None:
     """One uninterrupted run after the kills; the policy must end Ready."""
-    value = f"{name}-final"
+    value, since = f"{name}-final", timestamp(datetime.now(UTC) - timedelta(seconds=1))
     kube.kubectl("annotate", "--overwrite", "fpol", name, "-n", NS, f"finops.dev/run-now={value}")
     operator.start()
-    body = operator.wait_for(f"the final run of {name}", lambda: (lambda b: b if (b["metadata"].get("annotations")
-                             or {}).get("finops.dev/run-now-handled") == value else None)(
-        get_json(kube, "fpol", name, "-n", NS)), timeout=180)
+
+    def done() -> dict[str, Any] | None:
+        # kopf writes the handled annotation and the status in two requests: wait for both
+        body = get_json(kube, "fpol", name, "-n", NS)
+        handled = (body["metadata"].get("annotations") or {}).get("finops.dev/run-now-handled") == value
+        return body if handled and body.get("status", {}).get("lastRunTime", "") >= since else None
+
+    body = operator.wait_for(f"the final run of {name}", done, timeout=180)
     ready = {c["type"]: c for c in body["status"]["conditions"]}["Ready"]
     assert ready["status"] == "True", f"{name}: the run after the kills failed: {ready}"
     tracebacks = [ln for ln in operator.text().splitlines() if "Traceback" in ln or "failed with an exception" in ln]
