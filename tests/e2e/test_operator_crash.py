@@ -130,7 +130,7 @@ def kill_once(kube, operator: OperatorProcess, emu: GitHubEmulator, name: str, k
 def test_sigkill_during_pr_runs_leaves_no_duplicate_and_nothing_half_made(crash_world, e2e_prometheus):
     kube, files, tmp, operator = crash_world
     kills = Kills(random.Random(SEED))
-    rounds = 0
+    rounds, problems = 0, []
     started = time.monotonic()
     while kills.inside < MIN_KILLS:
         assert kills.attempts < MAX_ATTEMPTS, f"only {kills.inside} kills inside a run:\n" + "\n".join(kills.log)
@@ -142,7 +142,7 @@ def test_sigkill_during_pr_runs_leaves_no_duplicate_and_nothing_half_made(crash_
             while kills.inside < min(target, MIN_KILLS) and kills.attempts < MAX_ATTEMPTS:
                 kill_once(kube, operator, emu, name, kills)
             final_run(kube, operator, name)
-            check_round(kube, emu, name)
+            problems += round_problems(kube, emu, name)
             assert not emu.unhandled, emu.unhandled
         finally:
             operator.stop()
@@ -152,6 +152,7 @@ def test_sigkill_during_pr_runs_leaves_no_duplicate_and_nothing_half_made(crash_
     print(f"\n{kills.inside} kills inside PR runs ({kills.attempts} in all) over {rounds} rounds in "
           f"{time.monotonic() - started:.0f}s")
     assert kills.inside >= MIN_KILLS
+    assert not problems, "\n".join(problems) + "\n\nkills:\n" + "\n".join(kills.log)
 
 
 def final_run(kube, operator: OperatorProcess, name: str) -> None:
@@ -173,8 +174,8 @@ def final_run(kube, operator: OperatorProcess, name: str) -> None:
     assert not tracebacks, "\n".join(tracebacks)
 
 
-def check_round(kube, emu: GitHubEmulator, name: str) -> None:
-    """Exactly one complete PR per change set; nothing half-made, nothing orphaned."""
+def round_problems(kube, emu: GitHubEmulator, name: str) -> list[str]:
+    """Exactly one complete PR per change set (asserted); what is half-made (returned)."""
     opps = get_json(kube, "fsav", "-n", NS, "-l", f"finops.dev/policy={name}")["items"]
     ids = [o["metadata"]["labels"]["finops.dev/opportunity-id"] for o in opps]
     assert len(ids) == len(set(ids)) == 2, f"{name}: expected two SavingsOpportunities, got {ids}"
@@ -188,7 +189,7 @@ def check_round(kube, emu: GitHubEmulator, name: str) -> None:
     problems = []
     for pr in pulls:
         problems += pr_problems(emu, pr, by_branch[pr["head"]["ref"]])
-    assert not problems, f"{name}: half-made PRs:\n" + "\n".join(problems)
+    return [f"{name}: {p}" for p in problems]
 
 
 def pr_problems(emu: GitHubEmulator, pr: dict[str, Any], opp: dict[str, Any]) -> list[str]:
