@@ -150,7 +150,7 @@ def test_sigkill_during_pr_runs_leaves_no_duplicate_and_nothing_half_made(crash_
         kube.kubectl("delete", "fpol", name, "-n", NS, "--wait=false")
         rounds += 1
     print(f"\n{kills.inside} kills inside PR runs ({kills.attempts} in all) over {rounds} rounds in "
-          f"{time.monotonic() - started:.0f}s")
+          f"{time.monotonic() - started:.0f}s:\n" + "\n".join(kills.log))
     assert kills.inside >= MIN_KILLS
     assert not problems, "\n".join(problems) + "\n\nkills:\n" + "\n".join(kills.log)
 
