@@ -24,7 +24,7 @@ import re
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,8 @@ from tests.support.prometheus_server import closed_port_url
 from tests.support.crd_strategies import first_field, generate, openapi_schema, schema_path_exists
 from tests.support.fixtures_git import make_bare_remote
 from tests.support.fixtures_operator import CRD_NAMES, CRDS, SHOP, OperatorProcess, scenario, workload_manifests
-from tests.support.fuzz_crs import Env, body, budgets, metadata, opportunities, policies, short
+from tests.support.fuzz_crs import PLACEHOLDER, Env, body, budgets, materialize, metadata, opportunities, policies, \
+    short
 from tests.support.github_emulator import GitHubEmulator
 
 pytestmark = pytest.mark.e2e
@@ -102,14 +103,16 @@ def anchor_policies(env: Env) -> list[dict[str, Any]]:
 
 
 def generated(env: Env) -> list[Applied]:
-    """PER_KIND objects of each kind, the same on every run."""
+    """PER_KIND objects of each kind, the same on every run (drawn for PLACEHOLDER, then given env's endpoints)."""
+    stand_in = replace(PLACEHOLDER, anchors=env.anchors)
     out: list[Applied] = []
-    for offset, (kind, strategy) in enumerate((("FinOpsPolicy", policies(env)), ("Budget", budgets(env)),
-                                               ("SavingsOpportunity", opportunities(env)))):
-        pairs = generate(st.tuples(strategy, st.integers(0, 2 ** 32)), PER_KIND, seed_value=SEED + offset)
-        for i, (fuzz, salt) in enumerate(pairs):
-            meta = generate(metadata(kind, i, env), 1, seed_value=salt)[0]
-            out.append(Applied(kind, i, body(kind, fuzz, meta), list(fuzz.hostile)))
+    for offset, (kind, plan) in enumerate((("FinOpsPolicy", policies(stand_in)), ("Budget", budgets(stand_in)),
+                                           ("SavingsOpportunity", opportunities(stand_in)))):
+        corpus = plan.corpus(PER_KIND, seed_value=SEED + 10 * offset)
+        metas = generate(st.tuples(*(metadata(kind, i, stand_in) for i in range(len(corpus)))), 1,
+                         seed_value=SEED + 10 * offset + 5)[0]
+        for i, (fuzz, meta) in enumerate(zip(corpus, metas)):
+            out.append(Applied(kind, i, materialize(body(kind, fuzz, meta), env), list(fuzz.hostile)))
     return out
 
 

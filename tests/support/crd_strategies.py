@@ -265,6 +265,41 @@ def fuzzed(schema: dict[str, Any], *, overrides: Overrides, hostile_values: Mapp
     return _mutated(valid(schema, "", overrides), schema, hostile_values, max_mutations)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """How to fuzz one kind: its schema, overrides for the valid draws, and domain values per path."""
+
+    schema: dict[str, Any]
+    overrides: Mapping[str, st.SearchStrategy[Any]]
+    hostile: Mapping[str, list[Any]]
+
+    def cases(self) -> list[tuple[str, Any]]:
+        return [(path, value) for path, values in self.hostile.items() for value in values]
+
+    def corpus(self, n: int, *, seed_value: int) -> list[Fuzzed]:
+        """Each domain value once on a valid object (a minimal case), then random objects up to ``n``."""
+        cases = self.cases()
+        bases = generate(valid(self.schema, "", self.overrides), len(cases), seed_value=seed_value)
+        out = []
+        for (path, value), base in zip(cases, bases):
+            body = copy.deepcopy(base)
+            put(body, path, copy.deepcopy(value))
+            out.append(Fuzzed(body, [path]))
+        strategy = fuzzed(self.schema, overrides=self.overrides, hostile_values=self.hostile)
+        return out + generate(strategy, max(0, n - len(out)), seed_value=seed_value + 1)
+
+
+def put(obj: dict[str, Any], path: str, value: Any) -> None:
+    """Set a dotted path (no list indexes), creating missing or non-mapping parents."""
+    *parents, last = path.split(".")
+    node = obj
+    for key in parents:
+        if not isinstance(node.get(key), dict):
+            node[key] = {}
+        node = node[key]
+    node[last] = value
+
+
 def generate(strategy: st.SearchStrategy[Any], n: int, *, seed_value: int) -> list[Any]:
     """``n`` examples of ``strategy``, the same ones on every run (fixed seed, derandomized, no database)."""
     out: list[Any] = []

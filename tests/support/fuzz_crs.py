@@ -23,7 +23,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.support.crd_strategies import CONTROL, UNICODE, Fuzzed, fuzzed, openapi_schema, valid
+from tests.support.crd_strategies import CONTROL, UNICODE, Fuzzed, Plan, openapi_schema, valid
 
 GARBAGE_JSON = ['{"estimated": "lots"}', "[1, 2]", "null", '{"pastCycles": 5}', '{"estimated": 1e999}',
                 '{"estimated": NaN}', '{"confidence": -5, "risk": "high"}', "not json", '{"proposedSavings": {}}',
@@ -61,6 +61,26 @@ class Env:
         markers = (str(self.closed_port), "[::1]", '"aws"', "127.0.0.1:0", "https://127.0.0.1",
                    "git@127.0.0.1")
         return any(m in text for m in markers)
+
+
+# The strategies are built on these stand-in endpoints, so the drawn objects are the same on every run;
+# materialize() then swaps in the real ports and paths.
+PLACEHOLDER = Env(namespace="e2e-shop", prometheus="http://127.0.0.1:41111", closed="http://127.0.0.1:42222",
+                  github="http://127.0.0.1:43333", remote="/fuzz-remote/gitops.git", anchors=())
+
+
+def materialize(value: Any, env: Env) -> Any:
+    """``value`` with PLACEHOLDER's ports and paths replaced by ``env``'s (keys and strings, recursively)."""
+    if isinstance(value, dict):
+        return {materialize(k, env): materialize(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [materialize(v, env) for v in value]
+    if not isinstance(value, str):
+        return value
+    for fake, real in ((PLACEHOLDER.prometheus, env.prometheus), (PLACEHOLDER.closed, env.closed),
+                       (PLACEHOLDER.github, env.github)):
+        value = value.replace(fake.rsplit(":", 1)[1], real.rsplit(":", 1)[1])
+    return value.replace(PLACEHOLDER.remote, env.remote)
 
 
 # --------------------------------------------------------------------------- FinOpsPolicy
@@ -158,6 +178,10 @@ def _policy_hostile(env: Env) -> dict[str, list[Any]]:
                                           [{"start": "24:00"}], [{"days": [7]}], [{"start": "09:00", "end": "09:00"}]],
         "spec.scope.namespaces": [[env.namespace], ["other"], ["kube-system"], ["a" * 63], ["UPPER"]],
         "spec.scope.excludeNamespaces": [[env.namespace], []],
+        "metadata.annotations": [{"finops.dev/retry": g} for g in GARBAGE_JSON] +
+                                [{"finops.dev/run-now": v} for v in ODD_TEXT] +
+                                [{k: "{"} for k in ("finops.dev/last-handled-configuration", "finops.dev/validate",
+                                                    "finops.dev/tick", "finops.dev/run-now-handled")],
         "spec.scope.labelSelector": [{"matchExpressions": [{"key": "app", "operator": "In", "values": ["\u202e"]}]},
                                      {"matchLabels": {"a/b/c": "x"}}, {"matchExpressions": [{"key": "app",
                                                                                             "operator": "Exists"}]}],
@@ -174,15 +198,15 @@ def _requiring(schema: dict[str, Any], path: tuple[str, ...], keys: list[str]) -
     return out
 
 
-def policies(env: Env) -> st.SearchStrategy[Fuzzed]:
+def policies(env: Env) -> Plan:
     schema = _requiring(openapi_schema("FinOpsPolicy"), ("spec",), ["dataSources", "git"])
-    return fuzzed(schema, overrides=_policy_overrides(env, schema), hostile_values=_policy_hostile(env))
+    return Plan(schema, _policy_overrides(env, schema), _policy_hostile(env))
 
 
 # --------------------------------------------------------------------------- Budget
 
 
-def budgets(env: Env) -> st.SearchStrategy[Fuzzed]:
+def budgets(env: Env) -> Plan:
     schema = openapi_schema("Budget")
     hostile = {"spec.amount": ["0", "0.00", "1e5", "-5", "999999999999.99", "9999999999999", "1,000",
                                "\uff11\uff12", "12.345", " 12", "12 ", "NaN", "Infinity", "0x10", "1_000",
@@ -208,13 +232,14 @@ def budgets(env: Env) -> st.SearchStrategy[Fuzzed]:
                  "spec.amount": st.sampled_from(["5000", "1250.50", "1", "999999999999.99", "0.01", "12"]),
                  "spec.currency": st.sampled_from(["USD", "EUR", "CHF", "GBP"]),
                  "spec.scope.namespaces[]": st.just(env.namespace)}
-    return fuzzed(schema, overrides=overrides, hostile_values=hostile)
+    hostile["metadata.annotations"] = [{"finops.dev/last-handled-configuration": g} for g in GARBAGE_JSON[:4]]
+    return Plan(schema, overrides, hostile)
 
 
 # --------------------------------------------------------------------------- SavingsOpportunity
 
 
-def opportunities(env: Env) -> st.SearchStrategy[Fuzzed]:
+def opportunities(env: Env) -> Plan:
     schema = _requiring(openapi_schema("SavingsOpportunity"), (), ["status"])
     schema = _requiring(schema, ("status",), ["state", "firstSeen", "lastSeen"])
     stamp = st.sampled_from(["2026-01-05T06:00:00Z", "2025-12-31T23:59:59Z", "2026-03-01T00:00:00+01:00"])
@@ -248,7 +273,9 @@ def opportunities(env: Env) -> st.SearchStrategy[Fuzzed]:
                "status.firstSeen": ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2026-02-30T00:00:00Z"],
                "spec.target": [{"kind": "container", "name": "x"}, {"kind": "volume", "name": "../../x"},
                                {"kind": "node-group", "name": "\u202e" * 10}]}
-    return fuzzed(schema, overrides=overrides, hostile_values=hostile)
+    hostile["metadata.annotations"] = [{"finops.dev/ledger": g} for g in GARBAGE_JSON] + \
+        [{"finops.dev/approved": v} for v in ("TRUE ", "yes", "\u202etrue")]
+    return Plan(schema, overrides, hostile)
 
 
 # --------------------------------------------------------------------------- metadata
@@ -282,6 +309,8 @@ def metadata(kind: str, i: int, env: Env) -> st.SearchStrategy[dict[str, Any]]:
 def body(kind: str, fuzz: Fuzzed, meta: dict[str, Any]) -> dict[str, Any]:
     """The full object: apiVersion/kind, metadata, and the fuzzed spec/status (status is split off by the caller)."""
     out = {k: v for k, v in fuzz.body.items() if k not in ("apiVersion", "kind", "metadata")}
+    extra = (fuzz.body.get("metadata") or {}).get("annotations") or {}
+    meta = {**meta, "annotations": {**meta.get("annotations", {}), **extra}}
     meta = {k: v for k, v in meta.items() if v != {}}
     return {"apiVersion": "finops.dev/v1alpha1", "kind": kind, "metadata": meta, **out}
 
