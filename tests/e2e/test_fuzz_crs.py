@@ -43,11 +43,13 @@ from tests.support.github_emulator import GitHubEmulator
 
 pytestmark = pytest.mark.e2e
 PER_KIND = 300
+MIN_ACCEPTED = 50      # a generator that only makes rejected objects would not exercise the operator
 SEED = 20261130
 PLURALS = {"FinOpsPolicy": "finopspolicies", "Budget": "budgets", "SavingsOpportunity": "savingsopportunities"}
 ANCHORS = ("fz-anchor-dry", "fz-anchor-git", "fz-anchor-gh")
 RUN = "fuzz-1"
-FINAL_TIMEOUT = 150.0
+FINAL_TIMEOUT = 240.0   # for all objects together
+MAX_RUN_SECONDS = 60    # one run; more means unbounded work (e.g. a huge history window)
 
 
 @dataclass
@@ -208,8 +210,8 @@ def rejection_problems(items: list[Applied]) -> list[str]:
     out = []
     for item in items:
         for cause in item.rejections:
-            if "some validation rules were not checked" in str(cause.get("message")):
-                continue  # the apiserver's note next to the real cause
+            if "some validation rules were not checked" in str(cause.get("message")) or cause.get("status") == 413:
+                continue  # the apiserver's note next to the real cause; a body over its 3 MiB request limit
             where = cause.get("field") or ""
             if not schema_path_exists(schemas[item.kind], where):
                 out.append(f"{item.kind} {item.name}: rejected without naming a field of the kind: "
@@ -242,6 +244,9 @@ def policy_problems(obj: dict[str, Any], item: Applied | None, env: Env, schema:
         return [f"{what}: run-now {RUN!r} not handled within {FINAL_TIMEOUT:.0f}s (Ready: {reason}: {message[:300]})"]
     if item is None and reason != "RunSucceeded":
         return [f"{what}: a poisoned ledger stopped the policy: {reason}: {message[:600]}"]
+    seconds = (obj.get("status") or {}).get("lastRunDurationSeconds") or 0
+    if seconds > MAX_RUN_SECONDS:
+        return [f"{what}: the run took {seconds}s (more than {MAX_RUN_SECONDS}s)"]
     if reason == "TransientError" and not env.unreachable(obj):
         return [f"{what}: a configuration error is retried as transient: {message[:600]}"]
     if reason not in ("RunSucceeded", "TransientError", "PermanentError"):
@@ -283,7 +288,7 @@ def test_hostile_custom_resources_never_crash_or_stall_the_operator(kube, fuzz_e
     accepted = Counter(i.kind for i in items if i.accepted)
     print(f"\napplied {dict(counts)}, accepted {dict(accepted)} in {time.monotonic() - started:.0f}s")
     assert all(counts[k] >= PER_KIND for k in PLURALS), counts
-    assert all(accepted[k] >= PER_KIND // 4 for k in PLURALS), f"too few accepted to exercise the operator: {accepted}"
+    assert all(accepted[k] >= MIN_ACCEPTED for k in PLURALS), f"too few accepted to exercise the operator: {accepted}"
 
     operator = OperatorProcess(env={**kube.environ(), "FINOPS_OPERATOR_NAMESPACE": "finops-fuzz-operator",
                                     "FINOPS_TIMER_INTERVAL_SECONDS": "3", "FINOPS_WORKDIR": str(tmp / "work"),

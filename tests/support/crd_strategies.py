@@ -341,7 +341,7 @@ def _walk(node: dict[str, Any] | None, parts: list[str]) -> bool:
         return True
     head, rest = parts[0], parts[1:]
     extra = node.get("additionalProperties") if isinstance(node.get("additionalProperties"), dict) else None
-    if head.startswith("["):
+    if head.startswith("[") or (head.isdigit() and node.get("type") == "array"):  # [0] or pydantic's .0
         child = node.get("items") if node.get("type") == "array" else extra
         return _walk(child, rest)
     props = node.get("properties") or {}
