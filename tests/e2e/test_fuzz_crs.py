@@ -36,7 +36,8 @@ from hypothesis import strategies as st
 from tests.support.prometheus_server import closed_port_url
 from tests.support.crd_strategies import first_field, generate, openapi_schema, schema_path_exists
 from tests.support.fixtures_git import make_bare_remote
-from tests.support.fixtures_operator import CRD_NAMES, CRDS, SHOP, OperatorProcess, scenario, workload_manifests
+from tests.support.fixtures_operator import CRD_NAMES, CRDS, SHOP, OperatorProcess, scenario, wait_established, \
+    workload_manifests
 from tests.support.fuzz_crs import PLACEHOLDER, Env, body, budgets, materialize, metadata, opportunities, policies, \
     short
 from tests.support.github_emulator import GitHubEmulator
@@ -70,7 +71,7 @@ class Applied:
 def fuzz_env(kube, e2e_prometheus, tmp_path_factory):
     """CRDs, the workloads (with Prometheus history), Secrets, a bare remote and the GitHub emulator."""
     kube.kubectl("apply", "-f", str(CRDS))
-    kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{c}" for c in CRD_NAMES))
+    wait_established(kube, CRD_NAMES)
     if kube.kubectl("get", "namespace", SHOP, check=False).returncode != 0:
         kube.kubectl("create", "namespace", SHOP)
     files = workload_manifests(scenario(e2e_prometheus.end))

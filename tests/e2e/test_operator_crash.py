@@ -31,7 +31,7 @@ from finops_operator.api.conditions import timestamp
 
 from tests.support.fixtures_git import git, make_bare_remote
 from tests.support.fixtures_operator import CRD_NAMES, CRDS, SHOP, OperatorProcess, get_json, scenario, \
-    workload_manifests
+    wait_established, workload_manifests
 from tests.support.github_emulator import GitHubEmulator
 
 pytestmark = pytest.mark.e2e
@@ -48,7 +48,7 @@ WRITES = ("POST", "PATCH", "PUT", "DELETE")
 @pytest.fixture(scope="module")
 def crash_world(kube, e2e_prometheus, tmp_path_factory):
     kube.kubectl("apply", "-f", str(CRDS))
-    kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{c}" for c in CRD_NAMES))
+    wait_established(kube, CRD_NAMES)
     for ns in (NS, SHOP):
         if kube.kubectl("get", "namespace", ns, check=False).returncode != 0:
             kube.kubectl("create", "namespace", ns)

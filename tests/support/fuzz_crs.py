@@ -137,7 +137,7 @@ def _policy_overrides(env: Env, schema: dict[str, Any]) -> dict[str, st.SearchSt
 def _policy_hostile(env: Env) -> dict[str, list[Any]]:
     prom, port = "spec.dataSources.prometheus", env.prometheus.rsplit(":", 1)[1]
     git, emu = "spec.git", env.github_host
-    windows = ["99999999999999w", "3000w", "0s", "0d", "1ms", "15s", "100000d", "1w1w", "2160h1ms", "52w", "1m"]
+    windows = ["0s", "0d", "1ms", "15s", "1w1w", "1m"]
     return {
         f"{prom}.historyWindow": windows,
         f"{prom}.url": [f"http://user:s3cret@127.0.0.1:{port}", f"{env.prometheus}/{'a' * 2000}",
