@@ -273,6 +273,9 @@ def budget_problems(obj: dict[str, Any], item: Applied, schema: dict[str, Any]) 
 
 
 def report(problems: list[str], tmp: Path) -> str:
+    """Root causes first (tracebacks, objects never handled), then their consequences (runs not done)."""
+    rank = ("Traceback", "failed with an exception", "never validated", "took", "retried as transient")
+    problems = sorted(problems, key=lambda p: next((i for i, r in enumerate(rank) if r in p), len(rank)))
     (tmp / "fuzz-problems.txt").write_text("\n\n".join(problems))
     kinds = Counter(re.sub(r"fz-[a-z]+-\d+[-a]*|\(.*", "", p.split("\n")[0])[:90] for p in problems)
     head = "\n".join(f"{n:4d} x {k}" for k, n in kinds.most_common(20))
