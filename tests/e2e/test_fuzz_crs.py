@@ -48,6 +48,7 @@ MIN_ACCEPTED = 50      # a generator that only makes rejected objects would not 
 SEED = 20261130
 PLURALS = {"FinOpsPolicy": "finopspolicies", "Budget": "budgets", "SavingsOpportunity": "savingsopportunities"}
 ANCHORS = ("fz-anchor-dry", "fz-anchor-git", "fz-anchor-gh")
+OPERATOR_NS = "finops-fuzz"    # not the objects' namespace: their policies are confined to it, as a team's are
 RUN = "fuzz-1"
 FINAL_TIMEOUT = 240.0   # for all objects together
 MAX_RUN_SECONDS = 60    # one run; more means unbounded work (e.g. a huge history window)
@@ -74,8 +75,9 @@ def fuzz_env(kube, e2e_prometheus, tmp_path_factory):
     """CRDs, the workloads (with Prometheus history), Secrets, a bare remote and the GitHub emulator."""
     kube.kubectl("apply", "-f", str(CRDS))
     wait_established(kube, CRD_NAMES)
-    if kube.kubectl("get", "namespace", SHOP, check=False).returncode != 0:
-        kube.kubectl("create", "namespace", SHOP)
+    for ns in (SHOP, OPERATOR_NS):   # the operator keeps its run Leases in its own namespace
+        if kube.kubectl("get", "namespace", ns, check=False).returncode != 0:
+            kube.kubectl("create", "namespace", ns)
     files = workload_manifests(scenario(e2e_prometheus.end))
     kube.kubectl("apply", "-f", "-", input="---\n".join(files.values()))
     tmp = tmp_path_factory.mktemp("fuzz-crs")
@@ -96,7 +98,9 @@ def anchor_policies(env: Env) -> list[dict[str, Any]]:
     """Three valid policies (DryRun, Git, GitHub) that own the fuzzed SavingsOpportunity objects."""
     base = {"schedule": "0 6 * * 1-5", "timeZone": "UTC",
             "dataSources": {"prometheus": {"url": env.prometheus, "historyWindow": "7d"}}}
-    gits = {"fz-anchor-dry": None, "fz-anchor-git": {"provider": "Git", "repository": f"file://{env.remote}"},
+    gits = {"fz-anchor-dry": None,
+            "fz-anchor-git": {"provider": "Git", "repository": f"{env.github}/acme/gitops.git",
+                              "tokenSecretRef": {"name": "gh-token"}},
             "fz-anchor-gh": {"provider": "GitHub", "repository": "acme/gitops", "apiUrl": env.github,
                              "tokenSecretRef": {"name": "gh-token"}, "reviewers": ["alice"]}}
     out = []
@@ -300,7 +304,8 @@ def test_hostile_custom_resources_never_crash_or_stall_the_operator(kube, fuzz_e
     assert all(counts[k] >= PER_KIND for k in PLURALS), counts
     assert all(accepted[k] >= MIN_ACCEPTED for k in PLURALS), f"too few accepted to exercise the operator: {accepted}"
 
-    operator = OperatorProcess(env={**kube.environ(), "FINOPS_OPERATOR_NAMESPACE": "finops-fuzz-operator",
+    operator = OperatorProcess(env={**kube.environ(), "FINOPS_OPERATOR_NAMESPACE": OPERATOR_NS,
+                                    "FINOPS_POD_NAME": "finops-fuzz-0",
                                     "FINOPS_TIMER_INTERVAL_SECONDS": "3",
                                     "FINOPS_RETRY_BASE_SECONDS": "3600",  # one run per policy in the test
                                     "FINOPS_WORKDIR": str(tmp / "work"),

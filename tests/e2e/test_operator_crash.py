@@ -57,7 +57,9 @@ def crash_world(kube, e2e_prometheus, tmp_path_factory):
     token = GitHubEmulator(Path("/nonexistent")).token   # every emulator accepts this token
     kube.kubectl("create", "secret", "generic", "gh-token", "-n", NS, f"--from-literal=token={token}", check=False)
     tmp = tmp_path_factory.mktemp("operator-crash")
+    # One pod name across restarts, as a container restarted in its pod: it takes its run Lease back at once.
     env = {**kube.environ(), "FINOPS_OPERATOR_NAMESPACE": NS, "FINOPS_TIMER_INTERVAL_SECONDS": "1",
+           "FINOPS_POD_NAME": "finops-crash-0",
            "FINOPS_WORKDIR": str(tmp / "work"), "FINOPS_CLUSTER_NAME": "crash", "FINOPS_LOG_LEVEL": "INFO",
            "GIT_AUTHOR_NAME": "finops", "GIT_AUTHOR_EMAIL": "finops@example.test",
            "GIT_COMMITTER_NAME": "finops", "GIT_COMMITTER_EMAIL": "finops@example.test"}
