@@ -99,8 +99,7 @@ def anchor_policies(env: Env) -> list[dict[str, Any]]:
     base = {"schedule": "0 6 * * 1-5", "timeZone": "UTC",
             "dataSources": {"prometheus": {"url": env.prometheus, "historyWindow": "7d"}}}
     gits = {"fz-anchor-dry": None,
-            "fz-anchor-git": {"provider": "Git", "repository": f"{env.github}/acme/gitops.git",
-                              "tokenSecretRef": {"name": "gh-token"}},
+            "fz-anchor-git": {"provider": "Git", "repository": f"file://{env.remote}"},
             "fz-anchor-gh": {"provider": "GitHub", "repository": "acme/gitops", "apiUrl": env.github,
                              "tokenSecretRef": {"name": "gh-token"}, "reviewers": ["alice"]}}
     out = []
@@ -306,6 +305,7 @@ def test_hostile_custom_resources_never_crash_or_stall_the_operator(kube, fuzz_e
 
     operator = OperatorProcess(env={**kube.environ(), "FINOPS_OPERATOR_NAMESPACE": OPERATOR_NS,
                                     "FINOPS_POD_NAME": "finops-fuzz-0",
+                                    "FINOPS_ALLOW_LOCAL_GIT": "true",  # the Git remote is a bare repository here
                                     "FINOPS_TIMER_INTERVAL_SECONDS": "3",
                                     "FINOPS_RETRY_BASE_SECONDS": "3600",  # one run per policy in the test
                                     "FINOPS_WORKDIR": str(tmp / "work"),

@@ -96,10 +96,9 @@ def _git(env: Env) -> st.SearchStrategy[dict[str, Any]]:
                                     "tokenSecretRef": st.sampled_from([{"name": "gh-token"},
                                                                        {"name": "gh-token", "key": "token"}])},
                                    optional={"provider": st.just("GitHub"), **common})
-    # plain Git over HTTP (the emulator's smart-HTTP remote): the operator refuses file:// unless
-    # FINOPS_ALLOW_LOCAL_GIT, which the fuzz test leaves off as production does
-    plain = st.fixed_dictionaries({"provider": st.just("Git"), "repository": st.just(f"{env.github}/acme/gitops.git"),
-                                   "tokenSecretRef": st.just({"name": "gh-token"})}, optional=common)
+    # plain Git to a bare repository on this disk (the operator runs with FINOPS_ALLOW_LOCAL_GIT here)
+    plain = st.fixed_dictionaries({"provider": st.just("Git"), "repository": st.just(f"file://{env.remote}")},
+                                  optional=common)
     return st.one_of(github, plain)
 
 
