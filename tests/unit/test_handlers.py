@@ -300,3 +300,16 @@ def test_when_the_status_cannot_be_written_first_kopf_writes_it(memo, events, ru
     asyncio.run(policies.tick(body=b, meta=b.meta, status=b.status, name="p", namespace="finops-system",
                               patch=patch, memo=memo, logger=LOG, approved_opportunities={}))
     assert patch["status"]["conditions"] and patch["metadata"]["annotations"][RUN_NOW_HANDLED] == "1"
+
+
+def test_a_huge_run_now_value_is_handled_by_its_digest() -> None:
+    """Copying a 200 kB run-now value into run-now-handled overflowed the annotations (422), so the
+    policy ran again on every tick; the digest is recorded instead, and due() accepts it."""
+    from finops_operator.api.schedule import due, handled_marker
+    huge = "x" * 200_000
+    marker = handled_marker(huge)
+    assert marker.startswith("sha256:") and len(marker) < 100
+    assert handled_marker("7") == "7"
+    now = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+    assert due(now, {"nextRunTime": "2026-06-16T04:00:00Z"}, {RUN_NOW: huge}) == "run-now"
+    assert due(now, {"nextRunTime": "2026-06-16T04:00:00Z"}, {RUN_NOW: huge, RUN_NOW_HANDLED: marker}) is None
