@@ -306,6 +306,7 @@ def test_hostile_custom_resources_never_crash_or_stall_the_operator(kube, fuzz_e
     operator = OperatorProcess(env={**kube.environ(), "FINOPS_OPERATOR_NAMESPACE": OPERATOR_NS,
                                     "FINOPS_POD_NAME": "finops-fuzz-0",
                                     "FINOPS_ALLOW_LOCAL_GIT": "true",  # the Git remote is a bare repository here
+                                    "PYTHONFAULTHANDLER": "1",  # a hung operator dumps its threads on SIGABRT
                                     "FINOPS_TIMER_INTERVAL_SECONDS": "3",
                                     "FINOPS_RETRY_BASE_SECONDS": "3600",  # one run per policy in the test
                                     "FINOPS_WORKDIR": str(tmp / "work"),
