@@ -313,3 +313,16 @@ def test_a_huge_run_now_value_is_handled_by_its_digest() -> None:
     now = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
     assert due(now, {"nextRunTime": "2026-06-16T04:00:00Z"}, {RUN_NOW: huge}) == "run-now"
     assert due(now, {"nextRunTime": "2026-06-16T04:00:00Z"}, {RUN_NOW: huge, RUN_NOW_HANDLED: marker}) is None
+
+
+@pytest.mark.parametrize("garbage", ["{", "[1, 2]", "null", "5", '"text"'])
+def test_garbage_in_kopfs_own_annotations_counts_as_absent(garbage: str) -> None:
+    """A hand-edited finops.dev/last-handled-configuration or progress annotation made kopf fail on
+    every event of that object (JSONDecodeError / AttributeError), so it was never handled again."""
+    from finops_operator.handlers.startup import _TolerantDiffBase, _TolerantProgress
+    body = kopf.Body({"metadata": {"name": "p", "annotations": {
+        "finops.dev/last-handled-configuration": garbage, "finops.dev/validate": garbage}}})
+    assert _TolerantDiffBase(prefix="finops.dev", key="last-handled-configuration").fetch(body=body) is None
+    assert _TolerantProgress(prefix="finops.dev").fetch(key=kopf.HandlerId("validate"), body=body) is None
+    good = kopf.Body({"metadata": {"annotations": {"finops.dev/validate": '{"retries": 1}'}}})
+    assert _TolerantProgress(prefix="finops.dev").fetch(key=kopf.HandlerId("validate"), body=good) == {"retries": 1}
