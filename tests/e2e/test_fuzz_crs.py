@@ -229,14 +229,33 @@ def rejection_problems(items: list[Applied]) -> list[str]:
     return out
 
 
+ERRORS = ("Traceback (most recent call last)", "failed with an exception", "due to an unexpected error")
+
+
 def traceback_problems(log: str) -> list[str]:
+    """Tracebacks and kopf's error loops in the operator log (JSON records or plain text lines)."""
     out, lines = [], log.splitlines()
     for i, line in enumerate(lines):
-        if "Traceback (most recent call last)" in line or "failed with an exception" in line:
-            block = [ln for ln in lines[max(0, i - 1): i + 40]]
-            end = next((j for j, ln in enumerate(block[2:], 2) if re.match(r"^\d{4}-\d\d-\d\d ", ln)), len(block))
+        record = _json(line)
+        if record is not None:
+            text = f"{record.get('message', '')}\n{record.get('exc_info', '')}"
+            if any(e in text for e in ERRORS):
+                out.append(f"[{(record.get('object') or {}).get('name')}] {text}"[:2500])
+        elif any(e in line for e in ERRORS):
+            block = lines[i: i + 40]
+            end = next((j for j, ln in enumerate(block[1:], 1) if re.match(r"^(\d{4}-\d\d-\d\d |\{)", ln)), len(block))
             out.append("\n".join(block[:end])[-2500:])
     return out
+
+
+def _json(line: str) -> dict[str, Any] | None:
+    if not line.startswith("{"):
+        return None
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def policy_problems(obj: dict[str, Any], item: Applied | None, env: Env, schema: dict[str, Any],
@@ -277,7 +296,8 @@ def budget_problems(obj: dict[str, Any], item: Applied, schema: dict[str, Any]) 
 
 def report(problems: list[str], tmp: Path) -> str:
     """Root causes first (tracebacks, objects never handled), then their consequences (runs not done)."""
-    rank = ("Traceback", "failed with an exception", "never validated", "took", "retried as transient")
+    rank = ("Traceback", "failed with an exception", "unexpected error", "never validated", "took",
+            "retried as transient")
     problems = sorted(problems, key=lambda p: next((i for i, r in enumerate(rank) if r in p), len(rank)))
     (tmp / "fuzz-problems.txt").write_text("\n\n".join(problems))
     kinds = Counter(re.sub(r"fz-[a-z]+-\d+[-a]*|\(.*", "", p.split("\n")[0])[:90] for p in problems)
