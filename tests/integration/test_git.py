@@ -158,3 +158,18 @@ def test_current_branch_and_explicit_local_base(bare_remote: Path, tmp_path: Pat
         repo.current_branch()
     with pytest.raises(ProviderError, match="base ref 'refs/heads/nope' does not exist"):
         repo.base_sha("refs/heads/nope")
+
+
+def test_locks_left_by_a_killed_git_are_cleared_when_the_clone_is_reopened(bare_remote: Path, tmp_path: Path) -> None:
+    """A SIGKILL mid-fetch left refs/remotes/origin/main.lock: every later fetch failed ("Unable to
+    create ... .lock: File exists") and the policy never ran again (found by the crash e2e test)."""
+    url = f"file://{bare_remote}"
+    repo = GitRepo.open_or_clone(url, tmp_path / "clone")
+    gitdir = tmp_path / "clone" / ".git"
+    for lock in ("refs/remotes/origin/main.lock", "index.lock", "packed-refs.lock"):
+        (gitdir / lock).write_text("")
+    commit_files(bare_remote, "main", {"README.md": "moved\n"}, "move main")
+    reopened = GitRepo.open_or_clone(url, tmp_path / "clone")
+    assert not list(gitdir.rglob("*.lock"))
+    assert reopened.rev_parse("refs/remotes/origin/main") == ref_sha(bare_remote, "refs/heads/main")
+    assert repo.path == reopened.path

@@ -27,6 +27,7 @@ import pytest
 import yaml
 from finops_operator.simulator import parse_scenario, simulate
 
+from tests.support.kubeprocs import _die_with_parent as die_with_parent  # no orphan operator if pytest is killed
 from tests.support.prometheus_server import PrometheusServer, history_end, serve_simulation
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,7 +146,7 @@ class OperatorProcess:
             out.write(f"\n===== start {time.strftime('%H:%M:%S')} =====\n")
             out.flush()
             self.proc = subprocess.Popen(argv, env=self.env, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=die_with_parent)
         return self
 
     def text(self) -> str:

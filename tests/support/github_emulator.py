@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -150,7 +151,7 @@ class GitHubEmulator:
 
     def start(self) -> GitHubEmulator:
         handler = type("Handler", (_Handler,), {"emu": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _Server(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="github-emulator",
                          daemon=True).start()
@@ -322,6 +323,13 @@ class GitHubEmulator:
     def new_number(self) -> int:
         n, self._next_number = self._next_number, self._next_number + 1
         return n
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-request (e.g. a SIGKILLed operator) is normal here, not an error."""
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -210,3 +211,11 @@ def test_a_poisoned_or_unreadable_opportunity_never_stops_the_policy(store, tmp_
     ready = {c["type"]: c for c in runs.run_status(outcome, {}, now=NOW, next_at=NOW + timedelta(hours=6))
              ["conditions"]}["Ready"]
     assert ready["status"] == "True" and "1 unreadable SavingsOpportunity skipped" in ready["message"]
+
+
+def test_retry_delay_is_bounded_for_any_attempt_an_annotation_can_hold() -> None:
+    """finops.dev/retry is user-editable: {"attempt": 99999999999999999999} once froze the whole operator."""
+    started = time.monotonic()
+    assert runs.retry_delay(10 ** 20).total_seconds() == 3600
+    assert runs.retry_delay(-5).total_seconds() == 60
+    assert time.monotonic() - started < 1

@@ -300,3 +300,29 @@ def test_when_the_status_cannot_be_written_first_kopf_writes_it(memo, events, ru
     asyncio.run(policies.tick(body=b, meta=b.meta, status=b.status, name="p", namespace="finops-system",
                               patch=patch, memo=memo, logger=LOG, approved_opportunities={}))
     assert patch["status"]["conditions"] and patch["metadata"]["annotations"][RUN_NOW_HANDLED] == "1"
+
+
+def test_a_huge_run_now_value_is_handled_by_its_digest() -> None:
+    """Copying a 200 kB run-now value into run-now-handled overflowed the annotations (422), so the
+    policy ran again on every tick; the digest is recorded instead, and due() accepts it."""
+    from finops_operator.api.schedule import due, handled_marker
+    huge = "x" * 200_000
+    marker = handled_marker(huge)
+    assert marker.startswith("sha256:") and len(marker) < 100
+    assert handled_marker("7") == "7"
+    now = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+    assert due(now, {"nextRunTime": "2026-06-16T04:00:00Z"}, {RUN_NOW: huge}) == "run-now"
+    assert due(now, {"nextRunTime": "2026-06-16T04:00:00Z"}, {RUN_NOW: huge, RUN_NOW_HANDLED: marker}) is None
+
+
+@pytest.mark.parametrize("garbage", ["{", "[1, 2]", "null", "5", '"text"'])
+def test_garbage_in_kopfs_own_annotations_counts_as_absent(garbage: str) -> None:
+    """A hand-edited finops.dev/last-handled-configuration or progress annotation made kopf fail on
+    every event of that object (JSONDecodeError / AttributeError), so it was never handled again."""
+    from finops_operator.handlers.startup import _TolerantDiffBase, _TolerantProgress
+    body = kopf.Body({"metadata": {"name": "p", "annotations": {
+        "finops.dev/last-handled-configuration": garbage, "finops.dev/validate": garbage}}})
+    assert _TolerantDiffBase(prefix="finops.dev", key="last-handled-configuration").fetch(body=body) is None
+    assert _TolerantProgress(prefix="finops.dev").fetch(key=kopf.HandlerId("validate"), body=body) is None
+    good = kopf.Body({"metadata": {"annotations": {"finops.dev/validate": '{"retries": 1}'}}})
+    assert _TolerantProgress(prefix="finops.dev").fetch(key=kopf.HandlerId("validate"), body=good) == {"retries": 1}

@@ -82,6 +82,21 @@ class Author:
     email: str = DEFAULT_AUTHOR[1]
 
 
+def remove_stale_locks(dest: Path) -> list[Path]:
+    """Delete the ``*.lock`` files a killed git left in our own clone (index, refs, packed-refs, config).
+
+    The clone belongs to one policy and its run Lease lets one run at a time use it, so a lock found
+    when the clone is opened was left by a process that died (a SIGKILL mid-fetch or mid-commit);
+    git would refuse every later fetch or commit ("Unable to create '...lock': File exists").
+    """
+    gitdir = dest / ".git" if (dest / ".git").is_dir() else dest
+    stale = [p for p in gitdir.rglob("*.lock") if p.is_file() and not p.is_symlink()
+             and "objects" not in p.relative_to(gitdir).parts]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 class GitRepo:
     """A local repository (usually a clone of the GitOps remote) driven by the git CLI."""
 
@@ -138,6 +153,7 @@ class GitRepo:
         """Reuse a clone in ``dest`` if it is one of ``url``; else clone afresh."""
         dest = Path(dest)
         if (dest / ".git").exists() or (dest / "HEAD").exists():
+            remove_stale_locks(dest)
             repo = cls(dest, token=token, timeout=timeout)
             current = repo._run(["remote", "get-url", REMOTE], check=False).stdout.decode().strip()
             if current != url:

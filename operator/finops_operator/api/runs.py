@@ -79,8 +79,12 @@ def is_permanent(exc: BaseException) -> bool:
 
 
 def retry_delay(attempt: int, *, base: float = 60.0, cap: float = 3600.0) -> timedelta:
-    """Exponential backoff: base, 2 x base, 4 x base ... capped (attempt counts from 1)."""
-    return timedelta(seconds=min(cap, base * 2 ** max(0, attempt - 1)))
+    """Exponential backoff: base, 2 x base, 4 x base ... capped (attempt counts from 1).
+
+    The exponent is bounded before the power is taken: ``attempt`` comes from an annotation anyone
+    who may edit the policy can write, and 2 ** 10**20 would hold the GIL (the whole operator) forever.
+    """
+    return timedelta(seconds=min(cap, base * 2 ** min(max(0, attempt - 1), 32)))
 
 
 def _record(outcome: RunOutcome, stage: str, exc: BaseException) -> None:

@@ -15,6 +15,7 @@ schema would prune an unknown status field.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 from typing import Any
@@ -50,6 +51,20 @@ def retry_state(annotations: dict[str, str] | None) -> tuple[int, datetime] | No
         return None
 
 
+MAX_HANDLED = 256   # run-now values longer than this are remembered by their digest
+
+
+def handled_marker(value: str | None) -> str | None:
+    """What ``run-now-handled`` records for a ``run-now`` value: the value, or its digest when long.
+
+    Copying a huge value would push the annotations over the API's 256 KiB limit: the patch would
+    fail and the policy would run again on every tick.
+    """
+    if value is None or len(value) <= MAX_HANDLED:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def retry_annotation(attempt: int, at: datetime) -> str:
     return json.dumps({"attempt": attempt, "at": timestamp(at)}, separators=(",", ":"))
 
@@ -58,7 +73,7 @@ def due(now: datetime, status: dict[str, Any] | None, annotations: dict[str, str
     """Why the policy should run now ('run-now', 'retry', 'schedule'), or None."""
     annotations = annotations or {}
     wanted = annotations.get(RUN_NOW)
-    if wanted and wanted != annotations.get(RUN_NOW_HANDLED):
+    if wanted and handled_marker(wanted) != annotations.get(RUN_NOW_HANDLED):
         return "run-now"
     retry = retry_state(annotations)
     if retry is not None and now >= retry[1]:

@@ -26,6 +26,7 @@ from ..api.schedule import (
     RUN_NOW,
     RUN_NOW_HANDLED,
     due,
+    handled_marker,
     invalid_status,
     retry_annotation,
     retry_state,
@@ -171,7 +172,7 @@ def _report(outcome: RunOutcome, raw: dict[str, Any], status: dict[str, Any], an
             retry = (attempt, at)
     patch.metadata.annotations[RETRY] = retry_annotation(*retry) if retry else None
     if reason == "run-now":
-        patch.metadata.annotations[RUN_NOW_HANDLED] = annotations.get(RUN_NOW)
+        patch.metadata.annotations[RUN_NOW_HANDLED] = handled_marker(annotations.get(RUN_NOW))
     new_status = run_status(outcome, status, now=now, next_at=next_at, retry=retry)
     try:
         record_metrics(outcome, finished=now)

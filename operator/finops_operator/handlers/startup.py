@@ -56,11 +56,36 @@ def fill_memo(memo: kopf.Memo, config: OperatorConfig, api_client: Any) -> None:
                                       seconds=config.lease_seconds)
 
 
+class _TolerantProgress(kopf.AnnotationsProgressStorage):
+    """kopf's handler progress in our annotations; garbage written there by hand counts as no progress.
+
+    Anyone who may edit a policy may edit its annotations: kopf's own ``json.loads`` of a value such
+    as ``{`` or ``[1, 2]`` failed on every event, so the object was never handled again.
+    """
+
+    def fetch(self, *, key: Any, body: Any) -> Any:
+        try:
+            found = super().fetch(key=key, body=body)
+        except ValueError:
+            return None
+        return found if isinstance(found, dict) else None
+
+
+class _TolerantDiffBase(kopf.AnnotationsDiffBaseStorage):
+    """The last handled spec; an unreadable one counts as absent (the object is handled as new)."""
+
+    def fetch(self, *, body: Any) -> Any:
+        try:
+            found = super().fetch(body=body)
+        except ValueError:
+            return None
+        return found if isinstance(found, dict) else None
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=PREFIX,
-                                                                            key="last-handled-configuration")
+    settings.persistence.progress_storage = _TolerantProgress(prefix=PREFIX)
+    settings.persistence.diffbase_storage = _TolerantDiffBase(prefix=PREFIX, key="last-handled-configuration")
     settings.persistence.finalizer = f"{PREFIX}/finalizer"
     settings.posting.level = logging.WARNING
     logging.getLogger("kopf.objects").addFilter(_QuietTicks())
