@@ -36,8 +36,7 @@ from hypothesis import strategies as st
 from tests.support.prometheus_server import closed_port_url
 from tests.support.crd_strategies import first_field, generate, openapi_schema, schema_path_exists
 from tests.support.fixtures_git import make_bare_remote
-from tests.support.fixtures_operator import CRD_NAMES, CRDS, SHOP, OperatorProcess, scenario, wait_established, \
-    workload_manifests
+from tests.support.fixtures_operator import SHOP, OperatorProcess, seed_cluster
 from tests.support.fuzz_crs import PLACEHOLDER, Env, body, budgets, materialize, metadata, opportunities, policies, \
     short
 from tests.support.github_emulator import GitHubEmulator
@@ -73,13 +72,7 @@ class Applied:
 @pytest.fixture(scope="module")
 def fuzz_env(kube, e2e_prometheus, tmp_path_factory):
     """CRDs, the workloads (with Prometheus history), Secrets, a bare remote and the GitHub emulator."""
-    kube.kubectl("apply", "-f", str(CRDS))
-    wait_established(kube, CRD_NAMES)
-    for ns in (SHOP, OPERATOR_NS):   # the operator keeps its run Leases in its own namespace
-        if kube.kubectl("get", "namespace", ns, check=False).returncode != 0:
-            kube.kubectl("create", "namespace", ns)
-    files = workload_manifests(scenario(e2e_prometheus.end))
-    kube.kubectl("apply", "-f", "-", input="---\n".join(files.values()))
+    files = seed_cluster(kube, e2e_prometheus.end, SHOP, OPERATOR_NS)   # run Leases live in OPERATOR_NS
     tmp = tmp_path_factory.mktemp("fuzz-crs")
     remote = make_bare_remote(tmp / "remote", files={**files, "README.md": "# gitops\n"})
     github = GitHubEmulator(make_bare_remote(tmp / "github", files=files), "acme/gitops").start()

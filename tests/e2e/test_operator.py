@@ -23,7 +23,7 @@ from finops_operator.api.opportunities import object_name
 from finops_operator.units import parse_cpu, parse_memory
 
 from tests.support.fixtures_git import git, make_bare_remote
-from tests.support.fixtures_operator import SHOP, OperatorProcess, get_json, install_chart, scenario, workload_manifests
+from tests.support.fixtures_operator import SHOP, OperatorProcess, get_json, install_chart, seed_cluster
 
 pytestmark = pytest.mark.e2e
 OPERATOR_NS = "finops-e2e"
@@ -56,10 +56,7 @@ BUDGET = {"apiVersion": "finops.dev/v1alpha1", "kind": "Budget",
 def world(kube, e2e_prometheus, tmp_path_factory):
     """Chart installed, workloads created, GitOps remote seeded; yields (kube, sa kubeconfig, remote, tmp)."""
     sa = install_chart(kube, RELEASE, OPERATOR_NS)
-    if kube.kubectl("get", "namespace", SHOP, check=False).returncode != 0:
-        kube.kubectl("create", "namespace", SHOP)
-    files = workload_manifests(scenario(e2e_prometheus.end))
-    kube.kubectl("apply", "-f", "-", input="---\n".join(files.values()))
+    files = seed_cluster(kube, e2e_prometheus.end, SHOP, crds=False)
     tmp = tmp_path_factory.mktemp("operator-e2e")
     remote = make_bare_remote(tmp / "remote", files={**files, "README.md": "# gitops\n"})
     return kube, sa, remote, tmp

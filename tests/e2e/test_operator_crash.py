@@ -30,8 +30,7 @@ from finops_operator.actuation.providers import parse_marker
 from finops_operator.api.conditions import timestamp
 
 from tests.support.fixtures_git import git, make_bare_remote
-from tests.support.fixtures_operator import CRD_NAMES, CRDS, SHOP, OperatorProcess, get_json, scenario, \
-    wait_established, workload_manifests
+from tests.support.fixtures_operator import SHOP, OperatorProcess, get_json, seed_cluster
 from tests.support.github_emulator import GitHubEmulator
 
 pytestmark = pytest.mark.e2e
@@ -47,13 +46,7 @@ WRITES = ("POST", "PATCH", "PUT", "DELETE")
 
 @pytest.fixture(scope="module")
 def crash_world(kube, e2e_prometheus, tmp_path_factory):
-    kube.kubectl("apply", "-f", str(CRDS))
-    wait_established(kube, CRD_NAMES)
-    for ns in (NS, SHOP):
-        if kube.kubectl("get", "namespace", ns, check=False).returncode != 0:
-            kube.kubectl("create", "namespace", ns)
-    files = workload_manifests(scenario(e2e_prometheus.end))
-    kube.kubectl("apply", "-f", "-", input="---\n".join(files.values()))
+    files = seed_cluster(kube, e2e_prometheus.end, NS, SHOP)
     token = GitHubEmulator(Path("/nonexistent")).token   # every emulator accepts this token
     kube.kubectl("create", "secret", "generic", "gh-token", "-n", NS, f"--from-literal=token={token}", check=False)
     tmp = tmp_path_factory.mktemp("operator-crash")

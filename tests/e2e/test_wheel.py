@@ -18,16 +18,7 @@ import pytest
 import yaml
 
 from tests.support.fixtures_git import git, make_bare_remote
-from tests.support.fixtures_operator import wait_established
-from tests.support.fixtures_operator import (
-    CRD_NAMES,
-    CRDS,
-    SHOP,
-    OperatorProcess,
-    get_json,
-    scenario,
-    workload_manifests,
-)
+from tests.support.fixtures_operator import SHOP, OperatorProcess, get_json, seed_cluster
 from tests.support.fixtures_wheel import ROOT, clean_env
 
 pytestmark = pytest.mark.e2e
@@ -83,13 +74,7 @@ def test_demo_writes_every_branch_with_the_terraform_snapshot(wheel_venv, tmp_pa
 @pytest.fixture(scope="module")
 def live_world(kube, e2e_prometheus, tmp_path_factory):
     """CRDs, the e2e workloads and a GitOps remote holding their manifests; yields (kube, remote, tmp)."""
-    kube.kubectl("apply", "-f", str(CRDS))
-    wait_established(kube, CRD_NAMES)
-    for ns in (SHOP, OPERATOR_NS):
-        if kube.kubectl("get", "namespace", ns, check=False).returncode != 0:
-            kube.kubectl("create", "namespace", ns)
-    files = workload_manifests(scenario(e2e_prometheus.end))
-    kube.kubectl("apply", "-f", "-", input="---\n".join(files.values()))
+    files = seed_cluster(kube, e2e_prometheus.end, SHOP, OPERATOR_NS)
     tmp = tmp_path_factory.mktemp("wheel-live")
     return kube, make_bare_remote(tmp / "remote", files={**files, "README.md": "# gitops\n"}), tmp
 

@@ -104,6 +104,20 @@ def wait_established(kube, names, timeout: float = 60.0) -> None:
         time.sleep(0.5)
 
 
+def seed_cluster(kube, end, *namespaces: str, crds: bool = True) -> dict[str, str]:
+    """CRDs (unless the chart installs them), ``namespaces`` and the scenario's workloads (history ending at
+    ``end``, as the e2e Prometheus holds it); returns the workload manifests by path for a GitOps remote."""
+    if crds:
+        kube.kubectl("apply", "-f", str(CRDS))
+        wait_established(kube, CRD_NAMES)
+    for ns in namespaces:
+        if kube.kubectl("get", "namespace", ns, check=False).returncode != 0:
+            kube.kubectl("create", "namespace", ns)
+    files = workload_manifests(scenario(end))
+    kube.kubectl("apply", "-f", "-", input="---\n".join(files.values()))
+    return files
+
+
 def install_chart(kube, release: str, namespace: str, *sets: str) -> Path:
     """CRDs with kubectl, the chart with helm (crds.enabled=false), then the chart ServiceAccount's kubeconfig."""
     kube.kubectl("apply", "-f", str(CRDS))
