@@ -133,9 +133,20 @@ def install_chart(kube, release: str, namespace: str, *sets: str) -> Path:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct unused loopback ports: all held open while chosen, so two calls in a row cannot
+    hand out the same port (which left the operator's health and metrics servers on one port)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 @dataclass
@@ -152,7 +163,7 @@ class OperatorProcess:
     cwd: Path | None = None
 
     def start(self) -> OperatorProcess:
-        self.health_port, self.metrics_port = free_port(), free_port()
+        self.health_port, self.metrics_port = free_ports(2)
         argv = [*self.program, "run", "--standalone",
                 "--namespace", self.namespace, "--liveness", f"http://127.0.0.1:{self.health_port}/healthz",
                 "--metrics-port", str(self.metrics_port)]
