@@ -14,6 +14,8 @@ conditions and Events, metrics, and that restarts made no duplicate objects or b
 from __future__ import annotations
 
 import json
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -205,6 +207,17 @@ def check_status(kube, body: dict) -> None:
     assert ready["status"] == "True" and "not evaluated yet" in ready["message"]
 
 
+def _get_when_up(url: str, timeout: float = 60.0) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return urllib.request.urlopen(url, timeout=10).read().decode()
+        except urllib.error.URLError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def check_events_metrics_and_health(kube, operator: OperatorProcess) -> None:
     events = get_json(kube, "events", "-n", OPERATOR_NS,
                       "--field-selector", f"involvedObject.name={POLICY},involvedObject.kind=FinOpsPolicy")["items"]
@@ -212,7 +225,8 @@ def check_events_metrics_and_health(kube, operator: OperatorProcess) -> None:
     assert "RunSucceeded" in reasons, reasons
     summary = next(e for e in events if e["reason"] == "RunSucceeded")
     assert "2 findings" in summary["message"] and "SavingsOpportunities:" in summary["message"]
-    metrics = urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=10).read().decode()
+    # the cluster may show the run's result before a just-restarted process has its metrics server up
+    metrics = _get_when_up(f"http://127.0.0.1:{operator.metrics_port}/metrics")
     assert f'finops_policy_runs_total{{policy="{OPERATOR_NS}/{POLICY}",result="success"}} 1.0' in metrics
     assert f'finops_findings{{policy="{OPERATOR_NS}/{POLICY}",type="rightsize-cpu",verdict="allow"}} 1.0' in metrics
     assert f'finops_policy_last_success_timestamp_seconds{{policy="{OPERATOR_NS}/{POLICY}"}}' in metrics
