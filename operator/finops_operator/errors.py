@@ -103,10 +103,6 @@ class MissingFile(UnreadableFile):
 class ProofError(EditError):
     """An edit that rendering does not prove: a renderer failed, or the rendered objects differ from the intent."""
 
-    permanent = True
-
 
 class ToolMissing(ProofError):
     """A renderer (kustomize, helm, tofu) that proving a change needs is not installed."""
-
-    permanent = True
