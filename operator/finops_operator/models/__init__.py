@@ -10,6 +10,8 @@ as timezone-aware UTC ``datetime``. Nothing here does I/O.
 Three modules (:mod:`.inventory`, :mod:`.usage`, :mod:`.findings`); import from
 ``finops_operator.models``.
 """
+from .costs import (CURRENCY, Allocation, Bill, BillLine, Charge, ChargeKind, ClaimSlot, ContainerSlot, CostCategory,
+                    NodePrice, NodeSlot, PriceSource, UsageHours)
 from .findings import (Change, ChangeSet, Decision, EditKind, EditTarget, FileEdit, Finding, FindingType, Reason,
                        Target, TargetKind, Verdict)
 from .inventory import (HPA, PDB, ConsolidationPolicy, Container, ContainerRole, DeploySource, DisruptionBudget, Node,
@@ -17,6 +19,8 @@ from .inventory import (HPA, PDB, ConsolidationPolicy, Container, ContainerRole,
 from .usage import SUPPORTED_PERCENTILES, ClusterState, ContainerKey, ContainerUsage, UsageStats, Window
 
 __all__ = [
+    "CURRENCY", "Allocation", "Bill", "BillLine", "Charge", "ChargeKind", "ClaimSlot", "ContainerSlot", "CostCategory",
+    "NodePrice", "NodeSlot", "PriceSource", "UsageHours",
     "HPA", "PDB", "SUPPORTED_PERCENTILES", "Change", "ChangeSet", "ClusterState", "ConsolidationPolicy", "Container",
     "ContainerKey", "ContainerRole", "ContainerUsage", "Decision", "DeploySource", "DisruptionBudget", "EditKind",
     "EditTarget", "FileEdit", "Finding", "FindingType", "Node", "NodeGroup", "NodePool", "Pod", "Reason", "Resources",

@@ -167,6 +167,7 @@ class Node:
     annotations: dict[str, str] = field(default_factory=dict)
     unschedulable: bool = False
     created_at: datetime | None = None
+    instance_id: str | None = None         # EC2 instance id from spec.providerID (aws:///zone/i-...): the bill's key
     cpu_usage: "UsageStats | None" = None      # whole-node usage over the window
     memory_usage: "UsageStats | None" = None
 
