@@ -13,11 +13,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, create_model
 
+from .allocation.settings import AllocationSettings
 from .detectors import REGISTRY
 from .errors import ConfigError
 from .settings_base import LimitPolicy, Rule, SettingsModel, TimeWindow, TimeZone, Weekdays, validate_spec
 
-__all__ = ["ChangeWindow", "DetectorSettings", "GitOpsSettings", "GuardrailSettings", "LimitPolicy", "MAX_HISTORY_WINDOW", "Mode",
+__all__ = ["AllocationSettings", "ChangeWindow", "DetectorSettings", "GitOpsSettings", "GuardrailSettings", "LimitPolicy", "MAX_HISTORY_WINDOW", "Mode",
            "PolicySettings", "SharedBaseEdits", "TimeWindow", "load_policy", "settings_from_document"]
 
 MAX_HISTORY_WINDOW = timedelta(days=90)     # longest usage history a run reads (bounds its PromQL requests)
@@ -132,6 +133,7 @@ class PolicySettings(_Model):
     group_by: Literal["namespace", "type", "team"] = Field(default="namespace", description=(
         "How allowed findings are grouped into pull requests."))
     gitops: GitOpsSettings = GitOpsSettings()
+    allocation: AllocationSettings = AllocationSettings()
 
 
 def load_policy(data: dict[str, Any] | None, *, source: str = "policy") -> PolicySettings:
@@ -139,7 +141,7 @@ def load_policy(data: dict[str, Any] | None, *, source: str = "policy") -> Polic
     return validate_spec(PolicySettings, data or {}, source=source)
 
 
-SETTINGS_KEYS = ("mode", "detectors", "guardrails", "groupBy", "group_by", "gitops")
+SETTINGS_KEYS = ("mode", "detectors", "guardrails", "groupBy", "group_by", "gitops", "allocation")
 OPERATOR_KEYS = ("scope", "schedule", "timeZone", "dataSources", "git")   # read by api/policy.py
 OBJECT_KEYS = ("apiVersion", "kind", "metadata", "spec", "status")
 

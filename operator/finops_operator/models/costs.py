@@ -139,7 +139,11 @@ class ContainerSlot:
 
     @property
     def team(self) -> str:
-        return self.labels.get("team") or self.labels.get("app.kubernetes.io/part-of") or "unassigned"
+        return self.team_of("team")
+
+    def team_of(self, label: str) -> str:
+        """The team owning this container: its ``label`` (``spec.allocation.teamLabel``), else part-of."""
+        return self.labels.get(label) or self.labels.get("app.kubernetes.io/part-of") or "unassigned"
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +220,8 @@ class Charge:
     idle_cost: float = 0.0             # the share of idle cost added (when the policy shares it)
     category: CostCategory = CostCategory.NODE
     price_source: PriceSource = PriceSource.LIST
+    service: str = ""                  # the bill's service (AmazonEC2, AmazonEKS ...), "" for price-book costs
+    resource: str = ""                 # the billed resource (i-..., vol-..., an ARN) of a non-container charge
 
 
 @dataclass(slots=True)
