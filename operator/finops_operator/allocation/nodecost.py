@@ -68,13 +68,14 @@ def node_costs(usage: UsageHours, prices: dict[str, NodePrice], book: PriceBook,
         by_source[(i, hourly_source[i])] += float(hourly[i] * priced[i].sum())
     if bill is not None:
         _scale_to_aggregate_lines(bill, usage, cost, priced, hourly_source, by_source, used, notes)
+        _note_unbilled(nodes, priced, cost, notes)
     cores, gib, cpu_unit, mem_unit = _split_units(nodes, book, notes)
     source = [max((s for s in PriceSource), key=lambda s, i=i: (by_source.get((i, s), 0.0), s is PriceSource.LIST))
               for i in range(n)]
     sources: dict[PriceSource, float] = defaultdict(float)
     for (_, src), value in by_source.items():
         if value:
-            sources[src] += value
+            sources[src] += float(value)
     return NodeCosts(cost, cores, gib, cpu_unit, mem_unit, source, dict(sources), used, notes)
 
 
@@ -110,6 +111,17 @@ def _bill_lines(bill: Bill, usage: UsageHours, cost: np.ndarray, covered: np.nda
     if absent_hours:
         notes.append(f"{absent_hours} node-hours are billed while the usage data shows the node absent; "
                      "their cost is the node's idle cost")
+
+
+def _note_unbilled(nodes: list[NodeSlot], priced: np.ndarray, cost: np.ndarray, notes: list[str]) -> None:
+    """Node-hours the bill has nothing for were priced: they make the residual negative by their cost."""
+    hours = priced.sum(axis=1)
+    missing = [f"{nodes[i].name} ({int(hours[i])} h)" for i in np.nonzero(hours)[0]]
+    if missing:
+        amount = float(np.where(priced, cost, 0.0).sum())
+        notes.append(f"the bill has no cost for {len(missing)} nodes in some hours: {', '.join(missing[:5])}"
+                     f"{' ...' if len(missing) > 5 else ''}; priced at their node price (${amount:.2f}), "
+                     "which the bill does not hold (the residual shows it)")
 
 
 def _hourly_prices(nodes: list[NodeSlot], prices: dict[str, NodePrice], book: PriceBook,

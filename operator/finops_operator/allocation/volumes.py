@@ -39,7 +39,7 @@ def claim_charges(usage: UsageHours, bill: Bill | None, price: VolumePrice,
                     billed[line.resource_id] += line.cost * span.inside
                     service.setdefault(line.resource_id, line.service)
                     used.add(k)
-    charges, unpriced = [], []
+    charges, unpriced, unbilled = [], [], 0.0
     hours = len(usage.hours)
     for c, claim in enumerate(usage.claims):
         if claim.volume_id and claim.volume_id in billed:
@@ -48,6 +48,7 @@ def claim_charges(usage: UsageHours, bill: Bill | None, price: VolumePrice,
             present = hours if usage.claim_present is None else int(usage.claim_present[c].sum())
             try:
                 cost, source = price(claim) * present, PriceSource.LIST
+                unbilled += cost if bill is not None else 0.0
             except ConfigError:
                 unpriced.append(f"{claim.namespace}/{claim.name} ({claim.volume_type})")
                 continue
@@ -55,6 +56,9 @@ def claim_charges(usage: UsageHours, bill: Bill | None, price: VolumePrice,
                               workload=f"PersistentVolumeClaim/{claim.name}",
                               category=CostCategory.VOLUME, price_source=source,
                               service=service.get(claim.volume_id or "", ""), resource=claim.volume_id or ""))
+    if unbilled:
+        notes.append(f"claims whose volume the bill does not name were priced from the price book (${unbilled:.2f}), "
+                     "which the bill does not hold (the residual shows it)")
     if unpriced:
         notes.append(f"{len(unpriced)} claims have a volume type without a price and are not charged: "
                      f"{', '.join(unpriced[:5])}; add the type to the price book's 'ebs' section")
