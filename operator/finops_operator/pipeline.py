@@ -25,6 +25,7 @@ from .errors import EditError, FinOpsError
 from .gitops.deploymap import DeployPolicy, assign_sources
 from .guardrails import GuardrailContext, evaluate
 from .models import ChangeSet, ClusterState, Decision, Finding, Verdict
+from .pricing.allocation import Rates
 from .pricing.catalog import PriceBook
 from .settings import Mode, PolicySettings
 
@@ -82,7 +83,7 @@ class _Timer:
 def scan(state: ClusterState, settings: PolicySettings, *, prices: PriceBook | None = None,
          repo_root: Path | None = None, context: GuardrailContext | None = None,
          existing: dict[str, str] | None = None, prover: Prover | None = None,
-         deploy: DeployPolicy | None = None) -> ScanResult:
+         deploy: DeployPolicy | None = None, rates: Rates | None = None) -> ScanResult:
     """Detect, decide, plan and (when a repo is given) prepare the edits of every change set.
 
     ``existing`` (finding id -> change set id of its open PR, ``Ledger.open_change_sets``)
@@ -91,6 +92,8 @@ def scan(state: ClusterState, settings: PolicySettings, *, prices: PriceBook | N
     and the operator always pass one, tests of other stages may leave it out.
     ``deploy`` (the policy's repository, ``spec.git.paths``, the CLI's ``--entry-point``) and the
     state's controller records decide which entry point deploys each workload (:mod:`.gitops.deploymap`).
+    ``rates`` (``allocation.effective_rates``: what the bill says a core and a GiB cost) price right-sizing;
+    without them the price book's list-price rates do.
     """
     timer = _Timer()
     t = time.perf_counter()
@@ -101,7 +104,7 @@ def scan(state: ClusterState, settings: PolicySettings, *, prices: PriceBook | N
         index = RepoIndex(repo_root)
         assign_sources(state.workloads, index.catalogue(), deploy or DeployPolicy(), state.controllers)
         t = timer.lap("sources", t)
-    detected = run_all(state, settings, prices)
+    detected = run_all(state, settings, prices, rates=rates)
     t = timer.lap("detect", t)
     decisions = evaluate(detected.findings, settings.guardrails, context, settings.mode)
     t = timer.lap("guardrails", t)

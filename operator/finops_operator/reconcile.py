@@ -129,9 +129,10 @@ def realized_savings(opp: Opportunity, state: ClusterState, rates: Rates) -> flo
 
 
 def verify_merged(ledger: Ledger, state: ClusterState, prices: PriceBook, now: datetime,
-                  settle: timedelta) -> list[str]:
+                  settle: timedelta, rates: Rates | None = None) -> list[str]:
+    """Verify merged opportunities at ``rates`` (the bill's effective rates when given, else list prices)."""
     verified = []
-    rates = cluster_rates(state, prices)
+    rates = rates or cluster_rates(state, prices)
     for opp in ledger.opportunities:
         if opp.state != OpportunityState.MERGED:
             continue

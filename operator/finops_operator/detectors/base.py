@@ -97,9 +97,10 @@ class Detector(ABC):
     grouping: ClassVar[Grouping]
     permissions: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, settings: "PolicySettings", prices: PriceBook):
+    def __init__(self, settings: "PolicySettings", prices: PriceBook, rates: Rates | None = None):
         self.settings = settings
         self.prices = prices
+        self.rates = rates           # effective rates from allocation (the bill); None: list-price rates
 
     @property
     def config(self):
@@ -163,7 +164,7 @@ def now_of(state: ClusterState) -> datetime:
 
 
 def run_all(state: ClusterState, settings: PolicySettings, prices: PriceBook,
-            only: list[str] | None = None) -> DetectorResult:
+            only: list[str] | None = None, rates: Rates | None = None) -> DetectorResult:
     """Run every enabled registered detector (or the ``only`` names) and merge the results.
 
     A detector that raises a :class:`FinOpsError` (bad input it cannot judge, such as
@@ -176,7 +177,7 @@ def run_all(state: ClusterState, settings: PolicySettings, prices: PriceBook,
         cls = REGISTRY.get(name)
         if cls is None:
             raise KeyError(f"unknown detector {name!r}; registered: {', '.join(sorted(REGISTRY))}")
-        detector = cls(settings, prices)
+        detector = cls(settings, prices, rates)
         if not detector.enabled:
             continue
         try:

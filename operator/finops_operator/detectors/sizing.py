@@ -295,7 +295,7 @@ class RightsizingDetector(Detector):
 
     def run(self, state: ClusterState) -> DetectorResult:
         result = DetectorResult()
-        rates = cluster_rates(state, self.prices)
+        rates = self.rates or cluster_rates(state, self.prices)
         cfg = self.config
         for workload in state.workloads:
             policy = limit_policy_of(workload, cfg.limit_policy)
