@@ -30,8 +30,8 @@ sys.path.insert(0, str(HERE.parent / "operator"))
 
 from finops_operator.allocation import AllocationSettings, allocate, effective_rates  # noqa: E402
 from finops_operator.models import WorkloadRef  # noqa: E402
-from finops_operator.models.costs import (Bill, BillLine, ClaimSlot, ContainerSlot, CostCategory, NodePrice,  # noqa: E402
-                                          NodeSlot, PriceSource, UsageHours, hour_starts)
+from finops_operator.models.costs import (  # noqa: E402
+    Bill, BillLine, ClaimSlot, ContainerSlot, CostCategory, NodePrice, NodeSlot, PriceSource, UsageHours, hour_starts)
 from finops_operator.pricing.catalog import PriceBook  # noqa: E402
 
 GI = 2**30

@@ -240,18 +240,19 @@ def test_unknown_node_containers_are_charged_and_noted():
 
 def test_same_input_same_allocation_whatever_the_row_order():
     c = simulated(14, unknown=2)
-    first = allocate(c.usage, c.prices, c.book, bill=c.bill, settings=AllocationSettings(idle="Share", shared="Even"))
-    again = allocate(c.usage, c.prices, c.book, bill=c.bill, settings=AllocationSettings(idle="Share", shared="Even"))
+    policy = AllocationSettings(idle="Share", shared="Even")
+    first = allocate(c.usage, c.prices, c.book, bill=c.bill, settings=policy)
+    again = allocate(c.usage, c.prices, c.book, bill=c.bill, settings=policy)
     assert first.charges == again.charges and first.notes == again.notes
     u = c.usage
     order = np.random.default_rng(0).permutation(len(u.containers))
     shuffled = UsageHours(u.hours, u.nodes, u.node_present, [u.containers[i] for i in order], u.node_of[order],
                           u.cpu_request[order], u.cpu_usage[order], u.memory_request[order],
                           u.memory_usage[order], u.claims)
-    third = allocate(shuffled, c.prices, c.book, bill=c.bill,
-                     settings=AllocationSettings(idle="Share", shared="Even"))
-    key = lambda ch: (ch.kind.value, ch.namespace, ch.workload, ch.container, ch.node, ch.resource, ch.labels.get("x"),  # noqa: E731
-                      round(ch.cost, 9))
+    third = allocate(shuffled, c.prices, c.book, bill=c.bill, settings=policy)
+
+    def key(ch):
+        return ch.kind.value, ch.namespace, ch.workload, ch.container, ch.node, ch.resource, round(ch.cost, 9)
     assert sorted(map(key, first.charges)) == sorted(map(key, third.charges))
 
 
@@ -301,3 +302,14 @@ def test_policy_spec_allocation_block():
     with pytest.raises(ConfigError) as err:
         load_policy({"allocation": {"shared": "Evenly"}})
     assert err.value.field == "allocation.shared"
+
+
+def test_an_empty_cluster_still_accounts_for_the_whole_bill():
+    c = simulated(18)
+    h = len(c.usage.hours)
+    empty = UsageHours(c.usage.hours, [], np.zeros((0, h), bool), [], np.zeros(0, np.int32),
+                       *(np.zeros((0, h)),) * 4)
+    a = allocate(empty, {}, c.book, bill=c.bill, settings=AllocationSettings(idle="Share", shared="ByCost"))
+    assert a.residual == pytest.approx(0.0, abs=1e-9)
+    assert by_kind(a, ChargeKind.SHARED) == pytest.approx(sum(c.bill.total(cat) for cat in CostCategory if cat.shared))
+    assert any("not shared out" in n for n in a.notes)

@@ -128,7 +128,8 @@ def _container_charges(usage: UsageHours, nodes: NodeCosts, rows: ContainerCosts
         slot, n = usage.containers[r], int(usage.node_of[r])
         workload = f"{slot.workload.kind}/{slot.workload.name}" if slot.workload else ""
         out.append(Charge(ChargeKind.CONTAINER, float(total[r]), namespace=slot.namespace, workload=workload,
-                          container=slot.container, node=names[n] if n >= 0 else "", team=slot.team_of(settings.team_label),
+                          container=slot.container, node=names[n] if n >= 0 else "",
+                          team=slot.team_of(settings.team_label),
                           labels=slot.labels, cpu_cost=float(rows.cpu[r]), memory_cost=float(rows.memory[r]),
                           shared_cost=float(shared[r]), idle_cost=float(idle[r]),
                           price_source=nodes.source[n] if n >= 0 else PriceSource.LIST))
@@ -137,5 +138,6 @@ def _container_charges(usage: UsageHours, nodes: NodeCosts, rows: ContainerCosts
 
 def _idle_charges(usage: UsageHours, nodes: NodeCosts, rows: ContainerCosts) -> list[Charge]:
     return [Charge(ChargeKind.IDLE, float(rows.idle[i]), node=node.name, cpu_cost=float(rows.idle_cpu[i]),
-                   memory_cost=float(rows.idle_memory[i]), price_source=nodes.source[i], resource=node.instance_id or "")
+                   memory_cost=float(rows.idle_memory[i]), price_source=nodes.source[i],
+                   resource=node.instance_id or "")
             for i, node in enumerate(usage.nodes) if rows.idle[i] != 0.0]
