@@ -157,7 +157,7 @@ def parse_window(text: str, *, now: datetime) -> CostWindow:
     try:
         length = parse_duration(text, maximum=MAX_WINDOW, field="--window")
     except ConfigError as exc:
-        raise ConfigError(f"{text!r} is not a window ({exc.message}); accepted: {WINDOW_FORMS}",
+        raise ConfigError(f"{text!r} is not a window; accepted: {WINDOW_FORMS} (as a duration: {exc.message})",
                           field="--window") from None
     return CostWindow(text, now - length, now)
 
