@@ -158,11 +158,14 @@ def _grouping_title(by: str) -> str:
     return f"Label {by.removeprefix('label:')}" if by.startswith("label:") else by.capitalize()
 
 
-def costs_table(report: CostReport) -> Table:
+def heading(report: CostReport) -> str:
     w = report.window
     span = f"{w.start:%Y-%m-%d %H:%M} .. {w.end:%Y-%m-%d %H:%M} UTC"
-    table = Table(title=f"Cost by {report.by}, {span}" + (f" (--window {w.asked})" if w.asked else ""),
-                  header_style="bold")
+    return f"[bold]Cost by {escape(report.by)}[/], {span}" + (f" (--window {escape(w.asked)})" if w.asked else "")
+
+
+def costs_table(report: CostReport) -> Table:
+    table = Table(header_style="bold")
     table.add_column(_grouping_title(report.by), overflow="fold")
     table.add_column("Cost", justify="right")
     table.add_column("$/hour", justify="right")
@@ -202,6 +205,7 @@ def footer_lines(report: CostReport) -> list[str]:
 def show_costs(console: Console, report: CostReport, *, source: str = "") -> None:
     if source:
         console.print(f"[dim]{escape(source)}[/]")
+    console.print(heading(report), soft_wrap=True)
     console.print(costs_table(report))
     for line in footer_lines(report):
         console.print(line, soft_wrap=True)
