@@ -211,7 +211,7 @@ def cost_report(allocation: Allocation, *, by: str = "namespace", top: int | Non
     if top is not None and top < 1:
         raise ConfigError(f"--top {top} must be at least 1", field="--top")
     window = window or CostWindow("", allocation.start, allocation.end)
-    rows = [_row(kind, key, charges) for (kind, key), charges in allocation.grouped(by).items()]
+    rows = [_row(by, kind, key, charges) for (kind, key), charges in allocation.grouped(by).items()]
     totals = {kind: sum(r.cost for r in rows if r.kind == kind) for kind in KINDS}
     totals["total"] = sum(totals.values())
     return CostReport(by=by, window=window, rows=_ranked(rows, top, totals["total"]), totals=totals,
@@ -220,9 +220,9 @@ def cost_report(allocation: Allocation, *, by: str = "namespace", top: int | Non
                       notes=[*notes, *allocation.notes, *(bill.problems if bill else [])])
 
 
-def _row(kind: str, key: str, charges: list) -> CostRow:
-    label = key if kind == ALLOCATED else f"{kind} · {key}" if key else kind
-    return CostRow(label=label or "(none)", kind=kind, key=key, cost=sum(c.cost for c in charges),
+def _row(by: str, kind: str, key: str, charges: list) -> CostRow:
+    label = (key or f"(no {by})") if kind == ALLOCATED else f"{kind} · {key}" if key else kind
+    return CostRow(label=label, kind=kind, key=key, cost=sum(c.cost for c in charges),
                    cpu_cost=sum(c.cpu_cost for c in charges), memory_cost=sum(c.memory_cost for c in charges),
                    idle_share=sum(c.idle_cost for c in charges), shared_share=sum(c.shared_cost for c in charges),
                    charges=len(charges))

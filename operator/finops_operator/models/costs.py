@@ -281,7 +281,8 @@ def charge_key(charge: Charge, by: str) -> str:
     """The value of the grouping ``by`` for one charge.
 
     namespace / team / workload / ``label:KEY`` belong to containers and claims: an idle,
-    shared or unallocated charge has the key "" (one row per kind). ``node`` keys idle
+    shared or unallocated charge has the key "" (one row per kind), as has a charge without the
+    label. ``node`` keys idle
     charges by their node too. ``category`` is the bill's category; ``service`` the bill's
     service, or the category's when the charge names none.
     """
@@ -300,7 +301,7 @@ def charge_key(charge: Charge, by: str) -> str:
     if by == "workload":
         return f"{charge.namespace}/{charge.workload or '(no workload)'}"
     if by.startswith("label:") and len(by) > len("label:"):
-        return charge.labels.get(by[len("label:"):], "(none)")
+        return charge.labels.get(by[len("label:"):], "")
     raise ValueError(f"unknown grouping {by!r}; one of {', '.join(GROUPINGS)} or label:KEY")
 
 
