@@ -144,7 +144,11 @@ def parse_window(text: str, *, now: datetime) -> CostWindow:
     """
     text = text.strip()
     if text == "month-to-date":
-        return CostWindow(text, now.replace(day=1, hour=0, minute=0, second=0, microsecond=0), now)
+        first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        if first >= now:
+            raise ConfigError(f"month-to-date is empty at {_when(now)} (the month has just begun); use e.g. 7d",
+                              field="--window")
+        return CostWindow(text, first, now)
     if ".." in text:
         first, _, last = text.partition("..")
         start, end = _instant(first, text, end=False), _instant(last, text, end=True)

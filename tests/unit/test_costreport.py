@@ -53,6 +53,11 @@ def test_bad_windows_name_the_option_and_the_accepted_forms(text, message, forms
     assert ("accepted: 7d, 30d (any duration: 12h, 2w), month-to-date, or FROM..TO" in str(err.value)) is forms
 
 
+def test_month_to_date_on_the_first_instant_of_a_month_is_refused_not_empty():
+    with pytest.raises(ConfigError, match="month-to-date is empty at 2024-07-01 00:00"):
+        parse_window("month-to-date", now=datetime(2024, 7, 1, tzinfo=UTC))
+
+
 def test_a_window_beyond_the_data_is_stated_not_silently_cut():
     asked = parse_window("30d", now=END)
     fitted, notes = fit_window(asked, START, END)
