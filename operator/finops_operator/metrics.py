@@ -5,11 +5,24 @@ Besides the run metrics: the process (``process_cpu_seconds_total``,
 process collector), Python's garbage collector and version, and
 ``finops_policy_last_success_timestamp_seconds`` per policy, for an alert such as
 ``time() - finops_policy_last_success_timestamp_seconds > 2 * 86400``.
+
+Allocation (issue 9), set by :func:`export_allocation` after a run allocates cost: dollars
+per hour by namespace, team and workload (bounded: the top N, the rest as "other"), by
+kind (allocated, idle, shared, unallocated), node cost by price source, the bill and the
+reconciliation residual, all labelled with the policy.
 """
 from __future__ import annotations
 
+import threading
+from typing import TYPE_CHECKING
+
 from prometheus_client import (CollectorRegistry, Counter, Gauge, GCCollector, Histogram, PlatformCollector,
                                ProcessCollector, start_http_server)
+
+from .costreport import cost_report
+
+if TYPE_CHECKING:
+    from .models.costs import Allocation, Bill
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)
@@ -37,3 +50,98 @@ QUERIES = Counter("finops_datasource_requests_total", "Requests made to data sou
 def serve(port: int, addr: str = "0.0.0.0") -> None:
     """Start the /metrics HTTP server in a background thread."""
     start_http_server(port, addr=addr, registry=REGISTRY)
+
+
+# --------------------------------------------------------------------------- allocation (issue 9)
+# Dollars per hour over the allocated window, so Grafana can chart spend over time. Label
+# cardinality is bounded: the top namespaces / teams / workloads by cost, the rest as "other".
+
+TOP_NAMESPACES = 50
+TOP_TEAMS = 50
+TOP_WORKLOADS = 20
+OTHER = "other"
+
+ALLOC_NAMESPACE = Gauge("finops_allocation_namespace_cost_dollars_per_hour",
+                        "Allocated cost per namespace (top namespaces, the rest as namespace=\"other\")",
+                        ["policy", "namespace"], registry=REGISTRY)
+ALLOC_TEAM = Gauge("finops_allocation_team_cost_dollars_per_hour",
+                   "Allocated cost per team (top teams, the rest as team=\"other\")", ["policy", "team"],
+                   registry=REGISTRY)
+ALLOC_WORKLOAD = Gauge("finops_allocation_workload_cost_dollars_per_hour",
+                       "Allocated cost per workload (top workloads, the rest as workload=\"other\", namespace=\"\")",
+                       ["policy", "namespace", "workload"], registry=REGISTRY)
+ALLOC_KIND = Gauge("finops_allocation_cost_dollars_per_hour",
+                   "Cost by kind: allocated (containers and claims), idle, shared (cluster-wide costs not shared "
+                   "out), unallocated (billed, tied to nothing in the cluster)", ["policy", "kind"], registry=REGISTRY)
+ALLOC_NODE_SOURCE = Gauge("finops_allocation_node_cost_dollars_per_hour",
+                          "Node cost by where its price came from (list|live|spot|effective|user)",
+                          ["policy", "price_source"], registry=REGISTRY)
+ALLOC_BILL = Gauge("finops_allocation_bill_dollars_per_hour", "The bill's total for the allocated window",
+                   ["policy", "bill_source"], registry=REGISTRY)
+ALLOC_RESIDUAL = Gauge("finops_allocation_residual_dollars_per_hour",
+                       "Reconciliation residual: bill total - allocated total (absent without a bill)", ["policy"],
+                       registry=REGISTRY)
+ALLOC_RESIDUAL_RATIO = Gauge("finops_allocation_residual_ratio", "The residual as a fraction of the bill",
+                             ["policy"], registry=REGISTRY)
+ALLOC_WINDOW_END = Gauge("finops_allocation_window_end_timestamp_seconds",
+                         "End of the window the allocation gauges describe (Unix time)", ["policy"], registry=REGISTRY)
+
+_ALLOCATION_GAUGES = (ALLOC_NAMESPACE, ALLOC_TEAM, ALLOC_WORKLOAD, ALLOC_KIND, ALLOC_NODE_SOURCE, ALLOC_BILL,
+                      ALLOC_RESIDUAL, ALLOC_RESIDUAL_RATIO, ALLOC_WINDOW_END)
+_allocation_series: dict[str, dict[Gauge, set[tuple[str, ...]]]] = {}
+_allocation_lock = threading.Lock()
+
+
+def export_allocation(policy_key: str, allocation: Allocation, *, bill: Bill | None = None) -> None:
+    """Set the allocation gauges of one policy's latest run, replacing its previous run's series.
+
+    Series of the previous run that this run does not have (a namespace gone, a workload out
+    of the top) are removed, not left at their old value.
+    """
+    series = _allocation_values(policy_key, allocation, bill)
+    with _allocation_lock:
+        previous = _allocation_series.get(policy_key, {})
+        for gauge in _ALLOCATION_GAUGES:
+            for labels in previous.get(gauge, set()) - set(series.get(gauge, {})):
+                gauge.remove(*labels)
+            for labels, value in series.get(gauge, {}).items():
+                gauge.labels(*labels).set(value)
+        _allocation_series[policy_key] = {gauge: set(values) for gauge, values in series.items()}
+
+
+def forget_allocation(policy_key: str) -> None:
+    """Remove every allocation series of a policy (it was deleted)."""
+    with _allocation_lock:
+        for gauge, labels in _allocation_series.pop(policy_key, {}).items():
+            for label_values in labels:
+                gauge.remove(*label_values)
+
+
+def _allocation_values(policy: str, allocation: Allocation,
+                       bill: Bill | None) -> dict[Gauge, dict[tuple[str, ...], float]]:
+    out: dict[Gauge, dict[tuple[str, ...], float]] = {gauge: {} for gauge in _ALLOCATION_GAUGES}
+    for gauge, by, top in ((ALLOC_NAMESPACE, "namespace", TOP_NAMESPACES), (ALLOC_TEAM, "team", TOP_TEAMS),
+                           (ALLOC_WORKLOAD, "workload", TOP_WORKLOADS)):
+        grouped = cost_report(allocation, by=by, top=top, bill=bill)
+        for row in grouped.rows:
+            if row.kind in ("allocated", OTHER):
+                key = OTHER if row.kind == OTHER else row.key
+                if gauge is ALLOC_WORKLOAD:
+                    namespace, _, workload = key.partition("/") if row.kind != OTHER else ("", "", OTHER)
+                    labels: tuple[str, ...] = (policy, namespace, workload)
+                else:
+                    labels = (policy, key)
+                out[gauge][labels] = out[gauge].get(labels, 0.0) + grouped.per_hour(row.cost)
+    report = cost_report(allocation, bill=bill)          # totals, sources and the bill: the same for any grouping
+    for kind, cost in report.totals.items():
+        if kind != "total":
+            out[ALLOC_KIND][(policy, kind)] = report.per_hour(cost)
+    for share in report.price_sources:
+        out[ALLOC_NODE_SOURCE][(policy, share.source.value)] = report.per_hour(share.cost)
+    if report.bill_total is not None and report.residual is not None:
+        out[ALLOC_BILL][(policy, report.bill_source or "unknown")] = report.per_hour(report.bill_total)
+        out[ALLOC_RESIDUAL][(policy,)] = report.per_hour(report.residual)
+        if report.residual_percent is not None:
+            out[ALLOC_RESIDUAL_RATIO][(policy,)] = report.residual_percent / 100.0
+    out[ALLOC_WINDOW_END][(policy,)] = allocation.end.timestamp()
+    return out

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from finops_operator.allocation import AllocationSettings, allocate, effective_rates, group_charges
+from finops_operator.allocation import AllocationSettings, allocate, effective_rates
 from finops_operator.allocation.containers import container_costs
 from finops_operator.allocation.nodecost import node_costs
 from finops_operator.errors import ConfigError
@@ -271,28 +271,28 @@ def test_effective_rates_follow_the_bill():
     assert billed.cpu_core_hour * core_hours + billed.memory_gib_hour * gib_hours == pytest.approx(nodes.cost.sum())
 
 
+def _totals(a, by: str) -> dict[tuple[str, str], float]:
+    return {key: sum(c.cost for c in charges) for key, charges in a.grouped(by).items()}
+
+
 def test_groupings_add_up_and_keep_idle_and_shared_rows():
     c = simulated(16, unknown=1, unbilled_claim=True)
     a = allocate(c.usage, c.prices, c.book, bill=c.bill)
     for by in ("namespace", "team", "workload", "node", "label:tier", "category", "service"):
-        groups = group_charges(a, by)
-        assert sum(groups.values()) == pytest.approx(a.total), by
-    ns = group_charges(a, "namespace")
-    assert {"(idle)", "(shared)", "(unallocated)", "ns-0"} <= set(ns)
-    assert {"team-0", "team-1", "team-2"} <= set(group_charges(a, "team"))
-    assert {"web", "batch"} <= set(group_charges(a, "label:tier"))
-    assert "node-0 (idle)" in group_charges(a, "node")
-    with pytest.raises(ConfigError, match="cannot group costs by 'colour'"):
-        group_charges(a, "colour")
+        assert sum(_totals(a, by).values()) == pytest.approx(a.total), by
+    ns = _totals(a, "namespace")
+    assert {("idle", ""), ("shared", ""), ("unallocated", ""), ("allocated", "ns-0")} <= set(ns)
+    assert {("allocated", f"team-{i}") for i in range(3)} <= set(_totals(a, "team"))
+    assert {("allocated", "web"), ("allocated", "batch")} <= set(_totals(a, "label:tier"))
+    assert ("idle", "node-0") in _totals(a, "node")
+    with pytest.raises(ValueError, match="unknown grouping 'colour'"):
+        a.grouped("colour")
 
 
 def test_team_label_comes_from_the_settings():
     c = simulated(17)
     a = allocate(c.usage, c.prices, c.book, settings=AllocationSettings(team_label="tier"))
-    assert {"web", "batch"} <= set(group_charges(a, "team"))
-
-
-# -------------------------------------------------------------------------------------- settings
+    assert {("allocated", "web"), ("allocated", "batch")} <= set(_totals(a, "team"))
 
 
 def test_policy_spec_allocation_block():

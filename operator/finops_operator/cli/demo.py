@@ -15,19 +15,26 @@ from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
+from rich.table import Table
 
 from .. import bundled
 from ..actuation.proof import Prover
 from ..errors import ConfigError
+from ..costreport import CostReport
 from ..guardrails import GuardrailContext
-from ..pipeline import scan
+from ..models import Verdict
+from ..pipeline import ScanResult, scan
 from ..money import usd
+from ..pricing import HOURS_PER_MONTH
+from ..settings import PolicySettings
 from .apply import apply_branches
 from .common import DEMO_POLICY, DEMO_SCENARIO, load_policy_file, progress
 from .output import result_to_json, show_result
 
-__all__ = ["DEMO_POLICY", "DEMO_SCENARIO", "examples_dir", "make_gitops_repo", "run_demo"]
+__all__ = ["DEMO_POLICY", "DEMO_SCENARIO", "cost_and_savings_table", "examples_dir", "make_gitops_repo", "run_demo"]
+CLUSTER_WIDE = "cluster-wide findings (nodes, volumes)"
 
 
 def examples_dir() -> Path:
@@ -101,4 +108,63 @@ def run_demo(args: argparse.Namespace, console: Console) -> int:
         console.print(f"  git diff main..{applied[0].branch}")
     console.print(f"  {prs}/   (the pull-request bodies)")
     console.print(f"  {workdir / 'scan.json'}   (everything as JSON)")
+    show_cost_and_savings(console, simulation, settings, result)
     return 0
+
+
+def demo_cost_report(simulation: object, settings: PolicySettings) -> CostReport:
+    """The demo cluster's cost by namespace, exactly as `finops costs` (its default window) shows it."""
+    from .costs import CostData, allocate_offline, build_report
+    window = simulation.state.window                                    # type: ignore[attr-defined]
+    data = CostData(description="the demo cluster", now=window.end, span=(window.start, window.end),
+                    allocate=lambda w: allocate_offline(simulation, settings, w))
+    return build_report(data, by="namespace", window_text="30d", top=None)
+
+
+def show_cost_and_savings(console: Console, simulation: object, settings: PolicySettings,
+                          result: ScanResult) -> None:
+    from .costs import EngineNotConnected, footer_lines
+    try:
+        report = demo_cost_report(simulation, settings)
+    except EngineNotConnected as exc:                                   # transitional: until issue 9's engines merge
+        console.print(f"\n[dim]Cost by namespace: {escape(exc.message)}[/]")
+        return
+    console.print()
+    console.print(cost_and_savings_table(report, result))
+    for line in footer_lines(report):
+        console.print(line, soft_wrap=True)
+
+
+def savings_by_namespace(result: ScanResult) -> dict[str, float]:
+    """Allowed findings' monthly savings per namespace (findings of no namespace under CLUSTER_WIDE)."""
+    out: dict[str, float] = {}
+    for finding in result.findings:
+        if result.verdict_of(finding) == Verdict.ALLOW:
+            key = finding.target.namespace or CLUSTER_WIDE
+            out[key] = out.get(key, 0.0) + finding.monthly_savings
+    return out
+
+
+def cost_and_savings_table(report: CostReport, result: ScanResult) -> Table:
+    """The month's cost by namespace (reconciled: idle, shared and unallocated as rows) next to its savings."""
+    w = report.window
+    days = w.hours / 24
+    table = Table(title=f"Cost by namespace ({days:.0f} days, {w.start:%Y-%m-%d} .. {w.end:%Y-%m-%d}) and savings",
+                  header_style="bold")
+    for name in ("Namespace", f"Cost, {days:.0f} days", "$/month", "Savings $/month", "Savings %"):
+        table.add_column(name, justify="left" if name == "Namespace" else "right")
+    savings = savings_by_namespace(result)
+
+    def add(label: str, cost: float | None, saving: float) -> None:
+        monthly = None if cost is None else report.per_hour(cost) * HOURS_PER_MONTH
+        table.add_row(escape(label), "—" if cost is None else usd(cost), "—" if monthly is None else usd(monthly),
+                      usd(saving) if saving else "", f"{100 * saving / monthly:.1f}%" if saving and monthly else "")
+
+    for row in report.rows:
+        add(row.label, row.cost, savings.pop(row.key, 0.0) if row.kind == "allocated" else 0.0)
+    for label, saving in sorted(savings.items(), key=lambda kv: (kv[0] == CLUSTER_WIDE, kv[0])):
+        add(label, None, saving)
+    total_saving = sum(savings_by_namespace(result).values())
+    table.add_section()
+    add("total", report.total, total_saving)
+    return table

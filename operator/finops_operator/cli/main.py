@@ -1,4 +1,4 @@
-"""`finops` command line: scan, demo, simulate, run.
+"""`finops` command line: scan, costs, demo, simulate, run.
 
 This module imports the subcommands (lazily, so ``finops --help`` stays fast) and no
 subcommand imports it: shared helpers live in :mod:`.common`, :mod:`.output` and :mod:`.apply`.
@@ -47,6 +47,32 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_demo)
 
 
+def _add_costs(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("costs", help="Cost by namespace, team, workload, node, label, service or category",
+                       description="Allocate the cluster's cost (reconciled with the bill where there is one) and "
+                                   "show it grouped, with idle and shared costs as their own rows.")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--snapshot", type=Path, help="snapshot file written by `finops simulate` (default: the demo's "
+                                                   "bundled scenario)")
+    src.add_argument("--kubeconfig", nargs="?", const="", metavar="PATH",
+                     help="a live cluster (default kubeconfig when no path is given); needs --prometheus")
+    p.add_argument("--prometheus", metavar="URL", help="Prometheus URL for a live cluster")
+    p.add_argument("--policy", type=Path, help="policy YAML (its allocation and pricing settings); default: built-in")
+    p.add_argument("--by", default="namespace", metavar="GROUPING",
+                   help="namespace (default), team, workload, node, service, category or label:KEY")
+    p.add_argument("--window", default="30d", help="7d, 30d (default), month-to-date or FROM..TO (ISO dates, TO "
+                                                   "included)")
+    p.add_argument("--top", type=_positive, metavar="N", help="show the N largest rows, the rest as one 'other' row")
+    p.add_argument("--output", choices=["table", "json", "csv"], default="table")
+    p.set_defaults(func=_cmd_costs)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number (e.g. --top 10)")
+    return int(text)
+
+
 def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="Generate a cluster snapshot (and OpenMetrics) from a scenario")
     p.add_argument("--scenario", type=Path, help="scenario YAML (default: the bundled demo scenario)")
@@ -74,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="finops", description="Find cloud waste in Kubernetes and fix it through reviewed pull requests.")
     parser.add_argument("--version", action="version", version=f"finops-operator {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_demo, _add_scan, _add_simulate, _add_run):
+    for add in (_add_demo, _add_scan, _add_costs, _add_simulate, _add_run):
         add(sub)
     return parser
 
@@ -89,6 +115,11 @@ def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
     return run_demo(args, console)
 
 
+def _cmd_costs(args: argparse.Namespace, console: Console) -> int:
+    from .costs import run_costs
+    return run_costs(args, console)
+
+
 def _cmd_simulate(args: argparse.Namespace, console: Console) -> int:
     from .simulate import run_simulate
     return run_simulate(args, console)
@@ -101,7 +132,7 @@ def _cmd_run(args: argparse.Namespace, console: Console) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    to_stderr = getattr(args, "output", "table") == "json"
+    to_stderr = getattr(args, "output", "table") in ("json", "csv")   # stdout is the document
     stream = sys.stderr if to_stderr else sys.stdout
     # Piped output (CI logs, `| less`) gets a readable width instead of rich's 80-column default.
     console = Console(stderr=to_stderr, width=None if stream.isatty() else 150)

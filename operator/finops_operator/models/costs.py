@@ -58,6 +58,16 @@ class CostCategory(str, Enum):
         """Cluster-wide costs, shared out by the policy's choice (even, by CPU, by cost)."""
         return self in (CostCategory.CONTROL_PLANE, CostCategory.LOAD_BALANCER, CostCategory.NAT_GATEWAY)
 
+    @property
+    def service(self) -> str:
+        """The CUR product code this category is billed under, for a charge that names no service."""
+        return _CATEGORY_SERVICE[self]
+
+
+_CATEGORY_SERVICE = {CostCategory.NODE: "AmazonEC2", CostCategory.VOLUME: "AmazonEC2",
+                     CostCategory.NAT_GATEWAY: "AmazonEC2", CostCategory.CONTROL_PLANE: "AmazonEKS",
+                     CostCategory.LOAD_BALANCER: "AWSELB", CostCategory.OTHER: "other"}
+
 
 @dataclass(frozen=True, slots=True)
 class BillLine:
@@ -220,7 +230,7 @@ class Charge:
     idle_cost: float = 0.0             # the share of idle cost added (when the policy shares it)
     category: CostCategory = CostCategory.NODE
     price_source: PriceSource = PriceSource.LIST
-    service: str = ""                  # the bill's service (AmazonEC2, AmazonEKS ...), "" for price-book costs
+    service: str = ""                  # the bill's service (AmazonEC2, AmazonEKS ...) when known; see charge_key
     resource: str = ""                 # the billed resource (i-..., vol-..., an ARN) of a non-container charge
 
 
@@ -248,6 +258,56 @@ class Allocation:
         for charge in self.charges:
             out[key(charge)] += charge.cost
         return dict(out)
+
+    def grouped(self, by: str) -> dict[tuple[str, str], list[Charge]]:
+        """Charges by ``(row kind, key)``: the one grouping rule (``finops costs``, metrics, the demo).
+
+        The row kind is ``allocated`` (containers and volumes) or the charge's kind (``idle``,
+        ``shared``, ``unallocated``), so idle and shared costs are never hidden inside a group;
+        the key is :func:`charge_key`.
+        """
+        out: dict[tuple[str, str], list[Charge]] = defaultdict(list)
+        for charge in self.charges:
+            out[(row_kind(charge), charge_key(charge, by))].append(charge)
+        return dict(out)
+
+
+ALLOCATED = "allocated"
+GROUPINGS = ("namespace", "team", "workload", "node", "service", "category")   # and "label:KEY"
+_PER_WORKLOAD = (ChargeKind.CONTAINER, ChargeKind.VOLUME)
+
+
+def row_kind(charge: Charge) -> str:
+    """``allocated`` for a container's or a claim's charge, else the charge's kind."""
+    return ALLOCATED if charge.kind in _PER_WORKLOAD else charge.kind.value
+
+
+def charge_key(charge: Charge, by: str) -> str:
+    """The value of the grouping ``by`` for one charge.
+
+    namespace / team / workload / ``label:KEY`` belong to containers and claims: an idle,
+    shared or unallocated charge has the key "" (one row per kind), as has a charge without the
+    label. ``node`` keys idle
+    charges by their node too. ``category`` is the bill's category; ``service`` the bill's
+    service, or the category's when the charge names none.
+    """
+    if by == "node":
+        return charge.node
+    if by == "category":
+        return charge.category.value
+    if by == "service":
+        return charge.service or charge.category.service
+    if charge.kind not in _PER_WORKLOAD:
+        return ""
+    if by == "namespace":
+        return charge.namespace
+    if by == "team":
+        return charge.team or "unassigned"
+    if by == "workload":
+        return f"{charge.namespace}/{charge.workload or '(no workload)'}"
+    if by.startswith("label:") and len(by) > len("label:"):
+        return charge.labels.get(by[len("label:"):], "")
+    raise ValueError(f"unknown grouping {by!r}; one of {', '.join(GROUPINGS)} or label:KEY")
 
 
 def hour_starts(start: datetime, end: datetime) -> np.ndarray:
