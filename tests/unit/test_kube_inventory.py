@@ -120,3 +120,22 @@ def test_karpenter_nodepools_with_their_disruption_policy_and_defaults():
     assert inv.warnings == ["NodePool legacy skipped: NodePool legacy: spec.disruption.consolidationPolicy: "
                             "consolidationPolicy 'WhenUnderutilized' is not a karpenter.sh/v1 policy (WhenEmpty, "
                             "WhenEmptyOrUnderutilized); upgrade the NodePool to karpenter.sh/v1"]
+
+
+def test_node_instance_id_comes_from_the_aws_provider_id_and_anything_else_is_none():
+    from finops_operator.sources.kubernetes import instance_id_from_provider_id
+
+    def node(provider_id):
+        spec = {} if provider_id is None else {"providerID": provider_id}
+        return {"kind": "Node", "metadata": {"name": "n", "labels": {"karpenter.sh/capacity-type": "spot"}},
+                "spec": spec, "status": {"allocatable": {"cpu": "2", "memory": "4Gi"}}}
+
+    inv = build_inventory({"Node": [node("aws:///us-east-1a/i-0abc123def4567890"), node(None),
+                                    node("gce://project/zone/vm-1"), node("aws:///eu-west-1b/fargate-ip-10-0-0-1")]})
+    assert [n.instance_id for n in inv.nodes] == ["i-0abc123def4567890", None, None, None]
+    assert inv.nodes[0].capacity_type == "spot" and not inv.warnings
+    for value in ("aws:///us-east-1a/i-0abc12345/", "aws://us-east-1a/i-0123abcd"):
+        assert instance_id_from_provider_id(value) == value.rstrip("/").rsplit("/", 1)[-1]
+    for value in ("", "aws:///", "aws:///us-east-1a/i-XYZ", "i-0abc123def4567890", 42, ["aws:///a/i-01234567"],
+                  "kind://docker/cluster/node"):
+        assert instance_id_from_provider_id(value) is None, value

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +34,9 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob")
 NODE_GROUP_LABELS = ("eks.amazonaws.com/nodegroup", "alpha.eksctl.io/nodegroup-name", "karpenter.sh/nodepool",
                      "karpenter.sh/provisioner-name", "cloud.google.com/gke-nodepool", "kubernetes.azure.com/agentpool")
 CAPACITY_LABELS = ("eks.amazonaws.com/capacityType", "karpenter.sh/capacity-type")
+INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
+ZONE_LABEL = "topology.kubernetes.io/zone"
+_INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 
 Obj = dict[str, Any]
 
@@ -179,23 +183,43 @@ def _hpa(obj: Obj) -> tuple[WorkloadRef, HPA] | None:
     return WorkloadRef(target["kind"], meta.get("namespace", ""), target["name"]), hpa
 
 
+def instance_id_from_provider_id(provider_id: object) -> str | None:
+    """The EC2 instance id in a node's ``spec.providerID`` (``aws:///us-east-1a/i-0abc...``), else None.
+
+    Other clouds, on-prem nodes, Fargate (``aws:///zone/fargate-...``) and
+    malformed values are not errors: the node simply has no key into the bill.
+    """
+    if not isinstance(provider_id, str) or not provider_id.startswith("aws://"):
+        return None
+    last = provider_id.rstrip("/").rsplit("/", 1)[-1]
+    return last if _INSTANCE_ID.match(last) else None
+
+
+def node_identity(labels: dict[str, str]) -> tuple[str, str | None, str, str | None]:
+    """(instance type, node group, capacity type, zone) from a node's labels (well-known names)."""
+    group = next((labels[k] for k in NODE_GROUP_LABELS if labels.get(k)), None)
+    capacity = next((labels[k] for k in CAPACITY_LABELS if labels.get(k)), "on-demand").lower().replace("_", "-")
+    instance_type = next((labels[k] for k in INSTANCE_TYPE_LABELS if labels.get(k)), "unknown")
+    return instance_type, group, "spot" if capacity == "spot" else "on-demand", labels.get(ZONE_LABEL)
+
+
 def _node(obj: Obj) -> Node:
     meta, labels = _meta(obj), _meta(obj).get("labels") or {}
     alloc = (obj.get("status") or {}).get("allocatable") or {}
     name = meta["name"]
-    group = next((labels[k] for k in NODE_GROUP_LABELS if labels.get(k)), None)
-    capacity = next((labels[k] for k in CAPACITY_LABELS if labels.get(k)), "on-demand").lower().replace("_", "-")
+    instance_type, group, capacity, zone = node_identity(labels)
     return Node(
         name=name,
-        instance_type=labels.get("node.kubernetes.io/instance-type") or labels.get("beta.kubernetes.io/instance-type") or "unknown",
+        instance_type=instance_type,
         node_group=group,
         allocatable_cpu=parse_cpu(alloc.get("cpu", "0"), what=f"Node {name}: status.allocatable.cpu"),
         allocatable_memory=parse_memory(alloc.get("memory", "0"), what=f"Node {name}: status.allocatable.memory"),
-        zone=labels.get("topology.kubernetes.io/zone"),
-        capacity_type="spot" if capacity == "spot" else "on-demand",
+        zone=zone,
+        capacity_type=capacity,
         labels=dict(labels), annotations=dict(meta.get("annotations") or {}),
         unschedulable=bool((obj.get("spec") or {}).get("unschedulable")),
         created_at=_time(meta.get("creationTimestamp")),
+        instance_id=instance_id_from_provider_id((obj.get("spec") or {}).get("providerID")),
     )
 
 

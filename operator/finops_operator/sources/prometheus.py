@@ -30,10 +30,11 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Callable
+from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
 import requests
@@ -185,6 +186,22 @@ class PrometheusSource:
 
     # ------------------------------------------------------------------ HTTP
 
+    @contextmanager
+    def budget(self, planned: int, what: str) -> Iterator[None]:
+        """Bound one run (a scan, an allocation read) to ``planned`` requests, retries included.
+
+        Refused before any request when ``planned`` exceeds ``max_requests``;
+        while it runs, :meth:`_request` stops at ``planned x retries`` attempts.
+        """
+        if planned > self.max_requests:
+            raise ConfigError(f"{what} needs {planned} requests, over the budget of {self.max_requests} per scan; "
+                              "shorten the history window (at most 90 days)", source=self.where, field="window")
+        self._stop_at = self.requests + planned * self.retries
+        try:
+            yield
+        finally:
+            self._stop_at = None
+
     def query(self, expr: str, at: int) -> list[dict]:
         """One instant query at epoch second ``at`` (see :meth:`_request` for retries and errors)."""
         return self._request(expr, lambda: self._client.custom_query(expr, params={"time": at}))
@@ -223,7 +240,7 @@ class PrometheusSource:
             except requests.ConnectionError as exc:
                 reason = getattr(exc.args[0], "reason", None) if exc.args else None
                 last_reason = f"cannot connect ({self._answer(reason or exc)})"
-            except (ValueError, KeyError) as exc:   # a non-Prometheus answer
+            except (ValueError, KeyError, TypeError) as exc:   # a non-Prometheus answer
                 raise DataSourceRefused(f"answer is not Prometheus JSON ({self._answer(repr(exc))}); is this the "
                                         "right URL?", source=self.where) from None
             if attempt < self.retries:
@@ -258,15 +275,8 @@ class PrometheusSource:
                       "memory": tuple(q for q in (memory_percentile,) if q not in SUPPORTED_PERCENTILES)})
         chunks = split_window(window, self.chunk)
         planned = planned_requests(len(chunks))
-        if planned > self.max_requests:
-            raise ConfigError(f"a {window.end - window.start} window in {len(chunks)} chunks of {self.chunk} needs "
-                              f"{planned} requests, over the budget of {self.max_requests} per scan; shorten the "
-                              "history window (at most 90 days)", source=self.where, field="window")
-        self._stop_at = self.requests + planned * self.retries
-        try:
+        with self.budget(planned, f"a {window.end - window.start} window in {len(chunks)} chunks of {self.chunk}"):
             hpas, node_info = self._send(scan, chunks)
-        finally:
-            self._stop_at = None
         if not scan.pod_stats["cpu"] and not allow_empty:
             raise DataSourceError(
                 f"no container_cpu_usage_seconds_total series for namespaces =~ {scope.namespaces!r} between "
