@@ -10,7 +10,7 @@ lines, then times ``allocation.allocate`` (with idle and shared costs shared out
 the most work) and ``effective_rates``. Memory is the process's peak resident set
 size (``ru_maxrss``), read before and after allocation: the input matrices alone
 are 4 x containers x hours x 8 bytes. This measures the engine; fetching the same
-data from Prometheus is ``alloc_bench.py``.
+data from Prometheus is ``bench_usage_hours.py``.
 """
 from __future__ import annotations
 

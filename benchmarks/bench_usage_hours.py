@@ -1,7 +1,7 @@
 """Issue 9 benchmark: UsageHours (allocation input) for N containers x D days at 1 h from a REAL Prometheus.
 
-    python benchmarks/alloc_bench.py --containers 10000 --days 30      # the issue's size (see below)
-    python benchmarks/alloc_bench.py --containers 10000 --days 3       # what fits a shared 2-core machine
+    python benchmarks/bench_usage_hours.py --containers 10000 --days 30      # the issue's size (see below)
+    python benchmarks/bench_usage_hours.py --containers 10000 --days 3       # what fits a shared 2-core machine
 
 Writes a synthetic history as OpenMetrics with the real cAdvisor and
 kube-state-metrics names the reader queries (per container: the CPU counter,
@@ -171,12 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run(args.containers, args.days, args.samples_per_hour, workdir)
     except RuntimeError as exc:
-        print(f"alloc_bench: {exc}", file=sys.stderr)
+        print(f"bench_usage_hours: {exc}", file=sys.stderr)
         return 2
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    result["command"] = "python benchmarks/alloc_bench.py " + " ".join(argv)
+    result["command"] = "python benchmarks/bench_usage_hours.py " + " ".join(argv)
     text = json.dumps(result, indent=2)
     if args.out:
         args.out.write_text(text + "\n")
