@@ -98,8 +98,14 @@ class Pricing:
             self._fallback(book, f"live on-demand prices unavailable ({exc}); the {book.label} is used")
             return
         for name, quote in quotes.items():
-            book.instances[name] = InstancePrice(name, quote.vcpu, quote.memory_gib, quote.hourly, quote.arch,
-                                                 PriceSource.LIVE,
+            known = book.instances.get(name)
+            vcpu = quote.vcpu or (known.vcpu if known else 0.0)
+            memory = quote.memory_gib or (known.memory_gib if known else 0.0)
+            if vcpu <= 0 or memory <= 0:
+                self._fallback(book, f"the Price List answer for {name} lists no vCPU/memory and the book does not "
+                                     "know the type; add it with a custom table (spec.pricing.configMapRef)")
+                continue
+            book.instances[name] = InstancePrice(name, vcpu, memory, quote.hourly, quote.arch, PriceSource.LIVE,
                                                  f"{name} on-demand {quote.hourly:g} USD/h, {quote.detail}")
         missing = [t for t in types if t not in quotes]
         if missing:
