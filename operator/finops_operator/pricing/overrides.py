@@ -5,7 +5,7 @@ What ``spec.pricing`` of a FinOpsPolicy says, applied to a :class:`.catalog.Pric
 
     overrides = PriceOverrides(instance_prices={"m5.xlarge": 0.15}, discount_percent=12, spot_discount_percent=65)
     book = apply_overrides(PriceBook.for_region("eu-west-1"), overrides)
-    book.node_price("m5.xlarge")   # NodePrice(0.15, USER, "m5.xlarge: 0.15 USD/h from spec.pricing.instancePrices")
+    book.node_price("m5.xlarge")   # NodePrice(0.15, USER, "m5.xlarge: 0.15 USD/h from policy spec.pricing.instancePrices")
     book.node_price("c5.large")    # NodePrice(0.0845, USER, "... less the 12% discount of spec.pricing.discountPercent")
 
 A custom table (on-prem clusters, or any cluster with its own rates) replaces the
@@ -46,7 +46,7 @@ class PriceOverrides:
     instance_prices: Mapping[str, float] = field(default_factory=dict)
     discount_percent: float = 0.0
     spot_discount_percent: float | None = None
-    source: str = WHERE                      # names the policy in details ("FinOpsPolicy ns/name spec.pricing")
+    source: str = "policy"                   # names the policy in errors and details ("FinOpsPolicy ns/name")
 
     def __post_init__(self) -> None:
         if not 0 <= self.discount_percent < 100:
@@ -74,7 +74,7 @@ def apply_overrides(book: PriceBook, overrides: PriceOverrides) -> PriceBook:
                 field=f"{WHERE}.instancePrices.{name}")
         instances[name] = InstancePrice(name, known.vcpu, known.memory_gib, float(hourly), known.arch,
                                         PriceSource.USER,
-                                        f"{name}: {float(hourly):g} USD/h from {overrides.source} instancePrices")
+                                        f"{name}: {float(hourly):g} USD/h from {overrides.source} {WHERE}.instancePrices")
     changes: dict[str, Any] = {"instances": instances, "discount_percent": overrides.discount_percent}
     if overrides.spot_discount_percent is not None:
         changes.update(spot_discount=overrides.spot_discount_percent / 100.0, spot_discount_source=PriceSource.USER)
