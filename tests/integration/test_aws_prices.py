@@ -101,7 +101,8 @@ def test_a_price_in_another_currency_is_refused(stubbed):
 
 def test_access_denied_names_the_iam_action(stubbed):
     prices, stub = stubbed
-    stub.add_client_error("get_products", "AccessDeniedException", "not authorized", expected_params=expected_request("m5.xlarge"))
+    stub.add_client_error("get_products", "AccessDeniedException", "not authorized",
+                          expected_params=expected_request("m5.xlarge"))
     with pytest.raises(DataSourceError, match="pricing:GetProducts"):
         prices.on_demand(["m5.xlarge"])
 
@@ -123,7 +124,8 @@ def test_live_prices_feed_the_book_and_say_so(stubbed):
 
 def test_a_failing_live_lookup_falls_back_to_the_book_and_says_why(stubbed):
     prices, stub = stubbed
-    stub.add_client_error("get_products", "ThrottlingException", "Rate exceeded", expected_params=expected_request("m5.xlarge"))
+    stub.add_client_error("get_products", "ThrottlingException", "Rate exceeded",
+                          expected_params=expected_request("m5.xlarge"))
     pricing = Pricing(PriceBook.for_region(REGION), live=prices)
     price = pricing.node_price(Node("a", "m5.xlarge", "ng", 4, 16 << 30, zone="eu-west-1a"))
     assert price.source is PriceSource.LIST and price.hourly == pytest.approx(0.214)

@@ -124,7 +124,7 @@ def policy_pricing(policy: PolicySpec, region: str, table: str | None = None, *,
         try:
             book = PriceBook.for_region(region)
         except ConfigError as exc:
-            field = "spec.dataSources.aws.region" if policy.aws else "spec.dataSources.aws.region (unset: the operator's)"
+            field = "spec.dataSources.aws.region" + ("" if policy.aws else " (unset: the operator's region)")
             raise ConfigError(exc.message, source=policy.source, field=field) from None
     return Pricing(apply_overrides(book, spec.overrides), live=live)
 

@@ -5,8 +5,8 @@ What ``spec.pricing`` of a FinOpsPolicy says, applied to a :class:`.catalog.Pric
 
     overrides = PriceOverrides(instance_prices={"m5.xlarge": 0.15}, discount_percent=12, spot_discount_percent=65)
     book = apply_overrides(PriceBook.for_region("eu-west-1"), overrides)
-    book.node_price("m5.xlarge")   # NodePrice(0.15, USER, "m5.xlarge: 0.15 USD/h from policy spec.pricing.instancePrices")
-    book.node_price("c5.large")    # NodePrice(0.0845, USER, "... less the 12% discount of spec.pricing.discountPercent")
+    book.node_price("m5.xlarge")   # NodePrice(0.15, USER, "m5.xlarge: 0.15 USD/h from ... spec.pricing.instancePrices")
+    book.node_price("c5.large")    # NodePrice(0.0845, USER, "... less the 12% discount of ...discountPercent")
 
 A custom table (on-prem clusters, or any cluster with its own rates) replaces the
 bundled book. It is currency-free (USD is assumed; another ``currency`` is refused)
@@ -72,9 +72,9 @@ def apply_overrides(book: PriceBook, overrides: PriceOverrides) -> PriceBook:
                 "memory are unknown; describe it in a custom table (spec.pricing.configMapRef: nodeTypes with "
                 "hourly, vcpu and memoryGiB) or fix the type's name", source=overrides.source,
                 field=f"{WHERE}.instancePrices.{name}")
+        detail = f"{name}: {float(hourly):g} USD/h from {overrides.source} {WHERE}.instancePrices"
         instances[name] = InstancePrice(name, known.vcpu, known.memory_gib, float(hourly), known.arch,
-                                        PriceSource.USER,
-                                        f"{name}: {float(hourly):g} USD/h from {overrides.source} {WHERE}.instancePrices")
+                                        PriceSource.USER, detail)
     changes: dict[str, Any] = {"instances": instances, "discount_percent": overrides.discount_percent}
     if overrides.spot_discount_percent is not None:
         changes.update(spot_discount=overrides.spot_discount_percent / 100.0, spot_discount_source=PriceSource.USER)

@@ -111,7 +111,8 @@ class AwsPrices(AwsSource):
 
 
 def parse_product(item: str | dict[str, Any], region: str) -> dict[str, Any] | None:
-    """One PriceList entry (a JSON string) -> {hourly, vcpu, memoryGiB, arch, effective}, None without an hourly price."""
+    """One PriceList entry (a JSON string) -> {hourly, vcpu, memoryGiB, arch, effective}; None without an hourly
+    price; a price in another currency than USD is refused."""
     where = f"aws pricing ({region})"
     try:
         product = json.loads(item) if isinstance(item, str) else item
