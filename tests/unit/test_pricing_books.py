@@ -294,3 +294,18 @@ def test_build_deps_reads_the_table_from_its_configmap(tmp_path):
                          nodes=[node(instance_type="x", labels={"example.com/node-class": "gpu"})])
     price = Pricing(book_for_state(pricing, state.region, state.nodes)).node_price(state.nodes[0])
     assert (price.hourly, price.source) == (2.1, PriceSource.USER)      # custom prices are not discounted
+
+
+def test_the_cli_prices_a_snapshot_by_its_region_with_the_policy_files_pricing(tmp_path):
+    from finops_operator.cli.common import load_prices
+    assert load_prices(None, "ap-southeast-1").node_hourly("m5.large") == pytest.approx(0.12)
+    path = tmp_path / "policy.yaml"
+    path.write_text("apiVersion: finops.dev/v1alpha1\nkind: FinOpsPolicy\nmetadata: {name: p}\n"
+                    "spec:\n  pricing: {instancePrices: {m5.large: '0.1'}, discountPercent: 20}\n")
+    book = load_prices(path, "ap-southeast-1")
+    assert book.node_price("m5.large").hourly == 0.1
+    assert book.node_price("c5.large").hourly == pytest.approx(0.098 * 0.8)
+    path.write_text("spec:\n  pricing: {configMapRef: {name: prices}}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_prices(path, "ap-southeast-1")
+    assert caught.value.field == "spec.pricing.configMapRef" and "offline" in str(caught.value)

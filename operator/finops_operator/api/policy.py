@@ -206,7 +206,11 @@ def _aws(spec: specs.PolicySpecSchema) -> AwsSpec | None:
 
 
 def _pricing(spec: specs.PolicySpecSchema, source: str) -> PricingSpec:
-    data = spec.pricing
+    return read_pricing(spec.pricing, source)
+
+
+def read_pricing(data: specs.PricingSpec | None, source: str) -> PricingSpec:
+    """``spec.pricing`` (validated by the spec model) in numbers; also what the CLI reads from --policy."""
     if data is None:
         return PricingSpec()
     overrides = PriceOverrides(
