@@ -118,10 +118,13 @@ def volume(name: str, spec: Any, source: str, *, where_prefix: str = "ebs") -> V
     where = f"{where_prefix}.{name}"
     if not isinstance(spec, dict):
         raise ConfigError("expected an object with at least gbMonth", source=source, field=where)
+    raw_tiers = spec.get("iopsTiers") or []
+    if not isinstance(raw_tiers, list) or not all(isinstance(t, dict) for t in raw_tiers):
+        raise ConfigError("expected a list of {upTo, iopsMonth} objects", source=source, field=f"{where}.iopsTiers")
     tiers = tuple(
         (None if t.get("upTo") is None else int(number(t["upTo"], source, f"{where}.iopsTiers[{i}].upTo")),
          number(t.get("iopsMonth"), source, f"{where}.iopsTiers[{i}].iopsMonth"))
-        for i, t in enumerate(spec.get("iopsTiers") or []))
+        for i, t in enumerate(raw_tiers))
     return VolumePrice(
         volume_type=name,
         gb_month=number(spec.get("gbMonth"), source, f"{where}.gbMonth"),
