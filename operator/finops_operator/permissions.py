@@ -7,7 +7,8 @@ least privilege; no less: the operator works), which
 
 Scopes: ``cluster`` (ClusterRole: every namespace or cluster-scoped kinds),
 ``operator-namespace`` (Role in the release namespace), ``named-secret``
-(``get`` on Secrets by name only, from the chart's values).
+(``get`` on Secrets by name only, from the chart's values), ``named-configmap`` (``get`` on
+ConfigMaps by name only: custom price tables, ``rbac.configMapRefs``).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ DECLARING_MODULES = ("finops_operator.sources.kubernetes", "finops_operator.api.
 
 @dataclass(frozen=True)
 class Rule:
-    scope: str                 # cluster | operator-namespace | named-secret
+    scope: str                 # cluster | operator-namespace | named-secret | named-configmap
     group: str                 # "" for the core API group
     resource: str              # plural, with /subresource
     verbs: tuple[str, ...]

@@ -97,7 +97,7 @@ def scan(state: ClusterState, settings: PolicySettings, *, prices: PriceBook | N
     """
     timer = _Timer()
     t = time.perf_counter()
-    prices = prices or PriceBook.load()
+    prices = prices or PriceBook.for_region(state.region)     # the bundled book of the cluster's region
     context = context or GuardrailContext(now=utcnow())
     index = None
     if repo_root is not None:

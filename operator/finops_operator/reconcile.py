@@ -29,6 +29,7 @@ from .models import ClusterState, Window
 from .pipeline import ScanResult, scan
 from .pricing.allocation import Rates, cluster_rates
 from .pricing.catalog import PriceBook
+from .pricing.live import Pricing, book_for_state
 from .settings import Mode, PolicySettings
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class LoopDeps:
     read_state: StateReader                   # inventory + usage for a window (sources merged)
     provider: Provider | None = None          # None: findings only (no git target)
     checkout: Callable[[str], Path] | None = None   # base branch -> directory holding its files
-    prices: PriceBook | None = None
+    prices: PriceBook | Pricing | None = None   # None: the bundled book of the state's region
     approved: Callable[[], frozenset[str]] = lambda: frozenset()
     prover: Prover | None = None              # proves edits by rendering; the operator's wiring always sets one
     deploy: DeployPolicy | None = None        # the policy's repository and spec.git.paths (gitops.deploymap)
@@ -165,13 +166,15 @@ def run_policy(name: str, settings: PolicySettings, ledger: Ledger, deps: LoopDe
                settle: timedelta = timedelta(days=7)) -> RunReport:
     """One full run of a policy; mutates ``ledger``; never raises for a failing stage."""
     report = RunReport(started=now)
-    prices = deps.prices or PriceBook.load()
     if deps.provider is not None:
         _stage(report, "pullRequests", lambda: report.changed.extend(sync_pull_requests(ledger, deps.provider, now)))
     window = Window(now - history, now, step_seconds)
     state = _stage(report, "inventory", lambda: deps.read_state(window))
     if state is None:
         return report                                   # no data: no findings, no PRs
+    prices = _stage(report, "prices", lambda: book_for_state(deps.prices, state.region, state.nodes))
+    if prices is None:
+        return report                                   # no price for this region: a ConfigError naming the fix
     report.verified = _stage(report, "verify", lambda: verify_merged(ledger, state, prices, now, settle)) or []
     git = git or GitTarget()
     repo_root = None

@@ -142,7 +142,7 @@ def load_policy(data: dict[str, Any] | None, *, source: str = "policy") -> Polic
 
 
 SETTINGS_KEYS = ("mode", "detectors", "guardrails", "groupBy", "group_by", "gitops", "allocation")
-OPERATOR_KEYS = ("scope", "schedule", "timeZone", "dataSources", "git")   # read by api/policy.py
+OPERATOR_KEYS = ("scope", "schedule", "timeZone", "dataSources", "pricing", "git")   # read by api/policy.py
 OBJECT_KEYS = ("apiVersion", "kind", "metadata", "spec", "status")
 
 

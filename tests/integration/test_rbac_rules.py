@@ -33,7 +33,8 @@ def render(*sets: str) -> list[dict]:
         pytest.fail(f"{helm} is missing: run `make tools`", pytrace=False)
     args = [str(helm), "template", "finops", str(CHART), "-n", NAMESPACE, "--set", "clusterName=rbac",
             "--set", "git.tokenSecret.name=gh-token", "--set", "rbac.secretRefs[0].namespace=team",
-            "--set", "rbac.secretRefs[0].name=team-token"]
+            "--set", "rbac.secretRefs[0].name=team-token", "--set", "rbac.configMapRefs[0].namespace=onprem",
+            "--set", "rbac.configMapRefs[0].name=node-prices"]
     for value in sets:
         args += ["--set", value]
     out = subprocess.run(args, capture_output=True, text=True, check=True, timeout=60).stdout
@@ -53,6 +54,9 @@ def chart_grants(docs: list[dict]) -> set[tuple[str, str, str, str]]:
             elif rule["resources"] == ["secrets"]:
                 assert rule.get("resourceNames"), f"{doc['metadata']['name']}: Secrets only by name"
                 scope = "named-secret"
+            elif rule["resources"] == ["configmaps"]:
+                assert rule.get("resourceNames"), f"{doc['metadata']['name']}: ConfigMaps only by name"
+                scope = "named-configmap"
             else:
                 assert doc["metadata"]["namespace"] == NAMESPACE, doc["metadata"]
                 scope = "operator-namespace"

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from croniter import CroniterBadCronError, CroniterBadDateError, croniter
 
 from ..errors import ConfigError, FinOpsError
+from ..pricing.overrides import PriceOverrides
 from ..reconcile import GitTarget
 from ..settings import MAX_HISTORY_WINDOW, PolicySettings
 from ..settings_base import validate_spec
@@ -56,6 +57,15 @@ class PrometheusSpec:
 class AwsSpec:
     region: str
     cost_source: str = "CostExplorer"
+
+
+@dataclass(frozen=True)
+class PricingSpec:
+    """``spec.pricing``: the user's prices (applied by api/wiring.py to the region's book or the custom table)."""
+
+    overrides: PriceOverrides = field(default_factory=PriceOverrides)
+    table: SecretRef | None = None        # a ConfigMap name and key (read with a GET by name, like Secrets)
+    live: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,7 @@ class PolicySpec:
     prometheus: PrometheusSpec
     aws: AwsSpec | None = None
     git: GitSpec | None = None
+    pricing: PricingSpec = field(default_factory=PricingSpec)
 
     @property
     def source(self) -> str:
@@ -194,6 +205,23 @@ def _aws(spec: specs.PolicySpecSchema) -> AwsSpec | None:
     return None if data is None else AwsSpec(data.region, data.cost_source)
 
 
+def _pricing(spec: specs.PolicySpecSchema, source: str) -> PricingSpec:
+    return read_pricing(spec.pricing, source)
+
+
+def read_pricing(data: specs.PricingSpec | None, source: str) -> PricingSpec:
+    """``spec.pricing`` (validated by the spec model) in numbers; also what the CLI reads from --policy."""
+    if data is None:
+        return PricingSpec()
+    overrides = PriceOverrides(
+        instance_prices={k: float(v) for k, v in (data.instance_prices or {}).items()},
+        discount_percent=float(data.discount_percent),
+        spot_discount_percent=None if data.spot_discount_percent is None else float(data.spot_discount_percent),
+        source=source)
+    table = None if data.config_map_ref is None else SecretRef(data.config_map_ref.name, data.config_map_ref.key)
+    return PricingSpec(overrides=overrides, table=table, live=data.live)
+
+
 def _git(spec: specs.PolicySpecSchema, source: str, allow_local: bool = False) -> GitSpec | None:
     data = spec.git
     if data is None:
@@ -250,6 +278,7 @@ def read_policy(body: dict[str, Any], *, operator_ns: str, allow_local_git: bool
             name=name, namespace=namespace, uid=meta.get("uid"), generation=int(meta.get("generation") or 0),
             settings=settings, scope=_scope(spec, namespace, operator_ns, source),
             schedule=parse_schedule(spec.schedule, source=source), time_zone=spec.time_zone,
-            prometheus=_prometheus(spec, source), aws=_aws(spec), git=_git(spec, source, allow_local_git))
+            prometheus=_prometheus(spec, source), aws=_aws(spec), git=_git(spec, source, allow_local_git),
+            pricing=_pricing(spec, source))
     except FinOpsError as exc:
         raise exc.located(source=source) from None

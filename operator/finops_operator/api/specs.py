@@ -226,6 +226,53 @@ class DataSources(SettingsModel):
     aws: AwsSource | None = None
 
 
+# --------------------------------------------------------------------------- pricing
+
+_NODE_TYPE = r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+HourlyPrice = Annotated[str, Field(max_length=16, description="USD per hour as a decimal string, e.g. \"0.192\"."),
+                        Matches(r"^[0-9]{1,5}(\.[0-9]{1,6})?$", "prices must be USD per hour written as a decimal "
+                                "string such as \"0.192\" (quoted; at most 6 decimals)")]
+
+
+def _node_type_keys(prices: dict[str, str]) -> bool | str:
+    bad = [k for k in prices if len(k) > 63 or not re.fullmatch(_NODE_TYPE, k)]
+    return bad[0] if bad else True
+
+
+InstancePrices = Annotated[dict[str, HourlyPrice], Field(max_length=256, description=(
+    "Hourly on-demand price per instance type (e.g. m5.xlarge: \"0.15\"), replacing the price book's; user prices "
+    "are not discounted further.")),
+    Rule(f"self.all(k, size(k) <= 63 && k.matches({cel_quote(_NODE_TYPE)}))",
+         "instancePrices keys must be instance types or node label values such as m5.xlarge (letters, digits, "
+         "'-', '_', '.', at most 63)", _node_type_keys)]
+
+
+class ConfigMapKeyRef(SettingsModel):
+    """A key of a ConfigMap in this policy's namespace (the operator must be allowed to get it; see the chart's rbac.configMapRefs)."""  # noqa: E501
+
+    name: Annotated[str, Field(min_length=1, max_length=253), Matches(DNS_SUBDOMAIN, (
+        "configMapRef.name must be a ConfigMap name (lower-case DNS subdomain) in the policy's namespace"))]
+    key: str = Field(default="prices.yaml", min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
+
+
+class PricingSpec(SettingsModel):
+    """Where node and volume prices come from: the bundled price book of the cluster's region, with these overrides."""
+
+    instance_prices: InstancePrices | None = None
+    discount_percent: int = Field(default=0, ge=0, le=99, description=(
+        "A discount in percent (e.g. an Enterprise Discount Program) applied to list and live prices, not to "
+        "instancePrices or a custom table."))
+    spot_discount_percent: int | None = Field(default=None, ge=0, le=99, description=(
+        "Spot nodes without an observed spot price cost on-demand x (100 - this) / 100; default: the price book's "
+        "planning assumption (60)."))
+    config_map_ref: ConfigMapKeyRef | None = Field(default=None, description=(
+        "A full custom price table (YAML or JSON: nodeLabel, nodeTypes {<label value>: {hourly, vcpu, memoryGiB}}, "
+        "storage, controlPlaneHourly; USD, currency-free) replacing the bundled book, e.g. for on-prem clusters."))
+    live: bool = Field(default=False, description=(
+        "Read on-demand prices from the AWS Price List API (pricing:GetProducts) and spot prices for each node's "
+        "zone (ec2:DescribeSpotPriceHistory), cached; the price book stays the fallback."))
+
+
 # --------------------------------------------------------------------------- git
 
 GITHUB_REPOSITORY = r"^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$"
@@ -306,4 +353,5 @@ class PolicySpecSchema(PolicySettings):
         "IANA time zone the schedule is read in, as Area/Location (e.g. Europe/Berlin, America/New_York) or UTC. "
         "Daylight saving time is followed."))] = "UTC"
     data_sources: DataSources = DataSources()
+    pricing: PricingSpec | None = None
     git: GitSource | None = None

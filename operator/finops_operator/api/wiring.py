@@ -29,6 +29,7 @@ import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ from ..errors import ConfigError, DataSourceError
 from ..gitops.deploymap import DeployPolicy
 from ..models import ClusterState, Window
 from ..permissions import Rule
+from ..pricing import LivePrices, PriceBook, Pricing, apply_overrides, custom_book
+from ..pricing.overrides import parse_table_text
 from ..reconcile import LoopDeps, export_tree
 from ..sources.promql import Scope
 from .policy import PolicySpec, ScopeSpec, SecretRef
@@ -43,6 +46,8 @@ from .policy import PolicySpec, ScopeSpec, SecretRef
 
 PERMISSIONS = (   # RBAC for the calls below (see finops_operator.permissions)
     Rule("named-secret", "", "secrets", ("get",), "api/wiring.py read_secret (by name: git.tokenSecret, rbac.secretRefs)"),
+    Rule("named-configmap", "", "configmaps", ("get",),
+         "api/wiring.py read_config_map (by name: spec.pricing.configMapRef, rbac.configMapRefs)"),
     Rule("cluster", "", "namespaces", ("list",), "api/wiring.py resolve_namespaces (spec.scope.namespaceSelector)"),
 )
 
@@ -64,32 +69,64 @@ def api_client_from(kubeconfig: str | None = None) -> Any:
 # --------------------------------------------------------------------------- secrets
 
 
-def read_secret(api_client: Any, namespace: str, ref: SecretRef, *, where: str, source: str) -> str:
-    """The decoded value of ``ref.key`` in Secret ``namespace/ref.name``."""
-    import kubernetes
-    secret = f"Secret {namespace}/{ref.name}"
+def _read_named(kind: str, read: Callable[..., Any], namespace: str, ref: SecretRef, *, where: str, source: str,
+                grant: str) -> str:
+    """``data[ref.key]`` of a Secret or ConfigMap read with a GET by name; refusals name the fix."""
+    what = f"{kind} {namespace}/{ref.name}"
     try:
-        response = kubernetes.client.CoreV1Api(api_client).read_namespaced_secret(ref.name, namespace,
-                                                                                  _preload_content=False)
-        data = json.loads(response.data).get("data") or {}
+        data = json.loads(read(ref.name, namespace, _preload_content=False).data).get("data") or {}
     except Exception as exc:
         status = getattr(exc, "status", None)
         if status == 404:
-            raise ConfigError(f"{secret} does not exist; create it with the key {ref.key!r}", source=source,
+            raise ConfigError(f"{what} does not exist; create it with the key {ref.key!r}", source=source,
                               field=where) from None
         if status in (401, 403):
-            raise ConfigError(f"the operator may not read {secret} ({status}); allow it in the chart "
-                              f"(git.tokenSecret.name for the operator's namespace, or rbac.secretRefs: "
+            raise ConfigError(f"the operator may not read {what} ({status}); allow it in the chart ({grant}: "
                               f"[{{namespace: {namespace}, name: {ref.name}}}])", source=source, field=where) from None
-        raise DataSourceError(f"cannot read {secret} ({status or type(exc).__name__}): {getattr(exc, 'reason', exc)}",
+        raise DataSourceError(f"cannot read {what} ({status or type(exc).__name__}): {getattr(exc, 'reason', exc)}",
                               source=source, field=where) from None
     if ref.key not in data:
-        raise ConfigError(f"{secret} has no key {ref.key!r} (keys: {sorted(data)}); set {where}.key",
+        raise ConfigError(f"{what} has no key {ref.key!r} (keys: {sorted(data)}); set {where}.key",
                           source=source, field=where)
-    value = base64.b64decode(data[ref.key]).decode().strip()
+    return data[ref.key]
+
+
+def read_secret(api_client: Any, namespace: str, ref: SecretRef, *, where: str, source: str) -> str:
+    """The decoded value of ``ref.key`` in Secret ``namespace/ref.name``."""
+    import kubernetes
+    raw = _read_named("Secret", kubernetes.client.CoreV1Api(api_client).read_namespaced_secret, namespace, ref,
+                      where=where, source=source,
+                      grant="git.tokenSecret.name for the operator's namespace, or rbac.secretRefs")
+    value = base64.b64decode(raw).decode().strip()
     if not value:
-        raise ConfigError(f"{secret} key {ref.key!r} is empty", source=source, field=where)
+        raise ConfigError(f"Secret {namespace}/{ref.name} key {ref.key!r} is empty", source=source, field=where)
     return value
+
+
+def read_config_map(api_client: Any, namespace: str, ref: SecretRef, *, where: str, source: str) -> str:
+    """The text of ``ref.key`` in ConfigMap ``namespace/ref.name`` (a GET by name, as for Secrets)."""
+    import kubernetes
+    return _read_named("ConfigMap", kubernetes.client.CoreV1Api(api_client).read_namespaced_config_map, namespace,
+                       ref, where=where, source=source, grant="rbac.configMapRefs")
+
+
+# --------------------------------------------------------------------------- prices
+
+
+def policy_pricing(policy: PolicySpec, region: str, table: str | None = None, *,
+                   live: LivePrices | None = None) -> Pricing:
+    """The policy's prices: the region's book (or its custom ``table`` text) with ``spec.pricing`` applied."""
+    spec = policy.pricing
+    if table is not None and spec.table is not None:     # errors name the ConfigMap, its key and the table field
+        where = f"ConfigMap {policy.namespace}/{spec.table.name} key {spec.table.key}"
+        book = custom_book(parse_table_text(table, source=where), source=where, region=region)
+    else:
+        try:
+            book = PriceBook.for_region(region)
+        except ConfigError as exc:
+            field = "spec.dataSources.aws.region" + ("" if policy.aws else " (unset: the operator's region)")
+            raise ConfigError(exc.message, source=policy.source, field=field) from None
+    return Pricing(apply_overrides(book, spec.overrides), live=live)
 
 
 # --------------------------------------------------------------------------- scope
@@ -255,7 +292,7 @@ def _provider(policy: PolicySpec, token: str | None, workdir: Path) -> tuple[Any
 def build_deps(policy: PolicySpec, api_client: Any, *, workdir: Path,
                approved: Callable[[], frozenset[str]] = lambda: frozenset(),
                secret_reader: Callable[..., str] = read_secret, cluster: str = "kubernetes",
-               default_region: str = "us-east-1") -> Wiring:
+               default_region: str = "us-east-1", config_map_reader: Callable[..., str] = read_config_map) -> Wiring:
     """Everything one run of ``policy`` talks to. Raises ConfigError (permanent) or DataSourceError (transient).
 
     ``cluster`` names this cluster in findings; ``default_region`` prices a policy without ``dataSources.aws``
@@ -290,7 +327,8 @@ def build_deps(policy: PolicySpec, api_client: Any, *, workdir: Path,
                            cpu_percentile=policy.settings.detectors.cpu.percentile,
                            memory_percentile=policy.settings.detectors.memory.percentile)
     reader = ScopedReader(live, namespaces, policy.scope.exclude, policy.scope.label_selector)
-    deps = LoopDeps(read_state=reader, approved=approved)
+    deps = LoopDeps(read_state=reader, approved=approved, prices=_pricing(policy, region, api_client, workdir,
+                                                                           config_map_reader))
     if policy.git is not None:
         token = secret(policy.git.token, "spec.git.tokenSecretRef") if policy.git.token else None
         workdir.mkdir(parents=True, exist_ok=True)
@@ -301,3 +339,16 @@ def build_deps(policy: PolicySpec, api_client: Any, *, workdir: Path,
         # else spec.git.paths, else the finops.dev/source annotation (gitops.deploymap)
         deps.deploy = DeployPolicy(repository=policy.git.repository, paths=policy.git.paths)
     return Wiring(deps=deps, reader=reader, namespaces=namespaces, secrets_read=secrets)
+
+
+def _pricing(policy: PolicySpec, region: str, api_client: Any, workdir: Path,
+             config_map_reader: Callable[..., str]) -> Pricing:
+    """spec.pricing wired: the custom table read from its ConfigMap, live prices cached in the work directory."""
+    from ..sources.awsprices import AwsPrices
+    from ..sources.cost_cache import CostCache
+    spec = policy.pricing
+    table = config_map_reader(api_client, policy.namespace, spec.table, where="spec.pricing.configMapRef",
+                              source=policy.source) if spec.table is not None else None
+    live = AwsPrices(region, cache=CostCache(workdir / "aws-prices.json", ttl=timedelta(hours=24))) \
+        if spec.live else None
+    return policy_pricing(policy, region, table, live=live)

@@ -17,7 +17,9 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from .. import bundled, safeio
 from ..errors import ConfigError
 from ..gitops.deploymap import DeployPolicy
+from ..pricing import PriceBook
 from ..settings import PolicySettings, settings_from_document
+from ..settings_base import validate_spec
 
 DEMO_SCENARIO = bundled.path("demo-scenario.yaml")
 DEMO_POLICY = bundled.path("demo-policy.yaml")
@@ -40,6 +42,28 @@ def load_policy_file(path: Path | None) -> PolicySettings:
     if path is None:
         return PolicySettings()
     return settings_from_document(_policy_document(path), source=str(path))
+
+
+def load_prices(path: Path | None, region: str) -> PriceBook:
+    """The book of the snapshot's region with the --policy file's ``spec.pricing`` applied.
+
+    A ``configMapRef`` names a ConfigMap in the cluster, which an offline scan cannot read: refused with the fix.
+    """
+    from ..api.policy import read_pricing
+    from ..api.specs import PricingSpec
+    from ..pricing import apply_overrides
+    book = PriceBook.for_region(region)
+    doc = _policy_document(path) if path is not None else None
+    spec = doc.get("spec", doc) if isinstance(doc, dict) else None
+    raw = spec.get("pricing") if isinstance(spec, dict) else None
+    if raw is None:
+        return book
+    pricing = read_pricing(validate_spec(PricingSpec, raw, source=str(path), prefix="spec.pricing"), str(path))
+    if pricing.table is not None:
+        raise ConfigError("a ConfigMap cannot be read by an offline scan; remove configMapRef from the --policy "
+                          "file (its instancePrices and discountPercent still apply)", source=str(path),
+                          field="spec.pricing.configMapRef")
+    return apply_overrides(book, pricing.overrides)
 
 
 def load_deploy_policy(path: Path | None, repo: Path | None, entry_point: str | None) -> DeployPolicy:

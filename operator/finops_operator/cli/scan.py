@@ -17,7 +17,7 @@ from ..models import ClusterState
 from ..pipeline import scan
 from ..settings import PolicySettings
 from .apply import apply_branches
-from .common import check_repo, load_deploy_policy, load_policy_file, print_json, progress
+from .common import check_repo, load_deploy_policy, load_policy_file, load_prices, print_json, progress
 from .output import result_to_json, show_result
 
 
@@ -59,7 +59,9 @@ def run_scan(args: argparse.Namespace, console: Console) -> int:
     if repo is not None:
         check_repo_files(repo)
     from ..actuation.proof import Prover
-    result = scan(state, settings, repo_root=repo, prover=Prover() if repo is not None else None, deploy=deploy)
+    prices = load_prices(args.policy, state.region)      # the snapshot's region, with --policy's spec.pricing
+    result = scan(state, settings, prices=prices, repo_root=repo, prover=Prover() if repo is not None else None,
+                  deploy=deploy)
     applied = apply_branches(repo, result, args.base) if args.apply and repo is not None else []
     if args.output == "json":
         data = result_to_json(result)

@@ -1,66 +1,53 @@
-"""The price book: a bundled, dated list-price table for EC2 nodes and EBS volumes.
+"""The price book: a dated list-price table of one region for EC2 nodes, EBS volumes and EKS.
 
-The default table is ``finops_operator/data/prices-aws-us-east-1.json``: on-demand
-Linux hourly prices for common instance types (with vCPU and memory), EBS GB-month
-prices per volume type, gp3/io1/io2 IOPS and gp3 throughput prices, and snapshot
-storage. The file says where its figures come from (``source``) and when
-(``retrieved``); they are list prices, to be checked against your own bill.
+One JSON book per region is bundled (``finops_operator/data/prices-aws-<region>.json``,
+:func:`.tables.bundled_regions`): on-demand Linux hourly prices for the instance
+families people run on EKS (with vCPU and memory), EBS GB-month prices per volume
+type, gp3/io1/io2 IOPS and gp3 throughput prices, snapshot storage and the EKS
+cluster fee. Each file says where its figures come from (``source``) and as of
+when (``asOf``); they are list prices, to be checked against your own bill.
 
-Spot nodes are priced ``on-demand x (1 - spot.discount)``; the discount is a
-planning assumption documented in the file and can be overridden per book.
+Every price handed out says where it came from (:meth:`PriceBook.node_price` ->
+``NodePrice`` with a ``PriceSource`` and a sentence): the book's list price, a
+user override (``spec.pricing``: per-type prices, a discount percent, a custom
+table), a live Price List answer or an observed spot price
+(:mod:`.overrides`, :mod:`.live`). Spot nodes without an observed price are priced
+``on-demand x (1 - spot discount)``, a planning assumption stated in the detail.
 
 Example::
 
-    book = PriceBook.load()                      # bundled us-east-1 table
-    book.node_hourly("m5.xlarge")                # 0.192
-    book.node_hourly("m5.xlarge", "spot")        # 0.192 x (1 - 0.6)
-    book.volume_monthly("gp3", 100, iops=6000)   # 8.0 + 3000 x 0.005
+    book = PriceBook.for_region("eu-central-1")  # bundled book; ConfigError for a region without one
+    book.node_hourly("m5.xlarge")                # 0.23
+    book.node_price("m5.xlarge", "spot")         # NodePrice(0.092, LIST, "... spot estimated ...")
+    book.volume_monthly("gp3", 100, iops=6000)   # storage + 3000 extra IOPS
+    book.control_plane_hourly                    # 0.10 (EKS standard support)
 """
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from importlib import resources
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..models.costs import NodePrice, PriceSource
+from . import tables
+from .tables import InstancePrice, VolumePrice
 
 HOURS_PER_MONTH = 730.0
-DEFAULT_TABLE = "prices-aws-us-east-1.json"
-
-
-@dataclass(frozen=True, slots=True)
-class InstancePrice:
-    """One EC2 instance type: list price per hour and its size."""
-
-    instance_type: str
-    vcpu: float
-    memory_gib: float
-    hourly: float
-    arch: str = "x86_64"
-
-
-@dataclass(frozen=True, slots=True)
-class VolumePrice:
-    """One EBS volume type. IOPS/throughput above the included amounts are charged."""
-
-    volume_type: str
-    gb_month: float
-    iops_month: float = 0.0
-    included_iops: int = 0
-    iops_tiers: tuple[tuple[int | None, float], ...] = ()   # (up to, price), for io2
-    throughput_mibps_month: float = 0.0
-    included_throughput_mibps: int = 0
+DEFAULT_REGION = "us-east-1"
+DEFAULT_TABLE = f"{tables.BOOK_PREFIX}{DEFAULT_REGION}{tables.BOOK_SUFFIX}"
+OVERRIDE_HINT = ("supply your own table: spec.pricing.configMapRef (a ConfigMap in the policy's namespace holding "
+                 "the full table), or PriceBook.load(path) with a file shaped like the bundled "
+                 f"finops_operator/data/{DEFAULT_TABLE}")
 
 
 @dataclass(slots=True)
 class PriceBook:
-    """Prices for one region; built from a JSON table by :meth:`load`."""
+    """Prices for one region; built from a JSON table by :meth:`load` / :meth:`for_region`."""
 
     region: str
     source: str
-    retrieved: str
+    retrieved: str                          # the date the figures are believed current ("asOf" in the file)
     instances: dict[str, InstancePrice]
     volumes: dict[str, VolumePrice]
     snapshot_gb_month: float
@@ -71,6 +58,13 @@ class PriceBook:
     hours_per_month: float = HOURS_PER_MONTH
     path: str = DEFAULT_TABLE
     notes: list[str] = field(default_factory=list)
+    control_plane_hourly: float = 0.10      # EKS cluster fee, standard support
+    control_plane_extended_hourly: float = 0.60   # EKS cluster fee, extended support
+    discount_percent: float = 0.0           # user discount (EDP ...) on list and live prices
+    spot_discount_source: PriceSource = PriceSource.LIST   # USER when spec.pricing set it
+    spot_observed: dict[tuple[str, str], float] = field(default_factory=dict)   # (type, zone) -> USD/h
+    spot_detail: str = ""                   # where observed spot prices came from
+    node_label: str | None = None           # custom tables: the node label whose value names the type
 
     # ------------------------------------------------------------------ loading
 
@@ -78,23 +72,31 @@ class PriceBook:
     def load(cls, path: str | Path | None = None, *, spot_discount: float | None = None) -> "PriceBook":
         """Load a price table (the bundled us-east-1 one when ``path`` is None)."""
         if path is None:
-            where = f"finops_operator/data/{DEFAULT_TABLE}"
-            text = resources.files("finops_operator").joinpath("data", DEFAULT_TABLE).read_text()
-        else:
-            where = str(path)
-            try:
-                text = Path(path).read_text()
-            except OSError as exc:
-                raise ConfigError(f"cannot read the price table: {exc.strerror}; pass an existing JSON file",
-                                  source=where) from None
+            return cls.for_region(DEFAULT_REGION, spot_discount=spot_discount)
+        where = str(path)
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}",
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the price table: {exc.strerror}; pass an existing JSON file",
                               source=where) from None
-        book = cls.from_dict(data, source_name=where)
+        return cls._parsed(text, where, spot_discount)
+
+    @classmethod
+    def for_region(cls, region: str, *, spot_discount: float | None = None) -> "PriceBook":
+        """The bundled book of ``region``; a region without one is a ConfigError naming the known regions."""
+        text = tables.bundled_text(region)
+        if text is None:
+            raise ConfigError(
+                f"no bundled price book for region {region or '(none)'!r} (bundled: "
+                f"{', '.join(tables.bundled_regions())}); {OVERRIDE_HINT}", source="price books", field="region")
+        return cls._parsed(text, f"finops_operator/data/{tables.BOOK_PREFIX}{region}{tables.BOOK_SUFFIX}",
+                           spot_discount)
+
+    @classmethod
+    def _parsed(cls, text: str, where: str, spot_discount: float | None) -> "PriceBook":
+        book = cls.from_dict(tables.parse_json(text, where), source_name=where)
         if spot_discount is not None:
-            book.spot_discount = _fraction(spot_discount, where, "spot.discount")
+            book.spot_discount = tables.fraction(spot_discount, where, "spot.discount")
         return book
 
     @classmethod
@@ -102,29 +104,34 @@ class PriceBook:
         """Validate a parsed table; errors name the field and what to write instead."""
         if not isinstance(data, dict):
             raise ConfigError("expected a JSON object at the top level", source=source_name)
-        instances = {name: _instance(name, spec, source_name)
-                     for name, spec in _section(data, "instances", source_name).items()}
-        volumes = {name: _volume(name, spec, source_name)
-                   for name, spec in _section(data, "ebs", source_name).items()}
-        alloc = data.get("allocation", {}) or {}
-        spot = data.get("spot", {}) or {}
+        tables.check_currency(data, source_name)
+        shape = f"see the bundled {DEFAULT_TABLE} for the shape"
+        instances = {name: tables.instance(name, spec, source_name)
+                     for name, spec in tables.section(data, "instances", source_name, shape=shape).items()}
+        volumes = {name: tables.volume(name, spec, source_name)
+                   for name, spec in tables.section(data, "ebs", source_name, shape=shape).items()}
+        alloc, spot, eks = (_object(data, key, source_name) for key in ("allocation", "spot", "eks"))
         book = cls(
             region=str(data.get("region", "unknown")),
             source=str(data.get("source", "unknown")),
-            retrieved=str(data.get("retrieved", "unknown")),
+            retrieved=str(data.get("asOf", data.get("retrieved", "unknown"))),
             instances=instances,
             volumes=volumes,
-            snapshot_gb_month=_number((data.get("snapshot") or {}).get("gbMonth", 0.05),
-                                      source_name, "snapshot.gbMonth"),
-            spot_discount=_fraction(spot.get("discount", 0.6), source_name, "spot.discount"),
-            cpu_reference=_number(alloc.get("cpuCoreHour", 0.031611), source_name, "allocation.cpuCoreHour",
-                                  positive=True),
-            memory_reference=_number(alloc.get("memoryGiBHour", 0.004237), source_name,
-                                     "allocation.memoryGiBHour", positive=True),
+            snapshot_gb_month=tables.number(_object(data, "snapshot", source_name).get("gbMonth", 0.05),
+                                            source_name, "snapshot.gbMonth"),
+            spot_discount=tables.fraction(spot.get("discount", 0.6), source_name, "spot.discount"),
+            cpu_reference=tables.number(alloc.get("cpuCoreHour", 0.031611), source_name, "allocation.cpuCoreHour",
+                                        positive=True),
+            memory_reference=tables.number(alloc.get("memoryGiBHour", 0.004237), source_name,
+                                           "allocation.memoryGiBHour", positive=True),
             default_instance_type=str(alloc.get("defaultInstanceType", "m5.xlarge")),
-            hours_per_month=_number(data.get("hoursPerMonth", HOURS_PER_MONTH), source_name, "hoursPerMonth",
-                                    positive=True),
+            hours_per_month=tables.number(data.get("hoursPerMonth", HOURS_PER_MONTH), source_name, "hoursPerMonth",
+                                          positive=True),
             path=source_name,
+            control_plane_hourly=tables.number(eks.get("controlPlaneHourly", 0.10), source_name,
+                                               "eks.controlPlaneHourly"),
+            control_plane_extended_hourly=tables.number(eks.get("extendedSupportHourly", 0.60), source_name,
+                                                        "eks.extendedSupportHourly"),
         )
         if book.default_instance_type not in instances:
             raise ConfigError(f"default instance type {book.default_instance_type!r} is not in 'instances'; "
@@ -132,7 +139,20 @@ class PriceBook:
                               field="allocation.defaultInstanceType")
         return book
 
+    def copy(self, **changes: Any) -> "PriceBook":
+        """A new book with ``changes``; the entry tables are copied, never shared with this one."""
+        fresh = replace(self, instances=dict(self.instances), volumes=dict(self.volumes), notes=list(self.notes),
+                        spot_observed=dict(self.spot_observed))
+        for name, value in changes.items():
+            setattr(fresh, name, value)
+        return fresh
+
     # ------------------------------------------------------------------ lookups
+
+    @property
+    def label(self) -> str:
+        """How a price from this book is described: its region, date and file."""
+        return f"{self.region} price book as of {self.retrieved} ({self.path})"
 
     def instance(self, instance_type: str) -> InstancePrice:
         """The price entry of ``instance_type``; unknown types raise a ConfigError naming it."""
@@ -142,17 +162,57 @@ class PriceBook:
             similar = sorted(t for t in self.instances if t.split(".")[0] == family)
             hint = f" (known {family} sizes: {', '.join(similar)})" if similar else ""
             raise ConfigError(
-                f"no price for instance type {instance_type!r} in region {self.region}{hint}; "
-                "add it to the price table's 'instances' or load your own table",
-                source=self.path, field=f"instances.{instance_type}")
+                f"no price for instance type {instance_type!r} in region {self.region}{hint}; add it with "
+                "spec.pricing.instancePrices, turn on spec.pricing.live, or supply a table "
+                "(spec.pricing.configMapRef)", source=self.path, field=f"instances.{instance_type}")
         return found
 
+    def on_demand(self, instance_type: str) -> NodePrice:
+        """The on-demand hourly price of one node and where it came from (discounts applied and said)."""
+        entry = self.instance(instance_type)
+        if entry.source is PriceSource.USER:
+            return NodePrice(entry.hourly, PriceSource.USER, entry.detail or f"user price for {instance_type}")
+        detail = entry.detail or f"{instance_type} list price {entry.hourly:g} USD/h, {self.label}"
+        if not self.discount_percent:
+            return NodePrice(entry.hourly, entry.source, detail)
+        hourly = entry.hourly * (1.0 - self.discount_percent / 100.0)
+        return NodePrice(hourly, PriceSource.USER,
+                         f"{detail}, less the {self.discount_percent:g}% discount of spec.pricing.discountPercent")
+
+    def node_price(self, instance_type: str, capacity_type: str = "on-demand", zone: str | None = None) -> NodePrice:
+        """Hourly price of one node with its provenance.
+
+        Spot: the observed spot price of the type in ``zone`` (any zone's mean when ``zone`` is None)
+        when live prices were read, else on-demand x (1 - spot discount), said in the detail.
+        """
+        base = self.on_demand(instance_type)
+        if capacity_type.lower() != "spot":
+            return base
+        observed = self._observed_spot(instance_type, zone)
+        if observed is not None:
+            return observed
+        user = base.source is PriceSource.USER or self.spot_discount_source is PriceSource.USER
+        whose = "spec.pricing.spotDiscountPercent" if self.spot_discount_source is PriceSource.USER \
+            else "the book's planning assumption"
+        return NodePrice(base.hourly * (1.0 - self.spot_discount), PriceSource.USER if user else base.source,
+                         f"spot estimated as on-demand x (1 - {self.spot_discount:g}) ({whose}); on-demand: "
+                         f"{base.detail}")
+
+    def _observed_spot(self, instance_type: str, zone: str | None) -> NodePrice | None:
+        if zone is not None and (instance_type, zone) in self.spot_observed:
+            price = self.spot_observed[(instance_type, zone)]
+            return NodePrice(price, PriceSource.SPOT, f"{instance_type} spot price in {zone}, {self.spot_detail}")
+        if zone is None:
+            seen = {z: p for (t, z), p in self.spot_observed.items() if t == instance_type}
+            if seen:
+                mean = sum(seen.values()) / len(seen)
+                return NodePrice(mean, PriceSource.SPOT, f"{instance_type} mean spot price over "
+                                 f"{', '.join(sorted(seen))}, {self.spot_detail}")
+        return None
+
     def node_hourly(self, instance_type: str, capacity_type: str = "on-demand") -> float:
-        """Hourly price of one node; spot nodes get the documented discount."""
-        price = self.instance(instance_type).hourly
-        if capacity_type.lower() == "spot":
-            return price * (1.0 - self.spot_discount)
-        return price
+        """Hourly price of one node (see :meth:`node_price` for where it comes from)."""
+        return self.node_price(instance_type, capacity_type).hourly
 
     def node_monthly(self, instance_type: str, capacity_type: str = "on-demand") -> float:
         return self.node_hourly(instance_type, capacity_type) * self.hours_per_month
@@ -189,7 +249,7 @@ class PriceBook:
         return size_gib * self.snapshot_gb_month
 
 
-# ---------------------------------------------------------------------- parsing helpers
+# ---------------------------------------------------------------------- helpers
 
 
 def _iops_cost(price: VolumePrice, iops: int) -> float:
@@ -207,60 +267,8 @@ def _iops_cost(price: VolumePrice, iops: int) -> float:
     return cost
 
 
-def _section(data: dict[str, Any], name: str, source: str) -> dict[str, Any]:
-    section = data.get(name)
-    if not isinstance(section, dict) or not section:
-        raise ConfigError(f"missing or empty '{name}' object; see the bundled {DEFAULT_TABLE} for the shape",
-                          source=source, field=name)
-    return section
-
-
-def _number(value: Any, source: str, where: str, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"expected a number, got {value!r}", source=source, field=where)
-    if value < 0 or (positive and value == 0):
-        raise ConfigError(f"expected a {'positive' if positive else 'non-negative'} number, got {value!r}",
-                          source=source, field=where)
-    return float(value)
-
-
-def _fraction(value: Any, source: str, where: str) -> float:
-    number = _number(value, source, where)
-    if number >= 1:
-        raise ConfigError(f"expected a fraction between 0 and 1 (0.6 = 60% off), got {value!r}",
-                          source=source, field=where)
-    return number
-
-
-def _instance(name: str, spec: Any, source: str) -> InstancePrice:
-    where = f"instances.{name}"
-    if not isinstance(spec, dict):
-        raise ConfigError("expected an object with vcpu, memoryGiB and hourly", source=source, field=where)
-    return InstancePrice(
-        instance_type=name,
-        vcpu=_number(spec.get("vcpu"), source, f"{where}.vcpu", positive=True),
-        memory_gib=_number(spec.get("memoryGiB"), source, f"{where}.memoryGiB", positive=True),
-        hourly=_number(spec.get("hourly"), source, f"{where}.hourly", positive=True),
-        arch=str(spec.get("arch", "x86_64")),
-    )
-
-
-def _volume(name: str, spec: Any, source: str) -> VolumePrice:
-    where = f"ebs.{name}"
-    if not isinstance(spec, dict):
-        raise ConfigError("expected an object with at least gbMonth", source=source, field=where)
-    tiers = tuple(
-        (None if t.get("upTo") is None else int(t["upTo"]),
-         _number(t.get("iopsMonth"), source, f"{where}.iopsTiers[{i}].iopsMonth"))
-        for i, t in enumerate(spec.get("iopsTiers") or []))
-    return VolumePrice(
-        volume_type=name,
-        gb_month=_number(spec.get("gbMonth"), source, f"{where}.gbMonth"),
-        iops_month=_number(spec.get("iopsMonth", 0.0), source, f"{where}.iopsMonth"),
-        included_iops=int(_number(spec.get("includedIops", 0), source, f"{where}.includedIops")),
-        iops_tiers=tiers,
-        throughput_mibps_month=_number(spec.get("throughputMiBpsMonth", 0.0), source,
-                                       f"{where}.throughputMiBpsMonth"),
-        included_throughput_mibps=int(_number(spec.get("includedThroughputMiBps", 0), source,
-                                              f"{where}.includedThroughputMiBps")),
-    )
+def _object(data: dict[str, Any], key: str, source: str) -> dict[str, Any]:
+    value = data.get(key) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"expected an object, got {type(value).__name__}", source=source, field=key)
+    return value

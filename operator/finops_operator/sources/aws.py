@@ -50,6 +50,8 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "unattached_volumes": ("ec2:DescribeVolumes",),
     "snapshots_for": ("ec2:DescribeSnapshots",),
     "instance_types_of": ("ec2:DescribeInstances",),
+    "on_demand": ("pricing:GetProducts",),                 # sources/awsprices.py (spec.pricing.live)
+    "spot": ("ec2:DescribeSpotPriceHistory",),             # sources/awsprices.py (spec.pricing.live)
 }
 THROTTLING_CODES = {"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
                     "TooManyRequestsException", "RequestLimitExceeded", "LimitExceededException",
