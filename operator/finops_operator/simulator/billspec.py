@@ -5,10 +5,18 @@ used by :mod:`.billing`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .reading import Reader
+
+
+@dataclass(frozen=True, slots=True)
+class SavingsPlan:
+    """A Compute Savings Plan: the share of each hour's on-demand EC2 cost it covers, and its discount."""
+
+    coverage: float = 0.0
+    discount: float = 0.28
 
 
 @dataclass(slots=True)
@@ -16,8 +24,7 @@ class BillingSpec:
     """How the simulated bill prices the cluster (the ``billing`` block in :mod:`.scenario`)."""
 
     account_id: str = "123456789012"
-    savings_plan_coverage: float = 0.0
-    savings_plan_discount: float = 0.28
+    savings_plan: SavingsPlan = field(default_factory=SavingsPlan)
     spot_discount: float | None = None
     load_balancers: int = 1
     nat_gateways: int = 1
@@ -32,8 +39,8 @@ def parse_billing(data: Any, source: str) -> BillingSpec:
                                            "spotDiscount", "loadBalancers", "natGateways", "dataTransferGbPerDay"})
     default = BillingSpec()
     spec = BillingSpec(str(obj.get("accountId", (str, int), default.account_id)),
-                       _share(obj, "savingsPlanCoverage", default.savings_plan_coverage, 1.0),
-                       _share(obj, "savingsPlanDiscount", default.savings_plan_discount, 0.99),
+                       SavingsPlan(_share(obj, "savingsPlanCoverage", default.savings_plan.coverage, 1.0),
+                                   _share(obj, "savingsPlanDiscount", default.savings_plan.discount, 0.99)),
                        _share(obj, "spotDiscount", None, 0.99),
                        obj.get("loadBalancers", int, default.load_balancers, low=0),
                        obj.get("natGateways", int, default.nat_gateways, low=0),
