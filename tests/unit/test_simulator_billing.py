@@ -204,3 +204,19 @@ def test_openmetrics_node_info_has_the_provider_id_and_lifetimes(billed_simulati
     assert first and all(t == created for t in first.values()), first
     web = [float(s.timestamp) for s in families["kube_pod_info"].samples if s.labels["pod"].startswith("web-")]
     assert min(web) < created
+
+
+def test_finops_simulate_writes_the_cost_explorer_json(tmp_path, capsys):
+    from finops_operator.cli.main import main
+    from finops_operator.snapshot import load_snapshot
+
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(json.dumps(BILLED_SCENARIO))                  # JSON is YAML
+    out, ce = tmp_path / "c.npz", tmp_path / "ce.json"
+    assert main(["simulate", "--scenario", str(scenario), "--out", str(out), "--cost-explorer", str(ce)]) == 0
+    doc = json.loads(ce.read_text())
+    amortized = sum(float(g["Metrics"]["AmortizedCost"]["Amount"]) for d in doc["ResultsByTime"] for g in d["Groups"])
+    expected = simulate_bill(simulate(parse_scenario(copy.deepcopy(BILLED_SCENARIO))), PriceBook.load()).total()
+    assert amortized == pytest.approx(expected, abs=1e-6)
+    assert all(n.instance_id for n in load_snapshot(out).state.nodes)
+    assert f"wrote {ce}" in capsys.readouterr().out.replace("\n", "")
