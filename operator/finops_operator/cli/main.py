@@ -82,6 +82,8 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, required=True, help="snapshot file to write (.npz)")
     p.add_argument("--openmetrics", type=Path, help="also write OpenMetrics text for promtool backfill")
+    p.add_argument("--cost-explorer", type=Path, metavar="FILE",
+                   help="also write the simulated bill as Cost Explorer GetCostAndUsage JSON (daily, by SERVICE)")
     p.set_defaults(func=_cmd_simulate)
 
 

@@ -1,4 +1,4 @@
-"""`finops simulate`: scenario -> snapshot file (+ OpenMetrics for promtool backfill)."""
+"""`finops simulate`: scenario -> snapshot file (+ OpenMetrics for promtool backfill, + the simulated bill)."""
 from __future__ import annotations
 
 import argparse
@@ -9,16 +9,18 @@ from .common import DEMO_SCENARIO, progress
 
 
 def run_simulate(args: argparse.Namespace, console: Console) -> int:
-    from ..simulator import generate_scenario, load_scenario, simulate
+    from ..pricing.catalog import PriceBook
+    from ..simulator import generate_scenario, load_scenario, simulate, simulate_bill, write_cost_explorer_json
     from ..simulator.openmetrics import write_openmetrics
     from ..snapshot import save_snapshot
 
+    bill_out = args.cost_explorer
     if args.containers:
         spec = generate_scenario(containers=args.containers, days=args.days, step_seconds=args.step, seed=args.seed)
     else:
         spec = load_scenario(args.scenario or DEMO_SCENARIO)
     with progress(console) as bar:
-        task = bar.add_task("Simulating", total=2 if args.openmetrics else 1)
+        task = bar.add_task("Simulating", total=1 + bool(args.openmetrics) + bool(bill_out))
         simulation = simulate(spec)
         snap = simulation.snapshot()
         save_snapshot(args.out, snap)
@@ -26,7 +28,15 @@ def run_simulate(args: argparse.Namespace, console: Console) -> int:
         if args.openmetrics:
             write_openmetrics(simulation, args.openmetrics)
             bar.update(task, advance=1)
+        if bill_out:
+            bar.update(task, description="Writing the bill")
+            bill = simulate_bill(simulation, PriceBook.load())
+            write_cost_explorer_json(bill, bill_out)
+            bar.update(task, advance=1)
     console.print(f"wrote {args.out} ({len(snap.keys):,} containers x {len(snap.timestamps):,} samples)")
     if args.openmetrics:
         console.print(f"wrote {args.openmetrics} (backfill: promtool tsdb create-blocks-from openmetrics {args.openmetrics} <dir>)")
+    if bill_out:
+        console.print(f"wrote {bill_out} (Cost Explorer GetCostAndUsage, daily by SERVICE: "
+                      f"${bill.total():,.2f} from {bill.start:%Y-%m-%d} to {bill.end:%Y-%m-%d})")
     return 0

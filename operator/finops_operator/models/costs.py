@@ -89,6 +89,7 @@ class BillLine:
     list_cost: float
     pricing: PriceSource               # EFFECTIVE (SP/RI covered or on-demand billed) or SPOT
     tags: Mapping[str, str] = field(default_factory=dict)
+    line_item_type: str = "Usage"      # CUR line_item_line_item_type: Usage | SavingsPlanCoveredUsage | DiscountedUsage
 
 
 @dataclass(slots=True)

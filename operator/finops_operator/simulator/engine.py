@@ -35,7 +35,7 @@ from ..models import (PDB, ClusterState, Container, ContainerKey, Node, NodeGrou
 from ..units import parse_cpu, parse_memory
 from ..usage import row_stats
 from .patterns import render
-from .placement import make_node, node_name, place_pods, seed_of
+from .placement import instance_id, make_node, node_name, place_pods, present_at, seed_of
 from .scenario import ContainerSpec, ScenarioSpec, SeriesSpec, WorkloadSpec
 
 SYSTEM_CPU = 0.12             # cores used by kubelet, containerd, the OS
@@ -145,10 +145,12 @@ def _nodes(spec: ScenarioSpec, end: datetime) -> list[Node]:
         for index in range(group.count):
             name = node_name(spec.seed, group.name, index)
             nodes.append(make_node(name, group.instance_type, group.name, group.zone, group.capacity_type,
-                                   end - timedelta(days=group.age_days), group.labels, group.annotations))
+                                   end - timedelta(days=group.age_days), group.labels, group.annotations,
+                                   instance=instance_id(spec.seed, name)))
     for n in spec.nodes:
         nodes.append(make_node(n.name, n.instance_type, n.node_group, n.zone, n.capacity_type,
-                               end - timedelta(days=n.age_days), n.labels, n.annotations, n.unschedulable))
+                               end - timedelta(days=n.age_days), n.labels, n.annotations, n.unschedulable,
+                               instance_id(spec.seed, n.name)))
     return nodes
 
 
@@ -165,7 +167,10 @@ def _volumes(spec: ScenarioSpec, end: datetime) -> list[Volume]:
 
 def _node_usage(state: ClusterState, keys: list[ContainerKey], cpu: np.ndarray, memory: np.ndarray,
                 ts: np.ndarray) -> None:
-    """Per node: system overhead + the sum, over its pods, of their workload's summed container rows."""
+    """Per node: system overhead + the sum, over its pods, of their workload's summed container rows.
+
+    A node created inside the window has no usage (and runs no pods) before its ``created_at``.
+    """
     rows: dict[WorkloadRef, list[int]] = {}
     for row, key in enumerate(keys):
         rows.setdefault(key.workload, []).append(row)
@@ -182,6 +187,10 @@ def _node_usage(state: ClusterState, keys: list[ContainerKey], cpu: np.ndarray, 
         pod_cpu, pod_mem = per_workload[pod.owner]
         total_cpu[index[pod.node]] += pod_cpu
         total_mem[index[pod.node]] += pod_mem
+    for i, node in enumerate(state.nodes):
+        absent = ~present_at(node, ts)
+        total_cpu[i, absent] = np.nan
+        total_mem[i, absent] = np.nan
     cpu_stats, mem_stats = row_stats(total_cpu), row_stats(total_mem)
     for i, node in enumerate(state.nodes):
         node.cpu_usage = cpu_stats.stats(i, ts)

@@ -7,7 +7,8 @@ above peak: OOM kills), a few leak memory, a few are idle. About 15% of
 Deployments have an HPA, 20% of replicated workloads a PDB; there are a few
 DaemonSets, node groups sized with idle headroom (the trailing nodes stay
 nearly empty), a spare node marked do-not-disrupt, unattached EBS volumes and
-Released PVs. Everything follows from ``seed``.
+Released PVs; a Compute Savings Plan covers half of each hour's on-demand cost
+in the simulated bill. Everything follows from ``seed``.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from ..models import HPA, ContainerRole
 from ..units import parse_cpu, parse_memory
+from .billspec import BillingSpec, SavingsPlan
 from .placement import allocatable, digest
 from .scenario import (ContainerSpec, NodeGroupSpec, NodeSpec, ScenarioSpec, SeriesSpec, VolumeSpec,
                        WorkloadSpec)
@@ -214,4 +216,4 @@ def generate_scenario(workloads: int | None = None, containers_per_workload: int
     spare = NodeSpec("ip-10-0-255-1.ec2.internal", GENERAL, "general", zone,
                      annotations={"karpenter.sh/do-not-disrupt": "true"}, age_days=20.0)
     return ScenarioSpec(cluster, region, specs, float(days), int(step_seconds), int(seed), end, groups, [spare],
-                        _volumes(rng, seed, workloads, zone))
+                        _volumes(rng, seed, workloads, zone), BillingSpec(savings_plan=SavingsPlan(0.5, 0.28)))

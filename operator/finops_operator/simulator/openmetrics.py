@@ -30,12 +30,18 @@ kube-state-metrics (every pod, Pending ones too, node="" when unscheduled)
         scaletargetref_kind,scaletargetref_name}   1
   kube_deployment_spec_replicas{namespace,deployment}, kube_statefulset_replicas{namespace,statefulset},
   kube_daemonset_status_desired_number_scheduled{namespace,daemonset}
+  kube_node_info{node,provider_id="aws:///<zone>/i-...",internal_ip,os_image,kubelet_version,
+        container_runtime_version}   1
   kube_node_status_allocatable{node,resource="cpu"|"memory"|"pods",unit="core"|"byte"|"integer"}
   kube_node_labels{node,label_node_kubernetes_io_instance_type,label_eks_amazonaws_com_nodegroup,
         label_topology_kubernetes_io_zone,label_eks_amazonaws_com_capacity_type,...}   1
         (every node label, name sanitised: label_ + [^a-zA-Z0-9_] -> _)
   kube_node_annotations{node,annotation_...}  1 (nodes with annotations)
   kube_node_spec_unschedulable{node}          0/1
+
+Node lifetimes: a node created inside the window (``created_at``) has no
+series before it, and neither have the pods placed on it (cAdvisor and
+kube-state-metrics alike), so node presence and its pods agree with the bill.
 
 Worst replica: the snapshot keeps, per container, the worst replica at each
 step. Here every pod of a workload gets ``series x f`` with ``f`` drawn in
@@ -64,7 +70,7 @@ import numpy as np
 
 from ..models import ContainerKey, Pod, Resources, WorkloadRef
 from .engine import Simulation
-from .placement import INSTANCE_TYPES, job_name, replicaset_name, seed_of
+from .placement import INSTANCE_TYPES, job_name, present_at, provider_id, replicaset_name, seed_of
 
 CFS_PERIODS_PER_SECOND = 10.0      # default cpu.cfs_period_us = 100ms
 
@@ -113,6 +119,8 @@ class _Writer:
         self.pods: dict[WorkloadRef, list[Pod]] = {}
         for pod in sim.state.pods:
             self.pods.setdefault(pod.owner, []).append(pod)
+        self.alive = {n.name: present_at(n, grid.times) for n in sim.state.nodes}
+        self.alive = {name: mask for name, mask in self.alive.items() if not mask.all()}   # mid-window nodes only
 
     def family(self, name: str, kind: str, help_text: str) -> None:
         self.out.write(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
@@ -126,8 +134,15 @@ class _Writer:
                                                                        self.grid.times[keep].tolist())))
         self.samples += int(keep.sum())
 
-    def constant(self, name: str, labels: str, value: float) -> None:
-        self.series(name, labels, np.full(len(self.grid.times), float(value)))
+    def constant(self, name: str, labels: str, value: float, node: str | None = None) -> None:
+        """A constant series, from ``node``'s creation on when it names a node created in the window."""
+        values = np.full(len(self.grid.times), float(value))
+        self.series(name, labels, self.on_node(values, node))
+
+    def on_node(self, values: np.ndarray, node: str | None) -> np.ndarray:
+        """``values`` with gaps where ``node`` did not exist yet."""
+        alive = self.alive.get(node) if node else None
+        return values if alive is None else np.where(alive, values, np.nan)
 
     def resources(self, key: ContainerKey) -> Resources:
         return self.workload(key.workload).container(key.container).resources
@@ -156,7 +171,7 @@ class _Writer:
                 same = resource == "memory" and row in self.sim.restart_steps
                 f = np.ones((len(pods), len(base))) if same else self.factors(w.ref, c.name, resource, len(pods))
                 for i, pod in enumerate(pods):
-                    yield pod, c.name, row, base, f[i]
+                    yield pod, c.name, row, self.on_node(base, pod.node), f[i]
 
     def counter(self, increments: np.ndarray, row: int) -> np.ndarray:
         """Cumulative sum of increments, restarting at 0 where the container restarted.
@@ -218,12 +233,12 @@ def _pods(w: _Writer) -> None:
     for pod in pods:
         kind, name = _owner(w, pod)
         w.constant("kube_pod_info", _labels(namespace=pod.namespace, pod=pod.name, node=pod.node or "",
-                                            created_by_kind=kind, created_by_name=name), 1)
+                                            created_by_kind=kind, created_by_name=name), 1, pod.node)
     w.family("kube_pod_owner", "gauge", "Information about the Pod's owner.")
     for pod in pods:
         kind, name = _owner(w, pod)
         w.constant("kube_pod_owner", _labels(namespace=pod.namespace, pod=pod.name, owner_kind=kind,
-                                             owner_name=name, owner_is_controller="true"), 1)
+                                             owner_name=name, owner_is_controller="true"), 1, pod.node)
     for family, kind, label, owner in (("kube_replicaset_owner", "Deployment", "replicaset", "ReplicaSet"),
                                        ("kube_job_owner", "CronJob", "job_name", "Job")):
         w.family(family, "gauge", f"Information about the {owner}'s owner.")
@@ -244,7 +259,8 @@ def _resources(w: _Writer) -> None:
                     value = getattr(c.resources, f"{resource}_{prefix}")
                     if value is not None:
                         w.constant(family, _labels(namespace=pod.namespace, pod=pod.name, container=c.name,
-                                                   node=pod.node or "", resource=resource, unit=unit), value)
+                                                   node=pod.node or "", resource=resource, unit=unit), value,
+                                   pod.node)
 
 
 def _restarts(w: _Writer) -> None:
@@ -256,7 +272,8 @@ def _restarts(w: _Writer) -> None:
             if restarts is not None:
                 for index in w.grid.index_of(restarts):
                     count[index:] += 1
-            w.series("kube_pod_container_status_restarts_total", _container_labels(pod, c.name), count)
+            w.series("kube_pod_container_status_restarts_total", _container_labels(pod, c.name),
+                     w.on_node(count, pod.node))
     w.family("kube_pod_container_status_last_terminated_reason", "gauge",
              "Describes the last reason the container was in terminated state.")
     for pod in (p for p in w.sim.state.pods if p.owner is not None):
@@ -300,25 +317,39 @@ def _workloads(w: _Writer) -> None:
             w.constant(family, _labels(namespace=wl.ref.namespace, **{label: wl.ref.name}), count)
 
 
+def _node_ip(name: str) -> str:
+    """``ip-10-1-2-3.ec2.internal`` -> ``10.1.2.3`` (other names: empty)."""
+    head = name.split(".")[0]
+    parts = head.split("-")[1:]
+    return ".".join(parts) if head.startswith("ip-") and len(parts) == 4 else ""
+
+
 def _nodes(w: _Writer) -> None:
     nodes = w.sim.state.nodes
+    w.family("kube_node_info", "gauge", "Information about a cluster node.")
+    for node in nodes:
+        w.constant("kube_node_info", _labels(node=node.name, provider_id=provider_id(node),
+                                             internal_ip=_node_ip(node.name), os_image="Amazon Linux 2023",
+                                             kubelet_version="v1.30.4-eks-a737599",
+                                             container_runtime_version="containerd://1.7.20"), 1, node.name)
     w.family("kube_node_status_allocatable", "gauge", "The allocatable for different resources of a node.")
     for node in nodes:
         pods = 110 if node.instance_type not in INSTANCE_TYPES else INSTANCE_TYPES[node.instance_type][2]
         for resource, unit, value in (("cpu", "core", node.allocatable_cpu),
                                       ("memory", "byte", node.allocatable_memory), ("pods", "integer", pods)):
-            w.constant("kube_node_status_allocatable", _labels(node=node.name, resource=resource, unit=unit), value)
+            w.constant("kube_node_status_allocatable", _labels(node=node.name, resource=resource, unit=unit), value,
+                       node.name)
     w.family("kube_node_labels", "gauge", "Kubernetes labels converted to Prometheus labels.")
     for node in nodes:
         labels = {f"label_{_sanitise(k)}": v for k, v in sorted(node.labels.items())}
-        w.constant("kube_node_labels", _labels(node=node.name, **labels), 1)
+        w.constant("kube_node_labels", _labels(node=node.name, **labels), 1, node.name)
     w.family("kube_node_annotations", "gauge", "Kubernetes annotations converted to Prometheus labels.")
     for node in (n for n in nodes if n.annotations):
         annotations = {f"annotation_{_sanitise(k)}": v for k, v in sorted(node.annotations.items())}
-        w.constant("kube_node_annotations", _labels(node=node.name, **annotations), 1)
+        w.constant("kube_node_annotations", _labels(node=node.name, **annotations), 1, node.name)
     w.family("kube_node_spec_unschedulable", "gauge", "Whether a node can schedule new pods.")
     for node in nodes:
-        w.constant("kube_node_spec_unschedulable", _labels(node=node.name), int(node.unschedulable))
+        w.constant("kube_node_spec_unschedulable", _labels(node=node.name), int(node.unschedulable), node.name)
 
 
 def write_openmetrics(sim: Simulation, out: TextIO | str | os.PathLike, *, sample_step: int | None = None,

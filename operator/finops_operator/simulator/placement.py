@@ -67,6 +67,39 @@ def node_name(seed: int, group: str, index: int) -> str:
     return f"ip-10-{raw[0] % 64}-{raw[1]}-{raw[2] % 254 + 1}.ec2.internal"
 
 
+def instance_id(seed: int, node: str) -> str:
+    """EC2 instance id of a simulated node: ``i-0`` + 16 hex (17 hex digits, as AWS issues them)."""
+    return "i-0" + digest(seed, "instance", node).hex()[:16]
+
+
+def provider_id(node: Node) -> str:
+    """The node's ``spec.providerID`` as the AWS cloud provider writes it: ``aws:///<zone>/<instance id>``."""
+    return f"aws:///{node.zone or ''}/{node.instance_id or ''}"
+
+
+def created_ts(node: Node) -> int | None:
+    """Epoch second the node was created (None: unknown, taken as before any window)."""
+    return None if node.created_at is None else int(node.created_at.timestamp())
+
+
+def present_at(node: Node, times: np.ndarray) -> np.ndarray:
+    """bool per time: the node existed (a node lives from ``created_at`` to the end of the simulation)."""
+    created = created_ts(node)
+    return np.ones(len(times), dtype=bool) if created is None else times >= created
+
+
+def hour_shares(nodes: list[Node], hours: np.ndarray) -> np.ndarray:
+    """float [N, H]: the share of each hour (starting at ``hours``) each node existed, 0..1.
+
+    The one lifetime rule the bill (per-second billing), usage hours and OpenMetrics share:
+    a node created at 10:45 exists for 0.25 of the 10:00 hour and all later hours.
+    """
+    created = np.array([created_ts(n) if n.created_at is not None else np.iinfo(np.int64).min // 2
+                        for n in nodes], dtype=np.int64)
+    ends = hours.astype(np.int64)[None, :] + 3600
+    return np.clip((ends - created[:, None]) / 3600.0, 0.0, 1.0)
+
+
 def node_labels(name: str, instance_type: str, group: str | None, zone: str | None, capacity: str) -> dict[str, str]:
     labels = {"kubernetes.io/hostname": name, "node.kubernetes.io/instance-type": instance_type,
               "kubernetes.io/os": "linux", "kubernetes.io/arch": "arm64" if "g." in instance_type else "amd64",
@@ -80,11 +113,11 @@ def node_labels(name: str, instance_type: str, group: str | None, zone: str | No
 
 def make_node(name: str, instance_type: str, group: str | None, zone: str | None, capacity: str,
               created: datetime, labels: dict[str, str], annotations: dict[str, str],
-              unschedulable: bool = False) -> Node:
+              unschedulable: bool = False, instance: str | None = None) -> Node:
     cpu, mem = allocatable(instance_type)
     all_labels = node_labels(name, instance_type, group, zone, capacity) | labels
     return Node(name, instance_type, group, cpu, mem, zone, capacity, all_labels, dict(annotations),
-                unschedulable, created)
+                unschedulable, created, instance)
 
 
 def pod_names(seed: int, workload: Workload, end: datetime) -> list[str]:

@@ -36,6 +36,18 @@ node group ``capacityType``, ``labels``, ``annotations``, ``ageDays``, ``minSize
 unschedulable, ageDays}``; volume ``claim``, ``zone``, ``storageClass``, ``iops``,
 ``throughput``, ``backingVolumeId``, ``tags``.
 
+The bill the simulator writes (:mod:`.billing`) follows an optional ``billing``
+block; every key is optional, the defaults are shown::
+
+    billing:
+      accountId: "123456789012"     # the payer/usage account on the CUR lines (12 digits)
+      savingsPlanCoverage: 0.0      # share of each hour's on-demand EC2 cost a Compute Savings Plan covers, 0..1
+      savingsPlanDiscount: 0.28     # the plan's effective discount off on-demand, 0..<1
+      spotDiscount: null            # spot price = on-demand x (1 - spotDiscount); null: the price book's
+      loadBalancers: 1              # NLBs tagged kubernetes.io/cluster/<cluster>: owned
+      natGateways: 1                # NAT gateways tagged for the cluster
+      dataTransferGbPerDay: 20      # internet egress billed to the account, not tied to the cluster (OTHER)
+
 Errors are :class:`ConfigError` naming the file and the field path, e.g.
 ``workloads[3].containers[0].cpu.pattern: unknown pattern 'sine'; use one of ...``.
 """
@@ -49,8 +61,11 @@ from typing import Any
 from ..errors import ConfigError, QuantityError
 from ..models import HPA, ContainerRole
 from ..units import parse_cpu, parse_memory
+from .billspec import BillingSpec, parse_billing
 from .patterns import PATTERNS, QUANTITY_PARAMS
 from .placement import INSTANCE_TYPES
+from .reading import Reader as _Obj
+from .reading import choice as _choice
 
 KINDS = ("Deployment", "StatefulSet", "DaemonSet", "CronJob")
 
@@ -147,59 +162,10 @@ class ScenarioSpec:
     node_groups: list[NodeGroupSpec] = field(default_factory=list)
     nodes: list[NodeSpec] = field(default_factory=list)
     volumes: list[VolumeSpec] = field(default_factory=list)
+    billing: BillingSpec = field(default_factory=BillingSpec)
 
 
 # --------------------------------------------------------------------------- reading
-
-
-class _Obj:
-    """A mapping being read at ``path``; every error names source and path."""
-
-    def __init__(self, data: Any, path: str, source: str, allowed: set[str]):
-        self.path, self.source = path, source
-        if not isinstance(data, dict):
-            self.fail(f"expected a mapping, got {type(data).__name__}")
-        unknown = sorted(set(map(str, data)) - allowed)
-        if unknown:
-            self.fail(f"unknown key {unknown[0]!r}; allowed keys: {', '.join(sorted(allowed))}",
-                      key=unknown[0])
-        self.data = data
-
-    def where(self, key: str | None) -> str:
-        return self.path if key is None else (f"{self.path}.{key}" if self.path else key)
-
-    def fail(self, message: str, key: str | None = None) -> None:
-        raise ConfigError(message, source=self.source, field=self.where(key) or None)
-
-    def get(self, key: str, kind: type | tuple, default: Any = ..., *, low: float | None = None) -> Any:
-        if key not in self.data or self.data[key] is None:
-            if default is ...:
-                self.fail("is required", key)
-            return default
-        value = self.data[key]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
-            self.fail(f"expected {' or '.join(k.__name__ for k in kinds)}, got {value!r}", key)
-        if low is not None and value < low:
-            self.fail(f"must be >= {low}, got {value!r}", key)
-        return value
-
-    def strmap(self, key: str) -> dict[str, str]:
-        value = self.get(key, dict, {})
-        return {str(k): str(v) for k, v in value.items()}
-
-    def items(self, key: str, required: bool = False) -> list[tuple[str, Any]]:
-        value = self.get(key, list, ... if required else [])
-        return [(f"{self.where(key)}[{i}]", item) for i, item in enumerate(value)]
-
-
-def _choice(obj: _Obj, key: str, options: tuple[str, ...], default: Any = ...) -> str:
-    value = obj.get(key, str, default)
-    if value not in options and value is not default:
-        obj.fail(f"unknown value {value!r}; use one of {', '.join(options)}", key)
-    return value
 
 
 def _series(data: Any, path: str, source: str, resource: str, limit: float | None) -> SeriesSpec:
@@ -355,14 +321,15 @@ def _end(obj: _Obj) -> datetime | None:
 def parse_scenario(data: Any, *, source: str = "scenario") -> ScenarioSpec:
     """Validate a scenario mapping (as loaded from YAML) into a :class:`ScenarioSpec`."""
     obj = _Obj(data, "", source, {"cluster", "region", "days", "stepSeconds", "seed", "end", "nodeGroups",
-                                  "workloads", "nodes", "volumes"})
+                                  "workloads", "nodes", "volumes", "billing"})
     spec = ScenarioSpec(obj.get("cluster", str), obj.get("region", str, "us-east-1"),
                         [_workload(item, p, source) for p, item in obj.items("workloads", required=True)],
                         obj.get("days", float, 14.0, low=0.01), obj.get("stepSeconds", int, 300, low=1),
                         obj.get("seed", int, 0), _end(obj),
                         [_node_group(item, p, source) for p, item in obj.items("nodeGroups")],
                         [_node(item, p, source) for p, item in obj.items("nodes")],
-                        [_volume(item, p, source) for p, item in obj.items("volumes")])
+                        [_volume(item, p, source) for p, item in obj.items("volumes")],
+                        parse_billing(obj.data.get("billing"), source))
     refs = [(w.kind, w.namespace, w.name) for w in spec.workloads]
     for i, ref in enumerate(refs):
         if ref in refs[:i]:
