@@ -5,6 +5,7 @@ import argparse
 
 from rich.console import Console
 
+from ..money import usd
 from .common import DEMO_SCENARIO, progress
 
 
@@ -38,5 +39,5 @@ def run_simulate(args: argparse.Namespace, console: Console) -> int:
         console.print(f"wrote {args.openmetrics} (backfill: promtool tsdb create-blocks-from openmetrics {args.openmetrics} <dir>)")
     if bill_out:
         console.print(f"wrote {bill_out} (Cost Explorer GetCostAndUsage, daily by SERVICE: "
-                      f"${bill.total():,.2f} from {bill.start:%Y-%m-%d} to {bill.end:%Y-%m-%d})")
+                      f"{usd(bill.total())} from {bill.start:%Y-%m-%d} to {bill.end:%Y-%m-%d})")
     return 0

@@ -39,7 +39,6 @@ from .billspec import BillingSpec, SavingsPlan
 from .placement import digest, hour_shares, seed_of
 
 SOURCE = "simulated"
-EKS_HOURLY = 0.10                 # EKS standard support, per cluster-hour (used when the book has no figure)
 NLB_HOURLY = 0.0225               # Network Load Balancer hour, us-east-1 list
 NLB_LCU_HOURLY = 0.006            # per NLCU-hour; the simulated NLB uses LCUS_PER_HOUR of them
 LCUS_PER_HOUR = 2.0
@@ -184,7 +183,7 @@ def _pv_tags(state: ClusterState, volume) -> dict[str, str]:
 
 
 def _control_plane_lines(ctx: _Context) -> Iterator[BillLine]:
-    hourly = getattr(ctx.book, "control_plane_hourly", EKS_HOURLY)
+    hourly = ctx.book.control_plane_hourly
     arn = ctx.arn("eks", f"cluster/{ctx.state.cluster}")
     kind = ctx.usage_type("AmazonEKS-Hours:perCluster", always=True)
     for h in range(len(ctx.hours)):
