@@ -115,9 +115,14 @@ def write_rows(rows: list[dict[str, Any]], path: Path) -> Path:
     try:
         con.execute(f"CREATE TABLE cur ({', '.join(f'{name} {kind}' for name, kind in SCHEMA.items())})")
         if rows:
-            columns = list(SCHEMA)
-            select = ", ".join(f"unnest(${i + 1})" for i in range(len(columns)))
-            con.execute(f"INSERT INTO cur SELECT {select}", [[row[c] for row in rows] for c in columns])
+            columns = [c for c in SCHEMA if c != "resource_tags"]
+            inner = ", ".join(f"unnest(${i + 1}::{SCHEMA[c]}[]) AS {c}" for i, c in enumerate(columns))
+            n = len(columns)
+            inner += f", unnest(${n + 1}::VARCHAR[][]) AS tag_keys, unnest(${n + 2}::VARCHAR[][]) AS tag_values"
+            params = [[row[c] for row in rows] for c in columns]
+            params += [[list(row["resource_tags"]) for row in rows], [list(row["resource_tags"].values()) for row in rows]]
+            con.execute(f"INSERT INTO cur SELECT {', '.join(columns)}, map(tag_keys, tag_values) FROM (SELECT {inner})",
+                        params)
         target = str(path).replace("'", "''")
         con.execute(f"COPY cur TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
     finally:
