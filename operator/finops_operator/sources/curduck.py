@@ -38,7 +38,6 @@ from .cursql import CurScope, bill_sql, missing_columns, rows_to_bill
 
 log = logging.getLogger(__name__)
 
-PERMISSIONS = ("s3:ListBucket", "s3:GetObject")
 MANIFEST = ".cur-objects.json"
 VIEW = "cur"
 _SAFE_PART = re.compile(r"^[A-Za-z0-9!_.*'()=-]+$")
