@@ -173,3 +173,18 @@ def test_athena_style_string_rows_make_the_same_bill(tmp_path: Path) -> None:
                 "currency": "USD", "cost": repr(line.cost), "list_cost": repr(line.list_cost)} for line in typed.lines]
     again = rows_to_bill(as_text, scope(), source="cur:athena")
     assert again.lines == typed.lines
+
+
+def test_athena_failures_name_the_query_and_reason() -> None:
+    from finops_operator.errors import DataSourceError, DataSourceRefused
+    from finops_operator.sources.aws import AwsSource
+    from finops_operator.sources.curathena import AthenaCur
+
+    athena = AthenaCur(AwsSource("eu-west-1"), database="cur", table="report", output_location="s3://b-1/x/")
+    failed = athena._failure("q-1", "FAILED", {"AthenaError": {"ErrorMessage": "SYNTAX_ERROR: line 1:8"}})
+    assert isinstance(failed, DataSourceRefused) and "query q-1 FAILED: SYNTAX_ERROR" in str(failed)
+    cancelled = athena._failure("q-2", "CANCELLED", {"StateChangeReason": "cancelled by user"})
+    assert type(cancelled) is DataSourceError and "q-2" in str(cancelled) and "cancelled by user" in str(cancelled)
+    column = athena._failure("q-3", "FAILED", {"AthenaError": {"ErrorMessage": "COLUMN_NOT_FOUND: line 5:3: "
+                                                               "Column 'line_item_resource_id' cannot be resolved"}})
+    assert isinstance(column, ConfigError) and "INCLUDE_RESOURCES" in str(column) and "q-3" in str(column)
