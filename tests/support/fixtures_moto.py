@@ -47,6 +47,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:    # noqa: N802
         self._handle()
 
+    def do_PUT(self) -> None:    # noqa: N802 (S3: buckets and objects)
+        self._handle()
+
+    def do_DELETE(self) -> None:    # noqa: N802
+        self._handle()
+
     def _handle(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         action, json_protocol = self._action(body)
@@ -143,9 +149,23 @@ class AwsProxy(ThreadingHTTPServer):
                                json={"results": results}, timeout=10)
         assert answer.status_code == 201, answer.text
 
+    def set_athena_results(self, results: list[dict], region: str) -> None:
+        """Queue Athena query results in moto (``rows`` + ``column_info``, taken one per new query id)."""
+        answer = requests.post(f"{self.moto_url}/moto-api/static/athena/query-results",
+                               json={"region": region, "results": results}, timeout=10)
+        assert answer.status_code == 201, answer.text
+
+    def hold_athena_queries(self, polls: int) -> None:
+        """Keep new Athena queries RUNNING for ``polls`` GetQueryExecution calls (moto's state manager)."""
+        requests.post(f"{self.moto_url}/moto-api/state-manager/set-transition", timeout=10, json={
+            "model_name": "athena::execution", "transition": {"progression": "manual", "times": polls}},
+        ).raise_for_status()
+
     def reset(self) -> None:
         """Forget moto's state and the proxy's rules and log."""
         requests.post(f"{self.moto_url}/moto-api/reset", timeout=10).raise_for_status()
+        requests.post(f"{self.moto_url}/moto-api/state-manager/unset-transition", timeout=10,
+                      json={"model_name": "athena::execution"}).raise_for_status()
         with self.lock:
             self.actions.clear()
             self.bodies.clear()

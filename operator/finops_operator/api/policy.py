@@ -57,6 +57,7 @@ class PrometheusSpec:
 class AwsSpec:
     region: str
     cost_source: str = "CostExplorer"
+    cur: specs.CurSource | None = None    # where the CUR 2.0 is read when cost_source is CUR (engine and location)
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ def _prometheus(spec: specs.PolicySpecSchema, source: str) -> PrometheusSpec:
 
 def _aws(spec: specs.PolicySpecSchema) -> AwsSpec | None:
     data = spec.data_sources.aws
-    return None if data is None else AwsSpec(data.region, data.cost_source)
+    return None if data is None else AwsSpec(data.region, data.cost_source, data.cur)
 
 
 def _pricing(spec: specs.PolicySpecSchema, source: str) -> PricingSpec:

@@ -194,28 +194,58 @@ class PrometheusSource(SettingsModel):
     headers: Headers | None = None
 
 
-class CurSource(SettingsModel):
-    """Where the Cost and Usage Report is queried with Athena."""
+S3_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+_DUCKDB_NEEDS = "aws.cur.engine DuckDB needs bucket and exportName (where the CUR 2.0 export writes its Parquet files)"
+_ATHENA_NEEDS = "aws.cur.engine Athena needs database, table and outputLocation (the CUR 2.0 table and where results go)"
 
-    database: str = Field(max_length=255, pattern=r"^[a-zA-Z0-9_]+$")
-    table: str = Field(max_length=255, pattern=r"^[a-zA-Z0-9_]+$")
-    workgroup: str = Field(default="primary", max_length=128, pattern=r"^[a-zA-Z0-9._-]+$")
-    output_location: str = Field(max_length=1024, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
-                                 description="S3 URI for Athena results, e.g. s3://my-bucket/athena/")
+
+class CurSource(SettingsModel):
+    """Where the CUR 2.0 export is read: its Parquet files in S3 (DuckDB, default) or its Athena table."""
+
+    rules = (Rule("(has(self.engine) && self.engine == 'Athena') || (has(self.bucket) && has(self.exportName))",
+                  _DUCKDB_NEEDS, lambda c: c.engine == "Athena" or (c.bucket is not None and c.export_name is not None)),
+             Rule("!has(self.engine) || self.engine != 'Athena' || "
+                  "(has(self.database) && has(self.table) && has(self.outputLocation))", _ATHENA_NEEDS,
+                  lambda c: c.engine != "Athena" or None not in (c.database, c.table, c.output_location)))
+
+    engine: Literal["DuckDB", "Athena"] = Field(default="DuckDB", description=(
+        "DuckDB: download the export's Parquet files (only new or changed ones) and query them in the operator. "
+        "Athena: run the same SQL on the export's Athena table, for accounts whose CUR is too large to download."))
+    bucket: str | None = Field(default=None, max_length=63, pattern=S3_BUCKET,
+                               description="DuckDB: the S3 bucket the Data Export delivers to.")
+    prefix: str = Field(default="", max_length=512, pattern=r"^([A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*)?$",
+                        description="DuckDB: the export's S3 path prefix (no leading or trailing slash).")
+    export_name: str | None = Field(default=None, max_length=128, pattern=r"^[0-9A-Za-z!._*'()-]+$",
+                                    description="DuckDB: the export's name (files are under "
+                                                "<prefix>/<exportName>/data/BILLING_PERIOD=YYYY-MM/).")
+    max_download_gib: int = Field(default=20, ge=1, le=1024, description=(
+        "DuckDB: the most the local copy of the CUR may hold for the periods read; above it the read stops "
+        "with an error saying to use engine Athena."))
+    database: str | None = Field(default=None, max_length=255, pattern=r"^[a-zA-Z0-9_]+$",
+                                 description="Athena: the Glue database of the CUR 2.0 table.")
+    table: str | None = Field(default=None, max_length=255, pattern=r"^[a-zA-Z0-9_]+$",
+                              description="Athena: the CUR 2.0 table.")
+    workgroup: str = Field(default="primary", max_length=128, pattern=r"^[a-zA-Z0-9._-]+$",
+                           description="Athena: the workgroup queries run in.")
+    output_location: str | None = Field(default=None, max_length=1024,
+                                        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
+                                        description="Athena: S3 URI for query results, e.g. s3://my-bucket/athena/")
 
 
 class AwsSource(SettingsModel):
-    """AWS cost data (Cost Explorer, or the Cost and Usage Report through Athena)."""
+    """AWS cost data: Cost Explorer (light), or the Cost and Usage Report 2.0 (DuckDB or Athena)."""
 
     rules = (Rule("!has(self.costSource) || self.costSource != 'CUR' || has(self.cur)",
-                  "aws.cur (database, table, outputLocation) is required when aws.costSource is CUR",
+                  "aws.cur (engine DuckDB: bucket, exportName; engine Athena: database, table, outputLocation) is "
+                  "required when aws.costSource is CUR",
                   lambda a: a.cost_source != "CUR" or a.cur is not None, field="cur"),)
 
     region: Annotated[str, Field(max_length=32, description="AWS region, e.g. eu-central-1."),
                       Matches(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}$",
                               "region must be an AWS region such as eu-central-1")]
     cost_source: Literal["CostExplorer", "CUR"] = Field(default="CostExplorer", description=(
-        "CostExplorer (GetCostAndUsage) or CUR (Cost and Usage Report via Athena, for large accounts)."))
+        "CostExplorer (GetCostAndUsage, daily by service) or CUR (the Cost and Usage Report 2.0: per resource, "
+        "with Savings Plans, RI and spot effective cost)."))
     cur: CurSource | None = None
 
 

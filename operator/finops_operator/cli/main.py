@@ -84,6 +84,8 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--openmetrics", type=Path, help="also write OpenMetrics text for promtool backfill")
     p.add_argument("--cost-explorer", type=Path, metavar="FILE",
                    help="also write the simulated bill as Cost Explorer GetCostAndUsage JSON (daily, by SERVICE)")
+    p.add_argument("--cur", type=Path, metavar="FILE",
+                   help="also write the simulated bill as a CUR 2.0 Parquet file (hourly, effective costs)")
     p.set_defaults(func=_cmd_simulate)
 
 

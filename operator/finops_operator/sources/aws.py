@@ -5,6 +5,7 @@ Usage::
     aws = AwsSource("eu-west-1", cache=CostCache(Path("ce-cache.json")))
     rows = aws.cost_by("SERVICE", date(2024, 5, 1), date(2024, 6, 1))
     rows = aws.cost_by("namespace", start, end)           # a cost allocation tag
+    bill = aws.cost_explorer_bill(start, end, tag=("kubernetes.io/cluster/prod", "owned"))   # -> models.costs.Bill
     aws.forecast(date(2024, 6, 10), date(2024, 7, 1))
     aws.unattached_volumes()                              # models.Volume, state "available"
     aws.calls, aws.cache_hits                             # for the scan summary
@@ -29,7 +30,7 @@ import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any, Callable, Iterable
 
 import boto3
@@ -38,8 +39,10 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from ..errors import ConfigError, DataSourceError
 from ..models import Volume, VolumeSource
+from ..models.costs import CURRENCY, Bill, BillLine, CostCategory, PriceSource
 from ..scrub import redact_url, scrub
 from .cost_cache import CostCache
+from ..cur.sql import category_of     # the one category rule, shared with the CUR
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,11 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "instance_types_of": ("ec2:DescribeInstances",),
     "on_demand": ("pricing:GetProducts",),                 # sources/awsprices.py (spec.pricing.live)
     "spot": ("ec2:DescribeSpotPriceHistory",),             # sources/awsprices.py (spec.pricing.live)
+    "cost_explorer_bill": ("ce:GetCostAndUsage",),
+    "cur_duckdb": ("s3:ListBucket", "s3:GetObject"),                  # curduck.CurCache
+    "cur_athena": ("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
+                   "athena:StopQueryExecution", "glue:GetTable", "glue:GetPartitions", "s3:GetBucketLocation",
+                   "s3:GetObject", "s3:ListBucket", "s3:PutObject"),  # curathena.AthenaCur (table + results)
 }
 THROTTLING_CODES = {"Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
                     "TooManyRequestsException", "RequestLimitExceeded", "LimitExceededException",
@@ -256,6 +264,24 @@ class AwsSource:
                                     bool(period.get("Estimated", False)), metric))
         return rows
 
+    def cost_explorer_bill(self, start: date, end: date, *, tag: tuple[str, str] | None = None,
+                           metric: str = "AmortizedCost") -> Bill:
+        """Daily cost by SERVICE as a Bill (no resource ids), optionally only what carries ``tag`` (key, value).
+
+        AmortizedCost is the effective cost (Savings Plans and RI spread over their usage). "EC2 - Other"
+        is split by USAGE_TYPE (EBS volumes, NAT gateways, the rest) with one more grouped request.
+        Each request is paginated and cached like :meth:`cost_by`.
+        """
+        scope = {"Tags": {"Key": tag[0], "Values": [tag[1]], "MatchOptions": ["EQUALS"]}} if tag else None
+        rows = self.cost_by("SERVICE", start, end, metric=metric, cost_filter=scope)
+        split: list[CostRow] = []
+        if any(r.group == EC2_OTHER and r.amount for r in rows):
+            other = {"Dimensions": {"Key": "SERVICE", "Values": [EC2_OTHER], "MatchOptions": ["EQUALS"]}}
+            split = self.cost_by("USAGE_TYPE", start, end, metric=metric,
+                                 cost_filter={"And": [scope, other]} if scope else other)
+        return ce_bill([r for r in rows if not (split and r.group == EC2_OTHER)], split, start, end,
+                       where=f"cost explorer ({metric}{f', tag {tag[0]}={tag[1]}' if tag else ''})")
+
     def forecast(self, start: date, end: date, *, metric: str = "UNBLENDED_COST",
                  granularity: str = "MONTHLY") -> Forecast:
         """GetCostForecast with a 95% prediction interval (``start`` must be today or later in AWS)."""
@@ -313,3 +339,46 @@ class AwsSource:
                 for instance in reservation.get("Instances", []):
                     found[wanted[instance["InstanceId"]]] = instance["InstanceType"]
         return found
+
+
+# --------------------------------------------------------------------------- Cost Explorer -> Bill
+
+EC2_OTHER = "EC2 - Other"
+SERVICE_CODES = {   # Cost Explorer SERVICE names -> the CUR product codes a Bill uses
+    "Amazon Elastic Compute Cloud - Compute": "AmazonEC2", EC2_OTHER: "AmazonEC2",
+    "Amazon Elastic Kubernetes Service": "AmazonEKS", "Amazon Elastic Load Balancing": "AWSELB",
+    "Amazon Virtual Private Cloud": "AmazonVPC", "Amazon Elastic Block Store": "AmazonEC2",
+    "Amazon Simple Storage Service": "AmazonS3", "AmazonCloudWatch": "AmazonCloudWatch",
+}
+SERVICE_CATEGORIES = {
+    "Amazon Elastic Compute Cloud - Compute": CostCategory.NODE,
+    "Amazon Elastic Kubernetes Service": CostCategory.CONTROL_PLANE,
+    "Amazon Elastic Load Balancing": CostCategory.LOAD_BALANCER,
+    "Amazon Elastic Block Store": CostCategory.VOLUME,
+}
+
+
+def _ce_line(row: CostRow, *, service: str, usage_type: str, category: CostCategory) -> BillLine:
+    start = datetime.combine(row.start, time(), UTC)
+    end = datetime.combine(row.end, time(), UTC)
+    return BillLine(start, end, "", category, service, usage_type, row.amount, row.amount, PriceSource.EFFECTIVE)
+
+
+def ce_bill(by_service: list[CostRow], ec2_other: list[CostRow], start: date, end: date, *, where: str) -> Bill:
+    """Cost Explorer rows -> Bill: categories by service, "EC2 - Other" by usage type (cur.sql.category_of)."""
+    for row in (*by_service, *ec2_other):
+        if row.unit != CURRENCY:
+            raise ConfigError(f"Cost Explorer answered in {row.unit!r}; only {CURRENCY} is supported",
+                              source=where, field="Unit")
+    lines = [_ce_line(r, service=SERVICE_CODES.get(r.group, r.group), usage_type="",
+                      category=SERVICE_CATEGORIES.get(r.group, CostCategory.OTHER)) for r in by_service if r.amount]
+    lines += [_ce_line(r, service="AmazonEC2", usage_type=r.group, category=category_of("AmazonEC2", r.group, ""))
+              for r in ec2_other if r.amount]
+    bill = Bill("cost-explorer", datetime.combine(start, time(), UTC), datetime.combine(end, time(), UTC), lines)
+    bill.problems.append("Cost Explorer gives no public on-demand cost: list_cost is the billed cost")
+    estimated = sorted({r.start.isoformat() for r in (*by_service, *ec2_other) if r.estimated})
+    if estimated:
+        bill.problems.append(f"Cost Explorer marks {len(estimated)} day(s) as estimated ({estimated[0]} ...)")
+    if not lines:
+        bill.problems.append(f"{where} has no cost from {start} to {end}")
+    return bill
