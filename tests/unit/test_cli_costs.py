@@ -138,3 +138,14 @@ def test_top_must_be_a_positive_number(capsys):
 def test_a_missing_snapshot_names_the_file(tmp_path, capsys):
     assert main(["costs", "--snapshot", str(tmp_path / "missing.npz")]) == 2
     assert "missing.npz" in capsys.readouterr().err
+
+
+def test_a_snapshot_with_its_cur_file_reconciles_through_duckdb(tmp_path, capsys):
+    """finops simulate --cur writes CUR 2.0 Parquet; finops costs --cur reads it with the one CUR SQL."""
+    snap, cur = tmp_path / "s.npz", tmp_path / "cur.parquet"
+    assert main(["simulate", "--out", str(snap), "--cur", str(cur)]) == 0
+    capsys.readouterr()
+    assert main(["costs", "--snapshot", str(snap), "--cur", str(cur), "--output", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["bill"]["source"] == "cur:duckdb"
+    assert abs(float(doc["bill"]["residual"])) <= 0.01 * float(doc["bill"]["total"]) and doc["totals"]["idle"] > 0

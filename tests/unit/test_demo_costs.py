@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from rich.console import Console
 
 from finops_operator.actuation.plan import Plan
@@ -58,15 +59,23 @@ def test_cost_and_savings_table():
                       "cluster-wide findings (nodes, volumes)", "total"]
 
 
-def test_the_demo_says_when_cost_allocation_is_not_connected():
-    class Window:
-        start, end = datetime(2024, 6, 1, tzinfo=UTC), datetime(2024, 6, 15, tzinfo=UTC)
+@pytest.fixture(scope="module")
+def demo_simulation():
+    from finops_operator.cli.common import DEMO_SCENARIO
+    from finops_operator.simulator import load_scenario, simulate
+    return simulate(load_scenario(DEMO_SCENARIO))
 
-    class Sim:
-        class state:                                                                # noqa: N801
-            window = Window
 
+def test_the_demo_cost_table_reconciles_with_the_simulated_bill(demo_simulation):
+    """The real pipeline: the demo cluster's usage hours, its region's prices and its simulated bill."""
+    from finops_operator.settings import PolicySettings
+    report = demo.demo_cost_report(demo_simulation, PolicySettings())
+    assert report.bill_source == "simulated" and report.bill_total > 0
+    assert abs(report.residual) <= 0.01 * report.bill_total
+    namespaces = {r.key for r in report.rows if r.kind == "allocated"}
+    assert {"payments", "search", "checkout"} <= namespaces
+    assert {"idle", "shared"} <= {r.kind for r in report.rows}
     console = Console(record=True, width=140)
-    demo.show_cost_and_savings(console, Sim, None, scan_result())                  # type: ignore[arg-type]
-    # Transitional (issue 9): replaced by the real table once allocate_offline is connected.
-    assert "Cost by namespace: cost allocation is not connected in this build" in console.export_text()
+    demo.show_cost_and_savings(console, demo_simulation, PolicySettings(), scan_result())
+    text = console.export_text()
+    assert "payments" in text and "residual" in text

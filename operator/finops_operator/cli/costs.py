@@ -30,8 +30,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..costreport import CostReport, CostWindow, cost_report, fit_window, parse_by, parse_window, report_to_json
-from ..errors import ConfigError, FinOpsError
-from ..models.costs import Allocation, Bill
+from ..errors import ConfigError
+from ..models.costs import Allocation, Bill, hour_starts
 from ..money import decimal_string, signed_usd, usd
 from ..settings import PolicySettings
 from .common import DEMO_SCENARIO, load_policy_file, print_json, progress
@@ -44,12 +44,6 @@ _KIND_STYLE = {"idle": "yellow", "shared": "cyan", "unallocated": "red", "other"
 # --------------------------------------------------------------------------- where the allocation comes from
 
 
-class EngineNotConnected(FinOpsError):
-    """Transitional (issue 9): the allocation engine is not connected to this command yet."""
-
-    permanent = True
-
-
 @dataclass
 class CostData:
     """One cluster's data: where relative windows end, what it covers, and how to allocate a window of it."""
@@ -60,12 +54,35 @@ class CostData:
     allocate: Callable[[CostWindow], tuple[Allocation, Bill | None]]
 
 
-def allocate_offline(data: Any, settings: PolicySettings, window: CostWindow) -> tuple[Allocation, Bill | None]:
-    """THE DATA HOOK for a snapshot or a simulation (connected when the issue-9 engines merge):
-    ``usage_hours(data, window.start, window.end)`` + the region's prices + ``simulate_bill`` (a
-    simulation has one) -> ``allocate(...)`` with the policy's allocation settings."""
-    raise EngineNotConnected("cost allocation is not connected in this build (issue 9: the allocation engine)",
-                             source="finops costs")
+def allocate_offline(data: Any, settings: PolicySettings, window: CostWindow, *, policy: Path | None = None,
+                     cur: list[Path] | None = None) -> tuple[Allocation, Bill | None]:
+    """A snapshot or a simulation: its hourly usage, the region's prices (with the policy's ``spec.pricing``)
+    and its bill: the CUR 2.0 files given (``--cur``, read through DuckDB with the one CUR SQL), else the
+    bill the simulator writes for it."""
+    from ..costrun import allocate_window
+    from ..simulator import simulate_bill, usage_hours
+    from .common import load_prices
+    state = data.state
+    book = load_prices(policy, state.region)
+    usage = usage_hours(data, window.start, window.end)
+    bill = read_cur_files(cur, state, window) if cur else simulate_bill(data, book)
+    return allocate_window(usage, state.nodes, book, bill, settings.allocation), bill
+
+
+def read_cur_files(files: list[Path], state: Any, window: CostWindow) -> Bill:
+    """Local CUR 2.0 Parquet files (all in one directory: DuckDB may read nothing else) -> the cluster's bill."""
+    from ..cur.sql import CurScope
+    from ..sources.curduck import query_cur_files
+    folders = {f.resolve().parent for f in files}
+    if len(folders) != 1:
+        raise ConfigError("--cur files must all be in one directory (DuckDB is allowed to read only there)",
+                          field="--cur")
+    ids = [n.instance_id for n in state.nodes if n.instance_id] + \
+        [v.backing_volume_id or v.id for v in state.volumes]
+    hours = hour_starts(window.start, window.end)          # whole hours, as allocation counts them
+    scope = CurScope.for_cluster(state.cluster, datetime.fromtimestamp(int(hours[0]), UTC),
+                                 datetime.fromtimestamp(int(hours[-1]) + 3600, UTC), resource_ids=ids)
+    return query_cur_files([f.resolve() for f in files], scope, cache_dir=folders.pop())
 
 
 def allocate_live(args: argparse.Namespace, settings: PolicySettings,
@@ -77,7 +94,8 @@ def allocate_live(args: argparse.Namespace, settings: PolicySettings,
                              source="finops costs")
 
 
-def offline_data(snapshot: Path | None, settings: PolicySettings, console: Console) -> CostData:
+def offline_data(snapshot: Path | None, settings: PolicySettings, console: Console, *, policy: Path | None = None,
+                 cur: list[Path] | None = None) -> CostData:
     """``--snapshot FILE``, or the demo's bundled scenario through the simulator."""
     with progress(console) as bar:
         if snapshot is None:
@@ -92,7 +110,8 @@ def offline_data(snapshot: Path | None, settings: PolicySettings, console: Conso
             name = str(snapshot)
     window = data.state.window
     return CostData(description=f"{name} ({data.state.cluster}, {data.state.region})", now=window.end,
-                    span=(window.start, window.end), allocate=lambda w: allocate_offline(data, settings, w))
+                    span=(window.start, window.end),
+                    allocate=lambda w: allocate_offline(data, settings, w, policy=policy, cur=cur))
 
 
 def live_data(args: argparse.Namespace, settings: PolicySettings) -> CostData:
@@ -116,7 +135,7 @@ def run_costs(args: argparse.Namespace, console: Console, *, data: CostData | No
     settings = load_policy_file(args.policy)
     if data is None:
         data = live_data(args, settings) if args.kubeconfig is not None else \
-            offline_data(args.snapshot, settings, console)
+            offline_data(args.snapshot, settings, console, policy=args.policy, cur=args.cur)
     report = build_report(data, by=by, window_text=args.window, top=args.top)
     if args.output == "json":
         print_json(report_to_json(report))

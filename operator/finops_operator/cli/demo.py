@@ -123,12 +123,8 @@ def demo_cost_report(simulation: object, settings: PolicySettings) -> CostReport
 
 def show_cost_and_savings(console: Console, simulation: object, settings: PolicySettings,
                           result: ScanResult) -> None:
-    from .costs import EngineNotConnected, footer_lines
-    try:
-        report = demo_cost_report(simulation, settings)
-    except EngineNotConnected as exc:                                   # transitional: until issue 9's engines merge
-        console.print(f"\n[dim]Cost by namespace: {escape(exc.message)}[/]")
-        return
+    from .costs import footer_lines
+    report = demo_cost_report(simulation, settings)
     console.print()
     console.print(cost_and_savings_table(report, result))
     for line in footer_lines(report):

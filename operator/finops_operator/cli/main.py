@@ -58,6 +58,9 @@ def _add_costs(sub: argparse._SubParsersAction) -> None:
                      help="a live cluster (default kubeconfig when no path is given); needs --prometheus")
     p.add_argument("--prometheus", metavar="URL", help="Prometheus URL for a live cluster")
     p.add_argument("--policy", type=Path, help="policy YAML (its allocation and pricing settings); default: built-in")
+    p.add_argument("--cur", type=Path, nargs="+", metavar="FILE",
+                   help="with a snapshot: CUR 2.0 Parquet files (one directory) as the bill, read with DuckDB; "
+                        "default: the bill the simulator writes for the snapshot")
     p.add_argument("--by", default="namespace", metavar="GROUPING",
                    help="namespace (default), team, workload, node, service, category or label:KEY")
     p.add_argument("--window", default="30d", help="7d, 30d (default), month-to-date or FROM..TO (ISO dates, TO "

@@ -12,7 +12,7 @@ starts, epoch seconds). Nothing here does I/O.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 from typing import Callable, Iterable, Mapping
@@ -111,6 +111,20 @@ class Bill:
         for line in self.lines:
             out[line.category] += line.cost
         return dict(out)
+
+    def clip(self, start: datetime, end: datetime) -> "Bill":
+        """The part of the bill inside ``[start, end)``; a line crossing an edge keeps its share by time."""
+        lines = []
+        for line in self.lines:
+            first, last = max(line.start, start), min(line.end, end)
+            if last <= first:
+                continue
+            share = 1.0 if (first, last) == (line.start, line.end) else \
+                (last - first) / (line.end - line.start)
+            lines.append(line if share == 1.0 else replace(line, start=first, end=last, cost=line.cost * share,
+                                                          list_cost=line.list_cost * share))
+        return Bill(self.source, max(self.start, start), min(self.end, end), lines, self.currency,
+                    list(self.problems))
 
     def by_resource(self, category: CostCategory | None = None) -> dict[str, float]:
         """Effective cost per resource id (lines without one are left out)."""
