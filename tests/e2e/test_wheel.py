@@ -123,3 +123,18 @@ def policy(prometheus_url: str, remote: Path) -> dict:
                      "guardrails": {"maxSingleChangePercent": 95},
                      "git": {"provider": "Git", "repository": f"file://{remote}", "baseBranch": "main",
                              "paths": ["apps"], "labels": ["finops"]}}}
+
+
+def test_live_costs_from_the_wheel(wheel_venv, live_world, e2e_prometheus):
+    """finops costs on a live cluster: inventory from the apiserver, hourly usage from the real Prometheus."""
+    kube, _, tmp = live_world
+    proc = wheel_venv.run("costs", "--kubeconfig", str(kube.kubeconfig), "--prometheus", e2e_prometheus.url,
+                          "--window", "2d", "--output", "json", cwd=tmp)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["schema"] == "finops.costs/v1"
+    assert doc["bill"]["source"] is None and doc["bill"]["total"] is None      # the command line reads no bill
+    assert [s["source"] for s in doc["priceSources"]] == ["list"]
+    rows = {(r["kind"], r["key"]): float(r["cost"]) for r in doc["rows"]}
+    assert rows.get(("allocated", SHOP), 0) > 0, rows
+    assert any("no bill read" in note for note in doc["notes"]), doc["notes"]

@@ -87,11 +87,9 @@ def read_cur_files(files: list[Path], state: Any, window: CostWindow) -> Bill:
 
 def allocate_live(args: argparse.Namespace, settings: PolicySettings,
                   window: CostWindow) -> tuple[Allocation, Bill | None]:
-    """THE DATA HOOK for a live cluster (connected when the issue-9 engines merge): inventory from
-    ``--kubeconfig`` (as cli/live.py reads it), UsageHours from ``--prometheus`` (sources/promalloc),
-    prices, the bill of the policy's data source -> ``allocate(...)``."""
-    raise EngineNotConnected("cost allocation of a live cluster is not connected in this build (issue 9)",
-                             source="finops costs")
+    """A live cluster: see :func:`.live.read_live_costs`."""
+    from .live import read_live_costs
+    return read_live_costs(args, settings, window.start, window.end)
 
 
 def offline_data(snapshot: Path | None, settings: PolicySettings, console: Console, *, policy: Path | None = None,

@@ -65,3 +65,33 @@ def load_live_state(args: argparse.Namespace, settings: PolicySettings, console:
     console.print(f"[dim]read {len(state.workloads)} workloads, {len(state.usage)} containers with usage "
                   f"({', '.join(f'{k}: {v} requests' for k, v in reader.calls.items())})[/]")
     return state
+
+
+def read_live_costs(args: argparse.Namespace, settings: PolicySettings, start: datetime, end: datetime):
+    """Allocate a live cluster's ``[start, end)``: inventory from ``--kubeconfig``, hourly usage from
+    ``--prometheus`` (batched, sources/promalloc), the region's prices with the ``--policy`` file's
+    ``spec.pricing``. No bill is read from the command line: costs are the price book's (said in the notes).
+    Returns ``(Allocation, None)``."""
+    from ..api.policy import DEFAULT_EXCLUDED
+    from ..api.wiring import api_client_from
+    from ..costrun import allocate_window
+    from ..sources.kubernetes import KubernetesSource
+    from ..sources.promalloc import read_usage_hours
+    from ..sources.prometheus import PrometheusSource
+    from ..sources.promql import Scope
+    from .common import load_prices
+
+    config = load_config()
+    api_client = api_client_from(args.kubeconfig or None)
+    try:
+        inventory = KubernetesSource(api_client).read()
+    finally:
+        api_client.close()
+    scope = Scope(exclude_namespaces="|".join(re.escape(n) for n in DEFAULT_EXCLUDED))
+    usage = read_usage_hours(PrometheusSource(args.prometheus), scope, start, min(end, utcnow()),
+                             inventory=inventory)
+    book = load_prices(args.policy, config.aws_region)
+    allocation = allocate_window(usage, inventory.nodes, book, None, settings.allocation)
+    allocation.notes.append(f"no bill read: node costs are {book.label} prices; the operator reconciles with the "
+                            "bill of its policy's dataSources.aws (CUR or Cost Explorer)")
+    return allocation, None
