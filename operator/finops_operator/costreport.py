@@ -187,9 +187,9 @@ def fit_window(window: CostWindow, data_start: datetime, data_end: datetime) -> 
     if end <= start:
         raise ConfigError(f"{window.asked!r} ({_when(window.start)} .. {_when(window.end)}) is outside the data, "
                           f"which covers {covered}; choose a window inside it", field="--window")
-    if (start, end) == (window.start, window.end):
-        return window, []
     fitted = CostWindow(window.asked, start, end)
+    if start - window.start < timedelta(hours=1) and window.end - end < timedelta(hours=1):
+        return fitted, []          # inside the hour: allocation counts whole hours, nothing is missing
     return fitted, [f"--window {window.asked} asks for {_when(window.start)} .. {_when(window.end)}, but the data "
                     f"covers {covered}: costs are for {_when(start)} .. {_when(end)} "
                     f"({fitted.hours / 24:.1f} of {(window.end - window.start) / timedelta(days=1):.1f} days)"]

@@ -133,3 +133,16 @@ def test_many_containers_are_vectorised(billed_simulation):
     assert out[5, 10] == pytest.approx(float(matrix[5, 120:132].mean()), rel=1e-5)
     assert time.perf_counter() - began < 20          # seconds, not minutes, even on a busy machine
 
+
+
+def test_bursts_are_shrunk_to_fit_the_node_and_requests_are_untouched():
+    import numpy as np
+
+    from finops_operator.simulator.usagehours import fit_bursts
+    request = np.array([[1.0, 1.0], [1.0, 1.0], [0.5, 0.5]])
+    usage = np.array([[3.0, 1.5], [2.0, 0.5], [2.0, np.nan]])        # node 0 needs 5 then 2.5 of 4 cores
+    fitted = fit_bursts(request, usage, np.array([0, 0, 1], dtype=np.int32), np.array([4.0, 8.0]))
+    assert np.fmax(request[:2, 0], fitted[:2, 0]).sum() == pytest.approx(4.0)   # the full node, not more
+    assert fitted[0, 0] == pytest.approx(1.0 + 2.0 * (2 / 3)) and fitted[1, 0] == pytest.approx(1.0 + 1.0 * (2 / 3))
+    assert fitted[:2, 1].tolist() == [1.5, 0.5]                                  # it fitted: unchanged
+    assert fitted[2, 0] == 2.0 and np.isnan(fitted[2, 1])                        # other node, gaps kept

@@ -118,7 +118,8 @@ def demo_cost_report(simulation: object, settings: PolicySettings) -> CostReport
     window = simulation.state.window                                    # type: ignore[attr-defined]
     data = CostData(description="the demo cluster", now=window.end, span=(window.start, window.end),
                     allocate=lambda w: allocate_offline(simulation, settings, w))
-    return build_report(data, by="namespace", window_text="30d", top=None)
+    days = round((window.end - window.start) / timedelta(days=1))        # the simulated span, e.g. 14d
+    return build_report(data, by="namespace", window_text=f"{days}d", top=None)
 
 
 def show_cost_and_savings(console: Console, simulation: object, settings: PolicySettings,

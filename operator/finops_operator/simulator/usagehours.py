@@ -52,10 +52,34 @@ def usage_hours(source, start: datetime | None = None, end: datetime | None = No
                                                                                    enumerate(state.nodes)})
     started = _started(cpu_h, mem_h)[series_row] if len(series_row) else np.zeros((0, len(hours)), dtype=bool)
     running = started & (node_present[node_of] if len(node_of) else started)
-    return UsageHours(hours, nodes, node_present, containers, node_of,
-                      _spread(cpu_req[:, None], running), _masked(cpu_h, series_row, running),
-                      _spread(mem_req[:, None], running), _masked(mem_h, series_row, running),
+    cpu_use, mem_use = _masked(cpu_h, series_row, running), _masked(mem_h, series_row, running)
+    cpu_need, mem_need = _spread(cpu_req[:, None], running), _spread(mem_req[:, None], running)
+    capacity = np.array([(n.allocatable_cpu, float(n.allocatable_memory)) for n in state.nodes]).reshape(-1, 2)
+    cpu_use = fit_bursts(cpu_need, cpu_use, node_of, capacity[:, 0])
+    mem_use = fit_bursts(mem_need, mem_use, node_of, capacity[:, 1])
+    return UsageHours(hours, nodes, node_present, containers, node_of, cpu_need, cpu_use, mem_need, mem_use,
                       claims=_claims(state))
+
+
+def fit_bursts(request: np.ndarray, usage: np.ndarray, node_of: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Usage above request shrunk so no node uses more than it has, as the kernel shares a full node.
+
+    Every replica carries its workload's worst-replica series, so the bursts of a node's pods can add
+    up past the node; a real node cannot use more than its capacity. Bursts are scaled down in
+    proportion, each hour, on the nodes where they would not fit (requests are never touched).
+    """
+    if not len(node_of):
+        return usage
+    burst = np.clip(np.nan_to_num(usage - np.nan_to_num(request)), 0.0, None)
+    nodes, hours = len(capacity), usage.shape[1]
+    need = np.zeros((nodes, hours))
+    extra = np.zeros((nodes, hours))
+    np.add.at(need, node_of, np.nan_to_num(np.fmax(request, usage)))
+    np.add.at(extra, node_of, burst)
+    over = need - capacity[:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        keep = np.where(over > 0, np.clip(1.0 - over / np.where(extra > 0, extra, 1.0), 0.0, 1.0), 1.0)
+    return np.where(burst > 0, usage - burst * (1.0 - keep[node_of]), usage)
 
 
 def hourly_means(matrix: np.ndarray, timestamps: np.ndarray, hours: np.ndarray) -> np.ndarray:
