@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from ..models import Window
 from ..models.costs import Bill, UsageHours
@@ -30,6 +30,7 @@ from ..sources.promql import Scope
 from .policy import AwsSpec, PolicySpec
 
 if TYPE_CHECKING:
+    from ..sources.aws import AwsSource
     from ..sources.prometheus import PrometheusSource
 
 COST_EXPLORER_CACHE = timedelta(hours=6)     # GetCostAndUsage costs $0.01 a request; daily data moves slowly
@@ -61,16 +62,18 @@ def resource_ids(usage: UsageHours) -> list[str]:
         [c.volume_id for c in usage.claims if c.volume_id and c.volume_id.startswith("vol-")]
 
 
-def bill_reader(aws: AwsSpec, *, cluster: str, workdir: Path):
-    """``(usage, start, end) -> Bill`` from the policy's cost source."""
+def bill_reader(aws: AwsSpec, *, cluster: str, workdir: Path, connect: Callable[..., "AwsSource"] | None = None):
+    """``(usage, start, end) -> Bill`` from the policy's cost source; ``connect(region, **kw)`` makes the
+    AwsSource (tests point it at moto)."""
     from ..cur.sql import CurScope
-    from ..sources.aws import AwsSource
     from ..sources.cost_cache import CostCache
+    if connect is None:
+        from ..sources.aws import AwsSource as connect
     if aws.cost_source != "CUR":
-        source = AwsSource(aws.region, cache=CostCache(workdir / "cost-explorer.json", ttl=COST_EXPLORER_CACHE))
+        source = connect(aws.region, cache=CostCache(workdir / "cost-explorer.json", ttl=COST_EXPLORER_CACHE))
         tag = cost_explorer_tag(cluster)
         return lambda usage, start, end: source.cost_explorer_bill(start.date(), _end_date(end), tag=tag)
-    cur, source = aws.cur, AwsSource(aws.region)
+    cur, source = aws.cur, connect(aws.region)
     assert cur is not None                        # the spec's rule: costSource CUR requires aws.cur
 
     def scope(usage: UsageHours, start: datetime, end: datetime) -> CurScope:
