@@ -3,15 +3,18 @@ the engine; the CUR is kept in the run's work directory; Cost Explorer is asked 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from finops_operator.api.costsource import bill_reader, resource_ids
+from finops_operator.api.costsource import bill_reader, cost_reader, resource_ids
 from finops_operator.api.policy import read_policy
+from finops_operator.models import Window
 from finops_operator.models.costs import ClaimSlot, NodeSlot, UsageHours, hour_starts
 from finops_operator.sources.aws import AwsSource
+from finops_operator.sources.promql import Scope
 
+from tests.integration.test_promalloc import served  # noqa: F401  (a backfilled Prometheus, module fixture)
 from tests.integration.test_cur_sources import BUCKET, REGION, s3, upload_bill
 from tests.unit.test_cur import HOURS, T0, demo_bill
 
@@ -63,3 +66,16 @@ def test_cost_explorer_is_asked_for_the_cluster_tag_over_whole_days(aws_endpoint
     assert body["TimePeriod"] == {"Start": "2024-05-31", "End": "2024-06-02"}
     assert body["Filter"]["Tags"]["Key"] == "kubernetes.io/cluster/demo"
     assert (tmp_path / "cost-explorer.json").exists()  # answers cached across runs (a request costs $0.01)
+
+
+def test_without_aws_the_reader_gives_prometheus_usage_hours_and_no_bill(served, tmp_path):  # noqa: F811
+    sim, hours, _, source = served
+    spec = read_policy({"metadata": {"name": "p", "namespace": "finops-system"},
+                        "spec": {"mode": "DryRun", "dataSources": {"prometheus": {"url": source.url}}}},
+                       operator_ns="finops-system")
+    read = cost_reader(spec, source, Scope(), cluster="demo", workdir=tmp_path)
+    start, stop = (datetime.fromtimestamp(int(t), UTC) for t in (sim.timestamps[0], sim.timestamps[-1] + 1))
+    usage, bill = read(Window(start, stop, 300))
+    assert bill is None                                     # no dataSources.aws: the price book prices it
+    assert list(usage.hours) == list(hours.hours) and len(usage.containers) == len(hours.containers) > 24
+    assert [n.instance_id for n in usage.nodes] == [n.instance_id for n in hours.nodes]
