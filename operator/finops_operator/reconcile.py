@@ -1,12 +1,14 @@
 """One run of a policy against live systems: the operator's loop without kopf.
 
-    sync PRs -> inventory -> usage -> verify merged -> scan -> ledger -> publish
+    sync PRs -> inventory -> usage -> prices -> costs -> verify merged -> scan -> ledger -> publish
 
 The kopf handlers call :func:`run_policy` from a timer; the integration tests
 call it directly with real Prometheus, moto, git and the GitHub emulator. Every
 stage is isolated: a failing stage is recorded in ``RunReport.errors`` and the
 stages that do not depend on it still run (publishing never runs on missing
-data). Nothing here imports kopf.
+data). The ``costs`` stage (cost allocation of the window) is optional: when it
+fails the run goes on at list prices and the failure is a warning
+(``RunReport.warnings``), not an error. Nothing here imports kopf.
 """
 from __future__ import annotations
 
@@ -20,12 +22,14 @@ from typing import Callable, Protocol
 
 from .actuation.proof import Prover
 from .actuation.providers import Provider, PullRequestRef
+from .costrun import allocate_window, window_rates
 from .detectors import REGISTRY, Skip, type_spec
 from .errors import FinOpsError
 from .gitops.deploymap import DeployPolicy
 from .guardrails import GuardrailContext
 from .ledger import Ledger, Opportunity, OpportunityState
 from .models import ClusterState, Window
+from .models.costs import Allocation, Bill, UsageHours
 from .pipeline import ScanResult, scan
 from .pricing.allocation import Rates, cluster_rates
 from .pricing.catalog import PriceBook
@@ -37,6 +41,12 @@ log = logging.getLogger(__name__)
 
 class StateReader(Protocol):
     def __call__(self, window: Window) -> ClusterState: ...
+
+
+class CostReader(Protocol):
+    """Usage hours of the window and the cluster's bill for it (None: price the window with the price book)."""
+
+    def __call__(self, window: Window) -> tuple[UsageHours, Bill | None]: ...
 
 
 @dataclass
@@ -65,6 +75,10 @@ class RunReport:
     errors: dict[str, str] = field(default_factory=dict)     # stage -> message
     permanent: dict[str, bool] = field(default_factory=dict)  # stage -> the error's class says a retry cannot help
     changed: list[Opportunity] = field(default_factory=list)
+    warnings: dict[str, str] = field(default_factory=dict)   # stage -> message: failed, the run went on without it
+    allocation: Allocation | None = None      # the window's cost allocation (the costs stage)
+    bill: Bill | None = None                  # the bill it was reconciled with (None: price book only)
+    rates: Rates | None = None                # effective rates from the allocation's inputs (None: list rates)
 
     @property
     def ok(self) -> bool:
@@ -77,6 +91,10 @@ class RunReport:
         self.errors[stage] = str(exc) if known else f"{type(exc).__name__}: {exc}"
         self.permanent[stage] = exc.permanent if known else True
 
+    def warn(self, stage: str, exc: BaseException) -> None:
+        """Record a failed optional stage: the run went on without it and stays ok."""
+        self.warnings[stage] = str(exc) if isinstance(exc, FinOpsError) else f"{type(exc).__name__}: {exc}"
+
 
 @dataclass
 class LoopDeps:
@@ -87,6 +105,7 @@ class LoopDeps:
     approved: Callable[[], frozenset[str]] = lambda: frozenset()
     prover: Prover | None = None              # proves edits by rendering; the operator's wiring always sets one
     deploy: DeployPolicy | None = None        # the policy's repository and spec.git.paths (gitops.deploymap)
+    read_costs: CostReader | None = None      # None: no cost allocation; right-sizing priced at list rates
 
 
 def export_tree(repo: Path, ref: str, dest: Path | None = None) -> Path:
@@ -175,7 +194,11 @@ def run_policy(name: str, settings: PolicySettings, ledger: Ledger, deps: LoopDe
     prices = _stage(report, "prices", lambda: book_for_state(deps.prices, state.region, state.nodes))
     if prices is None:
         return report                                   # no price for this region: a ConfigError naming the fix
-    report.verified = _stage(report, "verify", lambda: verify_merged(ledger, state, prices, now, settle)) or []
+    if deps.read_costs is not None:
+        _costs(report, deps.read_costs, window, state, prices, settings)
+    rates = report.rates
+    report.verified = _stage(report, "verify",
+                             lambda: verify_merged(ledger, state, prices, now, settle, rates=rates)) or []
     git = git or GitTarget()
     repo_root = None
     if deps.checkout is not None and settings.mode != Mode.DRY_RUN:
@@ -186,7 +209,7 @@ def run_policy(name: str, settings: PolicySettings, ledger: Ledger, deps: LoopDe
         context.open_prs = max(context.open_prs, _open_count(deps.provider))
     result = _stage(report, "scan", lambda: scan(state, settings, prices=prices, repo_root=repo_root,
                                                  context=context, existing=ledger.open_change_sets(),
-                                                 prover=deps.prover, deploy=deps.deploy))
+                                                 prover=deps.prover, deploy=deps.deploy, rates=rates))
     if result is None:
         return report
     report.result = result
@@ -196,6 +219,22 @@ def run_policy(name: str, settings: PolicySettings, ledger: Ledger, deps: LoopDe
     if deps.provider is not None and repo_root is not None and settings.mode != Mode.DRY_RUN:
         _publish(report, ledger, deps.provider, result, git, now)
     return report
+
+
+def _costs(report: RunReport, read_costs: CostReader, window: Window, state: ClusterState, book: PriceBook,
+           settings: PolicySettings) -> None:
+    """Allocate the window's cost and derive the rates right-sizing and verification price with.
+
+    A failure is a warning: the scan still runs, at list rates (cost data is an addition, not a precondition).
+    """
+    def allocate() -> tuple[Allocation, Bill | None, Rates]:
+        usage, bill = read_costs(window)
+        return (allocate_window(usage, state.nodes, book, bill, settings.allocation), bill,
+                window_rates(usage, state.nodes, book, bill))
+
+    done = _stage(report, "costs", allocate, optional=True)
+    if done is not None:                                 # all or nothing: never a half-priced run
+        report.allocation, report.bill, report.rates = done
 
 
 def _publish(report: RunReport, ledger: Ledger, provider: Provider, result: ScanResult, git: GitTarget,
@@ -224,12 +263,14 @@ def _open_count(provider: Provider) -> int:
         return 0
 
 
-def _stage(report: RunReport, name: str, fn):
+def _stage(report: RunReport, name: str, fn, *, optional: bool = False):
+    """``fn()``, or None with the failure recorded: an error, or a warning for an ``optional`` stage."""
+    record = report.warn if optional else report.fail
     try:
         return fn()
     except FinOpsError as exc:
-        report.fail(name, exc)
+        record(name, exc)
     except Exception as exc:  # an unexpected bug in one stage must not kill the operator
         log.exception("stage %s failed", name)
-        report.fail(name, exc)
+        record(name, exc)
     return None

@@ -168,11 +168,24 @@ def _summary(outcome: RunOutcome) -> str:
     text = (f"{len(report.result.findings)} findings ({verdicts.get('allow', 0)} allowed, "
             f"{verdicts.get('require-approval', 0)} need approval, {verdicts.get('deny', 0)} blocked), "
             f"{usd(savings)}/month allowed")
+    if report.allocation is not None:
+        text += f"; {_allocation_summary(report)}"
+    if "costs" in report.warnings:
+        text += f"; no cost allocation (savings at list prices): {report.warnings['costs']}"
     if outcome.unreadable:
         text += (f"; {len(outcome.unreadable)} unreadable SavingsOpportunity skipped: "
                  + "; ".join(list(outcome.unreadable.values())[:3]))
     if published:
         text += "; published " + ", ".join(f"{p.ref.branch} ({p.ref.state})" for p in published)
+    return text
+
+
+def _allocation_summary(report: RunReport) -> str:
+    allocation = report.allocation
+    assert allocation is not None
+    text = f"{usd(allocation.total)} allocated over {allocation.end - allocation.start}"
+    if allocation.bill_total is not None:
+        text += f" (bill {usd(allocation.bill_total)}, residual {usd(allocation.residual)})"
     return text
 
 
@@ -187,7 +200,9 @@ def _conditions(outcome: RunOutcome, *, generation: int, next_at: datetime, retr
         out.append(condition("DataSourcesReady", False, "DataSourceUnavailable",
                              "; ".join(f"{s}: {m}" for s, m in data_errors.items()), generation=generation))
     elif outcome.report is not None:
-        out.append(condition("DataSourcesReady", True, "DataSourcesReachable", calls, generation=generation))
+        warnings = outcome.report.warnings
+        message = calls + "".join(f"; {s} (optional, skipped this run): {m}" for s, m in warnings.items())
+        out.append(condition("DataSourcesReady", True, "DataSourcesReachable", message, generation=generation))
     if policy.git is None or policy.settings.mode.value == "DryRun":
         out.append(condition("PullRequestsReady", True, "DryRun",
                              "mode DryRun: findings are recorded as SavingsOpportunity objects, no pull requests "
@@ -257,6 +272,8 @@ def run_events(outcome: RunOutcome) -> list[tuple[str, str, str]]:
     for stage, message in outcome.errors.items():
         kind = "permanent" if outcome.permanent.get(stage) else "transient"
         events.append(("Warning", f"{stage.split('/')[0].capitalize()}Failed", f"{stage} ({kind}): {message}"))
+    for stage, message in (outcome.report.warnings.items() if outcome.report is not None else ()):
+        events.append(("Warning", f"{stage.capitalize()}Skipped", f"{stage} (the run went on without it): {message}"))
     for name, message in list(outcome.unreadable.items())[:MAX_OBJECT_EVENTS]:
         events.append(("Warning", "OpportunityUnreadable",
                        f"SavingsOpportunity {name} skipped (fix or delete it; it is not overwritten): {message}"))
@@ -275,6 +292,20 @@ def run_events(outcome: RunOutcome) -> list[tuple[str, str, str]]:
 _FINDING_SERIES: dict[str, set[tuple[str, str]]] = {}
 
 
+def forget_metrics(namespace: str, name: str) -> None:
+    """The policy was deleted: remove its per-policy series that describe its last run."""
+    from .. import metrics
+    policy = f"{namespace}/{name}"
+    metrics.forget_allocation(policy)
+    for type_, verdict in _FINDING_SERIES.pop(policy, set()):
+        metrics.FINDINGS.remove(policy, type_, verdict)
+    for gauge in (metrics.SAVINGS, metrics.LAST_SUCCESS):
+        try:
+            gauge.remove(policy)
+        except KeyError:                       # never set (no successful run yet)
+            pass
+
+
 def record_metrics(outcome: RunOutcome, *, finished: datetime | None = None) -> None:
     """Update the operator's own Prometheus metrics (finops_operator.metrics) for one run."""
     from .. import metrics
@@ -289,6 +320,8 @@ def record_metrics(outcome: RunOutcome, *, finished: datetime | None = None) -> 
     for source, count in outcome.calls.items():
         metrics.QUERIES.labels(policy=policy, source=source).inc(count)
     report = outcome.report
+    if report is not None and report.allocation is not None:
+        metrics.export_allocation(policy, report.allocation, bill=report.bill)
     if report is None or report.result is None:
         return
     counts = Counter((f.type.value, report.result.verdict_of(f).value) for f in report.result.findings)

@@ -9,6 +9,9 @@
 * Prometheus with the bearer token read from the referenced Secret.
 * AWS (EBS volumes) when ``dataSources.aws`` is set; credentials come from the
   environment (IRSA, Pod Identity or the chart's Secret env vars).
+* Cost allocation of each run's window: usage hours from the same Prometheus
+  and scope, the bill from ``dataSources.aws.costSource`` (Cost Explorer, or the
+  CUR 2.0 through DuckDB or Athena), else the price book (:mod:`.costsource`).
 * GitHub (PyGithub) or plain Git with the token read from the referenced
   Secret; the base checkout is a clone kept in the work directory plus a fresh
   ``git archive`` export of the base branch per run, restricted to
@@ -40,6 +43,7 @@ from ..permissions import Rule
 from ..pricing import LivePrices, PriceBook, Pricing, apply_overrides, custom_book
 from ..pricing.overrides import parse_table_text
 from ..reconcile import LoopDeps, export_tree
+from .costsource import cost_reader
 from ..sources.promql import Scope
 from .policy import PolicySpec, ScopeSpec, SecretRef
 
@@ -321,14 +325,16 @@ def build_deps(policy: PolicySpec, api_client: Any, *, workdir: Path,
                               timeout=prom.timeout_seconds)
     aws = AwsSource(policy.aws.region) if policy.aws else None
     region = policy.aws.region if policy.aws else default_region
+    scope = prometheus_scope(namespaces, policy.scope)
     live = LiveStateReader(cluster=cluster, region=region,
                            kube=KubernetesSource(api_client), prometheus=source,
-                           scope=prometheus_scope(namespaces, policy.scope), namespaces=namespaces, aws=aws,
+                           scope=scope, namespaces=namespaces, aws=aws,
                            cpu_percentile=policy.settings.detectors.cpu.percentile,
                            memory_percentile=policy.settings.detectors.memory.percentile)
     reader = ScopedReader(live, namespaces, policy.scope.exclude, policy.scope.label_selector)
     deps = LoopDeps(read_state=reader, approved=approved, prices=_pricing(policy, region, api_client, workdir,
-                                                                           config_map_reader))
+                                                                           config_map_reader),
+                    read_costs=cost_reader(policy, source, scope, cluster=cluster, workdir=workdir))
     if policy.git is not None:
         token = secret(policy.git.token, "spec.git.tokenSecretRef") if policy.git.token else None
         workdir.mkdir(parents=True, exist_ok=True)

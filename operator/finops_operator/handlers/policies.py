@@ -20,7 +20,7 @@ import kopf
 from ..api.coordination import Claim
 from ..api.events import post_event
 from ..api.policy import PolicySpec, read_policy
-from ..api.runs import RunOutcome, execute_run, record_metrics, retry_delay, run_events, run_status
+from ..api.runs import RunOutcome, execute_run, forget_metrics, record_metrics, retry_delay, run_events, run_status
 from ..api.schedule import (
     RETRY,
     RUN_NOW,
@@ -65,8 +65,9 @@ def validate(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf
 
 
 @kopf.on.delete(*RESOURCE, optional=True)
-async def forget(uid: str, memo: kopf.Memo, **_: Any) -> None:
-    """The policy is gone: so is its run Lease (best effort; no finalizer waits for this)."""
+async def forget(uid: str, name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    """The policy is gone: so are its run Lease (best effort; no finalizer waits for this) and its metrics."""
+    forget_metrics(namespace, name)
     await asyncio.to_thread(memo.coordinator.forget, uid)
 
 
