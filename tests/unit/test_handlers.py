@@ -283,9 +283,13 @@ def test_a_run_holds_its_lease_until_after_the_status_is_written(memo, events, r
     assert memo.coordinator.log == ["claimed", "finished", "recorded"], "kept after the run; status written"
 
 
-def test_a_deleted_policy_forgets_its_lease(memo):
-    asyncio.run(policies.forget(uid="u-1", memo=memo))
+def test_a_deleted_policy_forgets_its_lease_and_metrics(memo):
+    from finops_operator import metrics
+    metrics.LAST_SUCCESS.labels(policy="ns/gone").set(1.0)
+    asyncio.run(policies.forget(uid="u-1", name="gone", namespace="ns", memo=memo))
     assert memo.coordinator.log == ["forgot u-1"]
+    from prometheus_client import generate_latest
+    assert 'policy="ns/gone"' not in generate_latest(metrics.REGISTRY).decode()
 
 
 def test_when_the_status_cannot_be_written_first_kopf_writes_it(memo, events, runs):
