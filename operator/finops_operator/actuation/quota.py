@@ -24,6 +24,7 @@ that reason: the finding is skipped, no branch is written for it.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Callable
@@ -237,7 +238,8 @@ def add_resource_entry(text: str, path: str, entry: str) -> str:
     line_start = text.rfind("\n", 0, first.start_mark.index) + 1
     pad = " " * (text.index("-", line_start) - line_start)
     at = yamledit._content_line_end(text, yamledit._last_end(seq))
-    new = text[:at] + f"\n{pad}- {yamledit.render_scalar(entry, None)}" + text[at:]
+    plain = re.fullmatch(r"[A-Za-z0-9_.][A-Za-z0-9_./-]*", entry) is not None   # a path reads as itself
+    new = text[:at] + f"\n{pad}- {entry if plain else yamledit.render_scalar(entry, None)}" + text[at:]
     before, after = yamledit.load_data(text, path)[0], yamledit.load_data(new, path)[0]
     expected = {**before, "resources": list(before.get("resources") or []) + [entry]}
     if yamledit._stringify(after) != yamledit._stringify(expected):
