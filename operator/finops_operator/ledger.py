@@ -11,6 +11,8 @@ SavingsOpportunity objects (``api/opportunities.py`` maps both ways).
     Rejected -> Proposed                                 proposed() again, when should_reopen() said so
                                                          (the guardrails deny it until then)
     any open state -> Superseded                         observe(): the finding disappeared
+    Proposed -> Superseded                               withdrawn(): the operator closed its own PR (a
+                                                         FreezeGrowth released: its reason no longer holds)
     Superseded -> Detected | Blocked | NeedsApproval     observe(): it came back
     Merged | Verified -> Detected | ...                  observe(): a NEW recommendation for the same target
                                                          (e.g. a raise after OOM kills); the finished cycle
@@ -318,6 +320,13 @@ class Ledger:
         opp = self._step(opportunity_id, frozenset({S.PROPOSED, S.REJECTED}), "mark rejected")
         if opp.state == S.PROPOSED:
             opp.move(S.REJECTED, now, f"pull request closed without merging: {opp.pr_url}")
+        return opp
+
+    def withdrawn(self, opportunity_id: str, now: datetime, reason: str) -> Opportunity:
+        """The operator closed the opportunity's own pull request: not a human's rejection (no reopen rule)."""
+        opp = self._step(opportunity_id, frozenset({S.PROPOSED, S.SUPERSEDED}), "withdraw")
+        if opp.state == S.PROPOSED:
+            opp.move(S.SUPERSEDED, now, f"pull request {opp.pr_url or opp.branch} closed by the operator: {reason}")
         return opp
 
     def verify(self, opportunity_id: str, realized_monthly_savings: float, now: datetime,

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from .actuation.edits import plan_edits
 from .actuation.locate import RepoIndex
@@ -20,7 +21,7 @@ from .actuation.plan import Plan, plan_change_sets
 from .actuation.proof import Prover
 from .actuation.render import render_body
 from .detectors import run_all
-from .detectors.base import Skip
+from .detectors.base import DetectorResult, Skip
 from .errors import EditError, FinOpsError
 from .gitops.deploymap import DeployPolicy, assign_sources
 from .guardrails import GuardrailContext, evaluate
@@ -95,16 +96,35 @@ def scan(state: ClusterState, settings: PolicySettings, *, prices: PriceBook | N
     ``rates`` (``allocation.effective_rates``: what the bill says a core and a GiB cost) price right-sizing;
     without them the price book's list-price rates do.
     """
+    prices = prices or PriceBook.for_region(state.region)     # the bundled book of the cluster's region
+    return _run(state, settings, lambda: run_all(state, settings, prices, rates=rates), repo_root=repo_root,
+                context=context, existing=existing, prover=prover, deploy=deploy)
+
+
+def propose(state: ClusterState, findings: list[Finding], settings: PolicySettings, *,
+            repo_root: Path | None = None, context: GuardrailContext | None = None,
+            existing: dict[str, str] | None = None, prover: Prover | None = None,
+            deploy: DeployPolicy | None = None) -> ScanResult:
+    """:func:`scan` for findings built elsewhere (a Budget's FreezeGrowth): guardrails, plan, edits and proof.
+
+    The same stages, settings and guardrail context as a scan; no detector runs.
+    """
+    return _run(state, settings, lambda: DetectorResult(list(findings)), repo_root=repo_root, context=context,
+                existing=existing, prover=prover, deploy=deploy)
+
+
+def _run(state: ClusterState, settings: PolicySettings, detect: Callable[[], DetectorResult], *,
+         repo_root: Path | None, context: GuardrailContext | None, existing: dict[str, str] | None,
+         prover: Prover | None, deploy: DeployPolicy | None) -> ScanResult:
     timer = _Timer()
     t = time.perf_counter()
-    prices = prices or PriceBook.for_region(state.region)     # the bundled book of the cluster's region
     context = context or GuardrailContext(now=utcnow())
     index = None
     if repo_root is not None:
         index = RepoIndex(repo_root)
         assign_sources(state.workloads, index.catalogue(), deploy or DeployPolicy(), state.controllers)
         t = timer.lap("sources", t)
-    detected = run_all(state, settings, prices, rates=rates)
+    detected = detect()
     t = timer.lap("detect", t)
     decisions = evaluate(detected.findings, settings.guardrails, context, settings.mode)
     t = timer.lap("guardrails", t)

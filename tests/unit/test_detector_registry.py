@@ -101,7 +101,7 @@ def test_every_finding_type_is_declared_once_and_drives_the_core():
         assert all(kind in _EDITORS for kind in cls.edit_kinds)
     assert set(PolicySettings.model_json_schema(by_alias=True)["$defs"]["DetectorSettings"]["properties"]) == {
         to_camel(cls.settings_key) for cls in REGISTRY.values()}
-    with pytest.raises(KeyError, match="unknown finding type 'gp2-to-gp3'; registered: idle-node"):
+    with pytest.raises(KeyError, match="unknown finding type 'gp2-to-gp3'; registered: freeze-growth, idle-node"):
         detectors.type_spec("gp2-to-gp3")
 
 

@@ -19,7 +19,7 @@ from typing import Callable
 from .. import bundled
 from ..errors import EditError, FinOpsError
 from ..models import EditKind, FileEdit, Finding
-from . import container_edit, manifests, nodepool, terraform, tfvolumes
+from . import container_edit, manifests, nodepool, quota, terraform, tfvolumes
 from .locate import RepoIndex
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,10 @@ def _edit_node_pool(ctx: _Context, finding: Finding) -> tuple[str | None, list[s
     return _staged(ctx, nodepool.edit_node_pool(ctx.index, finding, ctx.read))
 
 
+def _edit_quota(ctx: _Context, finding: Finding) -> tuple[str | None, list[str]]:
+    return _staged(ctx, quota.edit_quota(ctx.index, finding, ctx.read))
+
+
 def _remove_pv(ctx: _Context, finding: Finding) -> tuple[str | None, list[str]]:
     index, read, staged = ctx.index, ctx.read, ctx.staged
     name = finding.target.name
@@ -171,4 +175,5 @@ _EDITORS = {
     EditKind.EBS_VOLUME: _remove_ebs_volume,
     EditKind.PERSISTENT_VOLUME: _remove_pv,
     EditKind.NODE_POOL: _edit_node_pool,
+    EditKind.RESOURCE_QUOTA: _edit_quota,
 }

@@ -244,6 +244,14 @@ class GitRepo:
         self._run(args)
         self._run(["update-ref", f"refs/remotes/{REMOTE}/{branch}", f"refs/heads/{branch}"])
 
+    def delete_branch(self, branch: str) -> None:
+        """Delete ``branch`` from the remote, the remote-tracking ref and the local branch."""
+        self._run(["push", "--quiet", "--porcelain", REMOTE, f":refs/heads/{branch}"])
+        self._run(["update-ref", "-d", f"refs/remotes/{REMOTE}/{branch}"], check=False)
+        if self.current_branch() == branch:
+            self._run(["checkout", "--quiet", "--detach"])
+        self._run(["branch", "--quiet", "-D", branch], check=False)
+
     # ------------------------------------------------------------------ change sets
 
     def read_file(self, ref: str, path: str) -> str | None:

@@ -17,6 +17,8 @@ Idempotent across runs. A PR belongs to a change set by its head branch
   in the closed PR's marker) says the recommendation changed materially; then a
   new PR is opened, since GitHub refuses to reopen a PR whose branch was
   force-pushed.
+- closed by the operator itself (``close``: a FreezeGrowth released; the body
+  carries ``providers.WITHDRAWN``) -> not a rejection: a new PR is opened.
 - nothing yet       -> open a PR, unless the hourly limit is reached (returns
   ``state="deferred"`` with the reason; nothing is pushed). The open-PR limit is
   planning's (``actuation.plan``), fed by :meth:`GitHubProvider.open_count`.
@@ -51,7 +53,8 @@ from ..models import ChangeSet
 from ..scrub import scrub
 from .git import Author, GitRepo, scrub_secrets
 from ..ledger import Proposal
-from .providers import NOT_REOPENED, BRANCH_PREFIX, PullRequestRef, body_with_marker, carried, parse_marker, reopen
+from .providers import (NOT_REOPENED, BRANCH_PREFIX, PullRequestRef, body_with_marker, carried, is_withdrawn, parse_marker,
+                        reopen, withdrawn_body)
 from .render import render_title
 
 log = logging.getLogger(__name__)
@@ -200,7 +203,8 @@ class GitHubProvider:
             old = self._ref(closed)
             if old.state == "merged" and old.fingerprint == fp:
                 return self._ref(closed, reason="already merged with this recommendation")
-            if old.state == "closed" and not reopen(Proposal(old.fingerprint, old.savings), cs):
+            if old.state == "closed" and not is_withdrawn(closed.body) \
+                    and not reopen(Proposal(old.fingerprint, old.savings), cs):
                 return self._ref(closed, reason=NOT_REOPENED)
             note = f"Previously proposed in #{closed.number}, which was {old.state}."
         deferred = self._limit_reason()
@@ -304,6 +308,18 @@ class GitHubProvider:
         """The newest PR for ``branch``: open / merged (with merged_at) / closed; None if there is none."""
         pulls = self._pulls("all", head=branch)
         return self._ref(pulls[0]) if pulls else None
+
+    def close(self, branch: str, reason: str) -> PullRequestRef | None:
+        """Close the open PR of ``branch`` with ``reason`` in its body (the operator's own withdrawal: a later
+        publish of the change set opens a new PR, the reopen rule being for what humans closed). None: no open PR."""
+        current = self._pulls("open", head=branch)
+        if not current:
+            return None
+        pr = current[0]
+        with self._api(f"close pull request #{pr.number}"):
+            pr.edit(state="closed", body=withdrawn_body(pr.body, self._scrub(reason), MAX_BODY))
+        log.info("closed PR #%d (%s): %s", pr.number, branch, reason)
+        return self._ref(pr, reason=reason)
 
     def open_count(self) -> int:
         """Open PRs this operator made (head branch under ``finops/``)."""

@@ -8,11 +8,13 @@
   ``namespace`` (``rightsize-<namespace>``), ``team`` (``rightsize-<team>``) or
   ``type`` (``rightsize-cpu`` / ``rightsize-memory``). Cluster infrastructure is
   always grouped by type and kept apart, under the id its type declares
-  (``node-groups``, ``orphan-volumes``).
+  (``node-groups``, ``orphan-volumes``); a finding with a ``group`` (FreezeGrowth:
+  its budget) goes to ``<id>-<group>`` (``freeze-growth-finance-payments``).
 * A group is split into parts of at most ``maxWorkloadsPerPr`` distinct
   workloads (all containers of a workload stay in one PR) and
   ``maxNamespacesPerPr`` namespaces. Infra targets (a node group, a volume)
-  count as one "workload" each and have no namespace. Parts are filled in
+  count as one "workload" each and have no namespace; a namespace target is
+  one "workload" in its namespace. Parts are filled in
   sorted (namespace, workload) order and numbered ``<base>``, ``<base>-2``,
   ``<base>-3``: the same findings give the same ids on every run, so branches
   are stable. Splitting adds a ``blast-radius`` reason to the change set's
@@ -83,6 +85,8 @@ def unit_key(finding: Finding) -> str:
 
 def _namespace(finding: Finding) -> str | None:
     target = finding.target
+    if target.kind == TargetKind.NAMESPACE:
+        return target.namespace or target.name
     if target.kind != TargetKind.CONTAINER:
         return None
     return target.namespace or (target.workload.namespace if target.workload else None)
@@ -91,6 +95,8 @@ def _namespace(finding: Finding) -> str | None:
 def _group_of(finding: Finding, group_by: str) -> tuple[str, str, str | None]:
     """(base id, label, title scope) for a finding."""
     grouping = type_spec(finding.type).grouping
+    if grouping.change_set and finding.group:      # a type grouped by its own key (FreezeGrowth: the budget)
+        return f"{grouping.change_set}-{slug(finding.group)}", f"{grouping.label} of {finding.group}", finding.group
     if grouping.change_set:
         return grouping.change_set, grouping.label, None
     if group_by == "type":
@@ -141,7 +147,8 @@ def change_set_title(findings: list[Finding], scope: str | None, part: int = 1, 
     groupings = [type_spec(f.type).grouping for f in findings]
     infra = next((g for g in groupings if g.change_set), None)
     if infra is not None:
-        return f"{infra.verb} {_count(units, infra.noun)}{suffix}"
+        where = f" (budget {scope})" if scope else ""
+        return f"{infra.verb} {_count(units, infra.noun)}{where}{suffix}"
     kinds = sorted({g.label for g in groupings}, key=lambda k: (k != "CPU", k))
     where = f" in {scope}" if scope else ""
     return f"Right-size {' and '.join(kinds)} of {_count(units, 'workload')}{where}{suffix}"

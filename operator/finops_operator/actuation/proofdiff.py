@@ -18,9 +18,10 @@ from typing import Any
 
 import yaml
 
+from ..detectors.freeze import FIELD_PREFIX, QUOTA_NAME
 from ..errors import ProofError, QuantityError
 from ..models import EditKind, Finding, TargetKind
-from ..units import parse_cpu, parse_memory
+from ..units import parse_cpu, parse_memory, parse_quantity
 
 MISSING: Any = type("Missing", (), {"__repr__": lambda self: "(unset)"})()
 POD_SPEC_PATHS = {"CronJob": ("spec", "jobTemplate", "spec", "template", "spec"), "Pod": ("spec",)}
@@ -78,6 +79,9 @@ class Intent:
     container: str | None = None                        # None: ``fields`` are paths in the object itself
     fields: tuple[tuple[str, str | None], ...] = ()   # ("resources.requests.cpu", "250m" | None = removed)
     remove: bool = False                                # the object itself goes away (a PersistentVolume)
+    add: bool = False                                   # the object may be new (a FreezeGrowth ResourceQuota)
+    root: tuple[str, ...] | None = None                 # ``fields`` are keys of this mapping (dots kept)
+    at_most: bool = False                               # a rendered value below the intended one is as intended
     entry_point: str | None = None                      # the entry point that deploys it here (DeploySource)
     release: str | None = None                          # helm: the release of that entry point
 
@@ -86,6 +90,11 @@ class Intent:
         target = finding.target
         if finding.edit.kind == EditKind.PERSISTENT_VOLUME:
             return cls(finding.id, str(target), "PersistentVolume", None, target.name, remove=True)
+        if finding.edit.kind == EditKind.RESOURCE_QUOTA:  # spec.hard of the namespace's quota; tighten only
+            fields = tuple((c.field.removeprefix(FIELD_PREFIX), c.after) for c in finding.changes
+                           if c.field.startswith(FIELD_PREFIX))
+            return cls(finding.id, str(target), "ResourceQuota", target.namespace or target.name, QUOTA_NAME, None,
+                       fields, add=True, root=("spec", "hard"), at_most=True)
         if finding.edit.kind == EditKind.NODE_POOL:      # cluster-scoped; spec.disruption.* of the object
             fields = tuple((c.field, c.after) for c in finding.changes if c.field.startswith("spec."))
             return cls(finding.id, str(target), "NodePool", None, target.name, None, fields)
@@ -206,6 +215,8 @@ def container_list(obj: dict, kind: str, container: str) -> str | None:
 def intended_path(obj: dict, intent: Intent, field_name: str) -> tuple[str, ...] | None:
     """The path of ``field_name`` (``resources.requests.cpu``) of the intent's container in ``obj``
     (or of the object itself for an intent without a container)."""
+    if intent.root is not None:
+        return intent.root + (field_name,)
     if intent.container is None:
         return tuple(field_name.split("."))
     where = container_list(obj, intent.kind, intent.container or "")
@@ -227,8 +238,20 @@ def same_quantity(field_name: str, rendered: Any, wanted: str | None) -> bool:
         return str(rendered) == str(wanted)
 
 
+def accepts(intent: Intent, field_name: str, rendered: Any, wanted: str | None) -> bool:
+    """The rendered value is as intended: the wanted one, or (``at_most``) a quantity at or below it."""
+    if same_quantity(field_name, rendered, wanted):
+        return True
+    if not intent.at_most or wanted is None or rendered is MISSING:
+        return False
+    try:
+        return parse_quantity(rendered) <= parse_quantity(wanted)
+    except QuantityError:
+        return False
+
+
 def field_ok(obj: dict, intent: Intent, field_name: str, wanted: str | None) -> tuple[bool, Any]:
     """(the rendered value is the intended one, the rendered value)."""
     path = intended_path(obj, intent, field_name)
     value = MISSING if path is None else _get(obj, path)
-    return path is not None and same_quantity(field_name, value, wanted), value
+    return path is not None and accepts(intent, field_name, value, wanted), value

@@ -14,6 +14,8 @@ proves a no-op. Then every changed field of every entry point is one of:
 * shared: an intended field of the same kind/name/container in another entry
   point (another environment deploys it): "also changes", refused unless
   ``allow_shared``;
+* added: an object a finding may add (a FreezeGrowth ResourceQuota) in its primary;
+  elsewhere it is shared;
 * unexpected: anything else (another container, another field, another object).
 
 Wrong and unexpected changes always fail. The line of each entry point says
@@ -25,8 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .entrypoints import EntryPoint
-from .proofdiff import MISSING, FieldChange, Intent, ObjectChange, ObjectKey, field_ok, intended_path, \
-    pod_spec_path, same_quantity
+from .proofdiff import MISSING, FieldChange, Intent, ObjectChange, ObjectKey, accepts, field_ok, intended_path, \
+    pod_spec_path
 
 MAX_REASONS = 4
 
@@ -55,6 +57,7 @@ class Judgement:
 class _Tally:
     intended: int = 0
     removed: int = 0
+    added: int = 0
     problems: list[str] = field(default_factory=list)
     shared: list[str] = field(default_factory=list)
     owners: set[str] = field(default_factory=set)
@@ -157,6 +160,13 @@ def _tally_object(tally: _Tally, change: ObjectChange, rendered: RenderedLike, i
             tally.shared.append(f"{change}")
             tally.shared_owners |= {i.finding_id for i in loose if i.remove}
         return
+    if change.change == "added" and any(i.add for i in loose):
+        if any(i.add for i in mine):
+            tally.added += 1
+        else:
+            tally.shared.append(f"{change}")
+            tally.shared_owners |= {i.finding_id for i in loose if i.add}
+        return
     if change.change != "modified":
         tally.problems.append(f"{change}, which no finding intends")
         tally.owners |= {i.finding_id for i in loose}
@@ -168,7 +178,7 @@ def _tally_object(tally: _Tally, change: ObjectChange, rendered: RenderedLike, i
         if owner is None:
             tally.problems.append(f"{text} changed, which no finding intends")
             tally.owners |= {i.finding_id for i in loose}
-        elif owner[0] in mine and same_quantity(fc.path[-1], fc.after, owner[1]):
+        elif owner[0] in mine and accepts(owner[0], fc.path[-1], fc.after, owner[1]):
             tally.intended += 1
         elif owner[0] in mine:
             tally.problems.append(f"{text}, intended {owner[1]}")
@@ -192,7 +202,8 @@ def _line(rendered: RenderedLike, tally: _Tally, allow_shared: bool) -> Outcome:
         return Outcome(f"rendered {label}: FAILED: " + "; ".join(problems[:MAX_REASONS]) + more, problems, owners)
     parts = []
     done = [f"{n} {noun}{'s' if n != 1 else ''} {verb}" for n, noun, verb in
-            ((tally.intended, "field", "changed"), (tally.removed, "object", "removed")) if n]
+            ((tally.intended, "field", "changed"), (tally.removed, "object", "removed"),
+             (tally.added, "object", "added")) if n]
     if done:
         parts.append(" and ".join(done) + ", as intended")
     if tally.shared:

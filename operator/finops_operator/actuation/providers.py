@@ -34,6 +34,24 @@ MARKER_RE = re.compile(r"<!--\s*finops-operator:changeset=(?P<id>[A-Za-z0-9._/-]
                        r"fingerprint=(?P<fp>[A-Za-z0-9]+)(?:\s+savings=(?P<usd>-?[0-9]+(?:\.[0-9]+)?))?\s*-->")
 TRAILER_RE = re.compile(r"^(?P<key>Fingerprint|Monthly-Savings):\s*(?P<value>\S+)\s*$", re.MULTILINE)
 NOT_REOPENED = "closed without merging; not reopened: the recommendation did not change materially"
+WITHDRAWN = "<!-- finops-operator:withdrawn -->"   # the operator closed the PR itself: not a human's rejection
+
+
+def withdrawn_body(body: str | None, reason: str, limit: int | None = None) -> str:
+    """A PR body closed by the operator: the reason for people, then the marker the reopen check reads.
+
+    ``limit``: the forge's body size; the original text is cut, never the note or the marker.
+    """
+    note = f"\n\n> [!NOTE]\n> **Closed by finops-operator:** {reason}\n\n{WITHDRAWN}\n"
+    text = (body or "").rstrip()
+    if limit is not None:
+        text = text[:max(0, limit - len(note))]
+    return text + note
+
+
+def is_withdrawn(body: str | None) -> bool:
+    """Whether the operator closed this PR itself (a new one may be opened; the reopen rule is for humans)."""
+    return WITHDRAWN in (body or "")
 
 
 @dataclass(slots=True)
@@ -65,6 +83,8 @@ class Provider(Protocol):
     def status(self, branch: str) -> PullRequestRef | None: ...
 
     def open_count(self) -> int: ...
+
+    def close(self, branch: str, reason: str) -> PullRequestRef | None: ...
 
 
 def changeset_fingerprint(cs: ChangeSet) -> str:
@@ -212,6 +232,18 @@ class GitProvider:
         """Commit time of the oldest base commit on the ancestry path from ``head`` (the merge)."""
         path = repo.ancestry_path(head, base)
         return repo.commit_time(path[0] if path else head)
+
+    def close(self, branch: str, reason: str) -> PullRequestRef | None:
+        """Withdraw a pushed branch: delete it from the remote and here (None when it was not pushed).
+
+        Nothing remembers it afterwards, so a later publish of the change set pushes it afresh.
+        """
+        repo = self._git()
+        if repo.rev_parse(f"refs/remotes/origin/{branch}") is None:
+            return None
+        head = repo.rev_parse(f"refs/remotes/origin/{branch}")
+        repo.delete_branch(branch)
+        return PullRequestRef(None, self._url(branch), branch, "closed", head_sha=head, reason=reason)
 
     def open_count(self) -> int:
         """Branches under ``finops/`` on the remote not yet merged into the base branch."""

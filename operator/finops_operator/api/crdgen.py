@@ -30,6 +30,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, FoldedScalarString
 
 from ..detectors import REGISTRY
+from ..models import TargetKind
 from .budget import BudgetSpecSchema
 from .specs import PolicySpecSchema
 
@@ -112,6 +113,11 @@ def finding_types() -> list[str]:
     return [cls.finding_type.value for cls in REGISTRY.values()]
 
 
+def target_kinds() -> list[str]:
+    """SavingsOpportunity ``spec.target.kind``: every kind a registered finding type may target."""
+    return [kind.value for kind in TargetKind]
+
+
 # --------------------------------------------------------------------------- YAML
 
 
@@ -175,6 +181,8 @@ def render(root: Path, filename: str) -> str:
         properties["spec"] = _commented(spec_schema(SPEC_MODELS[filename]))
     if filename == "savingsopportunities.yaml":
         properties["spec"]["properties"]["type"]["enum"] = _commented(finding_types())
+        target = properties["spec"]["properties"]["target"]["properties"]["kind"]
+        target["enum"] = _commented(target_kinds())
     out = io.StringIO()
     yaml.dump(crd, out)
     return out.getvalue()

@@ -2,7 +2,7 @@
 
 Importing this package registers every built-in detector in :data:`REGISTRY`.
 """
-from . import cpu, karpenter, memory, nodes, volumes  # noqa: F401  (register)
+from . import cpu, freeze, karpenter, memory, nodes, volumes  # noqa: F401  (register)
 from .base import REGISTRY, Detector, DetectorResult, Grouping, Skip, register, run_all, type_spec
 
 __all__ = ["REGISTRY", "Detector", "DetectorResult", "Grouping", "Skip", "register", "run_all", "type_spec"]

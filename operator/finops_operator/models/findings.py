@@ -17,6 +17,7 @@ class FindingType(str, Enum):
     IDLE_NODE = "idle-node"
     ORPHAN_VOLUME = "orphan-volume"
     NODEPOOL_CONSOLIDATION = "nodepool-consolidation"
+    FREEZE_GROWTH = "freeze-growth"
 
 
 class TargetKind(str, Enum):
@@ -24,6 +25,7 @@ class TargetKind(str, Enum):
     NODE_GROUP = "node-group"   # edits Terraform node groups
     VOLUME = "volume"           # edits Terraform aws_ebs_volume or PV manifests
     NODE_POOL = "node-pool"     # a Karpenter NodePool; edits its manifest
+    NAMESPACE = "namespace"     # a namespace as a whole; edits a ResourceQuota beside its manifest
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,7 @@ class EditKind(str, Enum):
     EBS_VOLUME = "ebs-volume"                     # remove a Terraform aws_ebs_volume (snapshot first)
     PERSISTENT_VOLUME = "persistent-volume"       # remove a PersistentVolume manifest
     NODE_POOL = "node-pool"                       # a Karpenter NodePool manifest's spec.disruption
+    RESOURCE_QUOTA = "resource-quota"             # add or tighten a namespace's ResourceQuota (FreezeGrowth)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,8 @@ class Change:
     NodePools: ``spec.disruption.consolidationPolicy``, ``spec.disruption.consolidateAfter`` (paths in
     the NodePool object, written to its manifest) and ``nodes`` (the node count expected once
     Karpenter has consolidated: measured, never written).
+    ResourceQuotas (FreezeGrowth): ``spec.hard.<resource>`` such as ``spec.hard.requests.cpu`` (the resource name
+    keeps its dots; ``after`` is the limit wanted, an existing stricter one is kept: tighten only).
     ``before``/``after`` are strings as they should be written (``"250m"``, ``"512Mi"``).
     """
 
@@ -104,6 +109,8 @@ class Finding:
     team: str | None = None
     cluster: str | None = None
     notes: list[str] = field(default_factory=list)
+    group: str | None = None               # change-set key of types grouped by their own key (FreezeGrowth: the
+                                           # budget "ns/name"); None: the type's grouping or the policy's groupBy
 
     @property
     def id(self) -> str:
