@@ -58,7 +58,7 @@ def origins(days: int, horizon: int, min_train: int = MIN_TRAIN) -> tuple[list[i
     return [last - k * ORIGIN_STEP for k in range(MAX_ORIGINS) if last - k * ORIGIN_STEP >= min_train], steps
 
 
-def backtest(method: Method, filled: np.ndarray, observed: np.ndarray, starts: list[int], steps: int) -> Backtest:
+def run_backtest(method: Method, filled: np.ndarray, observed: np.ndarray, starts: list[int], steps: int) -> Backtest:
     """Forecast from each origin on the filled history; compare with the observed days."""
     errors = np.empty((len(starts), steps))
     actual = np.empty((len(starts), steps))
