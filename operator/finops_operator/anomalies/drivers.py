@@ -30,5 +30,5 @@ class Drivers:
                 continue
             delta = float(series.values[i] - expected[i])
             if sign * delta > 0 and (best is None or sign * delta > sign * best[1]):
-                best = (name, round(delta, 2))
+                best = (name, delta)
         return best

@@ -46,7 +46,7 @@ def to_anomaly(days: list[DayVerdict], start: date) -> Anomaly:
         kind = AnomalyKind.SPIKE if top.sign > 0 else AnomalyKind.DIP
     return Anomaly(start=start + timedelta(days=days[0].index), end=start + timedelta(days=days[-1].index),
                    severity=Severity.for_deviation(top.deviation) or Severity.LOW, kind=kind,
-                   expected=round(float(top.expected), 2), actual=round(float(top.actual), 2),
+                   expected=float(top.expected), actual=float(top.actual),
                    by_threshold=any(v.by_threshold for v in days))
 
 

@@ -90,5 +90,5 @@ def _episode(start: datetime, values: np.ndarray, expected: np.ndarray, hours: l
     first, last = start + timedelta(hours=hours[0]), start + timedelta(hours=hours[-1])
     return Anomaly(start=first.date(), end=last.date(), severity=Severity.for_deviation(deviation) or Severity.LOW,
                    kind=AnomalyKind.SPIKE if values[top] > expected[top] else AnomalyKind.DIP,
-                   expected=round(float(expected[top]), 2), actual=round(float(values[top]), 2),
+                   expected=float(expected[top]), actual=float(values[top]),
                    hours=(first, last))
