@@ -2,8 +2,8 @@
 
     expected(t) = level(t) x weekday(t) x month_end(t)          (multiplicative: costs scale together)
 
-- **weekday**: the trailing ``weeks`` whole weeks, each divided by its own median, then the median per
-  weekday (normalised to mean 1): weekends and busy weekdays are part of normal.
+- **weekday**: over the trailing ``weeks``, each day divided by the centred 7-day mean around it, then the
+  median per weekday (normalised to mean 1): weekends and busy weekdays are part of normal, under growth too.
 - **level**: the trailing ``level_days`` deseasonalised days since the last level shift (the anchor),
   projected to ``t`` with a robust (Theil-Sen) slope once there are enough of them, so growth and decline
   are normal too. Month-end days are left out of the level and the weekday pattern.
@@ -32,10 +32,11 @@ MAD_TO_SIGMA = 1.4826                     # a normal distribution's sigma per me
 class Settings:
     """How the statistical detector learns and how sure it must be (defaults suit daily cloud costs)."""
 
-    z: float = 3.5                        # robust z-score (MAD sigmas) a day must exceed, besides the 10% band
+    z: float = 4.0                        # robust z-score (MAD sigmas) a day must exceed, besides the 10% band
     min_history: int = 14                 # known days before the statistical detector speaks
     weeks: int = 8                        # weekday pattern from up to this many trailing weeks
-    level_days: int = 14                  # level (and trend) from up to this many trailing days
+    level_days: int = 14                  # level from up to this many trailing days
+    trend_days: int = 28                  # trend (a robust slope, shrunk by its uncertainty) from up to this many
     trend_min_days: int = 7               # a slope only from at least this many days since the anchor
     shift_days: int = 7                   # consecutive anomalous days, same direction: a level shift
     month_end_days: int = 2               # the last N days of a month have their own learned factor
@@ -78,38 +79,46 @@ class Baseline:
     # ------------------------------------------------------------------ the model
 
     def weekday_factors(self, t: int) -> np.ndarray:
-        """Factor for each day ``t + j`` (j mod 7), from whole trailing weeks that do not straddle the anchor."""
-        weeks = min(self.settings.weeks, t // 7)
-        rows = []
-        for b in range(weeks):
-            lo, hi = t - 7 * (b + 1), t - 7 * b
-            if lo < self.anchor < hi:
-                continue
-            week = np.where(self.month_end[lo:hi] > 0, np.nan, self.cleaned[lo:hi])
-            if np.count_nonzero(~np.isnan(week)) < 5:
-                continue
-            mid = np.nanmedian(week)
-            if mid > 0:
-                rows.append(week / mid)
-        if not rows:
+        """Factor for each day ``t + j`` (j mod 7): the median ratio of a weekday to the centred 7-day mean
+        around it (a whole week, so free of the pattern, and following a trend), over the trailing weeks.
+        Month-end days are left out; windows across the anchor (a level shift) are skipped."""
+        lo = max(3, t - 7 * self.settings.weeks)
+        if t - 3 <= lo:
             return np.ones(7)
+        c = np.where(self.month_end > 0, np.nan, self.cleaned)
+        windows = np.lib.stride_tricks.sliding_window_view(c[lo - 3:t], 7)        # centred on lo .. t-4
+        idx = np.arange(lo, lo + len(windows))
+        known = np.count_nonzero(~np.isnan(windows), axis=1)
         with np.errstate(all="ignore"):
-            factors = np.nanmedian(np.array(rows), axis=0)
-        factors = np.where(np.isnan(factors), 1.0, factors)
-        mean = factors.mean()
-        return factors / mean if mean > 0 else np.ones(7)
+            mean = np.nanmean(np.where(known[:, None] >= 6, windows, 0.0), axis=1)
+            ratio = c[idx] / mean
+        across = (idx - 3 < self.anchor) & (self.anchor <= idx + 3) & (self.anchor > 0)
+        ok = (known >= 6) & ~np.isnan(ratio) & (mean > 0) & ~across
+        factors = np.ones(7)
+        cols = (idx - t) % 7
+        for col in range(7):
+            pick = ratio[ok & (cols == col)]
+            if len(pick):
+                factors[col] = np.median(pick)
+        mean_factor = factors.mean()
+        return factors / mean_factor if mean_factor > 0 else np.ones(7)
 
     def level(self, t: int, weekday: np.ndarray) -> float | None:
         """Deseasonalised level at ``t``: median of the trailing days (since the anchor), trend-projected."""
-        lo = max(self.anchor, t - self.settings.level_days)
+        idx, d = self.deseasonalised(t, weekday, self.settings.trend_days)
+        if len(d) < 3:
+            return None
+        slope = shrunk_slope(idx, d) if len(d) >= self.settings.trend_min_days else 0.0
+        recent = idx >= t - self.settings.level_days
+        return max(float(np.median(d[recent] + slope * (t - idx[recent]))), 0.0)
+
+    def deseasonalised(self, t: int, weekday: np.ndarray, days: int) -> tuple[np.ndarray, np.ndarray]:
+        """(day, cleaned / weekday factor) of the known days in the last ``days`` since the anchor, no month-end."""
+        lo = max(self.anchor, t - days)
         idx = np.arange(lo, t)
         factor = weekday[(idx - t) % 7]
         ok = ~np.isnan(self.cleaned[lo:t]) & (self.month_end[lo:t] == 0) & (factor > 0.05)
-        idx, d = idx[ok], self.cleaned[lo:t][ok] / factor[ok]
-        if len(d) < 3:
-            return None
-        slope = theil_sen_slope(idx, d) if len(d) >= self.settings.trend_min_days else 0.0
-        return max(float(np.median(d + slope * (t - idx))), 0.0)
+        return idx[ok], self.cleaned[lo:t][ok] / factor[ok]
 
     def month_factor(self, t: int, sigma: float) -> tuple[float, float]:
         """(factor, sigma) of day ``t``: a month-end day's factor, and the spread widened by its uncertainty
@@ -177,6 +186,15 @@ class Baseline:
 def robust_sigma(x: np.ndarray) -> float:
     """1.4826 x the median absolute deviation: the standard deviation, were it normal, that outliers cannot inflate."""
     return MAD_TO_SIGMA * float(np.median(np.abs(x - np.median(x)))) if len(x) else 0.0
+
+
+def shrunk_slope(x: np.ndarray, y: np.ndarray) -> float:
+    """The Theil-Sen slope, shrunk towards 0 by its standard error (slope^2 / (slope^2 + se^2)): a clear trend
+    is kept whole, a slope that noise alone could make is mostly dropped (extrapolating noise raises alarms)."""
+    slope = theil_sen_slope(x, y)
+    noise = robust_sigma(y - slope * x)
+    se = noise * np.sqrt(12.0 / len(x) ** 3) * 1.1     # OLS slope error on evenly spaced days; Theil-Sen ~10% more
+    return slope * slope**2 / (slope**2 + se**2) if slope else 0.0
 
 
 def theil_sen_slope(x: np.ndarray, y: np.ndarray) -> float:

@@ -58,11 +58,12 @@ def is_statistical(actual: float, exp: Expectation | None, z: float) -> bool:
     return gap / exp.expected > LOW_BAND and gap > z * exp.sigma * exp.expected
 
 
-def crosses(actual: float, expected: float | None, bounds: Bounds) -> bool:
+def crosses(actual: float, exp: Expectation | None, bounds: Bounds) -> bool:
+    """Above the USD bound; or off by more than the relative bound (once the model has an expectation)."""
     if bounds.usd_per_day is not None and actual > bounds.usd_per_day:
         return True
-    if bounds.relative is not None and expected:
-        return abs(actual - expected) / expected > bounds.relative
+    if bounds.relative is not None and exp is not None and exp.expected > 0:
+        return abs(actual - exp.expected) / exp.expected > bounds.relative
     return False
 
 
@@ -84,7 +85,7 @@ def scan(start, values: np.ndarray, settings: Settings, bounds: Bounds = Bounds(
         expected = exp.expected if exp else fallback_expected(model.values, t)
         result.expected[t] = exp.expected if exp else np.nan
         statistical = is_statistical(actual, exp, settings.z)
-        by_threshold = crosses(actual, expected, bounds)
+        by_threshold = crosses(actual, exp, bounds)
         model.observe(t, exp, statistical)
         if not (statistical or by_threshold):
             run = []

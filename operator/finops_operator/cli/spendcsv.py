@@ -47,11 +47,11 @@ def read_spend_csv(path: Path) -> SpendSeries:
         pairs.append((day, cost))
     if not pairs:
         raise ConfigError("no rows after the header; add one 'YYYY-MM-DD,cost' row a day", source=source)
-    series = SpendSeries.from_pairs(pairs)
-    if len(series.values) > MAX_SPAN_DAYS:
-        raise ConfigError(f"the dates span {len(series.values):,} days ({series.start} to {max(seen)}), over "
+    first, last = min(seen), max(seen)
+    if (last - first).days + 1 > MAX_SPAN_DAYS:
+        raise ConfigError(f"the dates span {(last - first).days + 1:,} days ({first} to {last}), over "
                           f"{MAX_SPAN_DAYS:,}; check the dates or keep the last ten years", source=source)
-    return series
+    return SpendSeries.from_pairs(pairs)
 
 
 def _row(row: list[str], at_date: int, at_cost: int, source: str, where: str) -> tuple[date, float]:
