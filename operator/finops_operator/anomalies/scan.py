@@ -9,6 +9,7 @@ Days without data (NaN) are skipped: they neither alarm nor end a run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 
@@ -73,7 +74,7 @@ def fallback_expected(values: np.ndarray, t: int) -> float:
     return float(np.median(known)) if len(known) else float(values[t])
 
 
-def scan(start, values: np.ndarray, settings: Settings, bounds: Bounds = Bounds()) -> ScanResult:
+def scan(start: date, values: np.ndarray, settings: Settings, bounds: Bounds = Bounds()) -> ScanResult:
     """Every day's expected value and the anomalous days (``start`` is the first day's date)."""
     model = Baseline(start, values, settings)
     result = ScanResult(np.full(len(values), np.nan))
