@@ -59,12 +59,12 @@ def test_table_output(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("lines", "message"), [
-    (["2024-01-01,10"], "line 1: the first line must be the header 'date,cost'"),
-    (["date,cost", "2024-01-01,10", "01/02/2024,11"], "line 3: date '01/02/2024' is not YYYY-MM-DD"),
+    (["2024-01-01,10"], "line 1: the first line must be a header with the columns date and cost"),
+    (["date,cost", "2024-01-01,10", "01/02/2024,11"], "line 3: date '01/02/2024' is not a day; write it as YYYY-MM-DD"),
     (["date,cost", "2024-01-01,$10"], "line 2: cost '$10' is not a number"),
-    (["date,cost", "2024-01-01,10", "2024-01-02,-3"], "line 3: cost -3 on 2024-01-02 must be a finite number, 0 or more"),
-    (["date,cost", "2024-01-01,10", "2024-01-01,12"], "line 3: 2024-01-01 is also on line 2; give one row a day"),
-    (["date,cost", "2024-01-01,10,x"], "line 2: expected 2 columns"),
+    (["date,cost", "2024-01-01,10", "2024-01-02,-3"], "line 3: cost '-3' must be a finite number, zero or more"),
+    (["date,cost", "2024-01-01,10", "2024-01-01,12"], "line 3: 2024-01-01 is already on line 2"),
+    (["date,cost", "2024-01-01"], "line 2: has 1 column(s)"),
     (["date,cost"], "no rows after the header"),
 ])
 def test_bad_csv_exits_2_naming_the_line_and_the_fix(tmp_path, capsys, lines, message):

@@ -1,4 +1,4 @@
-"""`finops` command line: scan, costs, forecast, demo, simulate, run.
+"""`finops` command line: scan, costs, forecast, anomalies, demo, simulate, run.
 
 This module imports the subcommands (lazily, so ``finops --help`` stays fast) and no
 subcommand imports it: shared helpers live in :mod:`.common`, :mod:`.output` and :mod:`.apply`.
@@ -105,6 +105,29 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_simulate)
 
 
+def _add_anomalies(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("anomalies", help="Cost anomalies (spikes, dips, level shifts) in a daily spend CSV",
+                       description="Find anomalous days in a CSV with the columns date,cost (one row a day): "
+                                   "weekday and month-end patterns are learned, consecutive days are one episode.")
+    p.add_argument("--csv", type=Path, required=True, metavar="FILE", help="daily spend: a header 'date,cost', then "
+                                                                           "one 'YYYY-MM-DD,USD' row a day")
+    p.add_argument("--threshold", type=_non_negative, metavar="USD", help="also alarm on any day above this many USD")
+    p.add_argument("--relative", type=_non_negative, metavar="FRACTION",
+                   help="also alarm on any day this far off expected (0.3 = 30%%), whatever the statistics")
+    p.add_argument("--output", choices=["table", "json"], default="table")
+    p.set_defaults(func=_cmd_anomalies)
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number zero or more (e.g. 500 or 0.3)")
+    return value
+
+
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="Run the operator (kopf) against the current kubeconfig")
     p.add_argument("--namespace", action="append", default=[], help="watch only these namespaces")
@@ -120,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="finops", description="Find cloud waste in Kubernetes and fix it through reviewed pull requests.")
     parser.add_argument("--version", action="version", version=f"finops-operator {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_demo, _add_scan, _add_costs, _add_forecast, _add_simulate, _add_run):
+    for add in (_add_demo, _add_scan, _add_costs, _add_forecast, _add_anomalies, _add_simulate, _add_run):
         add(sub)
     return parser
 
@@ -143,6 +166,11 @@ def _cmd_costs(args: argparse.Namespace, console: Console) -> int:
 def _cmd_forecast(args: argparse.Namespace, console: Console) -> int:
     from .forecast import run_forecast
     return run_forecast(args, console)
+
+
+def _cmd_anomalies(args: argparse.Namespace, console: Console) -> int:
+    from .anomalies import run_anomalies
+    return run_anomalies(args, console)
 
 
 def _cmd_simulate(args: argparse.Namespace, console: Console) -> int:

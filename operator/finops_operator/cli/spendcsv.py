@@ -1,14 +1,13 @@
-"""The daily spend CSV that `finops forecast` (and `finops anomalies`) read: ``date,cost``, one row a day.
+"""Read a daily spend CSV (``date,cost``, one row a day) into a :class:`SpendSeries` for `finops anomalies`
+(and any other command that reads daily cost).
 
     date,cost
-    2024-06-01,1234.50
-    2024-06-02,
-    2024-06-04,1302.10
+    2026-01-01,1234.50
+    2026-01-02,                # an empty cost: no data that day (NaN), like a missing row
 
-A header row is required. Dates are ISO (YYYY-MM-DD), in any order; a date given twice is refused (one row
-a day: add the costs up first). An empty cost and a date left out both mean "no data that day" (NaN in
-the :class:`SpendSeries`), never zero. Costs are plain numbers in USD, 0 or more. Every refusal names the
-line and says how to fix it.
+The header is required (columns in any order, other columns ignored); dates are ISO (YYYY-MM-DD);
+costs are finite numbers, zero or more; a date appears once. Every bad row is a ConfigError naming
+the file, the line and the fix. Bounded: at most ``MAX_SPEND_CSV_BYTES`` and ``MAX_SPAN_DAYS``.
 """
 from __future__ import annotations
 
@@ -22,56 +21,57 @@ from .. import safeio
 from ..errors import ConfigError
 from ..models.spend import SpendSeries
 
-MAX_CSV_BYTES = 16 * 1024 * 1024      # 100 years of days is ~1 MB
-HEADER = ("date", "cost")
+MAX_SPEND_CSV_BYTES = 8 * 1024 * 1024     # ten years of days is about 200 KiB
+MAX_SPAN_DAYS = 3660                      # ten years: more is a typo in a date, and would take long to scan
 
 
 def read_spend_csv(path: Path) -> SpendSeries:
-    return parse_spend_csv(safeio.read_user_file(path, MAX_CSV_BYTES), str(path))
-
-
-def parse_spend_csv(text: str, source: str) -> SpendSeries:
+    source = str(path)
+    text = safeio.read_user_file(path, MAX_SPEND_CSV_BYTES)
     rows = csv.reader(io.StringIO(text))
-    header = next(rows, None)
-    if header is None or tuple(h.strip().lower() for h in header) != HEADER:
-        got = ",".join(header) if header else "an empty file"
-        raise ConfigError(f"the first line must be the header 'date,cost', got {got!r}; add it (one row a day "
-                          f"after it, e.g. 2024-06-01,1234.50)", source=source, field="line 1")
-    pairs: list[tuple[date, float]] = []
+    header = [h.strip().lower() for h in next(rows, [])]
+    if "date" not in header or "cost" not in header:
+        raise ConfigError(f"the first line must be a header with the columns date and cost (found "
+                          f"{','.join(header) or 'nothing'}); add the line 'date,cost'", source=source, field="line 1")
+    at_date, at_cost = header.index("date"), header.index("cost")
     seen: dict[date, int] = {}
-    for index, row in enumerate(rows, start=2):
-        if not row or all(not cell.strip() for cell in row):
+    pairs: list[tuple[date, float]] = []
+    for line, row in enumerate(rows, start=2):
+        if not any(cell.strip() for cell in row):
             continue
-        day, cost = _row(row, f"line {index}", source)
+        day, cost = _row(row, at_date, at_cost, source, f"line {line}")
         if day in seen:
-            raise ConfigError(f"{day.isoformat()} is also on line {seen[day]}; give one row a day (add the costs "
-                              f"of that day up)", source=source, field=f"line {index}")
-        seen[day] = index
+            raise ConfigError(f"{day} is already on line {seen[day]}; give each day one row (sum them)",
+                              source=source, field=f"line {line}")
+        seen[day] = line
         pairs.append((day, cost))
     if not pairs:
-        raise ConfigError("no rows after the header; add one row a day, e.g. 2024-06-01,1234.50", source=source)
+        raise ConfigError("no rows after the header; add one 'YYYY-MM-DD,cost' row a day", source=source)
+    first, last = min(seen), max(seen)
+    if (last - first).days + 1 > MAX_SPAN_DAYS:
+        raise ConfigError(f"the dates span {(last - first).days + 1:,} days ({first} to {last}), over "
+                          f"{MAX_SPAN_DAYS:,}; check the dates or keep the last ten years", source=source)
     return SpendSeries.from_pairs(pairs)
 
 
-def _row(row: list[str], where: str, source: str) -> tuple[date, float]:
-    if len(row) != 2:
-        raise ConfigError(f"expected 2 columns (date,cost), got {len(row)}: {','.join(row)!r}; quote nothing, use "
-                          f"a dot for decimals and no thousands separator", source=source, field=where)
-    text_day, text_cost = row[0].strip(), row[1].strip()
+def _row(row: list[str], at_date: int, at_cost: int, source: str, where: str) -> tuple[date, float]:
+    if len(row) <= max(at_date, at_cost):
+        raise ConfigError(f"has {len(row)} column(s), the header has more; write 'YYYY-MM-DD,cost'",
+                          source=source, field=where)
+    text_date, text_cost = row[at_date].strip(), row[at_cost].strip()
     try:
-        day = date.fromisoformat(text_day)
+        day = date.fromisoformat(text_date)
     except ValueError:
-        raise ConfigError(f"date {text_day!r} is not YYYY-MM-DD; write it like 2024-06-01", source=source,
-                          field=where) from None
+        raise ConfigError(f"date {text_date!r} is not a day; write it as YYYY-MM-DD (e.g. 2026-01-31)",
+                          source=source, field=where) from None
     if not text_cost:
         return day, math.nan
     try:
         cost = float(text_cost)
     except ValueError:
-        raise ConfigError(f"cost {text_cost!r} is not a number; write USD like 1234.50 (no currency sign or "
-                          f"thousands separator), or leave it empty for a day without data", source=source,
-                          field=where) from None
+        raise ConfigError(f"cost {text_cost!r} is not a number; write USD as a plain number (e.g. 1234.50, no "
+                          "currency sign or thousands separator)", source=source, field=where) from None
     if not math.isfinite(cost) or cost < 0:
-        raise ConfigError(f"cost {text_cost} on {day.isoformat()} must be a finite number, 0 or more (net credits "
-                          f"and refunds out of the series)", source=source, field=where)
+        raise ConfigError(f"cost {text_cost!r} must be a finite number, zero or more (leave it empty for a day "
+                          "without data)", source=source, field=where)
     return day, cost

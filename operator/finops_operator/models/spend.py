@@ -10,7 +10,7 @@ Nothing here does I/O.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from enum import Enum
 
 import numpy as np
@@ -84,6 +84,14 @@ class Severity(str, Enum):
     MEDIUM = "medium"
     HIGH = "high"
 
+    @classmethod
+    def for_deviation(cls, deviation: float) -> "Severity | None":
+        """The band of a relative deviation ``|actual - expected| / expected`` (0.3 = 30% off); None under 10%."""
+        for bound, band in ((0.50, cls.HIGH), (0.25, cls.MEDIUM), (0.10, cls.LOW)):
+            if deviation > bound:
+                return band
+        return None
+
 
 class AnomalyKind(str, Enum):
     SPIKE = "spike"
@@ -103,3 +111,5 @@ class Anomaly:
     actual: float
     driver: str | None = None              # e.g. "namespace search" / "service AmazonEC2", when a breakdown is given
     driver_delta: float | None = None      # how much the driver moved (USD, actual - expected)
+    by_threshold: bool = False             # a threshold (USD a day, or relative) was crossed, whatever the statistics
+    hours: tuple[datetime, datetime] | None = None   # an intra-day episode: its first and last hour (hourly data)
