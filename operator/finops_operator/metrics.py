@@ -47,6 +47,45 @@ QUERIES = Counter("finops_datasource_requests_total", "Requests made to data sou
                   registry=REGISTRY)
 
 
+# --------------------------------------------------------------------------- budgets (issue 10)
+
+BUDGET_SPEND = Gauge("finops_budget_spend_dollars", "Spend so far in the budget's current period",
+                     ["budget"], registry=REGISTRY)
+BUDGET_AMOUNT = Gauge("finops_budget_amount_dollars", "The budget's amount per period", ["budget"], registry=REGISTRY)
+BUDGET_FORECAST = Gauge("finops_budget_forecast_dollars",
+                        "Forecast spend by the end of the period (bound: expected, lower, upper of the 95% interval)",
+                        ["budget", "bound"], registry=REGISTRY)
+BUDGET_STATE = Gauge("finops_budget_state", "1 for the budget's state (OK, Warning, ForecastExceeded, Exceeded), "
+                     "0 for the others", ["budget", "state"], registry=REGISTRY)
+BUDGET_CROSSINGS = Counter("finops_budget_threshold_crossings_total",
+                           "Thresholds crossed (each fires once per period), by budget, threshold and action",
+                           ["budget", "threshold", "action"], registry=REGISTRY)
+BUDGET_STATES = ("OK", "Warning", "ForecastExceeded", "Exceeded")
+
+
+def export_budget(key: str, *, amount: float, spend: float, forecast: float, lower: float, upper: float,
+                  state: str) -> None:
+    """Set one budget's gauges after an evaluation."""
+    BUDGET_AMOUNT.labels(budget=key).set(amount)
+    BUDGET_SPEND.labels(budget=key).set(spend)
+    for bound, value in (("expected", forecast), ("lower", lower), ("upper", upper)):
+        BUDGET_FORECAST.labels(budget=key, bound=bound).set(value)
+    for name in BUDGET_STATES:
+        BUDGET_STATE.labels(budget=key, state=name).set(1 if name == state else 0)
+
+
+def forget_budget(key: str) -> None:
+    """Remove a deleted budget's gauges."""
+    for gauge, labels in ((BUDGET_AMOUNT, [()]), (BUDGET_SPEND, [()]),
+                          (BUDGET_FORECAST, [("expected",), ("lower",), ("upper",)]),
+                          (BUDGET_STATE, [(s,) for s in BUDGET_STATES])):
+        for extra in labels:
+            try:
+                gauge.remove(key, *extra)
+            except KeyError:
+                pass
+
+
 def serve(port: int, addr: str = "0.0.0.0") -> None:
     """Start the /metrics HTTP server in a background thread."""
     start_http_server(port, addr=addr, registry=REGISTRY)

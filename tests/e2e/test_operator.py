@@ -203,9 +203,16 @@ def check_status(kube, body: dict) -> None:
     assert status["observedGeneration"] == body["metadata"]["generation"]
     assert status["scopeErrors"] == [] and status["namespacesScanned"] == 1
     assert status["nextRunTime"] > status["lastRunTime"]
-    budget = get_json(kube, "budget", "shop-monthly", "-n", OPERATOR_NS)
-    ready = {c["type"]: c for c in budget["status"]["conditions"]}["Ready"]
-    assert ready["status"] == "True" and "not evaluated yet" in ready["message"]
+    deadline = time.monotonic() + 120           # the budget timer evaluates from the policy's Prometheus
+    while True:
+        budget = get_json(kube, "budget", "shop-monthly", "-n", OPERATOR_NS)
+        ready = {c["type"]: c for c in budget.get("status", {}).get("conditions", [])}.get("Ready", {})
+        if ready.get("reason") == "Evaluated" or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert ready.get("status") == "True" and ready.get("reason") == "Evaluated", budget.get("status")
+    assert float(budget["status"]["currentSpend"]) > 0 and budget["status"]["state"] in ("OK", "Warning",
+                                                                                          "ForecastExceeded", "Exceeded")
 
 
 def _get_when_up(url: str, timeout: float = 60.0) -> str:

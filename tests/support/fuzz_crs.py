@@ -221,7 +221,9 @@ def budgets(env: Env) -> Plan:
                                    [{"percent": 100, "action": "Alert"}, {"percent": 100, "action": "Alert",
                                                                           "forecasted": True}],
                                    [{"percent": p, "action": "Notify"} for p in range(1, 11)]],
-               "spec.currency": ["JPY", "KRW", "usd", "XXX", "\u20ac"],
+               "spec.currency": ["JPY", "KRW", "EUR", "usd", "XXX", "\u20ac"],
+               "spec.startDate": ["2026-02-29", "2026-13-01", "26-01-01", "2026-01-01T00:00:00Z", ""],
+               "spec.timeZone": ["CET", "Mars/Olympus", "", "UTC\n", "Europe/" + "x" * 80],
                "spec.freezeGrowth.hard": [{"requests.cpu": "-1"}, {"UPPER": "1"}, {"pods": "1e999"},
                                           {"a" * 300: "1"}, {"limits.memory": "16Gi\n"}, {"pods": "1e308"},
                                           {"requests.storage": "99999999999999999999Ei"}]}
@@ -231,7 +233,7 @@ def budgets(env: Env) -> Plan:
                                   [{"percent": 1, "action": "Notify"}], [{"percent": 1000, "action": "Alert"}]])
     overrides = {"status": st.just({}), "spec.thresholds": thresholds,
                  "spec.amount": st.sampled_from(["5000", "1250.50", "1", "999999999999.99", "0.01", "12"]),
-                 "spec.currency": st.sampled_from(["USD", "EUR", "CHF", "GBP"]),
+                 "spec.currency": st.just("USD"),
                  "spec.scope.namespaces[]": st.just(env.namespace)}
     hostile["metadata.annotations"] = [{"finops.dev/last-handled-configuration": g} for g in GARBAGE_JSON[:4]]
     return Plan(schema, overrides, hostile)

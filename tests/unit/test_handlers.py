@@ -227,12 +227,20 @@ def test_invalid_policy_never_runs(memo, events, runs):
     assert calls == []
 
 
-def test_budget_is_accepted_and_says_what_is_not_done_yet(memo, events):
-    b, patch = body({"amount": "5000", "currency": "EUR", "period": "Quarterly"}, kind="Budget"), kopf.Patch()
+def test_budget_is_accepted_until_its_first_evaluation(memo, events):
+    b, patch = body({"amount": "5000", "currency": "USD", "period": "Quarterly"}, kind="Budget"), kopf.Patch()
     budgets.validate_budget(body=b, status=b.status, patch=patch, memo=memo, logger=LOG)
     ready = conditions(patch)["Ready"]
     assert ready["status"] == "True" and ready["reason"] == "Accepted"
-    assert "5000 EUR per quarterly period" in ready["message"] and "not evaluated yet" in ready["message"]
+    assert "5000 USD per quarterly period" in ready["message"] and "first evaluation" in ready["message"]
+
+
+def test_a_budget_in_another_currency_is_refused_saying_only_usd_is_supported(memo, events):
+    b, patch = body({"amount": "5000", "currency": "EUR"}, kind="Budget"), kopf.Patch()
+    with pytest.raises(kopf.PermanentError):
+        budgets.validate_budget(body=b, status=b.status, patch=patch, memo=memo, logger=LOG)
+    ready = conditions(patch)["Ready"]
+    assert ready["reason"] == "InvalidSpec" and ready["message"].startswith("spec.currency: only USD is supported")
 
 
 @pytest.mark.parametrize("spec, field", [({"amount": "0"}, "spec.amount"), ({"amount": "-5"}, "spec.amount"),

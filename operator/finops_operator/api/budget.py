@@ -1,28 +1,24 @@
 """Budget objects: the spec model (the source of the CRD's spec schema, see :mod:`.crdgen`),
-validation and the Ready condition.
+validation, and what the pure evaluation (:mod:`..budgets`) needs of a spec.
 
-Spend, forecasts and threshold actions come in a later issue; until then the
-operator checks a Budget and says plainly, in its Ready condition, that it is
-accepted but not evaluated yet.
+The timer (``handlers.budgets``) evaluates each accepted Budget (``api.budgetrun``); this module
+only parses: ``read_budget`` raises a ConfigError naming the field, ``rejected_status`` says so.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from ..budgets import BudgetRules, ClusterScope, ThresholdRule
 from ..errors import ConfigError
-from ..settings_base import Matches, Rule, SettingsModel, cel_quote, validate_spec
+from ..settings_base import Matches, Rule, SettingsModel, TimeZone, cel_quote, validate_spec
 from .conditions import condition, merge_conditions
 from .specs import SET, LabelValue, NamespaceName
-
-NOT_YET = ("spend, forecast and threshold actions are not evaluated yet (they arrive with the cost-reporting "
-           "release); the operator only validates this Budget for now")
-
 
 ACTIONS = ("Notify", "Alert", "FreezeGrowth")
 Action = Literal["Notify", "Alert", "FreezeGrowth"]
@@ -31,7 +27,11 @@ QUANTITY_PATTERN = r"^(([0-9]+([.][0-9]*)?)|([.][0-9]+))(([KMGTPE]i)|[numkMGTPE]
 RESOURCE_NAME = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
 CURRENCIES = ("USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "NZD", "SEK", "NOK", "DKK", "PLN", "CZK", "INR",
               "CNY", "HKD", "SGD", "KRW", "BRL", "MXN", "ZAR")
-WHOLE_CURRENCIES = ("JPY", "KRW")
+SUPPORTED_CURRENCIES = ("USD",)         # costs are allocated in USD; others need exchange rates first
+USD_ONLY = ("only USD is supported until other currencies are (costs are allocated in USD and no exchange rate "
+            "is applied): set currency: USD and the amount in dollars")
+START_DATE = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])$"
+FORECAST_METHODS = ("Auto", "Linear", "MovingAverage", "HoltWinters")
 
 Amount = Annotated[str, Field(min_length=1, max_length=16, description=(
     "Limit per period as a positive decimal string with at most two decimals, without currency sign or thousands "
@@ -60,7 +60,20 @@ class BudgetScope(SettingsModel):
     namespaces: list[NamespaceName] | None = Field(default=None, max_length=256, json_schema_extra=SET)
     labels: dict[str, LabelValue] | None = Field(default=None, max_length=16, description=(
         "Only workloads carrying all of these labels count."))
-    aws: BudgetAwsScope | None = None
+    teams: list[LabelValue] | None = Field(default=None, max_length=64, json_schema_extra=SET, description=(
+        "Only workloads of these teams count (the policy's allocation.teamLabel, else "
+        "app.kubernetes.io/part-of)."))
+    aws: BudgetAwsScope | None = Field(default=None, description=(
+        "AWS costs from Cost Explorer matching all of tags, services and accounts, added to the cluster part. "
+        "The cluster part (allocated cost of namespaces, labels and teams) counts when one of those is set or "
+        "aws is absent; select costs outside the cluster here (its nodes are already allocated)."))
+
+    def cluster(self) -> ClusterScope | None:
+        """The cluster part of the scope, None when the budget covers AWS costs only."""
+        if self.aws is not None and not (self.namespaces or self.labels or self.teams):
+            return None
+        return ClusterScope(frozenset(self.namespaces or ()), tuple(sorted((self.labels or {}).items())),
+                            frozenset(self.teams or ()))
 
 
 class Threshold(SettingsModel):
@@ -120,6 +133,20 @@ class FreezeGrowth(SettingsModel):
         _resource_names)] | None = None
 
 
+class BudgetForecast(SettingsModel):
+    """How spend to the end of the period is forecast."""
+
+    method: Literal[FORECAST_METHODS] = Field(default="Auto", description=(  # type: ignore[valid-type]
+        "Auto picks the method with the smallest rolling back-test error; Linear, MovingAverage or HoltWinters "
+        "(weekly seasonality) force one."))
+
+
+class PolicyRef(SettingsModel):
+    """The FinOpsPolicy (same namespace) whose Prometheus, prices and AWS settings the budget is evaluated with."""
+
+    name: Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")]
+
+
 class ChannelRef(SettingsModel):
     """A notification channel configured for the operator (Slack, e-mail, Teams, PagerDuty, webhook)."""
 
@@ -143,9 +170,8 @@ class BudgetSpecSchema(SettingsModel):
     """A spending limit per period with thresholds."""
 
     rules = (
-        Rule("!has(self.currency) || !(self.currency in ['JPY', 'KRW']) || !self.amount.contains('.')",
-             "amount must be a whole number for currencies without minor units (JPY, KRW)",
-             lambda s: s.currency not in WHOLE_CURRENCIES or "." not in s.amount, field="amount"),
+        Rule("!has(self.currency) || self.currency == 'USD'", USD_ONLY,
+             lambda s: s.currency in SUPPORTED_CURRENCIES, field="currency"),
         Rule("!has(self.thresholds) || !self.thresholds.exists(t, t.action == 'FreezeGrowth') || "
              "(has(self.scope) && has(self.scope.namespaces) && size(self.scope.namespaces) > 0)",
              "a FreezeGrowth threshold needs scope.namespaces (the ResourceQuota it proposes is added per namespace)",
@@ -153,14 +179,25 @@ class BudgetSpecSchema(SettingsModel):
     )
 
     amount: Amount
-    currency: Literal[CURRENCIES] = Field(default="USD", description="ISO 4217 code of the amount.")  # type: ignore[valid-type]
+    currency: Literal[CURRENCIES] = Field(default="USD", description=(  # type: ignore[valid-type]
+        "ISO 4217 code of the amount; only USD is supported for now."))
     period: Literal["Monthly", "Quarterly", "Yearly"] = Field(default="Monthly", description=(
-        "Budget period; it starts on the first day of the month, quarter or year (UTC)."))
+        "Budget period; it starts on the first day of the month, quarter (January, April, July, October) or "
+        "year, or every 1, 3 or 12 months from startDate, at midnight in timeZone."))
+    start_date: Annotated[str, Field(max_length=10, description=(
+        "A day a period starts on, YYYY-MM-DD with a day from 01 to 28, e.g. 2025-04-01 for fiscal years from "
+        "April. Periods run every 1, 3 or 12 months from it, before and after.")),
+        Matches(START_DATE, "startDate must be a date YYYY-MM-DD with a day from 01 to 28 (a period must start "
+                "on a day every month has)", cel=True)] | None = None
+    time_zone: TimeZone = "UTC"
     scope: BudgetScope = BudgetScope()
     thresholds: Thresholds = [Threshold(percent=80, action="Notify"), Threshold(percent=100, action="Alert")]
     freeze_growth: FreezeGrowth | None = None
     notifications: list[Notification] | None = Field(default=None, max_length=16, description=(
         "Where threshold notifications go."))
+    forecast: BudgetForecast = BudgetForecast()
+    policy_ref: PolicyRef | None = Field(default=None, description=(
+        "The FinOpsPolicy of this namespace to read costs with; needed only when the namespace has several."))
 
 
 @dataclass(frozen=True)
@@ -171,10 +208,28 @@ class BudgetSpec:
     currency: str
     period: str
     thresholds: tuple[tuple[int, str, bool], ...]
+    schema: BudgetSpecSchema | None = None
+    uid: str = ""
+    generation: int = 0
+
+    @property
+    def source(self) -> str:
+        return f"Budget {self.namespace}/{self.name}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    def rules(self) -> BudgetRules:
+        """What the pure evaluation needs (:mod:`..budgets`)."""
+        spec = self.schema or BudgetSpecSchema(amount=str(self.amount))
+        return BudgetRules(float(self.amount), self.period, tuple(ThresholdRule(p, a, f) for p, a, f in self.thresholds),
+                           time_zone=spec.time_zone,
+                           anchor=date.fromisoformat(spec.start_date) if spec.start_date else None)
 
 
 def read_budget(body: dict[str, Any]) -> BudgetSpec:
-    """Parse and check a Budget with :class:`.specs.BudgetSpecSchema` (the CRD's source); ConfigError names the field."""
+    """Parse and check a Budget with :class:`BudgetSpecSchema` (the CRD's source); ConfigError names the field."""
     meta = body.get("metadata") or {}
     source = f"Budget {meta.get('namespace')}/{meta.get('name')}"
     raw = body.get("spec")
@@ -182,17 +237,8 @@ def read_budget(body: dict[str, Any]) -> BudgetSpec:
         raise ConfigError(f"expected a mapping, got {type(raw).__name__}", source=source, field="spec")
     spec = validate_spec(BudgetSpecSchema, raw or {}, source=source, prefix="spec")
     return BudgetSpec(meta.get("name") or "?", meta.get("namespace") or "default", Decimal(spec.amount),
-                      spec.currency, spec.period, tuple((t.percent, t.action, t.forecasted) for t in spec.thresholds))
-
-
-def accepted_status(budget: BudgetSpec, generation: int, previous: dict[str, Any] | None,
-                    now: datetime) -> dict[str, Any]:
-    message = (f"accepted: {budget.amount} {budget.currency} per {budget.period.lower()} period, "
-               f"{len(budget.thresholds)} thresholds; {NOT_YET}")
-    return {"observedGeneration": generation,
-            "conditions": merge_conditions((previous or {}).get("conditions"),
-                                           [condition("Ready", True, "Accepted", message, generation=generation)],
-                                           now=now)}
+                      spec.currency, spec.period, tuple((t.percent, t.action, t.forecasted) for t in spec.thresholds),
+                      schema=spec, uid=str(meta.get("uid") or ""), generation=int(meta.get("generation") or 0))
 
 
 def rejected_status(error: ConfigError, generation: int, previous: dict[str, Any] | None,

@@ -305,7 +305,6 @@ def build_deps(policy: PolicySpec, api_client: Any, *, workdir: Path,
     from ..actuation.proof import Prover
     from ..sources.aws import AwsSource
     from ..sources.kubernetes import KubernetesSource
-    from ..sources.prometheus import PrometheusSource
     from ..sources.state import LiveStateReader
 
     secrets: list[str] = []
@@ -314,15 +313,11 @@ def build_deps(policy: PolicySpec, api_client: Any, *, workdir: Path,
         secrets.append(f"{policy.namespace}/{ref.name}")
         return secret_reader(api_client, policy.namespace, ref, where=where, source=policy.source)
 
-    prom = policy.prometheus
-    bearer = secret(prom.bearer_token, "spec.dataSources.prometheus.bearerTokenSecretRef") \
-        if prom.bearer_token else None
     namespaces = resolve_namespaces(api_client, policy.scope)
     if namespaces == []:
         raise ConfigError("the scope selects no namespace (check spec.scope.namespaces, namespaceSelector and "
                           "excludeNamespaces)", source=policy.source, field="spec.scope")
-    source = PrometheusSource(prom.url, bearer_token=bearer, headers=dict(prom.headers) or None,
-                              timeout=prom.timeout_seconds)
+    source = prometheus_source(policy, secret)
     aws = AwsSource(policy.aws.region) if policy.aws else None
     region = policy.aws.region if policy.aws else default_region
     scope = prometheus_scope(namespaces, policy.scope)
@@ -345,6 +340,16 @@ def build_deps(policy: PolicySpec, api_client: Any, *, workdir: Path,
         # else spec.git.paths, else the finops.dev/source annotation (gitops.deploymap)
         deps.deploy = DeployPolicy(repository=policy.git.repository, paths=policy.git.paths)
     return Wiring(deps=deps, reader=reader, namespaces=namespaces, secrets_read=secrets)
+
+
+def prometheus_source(policy: PolicySpec, secret: Callable[[SecretRef, str], str]) -> Any:
+    """The policy's PrometheusSource; ``secret(ref, where)`` reads its bearer token (when it has one)."""
+    from ..sources.prometheus import PrometheusSource
+    prom = policy.prometheus
+    bearer = secret(prom.bearer_token, "spec.dataSources.prometheus.bearerTokenSecretRef") \
+        if prom.bearer_token else None
+    return PrometheusSource(prom.url, bearer_token=bearer, headers=dict(prom.headers) or None,
+                            timeout=prom.timeout_seconds)
 
 
 def _pricing(policy: PolicySpec, region: str, api_client: Any, workdir: Path,

@@ -11,7 +11,7 @@ PERMISSIONS = (   # what kopf itself does for the handlers in this package (see 
          "handlers/policies.py validate/tick: patch.status (kopf writes it through the status subresource)"),
     Rule("cluster", "finops.dev", "budgets", ("list", "watch", "patch"),
          "handlers/budgets.py: kopf watches budgets and patches its progress annotations"),
-    Rule("cluster", "finops.dev", "budgets/status", ("patch",), "handlers/budgets.py validate_budget: patch.status"),
+    Rule("cluster", "finops.dev", "budgets/status", ("patch",), "handlers/budgets.py validate_budget: patch.status; api/budgetrun.py write_status"),
     Rule("cluster", "finops.dev", "savingsopportunities", ("list", "watch"),
          "handlers/opportunities.py approved_opportunities: kopf's index lists and watches them"),
     Rule("cluster", "apiextensions.k8s.io", "customresourcedefinitions", ("list", "watch"),
