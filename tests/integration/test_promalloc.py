@@ -145,7 +145,7 @@ def test_requests_owners_and_nodes(served):
             assert np.allclose(hours.cpu_request[i], want.cpu_request, rtol=1e-9)
         assert np.allclose(hours.memory_request[i], want.memory_request or np.nan, rtol=1e-9, equal_nan=True)
     nodes = {n.name: n for n in hours.nodes}
-    for i, node in enumerate(sim.state.nodes):
+    for node in sim.state.nodes:
         slot = nodes[node.name]
         assert (slot.instance_type, slot.capacity_type, slot.zone, slot.node_group) == \
             (node.instance_type, node.capacity_type, node.zone, node.node_group)
