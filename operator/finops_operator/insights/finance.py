@@ -44,7 +44,7 @@ def projections(data: InsightData) -> list[Insight]:
     daily = {p.day: p for p in data.forecast.points}
     out = []
     for label, start, end in (("month", _month_start(last), _month_end(last)),
-                              ("quarter", _quarter_start(last), _quarter_end(last))):
+                              ("quarter", _quarter_start(last), quarter_end(last))):
         days = [start + timedelta(days=i) for i in range((end - start).days)]
         future = [d for d in days if d > last]
         if any(d not in daily for d in future):
@@ -54,8 +54,10 @@ def projections(data: InsightData) -> list[Insight]:
         lower = actual + sum(daily[d].lower for d in future)
         upper = actual + sum(daily[d].upper for d in future)
         elapsed = len(days) - len(future)
+        measured = int(np.isfinite(data.spend.values[max(0, (start - data.spend.start).days):]).sum())
+        gap = f" ({measured} of them measured)" if measured < elapsed else ""
         text = (f"{label.capitalize()} to {(end - timedelta(days=1)).isoformat()}: {usd(actual)} in the "
-                f"{elapsed} days so far, projected {usd(value)} at the end (95% interval {usd(lower)} .. "
+                f"{elapsed} days so far{gap}, projected {usd(value)} at the end (95% interval {usd(lower)} .. "
                 f"{usd(upper)}; {data.forecast.method}"
                 + (f", back-tested error {100 * data.forecast.backtest_mape:.1f}%" if data.forecast.backtest_mape
                    is not None else "") + ").")
@@ -79,7 +81,7 @@ def _quarter_start(day: date) -> date:
     return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
 
 
-def _quarter_end(day: date) -> date:
+def quarter_end(day: date) -> date:
     start = _quarter_start(day)
     return date(start.year + (start.month + 3 > 12), (start.month + 2) % 12 + 1, 1)
 
