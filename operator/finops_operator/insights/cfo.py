@@ -6,7 +6,7 @@ import numpy as np
 from ..models.costs import ChargeKind, CostCategory
 from ..models.insights import Category, Evidence, Insight, Persona, Priority
 from ..money import signed_usd, usd
-from .common import (DAYS_PER_MONTH, aligned, by_budget_state, by_impact, highest, insight_id, known_days,
+from .common import (DAYS_PER_MONTH, aligned, by_budget_state, by_impact, highest, insight_id,
                      percent, signed_percent, singular, step_up,
                      unit_usd, weekly_means)
 from .data import InsightData
@@ -18,7 +18,7 @@ SP_LINE_TYPES = ("SavingsPlanCoveredUsage", "DiscountedUsage")     # CUR: Saving
 
 def spend_trend(data: InsightData) -> list[Insight]:
     """Last week's daily spend against the week before, with the run rate and the idle share of the window."""
-    if data.spend is None or known_days(data.spend) < 14:
+    if data.spend is None or len(data.spend.values) < 14:
         return []
     weeks = weekly_means(data.spend.values)
     before, last = float(weeks[-2]), float(weeks[-1])

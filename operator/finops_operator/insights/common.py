@@ -77,10 +77,6 @@ def midnight(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=timezone.utc)
 
 
-def known_days(series: SpendSeries) -> int:
-    return int(np.isfinite(series.values).sum())
-
-
 def aligned(a: SpendSeries, b: SpendSeries) -> tuple[date, np.ndarray, np.ndarray]:
     """The days both series cover, from the first common day: (first day, a's values, b's values);
     a day missing in either is NaN in both."""
