@@ -57,8 +57,10 @@ class Source:
 
 
 def offline_data(source: Any, settings: PolicySettings, *, business: Any = None, seed: int = 0,
-                 budget: float | None = None, policy: Path | None = None) -> InsightData:
-    """A Simulation or a Snapshot -> everything the generators draw on (see the module docstring)."""
+                 budget: float | None = None, policy: Path | None = None, scanned: Any = None) -> InsightData:
+    """A Simulation or a Snapshot -> everything the generators draw on (see the module docstring).
+
+    ``scanned``: a ScanResult of the same source already made (the demo's), else the source is scanned."""
     from ..costrun import allocate_window
     from ..simulator import business_series, simulate_bill, usage_hours
     state0 = source.state
@@ -72,7 +74,7 @@ def offline_data(source: Any, settings: PolicySettings, *, business: Any = None,
     data = InsightData(state=_state(source, settings), allocation=allocation, bill=bill.clip(window.start, window.end),
                        spend=spend, spend_by={"namespace": by_namespace}, now=now,
                        business=business_series(usage, business, seed=seed),
-                       opportunities=_opportunities(source, settings, now))
+                       opportunities=_opportunities(source, settings, now, scanned))
     _add_forecasts(data, budget)
     return data
 
@@ -103,12 +105,13 @@ def _state(source: Any, settings: PolicySettings) -> Any:
     return state_for_policy(snapshot, settings)
 
 
-def _opportunities(source: Any, settings: PolicySettings, now: datetime) -> list[Any]:
+def _opportunities(source: Any, settings: PolicySettings, now: datetime, result: Any = None) -> list[Any]:
     """A scan of the source (no repository: findings and guardrail verdicts) recorded in a fresh ledger."""
     from ..guardrails import GuardrailContext
     from ..ledger import Ledger
     from ..pipeline import scan
-    result = scan(_state(source, settings), settings, context=GuardrailContext(now=now + timedelta(hours=1)))
+    if result is None:
+        result = scan(_state(source, settings), settings, context=GuardrailContext(now=now + timedelta(hours=1)))
     ledger = Ledger()
     ledger.observe(result.findings, result.decisions, now)
     return ledger.opportunities
