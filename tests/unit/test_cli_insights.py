@@ -113,3 +113,8 @@ def test_scenario_business_block_is_validated():
     with pytest.raises(ConfigError, match="duplicate series name 'orders'"):
         parse_scenario({**base, "business": {"series": [{"name": "orders", "perCoreHour": 1},
                                                         {"name": "orders", "perCoreHour": 2}]}})
+
+
+def test_cli_live_needs_kubeconfig_with_prometheus(capsys):
+    assert main(["insights", "--prometheus", "http://localhost:9"]) == 2
+    assert "add --kubeconfig" in capsys.readouterr().err
