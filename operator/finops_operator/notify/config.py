@@ -102,7 +102,7 @@ class ChannelConfig:
         if self.url:
             parts = urlsplit(self.url)
             out += [self.url, parts.path, parts.query, parts.password]
-            out += [seg for seg in parts.path.split("/") if len(seg) >= 8]
+            out += [seg for seg in parts.path.split("/") if len(seg) >= 12]
         return [s for s in out if s and len(s) >= 4]
 
     def __repr__(self) -> str:

@@ -20,7 +20,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from finops_operator.notify.config import ChannelConfig
-from finops_operator.notify.http import MAX_REASON, Answer, backoff
+from finops_operator.notify.transport import MAX_REASON, Answer, backoff
 from finops_operator.notify.message import Message
 from finops_operator.scrub import scrub
 

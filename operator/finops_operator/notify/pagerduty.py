@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 
 from finops_operator.notify.config import ChannelConfig
-from finops_operator.notify.http import Answer, post_json
+from finops_operator.notify.transport import Answer, post_json
 from finops_operator.notify.message import Message
 from finops_operator.scrub import bound
 

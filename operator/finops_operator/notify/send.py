@@ -10,7 +10,7 @@ from typing import Callable
 
 from finops_operator.notify import mail, pagerduty, slack, teams, webhook
 from finops_operator.notify.config import ChannelConfig, ChannelType
-from finops_operator.notify.http import MAX_REASON, Answer
+from finops_operator.notify.transport import MAX_REASON, Answer
 from finops_operator.notify.message import Message, Outcome, Receipt
 from finops_operator.scrub import scrub
 

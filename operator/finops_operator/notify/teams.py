@@ -12,7 +12,7 @@ cards up to 1.5 and messages up to about 28 KB.
 from __future__ import annotations
 
 from finops_operator.notify.config import ChannelConfig
-from finops_operator.notify.http import Answer, post_json
+from finops_operator.notify.transport import Answer, post_json
 from finops_operator.notify.message import Message
 from finops_operator.scrub import bound
 

@@ -15,7 +15,7 @@ import hmac
 import time
 
 from finops_operator.notify.config import ChannelConfig
-from finops_operator.notify.http import Answer, post_json
+from finops_operator.notify.transport import Answer, post_json
 from finops_operator.notify.message import Message
 
 SIGNATURE_HEADER = "X-Finops-Signature"
