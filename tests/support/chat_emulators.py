@@ -337,3 +337,50 @@ def signed_webhook(secret_path: str, hmac_secret: str, *, window: float = 300) -
         return 200, {"received": body["id"]}
     emulator = Emulator(handle)
     return emulator
+
+
+# ---------------------------------------------------------------------------------------------- SMTP
+
+
+@dataclass
+class Mailbox:
+    """What the SMTP server received: (mail from, recipients, raw message bytes) per mail, and AUTH attempts."""
+
+    mails: list[tuple[str, list[str], bytes]] = field(default_factory=list)
+    logins: list[tuple[str, bool]] = field(default_factory=list)
+
+
+def smtp_server(certs, user: str, password: str):  # noqa: ANN001, ANN201 - kubecerts.CertFiles -> (Controller, Mailbox)
+    """A real SMTP server (aiosmtpd) on loopback that requires STARTTLS before anything and AUTH before MAIL.
+
+    ``certs`` is a :class:`tests.support.kubecerts.CertFiles` (its serving cert names 127.0.0.1).
+    Returns the started controller (``.port``; call ``.stop()``) and the :class:`Mailbox`.
+    """
+    import ssl
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    from tests.support.prometheus_server import free_port
+
+    box = Mailbox()
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802, ANN001, ANN201 - aiosmtpd's hook
+            box.mails.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content
+                              or envelope.content))
+            return "250 Message accepted for delivery"
+
+    def authenticate(server, session, envelope, mechanism, auth_data):  # noqa: ANN001, ANN202
+        ok = (isinstance(auth_data, LoginPassword) and auth_data.login == user.encode()
+              and auth_data.password == password.encode())
+        box.logins.append((auth_data.login.decode() if isinstance(auth_data, LoginPassword) else "?", ok))
+        return AuthResult(success=ok, handled=False)   # handled=False: the server answers 535 itself
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(certs.serving_cert), str(certs.serving_key))
+    controller = Controller(Handler(), hostname="127.0.0.1", port=free_port(), tls_context=context,
+                            require_starttls=True, auth_required=True, auth_require_tls=True,
+                            authenticator=authenticate)
+    controller.start()
+    return controller, box
