@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import logging
 import time
+import urllib.error
+import urllib.request
 from email.utils import formatdate
 
 import pytest
@@ -269,3 +272,48 @@ def test_secrets_never_reach_receipts_logs_or_repr(server, caplog):
     assert_no_secret(receipts, caplog.text, repr(config), str(closed), repr(pd),
                      secrets=(SECRET, "hmac-secret-value-1", ROUTING_KEY))
     assert "127.0.0.1" in caplog.text           # the endpoint's host is shown, its path is not
+
+
+def _post(url: str, body: object, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method="POST",
+                                 headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_emulators_refuse_what_the_services_refuse():
+    """The emulators must fail bad payloads, or the integration tests prove nothing."""
+    started = [emu.slack_webhook("/s").start(), emu.pagerduty("k" * 32).start(), emu.signed_webhook("/h", "sec").start(),
+               emu.teams_workflow("/t").start(), emu.slack_api("xoxb-t", {"C1"}).start()]
+    hook, pd, signed, workflow, api = started
+    try:
+        section = {"type": "section", "text": {"type": "mrkdwn", "text": "x"}}
+        assert _post(hook.url + "/s", {"text": "x", "blocks": [section] * 51}) == (400, "invalid_blocks")
+        assert _post(hook.url + "/s", {"text": "x" * 40_001}) == (400, "msg_too_long")
+        assert _post(hook.url + "/s", {"blocks": []}) == (400, "no_text")
+        assert _post(hook.url + "/s", b"not json") == (400, "invalid_payload")
+        assert _post(hook.url + "/other", {"text": "x"}) == (404, "no_service")
+        assert _post(hook.url + "/s", {"text": "x", "blocks": [{"type": "header", "text": {
+            "type": "mrkdwn", "text": "x"}}]}) == (400, "invalid_blocks")
+        good = {"routing_key": "k" * 32, "event_action": "trigger",
+                "payload": {"summary": "s", "source": "src", "severity": "error"}}
+        assert _post(pd.url + "/v2/enqueue", good)[0] == 202
+        assert "routing_key" in _post(pd.url + "/v2/enqueue", {k: v for k, v in good.items() if k != "routing_key"})[1]
+        assert "severity" in _post(pd.url + "/v2/enqueue", {**good, "payload": {**good["payload"], "severity": "high"}})[1]
+        assert "summary" in _post(pd.url + "/v2/enqueue", {**good, "payload": {**good["payload"], "summary": "s" * 1025}})[1]
+        assert _post(pd.url + "/v2/enqueue", {"routing_key": "k" * 32, "event_action": "resolve"})[0] == 400
+        assert _post(signed.url + "/h", {"id": "1", "title": "t", "text": "x", "priority": "low"})[0] == 401
+        assert _post(signed.url + "/h", {"id": "1"}, {"X-Finops-Timestamp": "1", "X-Finops-Signature": "sha256=0"})[0] == 401
+        assert _post(workflow.url + "/t", {"type": "message", "attachments": []})[0] == 400
+        assert _post(workflow.url + "/t", {"type": "message", "attachments": [
+            {"contentType": "application/vnd.microsoft.card.adaptive", "content": {"type": "AdaptiveCard"}}]})[0] == 400
+        assert json.loads(_post(api.url + "/api/chat.postMessage", {"channel": "C1", "text": "x"})[1]) == {
+            "ok": False, "error": "not_authed"}
+        assert not any(e.accepted for e in started[2:]) and len(pd.accepted) == 1 and not hook.accepted
+    finally:
+        for e in started:
+            e.stop()

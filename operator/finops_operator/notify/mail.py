@@ -44,7 +44,7 @@ def render_html(message: Message) -> str:
 
 def mail(config: ChannelConfig, message: Message) -> EmailMessage:
     out = EmailMessage()
-    out["Subject"] = f"[{message.priority.value}] {message.title}"
+    out["Subject"] = " ".join(f"[{message.priority.value}] {message.title}".split())   # no header injection
     out["From"] = config.email_from or ""
     out["To"] = ", ".join(config.email_to)
     out["Date"] = formatdate(localtime=False)

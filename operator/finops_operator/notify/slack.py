@@ -38,13 +38,25 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def mrkdwn(text: str, limit: int) -> str:
+    """``text`` escaped for mrkdwn and cut to ``limit`` characters without splitting an entity (``&am...``)."""
+    out = escape(text)
+    if len(out) <= limit:
+        return out
+    head = out[:limit - 3]
+    amp = head.rfind("&")
+    if amp != -1 and ";" not in head[amp:]:
+        head = head[:amp]
+    return head + "..."
+
+
 def blocks(message: Message) -> list[dict]:
     """The message as Block Kit: header, section (mrkdwn), fields, context, actions (link buttons)."""
     out: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": bound(message.title, MAX_HEADER) or "-"}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": bound(escape(message.text), MAX_SECTION) or "-"}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": mrkdwn(message.text, MAX_SECTION) or "-"}},
     ]
-    fields = [{"type": "mrkdwn", "text": bound(f"*{escape(k)}*\n{escape(v)}", MAX_FIELD)}
+    fields = [{"type": "mrkdwn", "text": f"*{mrkdwn(k, 200)}*\n{mrkdwn(v, MAX_FIELD - 210)}"}
               for k, v in list(message.fields.items())[:MAX_FIELDS]]
     if fields:
         out.append({"type": "section", "fields": fields})
@@ -60,7 +72,7 @@ def blocks(message: Message) -> list[dict]:
 
 def payload(message: Message) -> dict:
     """``text`` (the notification fallback) and ``blocks``."""
-    return {"text": bound(f"[{message.priority.value}] {message.title}: {message.text}", MAX_TEXT),
+    return {"text": mrkdwn(f"[{message.priority.value}] {message.title}: {message.text}", MAX_TEXT),
             "blocks": blocks(message)}
 
 
