@@ -138,7 +138,8 @@ def test_webhook_is_signed_and_a_wrong_secret_is_refused(server):
     assert_no_secret(receipt, secrets=(SECRET, "not-the-secret"))
 
 
-def test_email_over_starttls_with_auth_carries_plain_and_html_parts(tmp_path):
+def test_email_over_starttls_with_auth_carries_plain_and_html_parts(tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
     certs = generate(tmp_path / "certs")
     controller, box = emu.smtp_server(certs, "finops", "smtp-pass-word-1")
     try:
@@ -172,6 +173,7 @@ def test_email_over_starttls_with_auth_carries_plain_and_html_parts(tmp_path):
                                   email_to=("cfo@example.com",), retry=FAST)
         [tls] = send(untrusted, messages()[:1])
         assert tls.outcome is Outcome.FAILED and "TLS failed" in tls.reason and len(box.mails) == 1
+        assert_no_secret(caplog.text, tls, secrets=("smtp-pass-word-1", "wrong-pass-word-2"))
     finally:
         controller.stop()
 

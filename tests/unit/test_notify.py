@@ -10,7 +10,7 @@ import pytest
 
 from finops_operator.errors import ConfigError
 from finops_operator.models.insights import Category, Evidence, Insight, Persona, Priority
-from finops_operator.notify import ChannelConfig, ChannelType, Message, RetryPolicy
+from finops_operator.notify import ChannelConfig, ChannelType, Message, Outcome, Receipt, RetryPolicy
 from finops_operator.notify import mail, pagerduty, slack, teams, webhook
 from finops_operator.notify.transport import backoff, retry_after
 from tests.support import chat_emulators as emu
@@ -117,3 +117,10 @@ def test_pagerduty_hashes_an_over_long_dedup_key_and_maps_priorities():
 def test_webhook_signature_covers_timestamp_and_body():
     assert webhook.signature("s", "1", b"{}") != webhook.signature("s", "2", b"{}")
     assert webhook.signature("s", "1", b"{}").startswith("sha256=") and len(webhook.signature("s", "1", b"")) == 71
+
+
+def test_a_receipt_round_trips_through_json():
+    receipt = Receipt(channel="ops/slack", dedup_key="i-1", outcome=Outcome.RATE_LIMITED, status=429, attempts=3,
+                      reason="asked to wait 120s")
+    assert Receipt.from_dict(json.loads(json.dumps(receipt.to_dict()))) == receipt
+    assert receipt.to_dict()["outcome"] == "rate-limited-by-service" and not receipt.ok

@@ -130,3 +130,15 @@ class Receipt:
     @property
     def ok(self) -> bool:
         return self.outcome is Outcome.SENT
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready (a durable receipt store, a CR status)."""
+        return {"channel": self.channel, "dedupKey": self.dedup_key, "outcome": self.outcome.value,
+                "status": self.status, "attempts": self.attempts, "reason": self.reason, "at": self.at.isoformat()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> "Receipt":
+        status = data.get("status")
+        return cls(channel=str(data["channel"]), dedup_key=str(data["dedupKey"]), outcome=Outcome(data["outcome"]),
+                   status=int(status) if isinstance(status, int) else None, attempts=int(data.get("attempts") or 0),
+                   reason=str(data.get("reason") or ""), at=datetime.fromisoformat(str(data["at"])))

@@ -4,7 +4,8 @@ Why the standard library (``urllib.request``) and not ``requests``: urllib3
 logs every request line at DEBUG (``"POST /services/T0/B0/secret HTTP/1.1"
 200``), and a webhook's path *is* its credential; ``http.client`` logs
 nothing. Redirects are refused (a POST must not be replayed elsewhere, nor
-its secret headers).
+its secret headers). Proxies come from the usual ``HTTPS_PROXY``/``NO_PROXY``
+variables (urllib's default ``ProxyHandler``).
 
 Retries (one place for the rule):
 
