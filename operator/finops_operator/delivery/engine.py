@@ -106,11 +106,9 @@ def due(state: QueueState, subscriptions: Iterable[Subscription], now: datetime)
     wakes: list[datetime] = []
     used = _deliveries_in_window(state, now)
     for name in sorted({i.subscription for i in state.pending}):
-        sub = subs.get(name)
+        # A subscription that is gone (or a Budget's own notifications): delivered with the defaults, not lost.
+        sub = subs.get(name) or Subscription(name, None, ())
         items = [i for i in state.pending if i.subscription == name]
-        if sub is None:                         # subscription removed: deliver as before would spam; hold
-            held += [Decision(i.id, i.channel, name, Outcome.SUPPRESSED) for i in items]
-            continue
         made, kept, wake = _plan_subscription(state.channel, sub, items, now, used.get(name, []))
         attempts += made
         held += kept
