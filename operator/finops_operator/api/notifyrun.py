@@ -14,7 +14,7 @@ InDoubt and not sent again. So nothing is sent twice, and nothing is lost withou
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,8 +49,18 @@ def submit(store: QueueStore, channel: ChannelSpec, items: Iterable[Item], now: 
     return store.update(channel, lambda state: engine.enqueue(state, items, now)[0])
 
 
+def flush_channel(api_client: Any, channel: ChannelSpec, subscriptions: list[Subscription], now: datetime, *,
+                  transport: Callable[[ChannelSpec, dict[str, str]], Transport] | None = None) -> FlushResult:
+    """What a channel's timer does: resolve its Secret, build the transport, flush (errors scrubbed of the
+    Secret's values wherever they are recorded or logged)."""
+    secrets = credentials(api_client, channel)
+    make = transport or NotifyTransport
+    return flush(QueueStore(api_client), channel, subscriptions, make(channel, secrets), now,
+                 secrets=tuple(secrets.values()))
+
+
 def flush(store: QueueStore, channel: ChannelSpec, subscriptions: list[Subscription], transport: Transport,
-          now: datetime) -> FlushResult:
+          now: datetime, *, secrets: tuple[str, ...] = ()) -> FlushResult:
     """Deliver what is due now; each delivery is recorded before and after it is sent."""
     from .. import metrics
     resend: list[Attempt] = []
@@ -64,20 +74,20 @@ def flush(store: QueueStore, channel: ChannelSpec, subscriptions: list[Subscript
     state = store.update(channel, recovered)
     sent = failed = 0
     for attempt in resend:
-        state, ok = _deliver(store, channel, transport, attempt, now, begun=True)
+        state, ok = _deliver(store, channel, transport, attempt, now, secrets, begun=True)
         sent, failed = sent + ok, failed + (not ok)
     plan = engine.due(state, subscriptions, now)
     if channel.schema.suspended:
         return FlushResult(state, plan, 0, 0)
     for attempt in plan.attempts:
-        state, ok = _deliver(store, channel, transport, attempt, now)
+        state, ok = _deliver(store, channel, transport, attempt, now, secrets)
         sent, failed = sent + ok, failed + (not ok)
         metrics.count_delivery(channel.key, attempt, Outcome.SENT if ok else Outcome.FAILED)
     return FlushResult(state, engine.due(state, subscriptions, now), sent, failed)
 
 
 def _deliver(store: QueueStore, channel: ChannelSpec, transport: Transport, attempt: Attempt, now: datetime,
-             *, begun: bool = False) -> tuple[QueueState, bool]:
+             secrets: tuple[str, ...], *, begun: bool = False) -> tuple[QueueState, bool]:
     if not begun:
         taken: list[bool] = []
 
@@ -92,7 +102,7 @@ def _deliver(store: QueueStore, channel: ChannelSpec, transport: Transport, atte
     try:
         transport.send(messages(attempt))
     except Exception as exc:              # a failed delivery is recorded; the loop goes on
-        reason = scrub(str(exc))[:1000]
+        reason = scrub(str(exc), secrets)[:1000]
         log.warning("delivery %s to %s failed: %s", attempt.id, channel.key, reason)
         return store.update(channel, lambda s: engine.fail(s, attempt.id, reason, now)), False
     return store.update(channel, lambda s: engine.complete(s, attempt.id, now)), True

@@ -15,7 +15,7 @@ import kopf
 from ..api.conditions import condition, merge_conditions
 from ..api.events import post_event
 from ..api.notification import read_channel, read_subscription
-from ..api.notifyrun import NotifyTransport, channel_status, credentials, flush
+from ..api.notifyrun import channel_status, flush_channel
 from ..api.notifystore import QueueStore
 from ..errors import ConfigError, FinOpsError
 from ..scrub import scrub
@@ -91,12 +91,11 @@ async def deliver(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, name:
 
 
 def _flush(channel, subs, previous: dict[str, Any], memo: kopf.Memo, logger: logging.Logger) -> dict[str, Any]:
-    now, store = utcnow(), QueueStore(memo.api_client)
+    now = utcnow()
     try:
-        transport = NotifyTransport(channel, credentials(memo.api_client, channel))
-        result = flush(store, channel, subs, transport, now)
+        result = flush_channel(memo.api_client, channel, subs, now)
     except FinOpsError as exc:                   # a missing Secret, an unreadable queue: Ready=False, says which
-        state, _, _ = store.load(channel)
+        state, _, _ = QueueStore(memo.api_client).load(channel)
         from ..delivery.engine import due
         return channel_status(channel, state, due(state, subs, now), previous, now, problem=scrub(str(exc)))
     if result.sent or result.failed:
