@@ -21,6 +21,7 @@ from finops_operator.api.notifyrun import DeliveryFailed, channel_status, creden
 from finops_operator.api.notifystore import QueueStore, config_map_name
 from finops_operator.api.wiring import api_client_from
 from finops_operator.budgets import Crossing, ThresholdRule
+from finops_operator.cli.main import main
 from finops_operator.delivery.model import Outcome
 from finops_operator.models.insights import Category, Insight, Persona, Priority
 
@@ -94,7 +95,7 @@ def fresh(kube, ns: str):
 
 
 @pytest.mark.parametrize("channel_type", ["Webhook", "Slack"])
-def test_restart_mid_batch_loses_and_duplicates_nothing(crds, kube_namespace, channel_type, caplog):
+def test_restart_mid_batch_loses_and_duplicates_nothing(crds, kube_namespace, channel_type, caplog, capsys):
     ns = kube_namespace
     setup(crds, ns, channel_type)
     caplog.set_level(logging.DEBUG)
@@ -134,6 +135,13 @@ def test_restart_mid_batch_loses_and_duplicates_nothing(crds, kube_namespace, ch
     assert "SENT" in crds.kubectl("get", "notificationchannels", "-n", ns).stdout.upper()
     assert SECRET_URL not in json.dumps(shown) and "s3cr3t" not in caplog.text
     assert "s3cr3t" not in crds.kubectl("get", "events", "-n", ns, "-o", "json").stdout
+
+    capsys.readouterr()
+    assert main(["notifications", "-n", ns, "--kubeconfig", str(crds.kubeconfig), "--output", "json"]) == 0
+    out = capsys.readouterr().out
+    (row,) = json.loads(out)["channels"]
+    assert row["delivery"]["sent"] == state.stats.total(Outcome.SENT) and row["ready"] == "True"
+    assert sum(row["bySubscription"][f"{ns}/cfo"].values()) == 6 and "s3cr3t" not in out
 
 
 def test_failures_are_receipts_without_the_secret_and_a_budget_alert_is_queued(crds, kube_namespace, caplog):

@@ -79,3 +79,29 @@ def budget_items(budget: Any, crossing: Any, result: Any, now: datetime) -> list
     ident = f"budget:{budget.key}:{result.period.key}:{crossing.threshold.id}"
     return [Item(ident, ref.name, f"budget:{budget.key}", BUDGET_PRIORITY.get(action, Priority.HIGH), title, text,
                  now, persona="finance") for ref in refs]
+
+
+def channel_report(api_client: Any, namespace: str | None) -> list[dict[str, Any]]:
+    """Each channel (one namespace, or all with None) with its status and per-subscription counts from its
+    queue: what ``finops notifications`` shows. Never a credential (status and queue hold none)."""
+    import kubernetes
+    api = kubernetes.client.CustomObjectsApi(api_client)
+    listed = (api.list_namespaced_custom_object(GROUP, VERSION, namespace, "notificationchannels") if namespace
+              else api.list_cluster_custom_object(GROUP, VERSION, "notificationchannels"))
+    store, rows = QueueStore(api_client), []
+    for body in listed.get("items", []):
+        meta, status = body["metadata"], body.get("status") or {}
+        ready = next((c for c in status.get("conditions", []) if c.get("type") == "Ready"), {})
+        row: dict[str, Any] = {"namespace": meta["namespace"], "name": meta["name"],
+                               "type": (body.get("spec") or {}).get("type"), "ready": ready.get("status", "Unknown"),
+                               "reason": ready.get("message", ""), "delivery": status.get("delivery", {}),
+                               "bySubscription": {}}
+        try:
+            state = store.load(read_channel(body))[0]
+        except FinOpsError as exc:
+            row["reason"] = str(exc)
+        else:
+            for sub, outcome, count in state.stats.counts:
+                row["bySubscription"].setdefault(sub, {})[outcome] = count
+        rows.append(row)
+    return rows
