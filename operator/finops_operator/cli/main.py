@@ -153,6 +153,17 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _add_notifications(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("notifications", help="Delivery statistics of the NotificationChannels in the cluster",
+                       description="Each NotificationChannel's status (sent, batched, suppressed, rate-limited, "
+                                   "failed, pending) and its counts per subscription, from the cluster.")
+    p.add_argument("--namespace", "-n", default="default", help="the channels of this namespace (default: default)")
+    p.add_argument("--all-namespaces", "-A", action="store_true", help="the channels of every namespace")
+    p.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: in-cluster, else KUBECONFIG)")
+    p.add_argument("--output", choices=["table", "json"], default="table")
+    p.set_defaults(func=_cmd_notifications)
+
+
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="Run the operator (kopf) against the current kubeconfig")
     p.add_argument("--namespace", action="append", default=[], help="watch only these namespaces")
@@ -168,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="finops", description="Find cloud waste in Kubernetes and fix it through reviewed pull requests.")
     parser.add_argument("--version", action="version", version=f"finops-operator {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_demo, _add_scan, _add_costs, _add_insights, _add_forecast, _add_anomalies, _add_simulate, _add_run):
+    for add in (_add_demo, _add_scan, _add_costs, _add_insights, _add_forecast, _add_anomalies, _add_simulate,
+                _add_notifications, _add_run):
         add(sub)
     return parser
 
@@ -206,6 +218,11 @@ def _cmd_anomalies(args: argparse.Namespace, console: Console) -> int:
 def _cmd_simulate(args: argparse.Namespace, console: Console) -> int:
     from .simulate import run_simulate
     return run_simulate(args, console)
+
+
+def _cmd_notifications(args: argparse.Namespace, console: Console) -> int:
+    from .notifications import run_notifications
+    return run_notifications(args, console)
 
 
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:
