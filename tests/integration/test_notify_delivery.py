@@ -185,3 +185,40 @@ def test_failures_are_receipts_without_the_secret_and_a_budget_alert_is_queued(c
     ok = flush(store, ch, subs, Recorder(idempotent=True), NOW + timedelta(minutes=5))
     assert ok.sent == 2 and not [i for i in ok.state.pending if i.id.startswith("budget:")]
     api.close()
+
+
+def test_the_real_transports_deliver_what_the_engine_flushes(crds, kube_namespace, caplog):
+    """The engine's flush through notify.send to loopback services that validate the documented payloads:
+    a signed webhook (its HMAC secret from the Secret) and a Slack incoming webhook; critical goes at once."""
+    from tests.support.chat_emulators import signed_webhook, slack_webhook
+    hook, slack = signed_webhook("/in/s3cr3t", "hmac-s3cr3t").start(), slack_webhook("/services/T0/B0/s3cr3t").start()
+    try:
+        kube, ns = crds, kube_namespace
+        apply(kube, ns,
+              {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "real-hook"},
+               "stringData": {"url": f"{hook.url}/in/s3cr3t", "hmacSecret": "hmac-s3cr3t"}},
+              {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "real-slack"},
+               "stringData": {"url": f"{slack.url}/services/T0/B0/s3cr3t"}},
+              {"apiVersion": "finops.dev/v1alpha1", "kind": "NotificationChannel", "metadata": {"name": "hook"},
+               "spec": {"type": "Webhook", "secretRef": {"name": "real-hook"}}},
+              {"apiVersion": "finops.dev/v1alpha1", "kind": "NotificationChannel", "metadata": {"name": "chat"},
+               "spec": {"type": "Slack", "secretRef": {"name": "real-slack"}}},
+              {"apiVersion": "finops.dev/v1alpha1", "kind": "NotificationSubscription", "metadata": {"name": "eng"},
+               "spec": {"persona": "engineer", "recipients": ["oncall@example.test"],
+                        "channels": [{"name": "hook", "minPriority": "High"}, {"name": "chat", "minPriority": "Low"}]}})
+        api = api_client_from(str(kube.kubeconfig))
+        found = [Insight("eng-spike", Persona.ENGINEER, "Cost spike in search", "spend 2.1x the expected $410/day",
+                         Priority.CRITICAL, Category.ANOMALY, impact=9000.0)]
+        caplog.set_level(logging.DEBUG)
+        enqueue_insights(api, ns, found, NOW)
+        subs = subscriptions(api, ns)
+        for name in ("hook", "chat"):
+            result = flush_channel(api, channel(api, ns, name), subs, NOW)      # the real NotifyTransport
+            assert (result.sent, result.failed) == (1, 0), result
+        assert [m["title"] for m in hook.accepted] == ["Cost spike in search"]
+        assert len(slack.accepted) == 1 and "Cost spike in search" in json.dumps(slack.accepted[0])
+        shown = json.dumps(get(kube, "notificationchannels", "-n", ns)) + caplog.text
+        assert "s3cr3t" not in shown
+    finally:
+        hook.stop()
+        slack.stop()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .. import notify
 from ..delivery import engine
 from ..delivery.digest import Outgoing, Transport, messages
 from ..delivery.model import Attempt, Item, Outcome, QueueState, Subscription
@@ -137,11 +138,10 @@ def channel_status(channel: ChannelSpec, state: QueueState, plan: engine.Plan, p
 
 
 class NotifyTransport:
-    """The adapter to ``finops_operator.notify`` (part 2): ``send(config, [Message]) -> [Receipt]``.
+    """The engine's transport: ``finops_operator.notify.send`` with the channel's config and Secret values.
 
-    HOOK for the lead when notify/ merges: build its ``ChannelConfig`` from the channel spec and the resolved
-    Secret values (:func:`credentials`), map :class:`Outgoing` to ``notify.Message`` (title, text, priority,
-    links, dedup_key = the attempt id), and raise :class:`DeliveryFailed` for a failed receipt.
+    The attempt id is each message's ``dedup_key`` (PagerDuty's dedup_key, the webhook's id), so a resend
+    after a restart is dropped by the services that honour it (``idempotent``).
     """
 
     def __init__(self, channel: ChannelSpec, secrets: dict[str, str]) -> None:
@@ -150,15 +150,33 @@ class NotifyTransport:
 
     def send(self, outgoing: list[Outgoing]) -> None:
         try:
-            from .. import notify  # type: ignore[attr-defined]
-        except ImportError:
-            raise DeliveryFailed("the notification transports (finops_operator.notify) are not in this build",
-                                 source=self.channel.source) from None
-        config = notify.channel_config(self.channel.schema, self._secrets)
-        receipts = notify.send(config, [notify.Message.from_outgoing(m) for m in outgoing])
-        bad = [r for r in receipts if not getattr(r, "ok", True)]
+            config = channel_config(self.channel, self._secrets)
+        except FinOpsError as exc:
+            raise DeliveryFailed(exc.message, source=self.channel.source, field=exc.field) from None
+        receipts = notify.send(config, [to_message(m) for m in outgoing])
+        bad = [r for r in receipts if not r.ok]
         if bad:
-            raise DeliveryFailed(scrub(str(getattr(bad[0], "error", "refused"))), source=self.channel.source)
+            raise DeliveryFailed(scrub(bad[0].reason or bad[0].outcome), source=self.channel.source)
+
+
+def channel_config(channel: ChannelSpec, secrets: dict[str, str]) -> notify.ChannelConfig:
+    """The transport's config from the channel's spec and its resolved Secret values."""
+    spec = channel.schema
+    email = spec.email
+    return notify.ChannelConfig(
+        type=spec.type, name=channel.key, url=secrets.get("url"), token=secrets.get("token"),
+        channel=spec.slack.channel if spec.slack else None,
+        smtp_host=email.host if email else None, smtp_port=email.port if email else 587,
+        smtp_user=email.username if email else None, smtp_password=secrets.get("password"),
+        email_from=email.from_ if email else None, email_to=tuple(email.to) if email else (),
+        routing_key=secrets.get("routingKey"), hmac_secret=secrets.get("hmacSecret"),
+        source=spec.pager_duty.source if spec.pager_duty else "finops-operator")
+
+
+def to_message(outgoing: Outgoing) -> notify.Message:
+    return notify.Message(title=outgoing.title, text=outgoing.text, priority=outgoing.priority,
+                          dedup_key=outgoing.dedup_key, links=tuple(notify.Link(url, url) for url in outgoing.links),
+                          insight_ids=outgoing.item_ids)
 
 
 def credentials(api_client: Any, channel: ChannelSpec) -> dict[str, str]:
