@@ -101,7 +101,7 @@ class BudgetCosts:
         self.notes: list[str] = []
 
     def __call__(self, days: list[date]) -> dict[date, float]:
-        self.notes = []
+        self.notes.clear()                  # the parts hold this list
         total: dict[date, float] = defaultdict(float)
         for part in self.parts:
             for day, cost in part(days).items():
