@@ -11,9 +11,9 @@ compare with what was spent. Per method: MAPE of the daily values, error of the 
 moving-average) go through the same :func:`forecast` call with their method forced, so they get intervals
 from their own back-tests.
 
-:func:`anomaly_scores` is the hook for detectors (the anomalies part): give it a callable taking a
-:class:`SpendSeries` and returning episodes (anything with ``start`` and ``end`` dates, e.g. ``Anomaly``);
-it scores precision and recall against the injected labels on the same series.
+Next to them, per family, the operator's anomaly detector (:func:`finops_operator.anomalies.detect`, with its
+defaults, as budgets run it) on each whole seeded series: precision and recall against the injected labels
+(:func:`anomaly_scores`, which takes any callable ``SpendSeries -> episodes`` with ``start``/``end`` dates).
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from finops_operator.anomalies import detect
 from finops_operator.forecast import forecast
 from finops_operator.models.spend import SpendSeries
 from finops_operator.simulator.costseries import FAMILIES, CostSeries, cost_series
@@ -72,6 +73,8 @@ def run(seeds: int = SEEDS, origins: Iterable[int] = ORIGINS, families: Iterable
                 for method in COMPARED:
                     runs[method].append(score_one(cs, origin, method))
         table[family] = summarise(runs)
+    for family, scores in anomaly_scores(detect, seeds, table).items():
+        table[family]["anomalies"] = scores
     return table
 
 
@@ -121,8 +124,9 @@ def anomaly_scores(detector: Detector, seeds: int = SEEDS, families: Iterable[st
 
 def markdown(table: dict[str, Any]) -> str:
     head = ("| family | auto: total err | seasonal-naive | moving-average | auto: daily MAPE | s-naive | m-avg "
-            "| auto: 95% coverage | s-naive | m-avg | beats best baseline | auto chose |\n"
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: | --- |\n")
+            "| auto: 95% coverage | s-naive | m-avg | beats best baseline | auto chose "
+            "| anomalies: precision | recall |\n"
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: | --- | ---: | ---: |\n")
     rows = []
     for family, r in table.items():
         cells = [family]
@@ -130,6 +134,8 @@ def markdown(table: dict[str, Any]) -> str:
             cells += [f"{100 * r[m][key]:.1f}%" for m in COMPARED]
         cells.append("yes" if r["beats_best_baseline"] else "**no**")
         cells.append(", ".join(f"{k} {v}" for k, v in r["auto"]["chosen"].items()))
+        found = r.get("anomalies", {})
+        cells += ["-" if found.get(k) is None else f"{100 * found[k]:.0f}%" for k in ("precision", "recall")]
         rows.append("| " + " | ".join(cells) + " |")
     return head + "\n".join(rows) + "\n"
 

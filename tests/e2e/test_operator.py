@@ -213,6 +213,13 @@ def check_status(kube, body: dict) -> None:
     assert ready.get("status") == "True" and ready.get("reason") == "Evaluated", budget.get("status")
     assert float(budget["status"]["currentSpend"]) > 0 and budget["status"]["state"] in ("OK", "Warning",
                                                                                           "ForecastExceeded", "Exceeded")
+    shown = kube.kubectl("get", "budget", "shop-monthly", "-n", OPERATOR_NS).stdout.splitlines()
+    print(f"\n$ kubectl get budget shop-monthly -n {OPERATOR_NS}\n" + "\n".join(shown))
+    assert shown[0].split() == ["NAME", "READY", "AMOUNT", "CURRENCY", "PERIOD", "SPENT", "USED%", "FORECAST",
+                                "STATE", "AGE"]
+    row, status = shown[1].split(), budget["status"]          # the printer columns show the evaluated values
+    assert row[1:9] == ["True", "2500", "USD", "Monthly", status["currentSpend"], str(status["usedPercent"]),
+                        status["forecastedSpend"], status["state"]]
 
 
 def _get_when_up(url: str, timeout: float = 60.0) -> str:

@@ -175,6 +175,16 @@ def test_status_round_trip_keeps_what_fired_so_a_restart_fires_nothing_twice():
     assert restarted.crossings == [] and len(restarted.memory.events) == 2
 
 
+def test_a_short_history_names_the_method_in_status_and_why_in_the_message():
+    b = budget()
+    result = evaluate(b.rules(), flat(date(2026, 3, 14), 3, 70.0), now=NOW, memory=Memory(),
+                      forecaster=forecaster_for("Auto"))
+    assert "fewer than 14" in result.method                        # the forecaster says why it fell back
+    status = evaluated_status(b, result, None, now=NOW)
+    assert status["forecastMethod"] == "moving-average"            # the CRD allows 32 characters
+    assert "fewer than 14" in status["conditions"][0]["message"]
+
+
 def test_unreadable_status_memory_is_skipped_not_fatal():
     memory = memory_from_status({"period": "2026-03-01/Monthly", "triggeredThresholds": [{"percent": "x"}, 3],
                                  "events": [{"time": "yesterday", "type": "ThresholdCrossed"}, None]})

@@ -1,13 +1,17 @@
 """Where a budget's daily costs come from (the I/O edge of :mod:`..budgets`).
 
     policy = budget_policy(api_client, budget, operator_ns=...)          # the FinOpsPolicy it is evaluated with
-    read = cost_reader(policy, budget, api_client, workdir=..., region=..., now=now)
+    read = cost_reader(policy, budget, api_client, cluster=..., workdir=..., region=..., now=now)
     read([date(2026, 3, 1), date(2026, 3, 2)])                          # {day: USD or NaN}
+    read.notes                                                           # what the last read fell back on
 
 * The cluster part (``scope`` namespaces / labels / teams, or no scope at all): hourly usage from the
   policy's Prometheus (:func:`..sources.promalloc.read_usage_hours`, one batched read per run of at most
   :data:`BATCH_DAYS` consecutive days), allocated day by day with the policy's prices and allocation
-  settings (:func:`..costrun.allocate_window`; no bill yet: the price book's prices, said in status).
+  settings (:func:`..costrun.allocate_window`). With ``dataSources.aws`` each run's bill is read once by the
+  policy's own bill reader (:func:`.costsource.bill_reader`: the CUR through DuckDB or Athena, or Cost
+  Explorer) and every day is reconciled with its part of it (``allocate_window`` clips the bill to the day).
+  Without it, or when the bill cannot be read, the price book prices the days, and ``notes`` says why.
 * The AWS part (``scope.aws``): Cost Explorer's daily AmortizedCost filtered by the scope's tags,
   services and accounts (its days are UTC days, Cost Explorer has no other).
 
@@ -17,17 +21,24 @@ when there are several); that policy's data sources, prices and allocation setti
 from __future__ import annotations
 
 import json
+import logging
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..budgets import ClusterScope, daily_costs, day_bounds
-from ..errors import ConfigError, DataSourceError
+from ..errors import ConfigError, DataSourceError, FinOpsError
+from ..models.costs import Bill, UsageHours
 from .budget import BudgetAwsScope, BudgetSpec
+from .costsource import BillReader
 from .policy import PolicySpec, read_policy
 
+if TYPE_CHECKING:
+    from ..sources.aws import AwsSource
+
+log = logging.getLogger(__name__)
 BATCH_DAYS = 31                 # days per Prometheus read (6 requests a day: 187 requests at most)
 DayReader = Callable[[list[date]], dict[date, float]]
 
@@ -82,39 +93,49 @@ def runs(days: list[date], longest: int = BATCH_DAYS) -> list[list[date]]:
     return out
 
 
-def cost_reader(policy: PolicySpec, budget: BudgetSpec, api_client: Any, *, workdir: Path, region: str,
-                now: datetime, aws_source: Any = None) -> DayReader:
-    """``days -> {day: USD}`` for the budget's scope (see the module's docstring). ``aws_source``: an
-    AwsSource to use (tests point one at moto), else one for the policy's region."""
-    assert budget.schema is not None
-    scope = budget.schema.scope
-    cluster = scope.cluster()
-    parts: list[DayReader] = []
-    if cluster is not None:
-        parts.append(_cluster_reader(policy, budget, cluster, api_client, workdir=workdir, region=region, now=now))
-    if scope.aws is not None:
-        if aws_source is None:
-            from ..sources.aws import AwsSource
-            aws_source = AwsSource(policy.aws.region if policy.aws else region)
-        parts.append(_aws_reader(aws_source, scope.aws))
+class BudgetCosts:
+    """``days -> {day: USD}`` summed over the scope's parts; ``notes``: what the last read fell back on."""
 
-    def read(days: list[date]) -> dict[date, float]:
+    def __init__(self) -> None:
+        self.parts: list[DayReader] = []
+        self.notes: list[str] = []
+
+    def __call__(self, days: list[date]) -> dict[date, float]:
+        self.notes.clear()                  # the parts hold this list
         total: dict[date, float] = defaultdict(float)
-        for part in parts:
+        for part in self.parts:
             for day, cost in part(days).items():
                 total[day] += cost          # NaN (no data) stays NaN
         return dict(total)
 
-    return read
+
+def cost_reader(policy: PolicySpec, budget: BudgetSpec, api_client: Any, *, cluster: str, workdir: Path,
+                region: str, now: datetime, connect: Callable[..., AwsSource] | None = None) -> BudgetCosts:
+    """The budget's day reader (see the module's docstring). ``cluster``: this cluster's name (its tag in the
+    bill); ``connect(region, **kw)`` makes the AwsSource (tests point it at moto), else a real one."""
+    assert budget.schema is not None
+    scope = budget.schema.scope
+    cluster_scope = scope.cluster()
+    if connect is None:
+        from ..sources.aws import AwsSource as connect
+    reader = BudgetCosts()
+    if cluster_scope is not None:
+        reader.parts.append(_cluster_reader(policy, budget, cluster_scope, api_client, reader.notes, cluster=cluster,
+                                            workdir=workdir, region=region, now=now, connect=connect))
+    if scope.aws is not None:
+        reader.parts.append(_aws_reader(connect(policy.aws.region if policy.aws else region), scope.aws))
+    return reader
 
 
-def _cluster_reader(policy: PolicySpec, budget: BudgetSpec, scope: ClusterScope, api_client: Any, *,
-                    workdir: Path, region: str, now: datetime) -> DayReader:
+def _cluster_reader(policy: PolicySpec, budget: BudgetSpec, scope: ClusterScope, api_client: Any,
+                    notes: list[str], *, cluster: str, workdir: Path, region: str, now: datetime,
+                    connect: Callable[..., AwsSource]) -> DayReader:
     import re
 
     from ..costrun import allocate_window
     from ..sources.promalloc import read_usage_hours
     from ..sources.promql import Scope
+    from .costsource import bill_reader
     from .wiring import _pricing, prometheus_source, read_config_map, read_secret
 
     def secret(ref, where: str) -> str:
@@ -122,11 +143,9 @@ def _cluster_reader(policy: PolicySpec, budget: BudgetSpec, scope: ClusterScope,
 
     source = prometheus_source(policy, secret)
     book = _pricing(policy, policy.aws.region if policy.aws else region, api_client, workdir, read_config_map).book
+    read_bill = bill_reader(policy.aws, cluster=cluster, workdir=workdir, connect=connect) if policy.aws else None
     zone = budget.rules().zone
     promql = Scope(namespaces="|".join(re.escape(n) for n in sorted(scope.namespaces))) if scope.namespaces else Scope()
-
-    def allocate(usage):
-        return allocate_window(usage, [], book, None, policy.settings.allocation)
 
     def read(days: list[date]) -> dict[date, float]:
         out: dict[date, float] = {}
@@ -135,10 +154,31 @@ def _cluster_reader(policy: PolicySpec, budget: BudgetSpec, scope: ClusterScope,
             if end <= start:
                 continue
             usage = read_usage_hours(source, promql, start, end, allow_empty=True)
-            out.update(daily_costs(usage, run, zone, allocate=allocate, scope=scope))
+            bill = _bill(read_bill, usage, start, end, notes) if usage.node_present.any() else None
+            out.update(daily_costs(usage, run, zone, scope=scope, allocate=lambda u, bill=bill: allocate_window(
+                u, [], book, bill, policy.settings.allocation)))
         return out
 
     return read
+
+
+def _bill(read_bill: BillReader | None, usage: UsageHours, start: datetime, end: datetime,
+          notes: list[str]) -> Bill | None:
+    """The bill of ``[start, end)`` (UTC), or None (price book) with a note when it cannot be read: the budget
+    is still evaluated (as a policy run is: a failed cost source is a warning, never a failed run)."""
+    if read_bill is None:
+        return None
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    try:
+        return read_bill(usage, start, end)
+    except FinOpsError as exc:
+        problem = str(exc)
+    except Exception as exc:  # a bug or an unexpected answer must not stop the evaluation either
+        log.exception("budget bill %s .. %s", start, end)
+        problem = f"{type(exc).__name__}: {exc}"
+    notes.append(f"the bill of {start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC could not be read, the price "
+                 f"book priced those days ({problem})")
+    return None
 
 
 def _aws_reader(source: Any, aws: BudgetAwsScope) -> DayReader:

@@ -69,6 +69,7 @@ def update_history(store: SpendStore, budget: BudgetSpec, read_days: DayReader, 
     complete = first_open_day(now, zone)
     known = {d: v for d, v in fresh.items() if not (math.isnan(v) and d >= complete)}
     notes = [stored.problem] if stored.problem else []
+    notes += getattr(read_days, "notes", [])         # budgetcosts.BudgetCosts: e.g. the bill fell back on the book
     gaps = sum(1 for d in wanted if d < complete and math.isnan(fresh.get(d, math.nan)))
     if gaps:
         notes.append(f"{gaps} of the {len(wanted)} days read had no cost data (recorded as unknown)")

@@ -20,6 +20,7 @@ from .conditions import condition, merge_conditions, timestamp
 
 log = logging.getLogger(__name__)
 MAX_EVENT_MESSAGE = 1024
+METHOD_CHARS = 32               # status.forecastMethod's maxLength in crds/budgets.yaml
 
 
 def _time(text: Any) -> datetime | None:
@@ -95,7 +96,7 @@ def evaluated_status(budget: BudgetSpec, result: Evaluation, previous: dict[str,
         "periodStart": timestamp(start), "periodEnd": timestamp(end),
         "currentSpend": decimal_string(result.spend), "forecastedSpend": decimal_string(result.forecast),
         "forecastLower": decimal_string(result.lower), "forecastUpper": decimal_string(result.upper),
-        "forecastMethod": result.method,
+        "forecastMethod": result.method.split(" ", 1)[0][:METHOD_CHARS],    # why it was chosen: in the message
         "forecastMapePercent": None if result.mape is None else min(10000, round(result.mape * 100)),
         "usedPercent": percent_of(result.spend, amount), "forecastPercent": percent_of(result.forecast, amount),
         "historyDays": result.history_days, "lastEvaluatedTime": timestamp(now),

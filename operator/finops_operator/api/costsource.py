@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ..sources.prometheus import PrometheusSource
 
 COST_EXPLORER_CACHE = timedelta(hours=6)     # GetCostAndUsage costs $0.01 a request; daily data moves slowly
+BillReader = Callable[[UsageHours, datetime, datetime], Bill]     # (usage, start, end UTC) -> the bill
 
 
 def cost_explorer_tag(cluster: str) -> tuple[str, str]:
@@ -62,7 +63,8 @@ def resource_ids(usage: UsageHours) -> list[str]:
         [c.volume_id for c in usage.claims if c.volume_id and c.volume_id.startswith("vol-")]
 
 
-def bill_reader(aws: AwsSpec, *, cluster: str, workdir: Path, connect: Callable[..., "AwsSource"] | None = None):
+def bill_reader(aws: AwsSpec, *, cluster: str, workdir: Path, connect: Callable[..., "AwsSource"] | None = None
+                ) -> BillReader:
     """``(usage, start, end) -> Bill`` from the policy's cost source; ``connect(region, **kw)`` makes the
     AwsSource (tests point it at moto)."""
     from ..cur.sql import CurScope

@@ -87,8 +87,9 @@ def _evaluate(budget, raw: dict[str, Any], status: dict[str, Any], memo: kopf.Me
     def reader():
         policy = budget_policy(memo.api_client, budget, operator_ns=memo.operator_ns,
                                allow_local_git=memo.config.allow_local_git)
-        return cost_reader(policy, budget, memo.api_client, workdir=memo.workdir / budget.namespace / budget.name,
-                           region=memo.config.aws_region, now=now)
+        return cost_reader(policy, budget, memo.api_client, cluster=memo.config.cluster_name,
+                           workdir=memo.workdir / budget.namespace / budget.name, region=memo.config.aws_region,
+                           now=now)
 
     post = functools.partial(_post, memo, raw, now)
     acknowledged, problem = acknowledged_days(raw["metadata"].get("annotations"))
