@@ -49,6 +49,7 @@ def fill_memo(memo: kopf.Memo, config: OperatorConfig, api_client: Any) -> None:
     memo.config = config
     memo.api_client = api_client
     memo.locks = {}
+    memo.health_inputs = {}        # (namespace, policy) -> HealthData of its latest run (handlers/health.py)
     memo.operator_ns = config.operator_namespace
     memo.workdir = config.workdir
     memo.retry_base = config.retry_base_seconds

@@ -1,0 +1,144 @@
+"""The daily job per team: health, insights, store, deliver (critical at once, the rest as a digest).
+
+    runs = run_due_teams(plans, now, last_run=stored.history.last_run, job=TeamJob(...))
+
+Each due team (:func:`..health.due`: its local time has passed on its local day and it has not run that
+day) runs alone: an exception in one team is logged, counted (outcome ``error``) and the next team runs.
+Every run is logged and exported (:func:`..metrics.record_health_run`): duration, outcome, insights made,
+alerts sent. The day is remembered per team only after the run, in the same ConfigMap write as the
+scores (:mod:`.healthstore`), so a restart on the same day reruns nothing that finished and retries what
+did not.
+
+Hooks for the parts landing in parallel (issue 11): :func:`make_insights` calls
+``finops_operator.insights.generate`` when that package is present, :func:`deliver_digest` hands the
+team's insights to the delivery engine (critical ones at once, the rest batched) when it is present.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from ..health import HealthData, HealthScore, TeamPlan, due
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TeamRun:
+    team: str
+    day: date
+    outcome: str                 # ok | error
+    seconds: float
+    insights: int = 0
+    alerts: int = 0
+    error: str | None = None
+
+
+def make_insights(data: HealthData, team: str, scores: list[HealthScore]) -> list[Any]:
+    """The team's insights from ``finops_operator.insights.generate`` (part 1); [] until that package lands."""
+    try:
+        from .. import insights  # type: ignore[attr-defined]
+    except ImportError:
+        return []
+    made = insights.generate(insights.InsightData(allocation=data.allocation, usage=data.usage,
+                                                  opportunities=data.opportunities))
+    return [i for i in made if getattr(i, "team", None) in (team, None)]
+
+
+def deliver_digest(team: str, insights: list[Any]) -> int:
+    """Hand the team's insights to the delivery engine (part 3): critical at once, the rest as a digest.
+    Returns the alerts sent now. Until the engine lands nothing is sent (0) and the count is logged."""
+    try:
+        from ..notify import engine  # type: ignore[attr-defined]
+    except ImportError:
+        if insights:
+            log.info("team %s: %d insights made; no delivery engine installed, none sent", team, len(insights))
+        return 0
+    return int(engine.deliver_digest(team, insights))
+
+
+@dataclass
+class TeamJob:
+    """One team's work; the pieces are injected so tests (and the handler) choose them."""
+
+    compute: Callable[[str], tuple[HealthData, list[HealthScore]]]       # team -> its data and scores
+    store: Callable[[str, date, list[HealthScore], list[Any]], None]     # scores, insights and the day, durably
+    insights: Callable[[HealthData, str, list[HealthScore]], list[Any]] = make_insights
+    deliver: Callable[[str, list[Any]], int] = deliver_digest
+
+    def __call__(self, team: str, day: date) -> tuple[int, int]:
+        data, scores = self.compute(team)
+        made = self.insights(data, team, scores)
+        self.store(team, day, scores, made)
+        return len(made), self.deliver(team, made)
+
+
+def run_due_teams(plans: list[TeamPlan], now: datetime, *, last_run: Mapping[str, date],
+                  job: Callable[[str, date], tuple[int, int]],
+                  clock: Callable[[], float] = time.monotonic) -> list[TeamRun]:
+    """Run every due team, each isolated; returns one TeamRun per team that ran (or failed)."""
+    from .. import metrics
+    runs = []
+    for plan in plans:
+        day = due(plan, now, last_run=last_run.get(plan.team))
+        if day is None:
+            continue
+        started = clock()
+        try:
+            made, sent = job(plan.team, day)
+            run = TeamRun(plan.team, day, "ok", clock() - started, made, sent)
+            log.info("team %s daily job for %s: ok in %.2fs, %d insights, %d alerts sent", plan.team, day,
+                     run.seconds, made, sent)
+        except Exception as exc:  # one team's failure never stops another's
+            run = TeamRun(plan.team, day, "error", clock() - started, error=f"{type(exc).__name__}: {exc}")
+            log.warning("team %s daily job for %s failed after %.2fs: %s", plan.team, day, run.seconds, run.error)
+        metrics.record_health_run(plan.team, outcome=run.outcome, seconds=run.seconds, insights=run.insights,
+                                  alerts=run.alerts)
+        runs.append(run)
+    return runs
+
+
+def health_data_of(outcome: Any) -> HealthData | None:
+    """What a policy run gathered that health is computed from (None: the run allocated nothing and had no ledger)."""
+    report = outcome.report
+    if report is None and outcome.ledger is None:
+        return None
+    return HealthData(allocation=report.allocation if report else None, usage=report.usage if report else None,
+                      opportunities=outcome.ledger.opportunities if outcome.ledger is not None else None,
+                      team_label=outcome.policy.settings.allocation.team_label)
+
+
+def run_daily(store: Any, owner: Any, data: HealthData, settings: Any, now: datetime) -> list[TeamRun]:
+    """One policy's tick: score teams and namespaces, export them, run each due team's job (see the module)."""
+    from .. import metrics
+    from ..health import health_scores, team_plans, with_trend
+    from ..health.history import ran, record
+
+    stored = store.load(owner)
+    trend = settings.trend_days
+
+    def scored(by: str) -> list[HealthScore]:
+        out = []
+        for s in health_scores(data, by, settings.weights):
+            days = stored.history.scores.get(s.key, {})
+            out.append(with_trend(s, days, max(days, default=now.date()), trend))
+        return out
+
+    teams, namespaces = scored("team"), scored("namespace")
+    metrics.export_health(owner.source, teams + namespaces)
+
+    def keep(team: str, day: date, scores: list[HealthScore], made: list[Any]) -> None:
+        def change(history):
+            for s in [*scores, *namespaces]:
+                if s.score is not None:
+                    history = record(history, s.key, day, s.score)
+            return ran(history, team, day)
+        store.update(owner, change)
+
+    job = TeamJob(compute=lambda team: (data, [s for s in teams if s.subject == team]), store=keep)
+    plans = team_plans(settings, {s.subject for s in teams})
+    return run_due_teams(plans, now, last_run=stored.history.last_run, job=job)
