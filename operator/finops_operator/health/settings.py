@@ -59,5 +59,5 @@ class HealthSettings(SettingsModel):
     trend_days: int = Field(default=7, ge=2, le=90, description="Days each side of the trend comparison.")
     daily: DailyJob = Field(default=DailyJob.ENABLED, description=(
         "Enabled: each team's daily job (health, insights, delivery) runs at its local time."))
-    teams: list[TeamSchedule] = Field(default_factory=list, max_length=256, description=(
+    teams: list[TeamSchedule] = Field(default=[], max_length=256, description=(
         "Teams with their own time zone or time; empty: every team in the cost allocation, at time/timeZone."))
