@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from ..health import HealthData, HealthScore, TeamPlan, due
+from ..health import BudgetStanding, HealthData, HealthScore, TeamPlan, due
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,35 @@ def health_data_of(outcome: Any) -> HealthData | None:
     return HealthData(allocation=report.allocation if report else None, usage=report.usage if report else None,
                       opportunities=outcome.ledger.opportunities if outcome.ledger is not None else None,
                       team_label=outcome.policy.settings.allocation.team_label)
+
+
+def budget_standings(bodies: list[dict[str, Any]], now: datetime) -> tuple[list[BudgetStanding], list[str]]:
+    """Budgets as health sees them, from their objects (spec: amount and scope; status: state, spend, period).
+    A budget not evaluated yet, or with an unreadable spec or status, is left out and said in the notes."""
+    from ..errors import FinOpsError
+    from .budget import read_budget
+    from .schedule import parse_time
+
+    out, notes = [], []
+    for body in bodies:
+        status = body.get("status") or {}
+        meta = body.get("metadata") or {}
+        name = f"{meta.get('namespace')}/{meta.get('name')}"
+        try:
+            budget = read_budget(body)
+            start, end = parse_time(status.get("periodStart")), parse_time(status.get("periodEnd"))
+            spend, state = float(status["currentSpend"]), str(status["state"])
+            if start is None or end is None or end <= start or not 0 <= spend < float("inf"):
+                raise ValueError("no readable period or spend")
+            elapsed = min(1.0, max(0.0, (now - start) / (end - start)))
+        except (FinOpsError, KeyError, TypeError, ValueError) as exc:
+            notes.append(f"Budget {name} left out of health: not evaluated or unreadable ({type(exc).__name__})")
+            continue
+        scope = budget.schema.scope if budget.schema is not None else None
+        out.append(BudgetStanding(name, state, spend, float(budget.amount), elapsed,
+                                  teams=tuple(getattr(scope, "teams", None) or ()),
+                                  namespaces=tuple(getattr(scope, "namespaces", None) or ())))
+    return out, notes
 
 
 def run_daily(store: Any, owner: Any, data: HealthData, settings: Any, now: datetime) -> list[TeamRun]:

@@ -2,19 +2,20 @@
 
 The timer ticks every minute per policy; each tick scores teams and namespaces from what the policy's
 latest run gathered in this process (allocation, usage, ledger: ``memo.health_inputs``, set by
-``handlers.policies``), exports the gauges, and runs the teams that are due (``api.healthjob``), each
+``handlers.policies``) and every Budget's evaluated status (a kopf index), exports the gauges, and runs the teams that are due (``api.healthjob``), each
 isolated, remembered durably in the policy's health ConfigMap (``api.healthstore``).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
-from ..api.healthjob import run_daily
+from ..api.healthjob import budget_standings, run_daily
 from ..api.healthstore import HealthOwner, HealthStore
 from ..api.policy import read_policy
 from ..errors import FinOpsError
@@ -23,6 +24,7 @@ from .logs import about
 from .startup import plain
 
 RESOURCE = ("finops.dev", "v1alpha1", "finopspolicies")
+BUDGETS = ("finops.dev", "v1alpha1", "budgets")
 INTERVAL = 60.0
 
 
@@ -31,9 +33,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@kopf.index(*BUDGETS)
+def budget_bodies(body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+    """Every Budget (spec and status), for the budget-adherence category; no listing per tick."""
+    return {"all": plain(body)}
+
+
 @kopf.timer(*RESOURCE, interval=INTERVAL, initial_delay=30.0)
 async def daily_health(body: kopf.Body, name: str, namespace: str, memo: kopf.Memo, logger: logging.Logger,
-                       **_: Any) -> None:
+                       budget_bodies: kopf.Index, **_: Any) -> None:
     raw = plain(body)
     try:
         policy = read_policy(raw, operator_ns=memo.operator_ns, allow_local_git=memo.config.allow_local_git)
@@ -47,6 +55,8 @@ async def daily_health(body: kopf.Body, name: str, namespace: str, memo: kopf.Me
     if lock.locked():
         return
     owner = HealthOwner(namespace, name, raw["metadata"].get("uid") or "")
+    budgets, notes = budget_standings(list(budget_bodies.get("all", [])), utcnow())
+    data = replace(data, budgets=budgets, notes=[*data.notes, *notes])
     async with lock:
         with about(raw):
             try:
