@@ -217,6 +217,10 @@ def _blob(doc) -> bytes:
             "lastRun": {}}), "more than 400"),
     (_blob({"version": 1, "scores": {}, "lastRun": {"t": "yesterday"}}), "YYYY-MM-DD"),
     (gzip.compress(b"{" + b" " * (9 * 1024 * 1024)), "uncompressed"),
+    (_blob({"version": 1, "scores": {}, "lastRun": {}, "insights": {"t": [{"id": 1}]}}), "short strings"),
+    (_blob({"version": 1, "scores": {}, "lastRun": {}, "insights": {"t": [{"id": "i", "title": "x" * 301,
+                                                                           "priority": "low", "category": "c",
+                                                                           "day": "2026-01-01"}]}}), "short strings"),
 ])
 def test_hostile_history_is_refused_with_the_reason(blob, problem):
     with pytest.raises(ValueError, match=problem):
@@ -258,3 +262,32 @@ def test_cli_on_the_demo_cluster(capsys):
         assert s["score"] is None or 0 <= s["score"] <= 100
         savings = {c["category"]: c for c in s["categories"]}["savings"]
         assert savings["score"] is None and savings["weight"] == 0.0     # no PR offline: left out, said so
+
+
+def test_snapshot_scores_equal_the_simulation_scores_and_the_demo_ends_with_the_table(tmp_path, capsys):
+    from finops_operator.cli import demo
+    from finops_operator.cli.common import DEMO_SCENARIO
+    from finops_operator.cli.main import main
+    from finops_operator.settings import PolicySettings
+    from finops_operator.simulator import load_scenario, simulate
+    from finops_operator.snapshot import save_snapshot
+
+    simulation = simulate(load_scenario(DEMO_SCENARIO))
+    save_snapshot(tmp_path / "s.npz", simulation.snapshot())
+    assert main(["health", "--snapshot", str(tmp_path / "s.npz"), "--output", "json"]) == 0
+    from_snapshot = {s["subject"]: s["score"] for s in json.loads(capsys.readouterr().out)["scores"]}
+    assert main(["health", "--output", "json"]) == 0
+    from_demo = {s["subject"]: s["score"] for s in json.loads(capsys.readouterr().out)["scores"]}
+    # the snapshot keeps float32 per-replica series (snapshot.py), so idle moves a little: the same subjects, close
+    assert set(from_snapshot) == set(from_demo) and {"payments", "search", "checkout"} <= set(from_demo)
+    assert all(abs(from_snapshot[k] - from_demo[k]) < 3 for k in from_demo if from_demo[k] is not None)
+    console = Console(record=True, width=160)
+    from finops_operator.pipeline import scan
+    from finops_operator.usage import state_for_policy
+    settings = PolicySettings()
+    demo.show_health(console, simulation, settings, scan(state_for_policy(simulation.snapshot(), settings), settings))
+    text = console.export_text()
+    assert "FinOps health by team" in text
+    for team, score in from_demo.items():
+        assert any(team in line and (f"{score:.0f}" if score is not None else "—") in line
+                   for line in text.splitlines())

@@ -86,3 +86,18 @@ def test_health_gauges_are_replaced():
     metrics.export_health("ns/p", [two])
     assert value("finops_health_score", {"policy": "ns/p", "by": "team", "subject": "a"}) is None
     assert value("finops_health_score", {"policy": "ns/p", "by": "team", "subject": "b"}) == 100.0
+
+
+def test_the_job_stores_the_teams_insights_and_hands_them_to_delivery():
+    from finops_operator.health.history import decode, encode
+    from finops_operator.models.insights import Category, Insight, Persona, Priority
+    store, delivered = MemoryStore(), []
+    made = [Insight("i1", Persona.ENGINEER, "shop/api requests 4x what it uses", "d", Priority.CRITICAL,
+                    Category.EFFICIENCY, team="payments")]
+    runs = run_daily(store, OWNER, data(), SETTINGS, datetime(2026, 11, 30, 5, 30, tzinfo=UTC),
+                     insights=lambda d, team, s: made if team == "payments" else [],
+                     deliver=lambda team, items: delivered.append((team, items)) or 1)
+    assert [(r.team, r.insights, r.alerts) for r in runs] == [("payments", 1, 1)]
+    assert delivered == [("payments", made)]
+    [kept] = decode(encode(store.history)).insights["payments"]
+    assert (kept.id, kept.priority, kept.category, kept.day) == ("i1", "critical", "efficiency", date(2026, 11, 30))

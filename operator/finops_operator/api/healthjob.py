@@ -49,6 +49,13 @@ def make_insights(data: HealthData, team: str, scores: list[HealthScore]) -> lis
     return [i for i in made if getattr(i, "team", None) in (team, None)]
 
 
+def stored_insight(insight: Any, day: date) -> Any:
+    """What the health ConfigMap keeps of an insight (models.insights.Insight): id, title, priority, category."""
+    from ..health.history import StoredInsight
+    return StoredInsight(str(insight.id), str(insight.title), str(getattr(insight.priority, "value", insight.priority)),
+                         str(getattr(insight.category, "value", insight.category)), day)
+
+
 def deliver_digest(team: str, insights: list[Any]) -> int:
     """Hand the team's insights to the delivery engine (part 3): critical at once, the rest as a digest.
     Returns the alerts sent now. Until the engine lands nothing is sent (0) and the count is logged."""
@@ -141,11 +148,13 @@ def budget_standings(bodies: list[dict[str, Any]], now: datetime) -> tuple[list[
     return out, notes
 
 
-def run_daily(store: Any, owner: Any, data: HealthData, settings: Any, now: datetime) -> list[TeamRun]:
+def run_daily(store: Any, owner: Any, data: HealthData, settings: Any, now: datetime, *,
+              insights: Callable[[HealthData, str, list[HealthScore]], list[Any]] = make_insights,
+              deliver: Callable[[str, list[Any]], int] = deliver_digest) -> list[TeamRun]:
     """One policy's tick: score teams and namespaces, export them, run each due team's job (see the module)."""
     from .. import metrics
     from ..health import health_scores, team_plans, with_trend
-    from ..health.history import ran, record
+    from ..health.history import kept_insights, ran, record
 
     stored = store.load(owner)
     trend = settings.trend_days
@@ -165,9 +174,10 @@ def run_daily(store: Any, owner: Any, data: HealthData, settings: Any, now: date
             for s in [*scores, *namespaces]:
                 if s.score is not None:
                     history = record(history, s.key, day, s.score)
-            return ran(history, team, day)
+            return kept_insights(ran(history, team, day), team, [stored_insight(i, day) for i in made])
         store.update(owner, change)
 
-    job = TeamJob(compute=lambda team: (data, [s for s in teams if s.subject == team]), store=keep)
+    job = TeamJob(compute=lambda team: (data, [s for s in teams if s.subject == team]), store=keep,
+                  insights=insights, deliver=deliver)
     plans = team_plans(settings, {s.subject for s in teams})
     return run_due_teams(plans, now, last_run=stored.history.last_run, job=job)

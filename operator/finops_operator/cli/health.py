@@ -8,7 +8,7 @@ data's window (``costrun.allocate_window`` with the simulated bill), hourly usag
 the ledger of one scan of it (``pipeline.scan``: the opportunities detected; no pull request exists
 offline, so "savings" has no data and is left out, as the output says). Live: inventory and hourly
 usage of ``--history`` (default 14d) from the cluster and Prometheus, prices from the book, the ledger
-from the cluster's SavingsOpportunity objects, like ``finops costs``.
+from the cluster's SavingsOpportunity objects and the budgets from the Budgets' evaluated status.
 
 JSON (``finops.health/v1``): ``{"kind", "by", "source", "window", "scores": [{subject, score, grade,
 band, renormalised, categories: [{category, value, score, weight, configuredWeight, explanation}]}]}``.
@@ -57,6 +57,7 @@ def offline_health_data(data: Any, settings: PolicySettings, *, result: Any = No
 
 
 def live_health_data(args: argparse.Namespace, settings: PolicySettings) -> HealthData:
+    from ..api.healthjob import budget_standings
     from ..api.opportunities import read_ledger
     from ..api.wiring import api_client_from
     from .live import read_live_allocation, utcnow
@@ -67,13 +68,15 @@ def live_health_data(args: argparse.Namespace, settings: PolicySettings) -> Heal
     import kubernetes
     api_client = api_client_from(args.kubeconfig or None)
     try:
-        listed = kubernetes.client.CustomObjectsApi(api_client).list_cluster_custom_object(
-            "finops.dev", "v1alpha1", "savingsopportunities")
+        objects = kubernetes.client.CustomObjectsApi(api_client)
+        listed = objects.list_cluster_custom_object("finops.dev", "v1alpha1", "savingsopportunities")
+        budgets = objects.list_cluster_custom_object("finops.dev", "v1alpha1", "budgets")
     finally:
         api_client.close()
     ledger = read_ledger(listed.get("items") or [])
+    standings, notes = budget_standings(budgets.get("items") or [], now)
     return HealthData(allocation=allocation, usage=usage, opportunities=ledger.ledger.opportunities,
-                      team_label=settings.allocation.team_label)
+                      budgets=standings, team_label=settings.allocation.team_label, notes=notes)
 
 
 def run_health(args: argparse.Namespace, console: Console, *, data: HealthData | None = None) -> int:
@@ -97,6 +100,8 @@ def run_health(args: argparse.Namespace, console: Console, *, data: HealthData |
         console.print(health_table(scores, args.by))
         for line in breakdown_lines(scores):
             console.print(line, soft_wrap=True)
+        for note in data.notes:
+            console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
     return 0
 
 
@@ -118,7 +123,7 @@ def health_to_json(scores: list[HealthScore], *, by: str, source: str, data: Hea
     if data.allocation is not None:
         window = {"start": data.allocation.start.isoformat(), "end": data.allocation.end.isoformat(),
                   "days": round((data.allocation.end - data.allocation.start) / timedelta(days=1), 2)}
-    return {"kind": KIND, "by": by, "source": source, "window": window,
+    return {"kind": KIND, "by": by, "source": source, "window": window, "notes": list(data.notes),
             "scores": [score_to_json(s) for s in scores]}
 
 

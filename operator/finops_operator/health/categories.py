@@ -68,7 +68,7 @@ def efficiency(data: HealthData, by: str) -> dict[str, Measure]:
         total = sum(w for _, w, _ in parts)
         if not parts or total <= 0:
             continue
-        value = sum(min(r, 1.0) * w for r, w, _ in parts) / total
+        value = float(sum(min(r, 1.0) * w for r, w, _ in parts) / total)
         how = f"weighted by cost ({usd(cpu_cost)} CPU, {usd(mem_cost)} memory)" if weighted else \
             "CPU and memory weighted equally (no cost allocation)"
         said = ", ".join(f"{label} {r:.0%} of requested used" for r, _, label in parts)
