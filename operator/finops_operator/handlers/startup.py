@@ -38,10 +38,10 @@ def plain(value: Any) -> Any:
 
 
 class _QuietTicks(logging.Filter):
-    """Drop kopf's "Timer 'tick' succeeded." line: the timer fires every few seconds and is usually idle."""
+    """Drop kopf's "Timer 'tick' succeeded." lines (and the health timer's): they fire often and are usually idle."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Timer 'tick' succeeded")
+        return not str(record.msg).startswith(("Timer 'tick' succeeded", "Timer 'daily_health' succeeded"))
 
 
 def fill_memo(memo: kopf.Memo, config: OperatorConfig, api_client: Any) -> None:
