@@ -186,6 +186,21 @@ def _allocation_values(policy: str, allocation: Allocation,
     return out
 
 
+# --------------------------------------------------------------------------- notifications (issue 11)
+
+NOTIFICATIONS = Counter("finops_notifications_total",
+                        "Insights and alerts by delivery outcome (Sent, Failed, Batched, Suppressed, RateLimited, "
+                        "InDoubt, Dropped), channel (namespace/name), subscription and persona",
+                        ["channel", "subscription", "persona", "outcome"], registry=REGISTRY)
+
+
+def count_delivery(channel: str, attempt, outcome) -> None:
+    """Count one delivery attempt's items (``attempt``: a delivery.model.Attempt, ``outcome`` an Outcome)."""
+    for item in attempt.items:
+        NOTIFICATIONS.labels(channel=channel, subscription=attempt.subscription, persona=item.persona or "none",
+                             outcome=outcome.value).inc()
+
+
 # --------------------------------------------------------------------------- team health (issue 11)
 
 HEALTH_SCORE = Gauge("finops_health_score", "FinOps health score 0-100 (absent: no category had data)",
