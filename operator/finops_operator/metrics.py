@@ -213,7 +213,8 @@ HEALTH_RUN_SECONDS = Histogram("finops_health_job_duration_seconds", "Wall time 
                                buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300), registry=REGISTRY)
 HEALTH_INSIGHTS = Counter("finops_health_job_insights_total", "Insights made by the daily team jobs", ["team"],
                           registry=REGISTRY)
-HEALTH_ALERTS = Counter("finops_health_job_alerts_total", "Alerts sent by the daily team jobs", ["team"],
+HEALTH_ALERTS = Counter("finops_health_job_alerts_total", "Insights the daily team jobs handed to delivery (queued to "
+                        "channels: critical sent at once, the rest batched into a digest)", ["team"],
                         registry=REGISTRY)
 _health_series: dict[str, set[tuple[Gauge, tuple[str, ...]]]] = {}
 

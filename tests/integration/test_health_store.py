@@ -71,3 +71,51 @@ def test_an_unreadable_history_starts_afresh(crds, kube_namespace):
         assert store.load(owner).history.last_run == {"t": DAY}
     finally:
         api.close()
+
+
+def test_the_daily_job_queues_the_teams_insights_and_a_restart_the_same_day_reruns_nothing(crds, kube_namespace):
+    """run_daily on the real apiserver: the health ConfigMap, a NotificationChannel's queue, a second process."""
+    from datetime import UTC, datetime
+
+    import yaml
+    from finops_operator.api.healthjob import channel_delivery, run_daily
+    from finops_operator.api.notifycluster import channel
+    from finops_operator.api.notifystore import QueueStore
+    from finops_operator.health import HealthData, HealthSettings
+    from finops_operator.models.insights import Category, Insight, Persona, Priority
+
+    ns = kube_namespace
+    wait_established(crds, ("notificationchannels.finops.dev", "notificationsubscriptions.finops.dev"))
+    docs = [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hook", "namespace": ns},
+             "stringData": {"url": "http://127.0.0.1:9/hook"}},
+            {"apiVersion": "finops.dev/v1alpha1", "kind": "NotificationChannel",
+             "metadata": {"name": "ops", "namespace": ns}, "spec": {"type": "Webhook", "secretRef": {"name": "hook"}}},
+            {"apiVersion": "finops.dev/v1alpha1", "kind": "NotificationSubscription",
+             "metadata": {"name": "eng", "namespace": ns},
+             "spec": {"persona": "engineer", "channels": [{"name": "ops", "minPriority": "Low"}]}}]
+    crds.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+    settings = HealthSettings.model_validate({"teams": [{"name": "payments", "timeZone": "Europe/Berlin"}]})
+    owner = HealthOwner(ns, "p")
+    now = datetime(2026, 11, 30, 5, 30, tzinfo=UTC)                        # 06:30 in Berlin
+    made = [Insight("eng-1", Persona.ENGINEER, "shop/api requests 4x what it uses", "cpu", Priority.CRITICAL,
+                    Category.EFFICIENCY, team="payments")]
+
+    def once():
+        api = api_client_from(str(crds.kubeconfig))                        # a fresh process each time
+        try:
+            return run_daily(HealthStore(api), owner, HealthData(), settings, now,
+                             insights=lambda d, team, s: made, deliver=channel_delivery(api, ns, now))
+        finally:
+            api.close()
+
+    [run] = once()
+    assert (run.team, run.outcome, run.insights, run.alerts) == ("payments", "ok", 1, 1)
+    assert once() == []                                                     # restarted the same day: nothing reruns
+    api = api_client_from(str(crds.kubeconfig))
+    try:
+        queue = QueueStore(api).load(channel(api, ns, "ops"))[0]
+        stored = HealthStore(api).load(owner).history
+    finally:
+        api.close()
+    assert [item.id for item in queue.pending] == ["eng-1"]
+    assert stored.last_run == {"payments": DAY} and stored.insights["payments"][0].id == "eng-1"

@@ -183,8 +183,18 @@ def test_one_failing_team_never_stops_the_others():
     assert "prometheus down" in runs[1].error and stored == ["a"]                   # c already ran today
 
 
-def test_the_hooks_do_nothing_until_their_parts_land():
-    assert healthjob.deliver_digest("t", ["x"]) == 0
+def test_a_teams_insights_come_from_its_own_slice_of_the_data():
+    alloc = Allocation(T0, T0 + timedelta(days=14), [
+        Charge(ChargeKind.CONTAINER, 900.0, namespace="a", team="x", cpu_cost=800, memory_cost=100),
+        Charge(ChargeKind.CONTAINER, 100.0, namespace="b", team="y", cpu_cost=50, memory_cost=50),
+        Charge(ChargeKind.IDLE, 400.0, node="n1")], 1400.0)
+    opps = [opp("x", OpportunityState.DETECTED, 300.0, ns="a"), opp("y", OpportunityState.DETECTED, 5.0, ns="b")]
+    data = HealthData(allocation=alloc, opportunities=opps)
+    mine = healthjob.team_slice(data, "y")
+    assert [c.team for c in mine.allocation.charges] == ["y"] and [o.team for o in mine.opportunities] == ["y"]
+    made = healthjob.make_insights(data, "x", [], T0 + timedelta(days=14))
+    assert made and all(i.team in ("x", None) for i in made)
+    assert not any("$300" in i.title or "300" in str(i.impact) for i in healthjob.make_insights(data, "y", [], T0))
 
 
 # --------------------------------------------------------------------------- stored history

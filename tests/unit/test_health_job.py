@@ -45,14 +45,18 @@ SETTINGS = HealthSettings.model_validate({"teams": [{"name": "payments", "timeZo
 OWNER = HealthOwner("finops-system", "p")
 
 
+def NO_CHANNELS(team, insights):
+    return 0
+
+
 def test_each_team_runs_once_per_local_day_and_a_restart_reruns_nothing():
     store = MemoryStore()
     berlin_morning = datetime(2026, 11, 30, 5, 30, tzinfo=UTC)        # 06:30 Berlin, 00:30 New York
-    runs = run_daily(store, OWNER, data(), SETTINGS, berlin_morning)
+    runs = run_daily(store, OWNER, data(), SETTINGS, berlin_morning, deliver=NO_CHANNELS)
     assert [(r.team, r.day, r.outcome) for r in runs] == [("payments", date(2026, 11, 30), "ok")]   # not New York
-    assert run_daily(store, OWNER, data(), SETTINGS, berlin_morning) == []          # the same day again: nothing
+    assert run_daily(store, OWNER, data(), SETTINGS, berlin_morning, deliver=NO_CHANNELS) == []          # the same day again: nothing
     new_york_morning = datetime(2026, 11, 30, 11, 5, tzinfo=UTC)
-    assert [r.team for r in run_daily(store, OWNER, data(), SETTINGS, new_york_morning)] == ["search"]
+    assert [r.team for r in run_daily(store, OWNER, data(), SETTINGS, new_york_morning, deliver=NO_CHANNELS)] == ["search"]
     assert store.history.last_run == {"payments": date(2026, 11, 30), "search": date(2026, 11, 30)}
     assert store.history.scores["team:payments"] == {date(2026, 11, 30): 75.0}
     assert store.history.scores["namespace:shop"][date(2026, 11, 30)] == 75.0

@@ -9,20 +9,22 @@ alerts sent. The day is remembered per team only after the run, in the same Conf
 scores (:mod:`.healthstore`), so a restart on the same day reruns nothing that finished and retries what
 did not.
 
-Hooks for the parts landing in parallel (issue 11): :func:`make_insights` calls
-``finops_operator.insights.generate`` when that package is present, :func:`deliver_digest` hands the
-team's insights to the delivery engine (critical ones at once, the rest batched) when it is present.
+Insights: :func:`make_insights` (``finops_operator.insights.generate`` over the team's slice of the data);
+delivery: :func:`channel_delivery` (the namespace's NotificationSubscriptions route them; the engine sends
+critical ones at once and batches the rest into a digest).
 """
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
 from ..health import BudgetStanding, HealthData, HealthScore, TeamPlan, due
+from ..health.history import StoredInsight
+from ..models.insights import Insight
 
 log = logging.getLogger(__name__)
 
@@ -38,34 +40,40 @@ class TeamRun:
     error: str | None = None
 
 
-def make_insights(data: HealthData, team: str, scores: list[HealthScore]) -> list[Any]:
-    """The team's insights from ``finops_operator.insights.generate`` (part 1); [] until that package lands."""
-    try:
-        from .. import insights  # type: ignore[attr-defined]
-    except ImportError:
-        return []
-    made = insights.generate(insights.InsightData(allocation=data.allocation, usage=data.usage,
-                                                  opportunities=data.opportunities))
-    return [i for i in made if getattr(i, "team", None) in (team, None)]
+def team_slice(data: HealthData, team: str) -> HealthData:
+    """The team's part of the data: its container and volume charges, its opportunities, its budgets."""
+    from ..models.costs import ALLOCATED, charge_key, row_kind
+    allocation = data.allocation
+    if allocation is not None:
+        charges = [c for c in allocation.charges if row_kind(c) == ALLOCATED and charge_key(c, "team") == team]
+        allocation = replace(allocation, charges=charges, bill_total=None, notes=list(allocation.notes))
+    return replace(data, allocation=allocation,
+                   opportunities=[o for o in data.opportunities or () if o.team == team],
+                   budgets=[b for b in data.budgets or () if team in b.teams])
 
 
-def stored_insight(insight: Any, day: date) -> Any:
-    """What the health ConfigMap keeps of an insight (models.insights.Insight): id, title, priority, category."""
-    from ..health.history import StoredInsight
-    return StoredInsight(str(insight.id), str(insight.title), str(getattr(insight.priority, "value", insight.priority)),
-                         str(getattr(insight.category, "value", insight.category)), day)
+def make_insights(data: HealthData, team: str, scores: list[HealthScore], now: datetime) -> list[Insight]:
+    """The team's insights: :func:`finops_operator.insights.generate` over the team's slice of the data."""
+    from ..insights import InsightData, generate
+    mine = team_slice(data, team)
+    made = generate(InsightData(allocation=mine.allocation, opportunities=list(mine.opportunities or ()), now=now,
+                                team=team))
+    return [i for i in made if i.team in (team, None)]
 
 
-def deliver_digest(team: str, insights: list[Any]) -> int:
-    """Hand the team's insights to the delivery engine (part 3): critical at once, the rest as a digest.
-    Returns the alerts sent now. Until the engine lands nothing is sent (0) and the count is logged."""
-    try:
-        from ..notify import engine  # type: ignore[attr-defined]
-    except ImportError:
-        if insights:
-            log.info("team %s: %d insights made; no delivery engine installed, none sent", team, len(insights))
-        return 0
-    return int(engine.deliver_digest(team, insights))
+def stored_insight(insight: Insight, day: date) -> StoredInsight:
+    """What the health ConfigMap keeps of an insight: id, title, priority, category."""
+    return StoredInsight(insight.id, insight.title, insight.priority.value, insight.category.value, day)
+
+
+def channel_delivery(api_client: Any, namespace: str, now: datetime) -> Callable[[str, list[Insight]], int]:
+    """Deliver through the namespace's NotificationSubscriptions (:func:`.notifycluster.enqueue_insights`): the
+    engine sends critical insights at once and batches the rest into digests. Returns the items queued."""
+    from .notifycluster import enqueue_insights
+
+    def deliver(team: str, insights: list[Insight]) -> int:
+        return enqueue_insights(api_client, namespace, insights, now) if insights else 0
+    return deliver
 
 
 @dataclass
@@ -74,8 +82,8 @@ class TeamJob:
 
     compute: Callable[[str], tuple[HealthData, list[HealthScore]]]       # team -> its data and scores
     store: Callable[[str, date, list[HealthScore], list[Any]], None]     # scores, insights and the day, durably
-    insights: Callable[[HealthData, str, list[HealthScore]], list[Any]] = make_insights
-    deliver: Callable[[str, list[Any]], int] = deliver_digest
+    insights: Callable[[HealthData, str, list[HealthScore]], list[Any]]
+    deliver: Callable[[str, list[Any]], int]
 
     def __call__(self, team: str, day: date) -> tuple[int, int]:
         data, scores = self.compute(team)
@@ -98,7 +106,7 @@ def run_due_teams(plans: list[TeamPlan], now: datetime, *, last_run: Mapping[str
         try:
             made, sent = job(plan.team, day)
             run = TeamRun(plan.team, day, "ok", clock() - started, made, sent)
-            log.info("team %s daily job for %s: ok in %.2fs, %d insights, %d alerts sent", plan.team, day,
+            log.info("team %s daily job for %s: ok in %.2fs, %d insights, %d queued for delivery", plan.team, day,
                      run.seconds, made, sent)
         except Exception as exc:  # one team's failure never stops another's
             run = TeamRun(plan.team, day, "error", clock() - started, error=f"{type(exc).__name__}: {exc}")
@@ -149,8 +157,8 @@ def budget_standings(bodies: list[dict[str, Any]], now: datetime) -> tuple[list[
 
 
 def run_daily(store: Any, owner: Any, data: HealthData, settings: Any, now: datetime, *,
-              insights: Callable[[HealthData, str, list[HealthScore]], list[Any]] = make_insights,
-              deliver: Callable[[str, list[Any]], int] = deliver_digest) -> list[TeamRun]:
+              deliver: Callable[[str, list[Any]], int],
+              insights: Callable[[HealthData, str, list[HealthScore]], list[Any]] | None = None) -> list[TeamRun]:
     """One policy's tick: score teams and namespaces, export them, run each due team's job (see the module)."""
     from .. import metrics
     from ..health import health_scores, team_plans, with_trend
@@ -178,6 +186,6 @@ def run_daily(store: Any, owner: Any, data: HealthData, settings: Any, now: date
         store.update(owner, change)
 
     job = TeamJob(compute=lambda team: (data, [s for s in teams if s.subject == team]), store=keep,
-                  insights=insights, deliver=deliver)
+                  insights=insights or (lambda d, team, s: make_insights(d, team, s, now)), deliver=deliver)
     plans = team_plans(settings, {s.subject for s in teams})
     return run_due_teams(plans, now, last_run=stored.history.last_run, job=job)

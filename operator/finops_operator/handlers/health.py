@@ -15,7 +15,7 @@ from typing import Any
 
 import kopf
 
-from ..api.healthjob import budget_standings, run_daily
+from ..api.healthjob import budget_standings, channel_delivery, run_daily
 from ..api.healthstore import HealthOwner, HealthStore
 from ..api.policy import read_policy
 from ..errors import FinOpsError
@@ -60,8 +60,9 @@ async def daily_health(body: kopf.Body, name: str, namespace: str, memo: kopf.Me
     async with lock:
         with about(raw):
             try:
-                runs = await asyncio.to_thread(run_daily, HealthStore(memo.api_client), owner, data, settings,
-                                               utcnow())
+                now = utcnow()
+                runs = await asyncio.to_thread(run_daily, HealthStore(memo.api_client), owner, data, settings, now,
+                                               deliver=channel_delivery(memo.api_client, namespace, now))
             except FinOpsError as exc:
                 logger.warning("team health not computed: %s", exc)
                 return
