@@ -199,3 +199,45 @@ def count_delivery(channel: str, attempt, outcome) -> None:
     for item in attempt.items:
         NOTIFICATIONS.labels(channel=channel, subscription=attempt.subscription, persona=item.persona or "none",
                              outcome=outcome.value).inc()
+
+
+# --------------------------------------------------------------------------- team health (issue 11)
+
+HEALTH_SCORE = Gauge("finops_health_score", "FinOps health score 0-100 (absent: no category had data)",
+                     ["policy", "by", "subject"], registry=REGISTRY)
+HEALTH_CATEGORY = Gauge("finops_health_category_score", "Health category score 0-100 (absent: no data, left out)",
+                        ["policy", "by", "subject", "category"], registry=REGISTRY)
+HEALTH_RUNS = Counter("finops_health_job_runs_total", "Daily team jobs, by team and outcome (ok|error)",
+                      ["team", "outcome"], registry=REGISTRY)
+HEALTH_RUN_SECONDS = Histogram("finops_health_job_duration_seconds", "Wall time of one team's daily job", ["team"],
+                               buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 300), registry=REGISTRY)
+HEALTH_INSIGHTS = Counter("finops_health_job_insights_total", "Insights made by the daily team jobs", ["team"],
+                          registry=REGISTRY)
+HEALTH_ALERTS = Counter("finops_health_job_alerts_total", "Insights the daily team jobs handed to delivery (queued to "
+                        "channels: critical sent at once, the rest batched into a digest)", ["team"],
+                        registry=REGISTRY)
+_health_series: dict[str, set[tuple[Gauge, tuple[str, ...]]]] = {}
+
+
+def export_health(policy_key: str, scores) -> None:
+    """Set the health gauges of one policy's scores (HealthScore list), removing its series no longer present."""
+    series: dict[tuple[Gauge, tuple[str, ...]], float] = {}
+    for s in scores:
+        if s.score is not None:
+            series[(HEALTH_SCORE, (policy_key, s.by, s.subject))] = s.score
+        for c in s.categories:
+            if c.score is not None:
+                series[(HEALTH_CATEGORY, (policy_key, s.by, s.subject, c.category))] = c.score
+    with _allocation_lock:
+        for gauge, labels in _health_series.get(policy_key, set()) - set(series):
+            gauge.remove(*labels)
+        for (gauge, labels), value in series.items():
+            gauge.labels(*labels).set(value)
+        _health_series[policy_key] = set(series)
+
+
+def record_health_run(team: str, *, outcome: str, seconds: float, insights: int, alerts: int) -> None:
+    HEALTH_RUNS.labels(team=team, outcome=outcome).inc()
+    HEALTH_RUN_SECONDS.labels(team=team).observe(seconds)
+    HEALTH_INSIGHTS.labels(team=team).inc(insights)
+    HEALTH_ALERTS.labels(team=team).inc(alerts)

@@ -79,6 +79,7 @@ class RunReport:
     allocation: Allocation | None = None      # the window's cost allocation (the costs stage)
     bill: Bill | None = None                  # the bill it was reconciled with (None: price book only)
     rates: Rates | None = None                # effective rates from the allocation's inputs (None: list rates)
+    usage: UsageHours | None = None           # the hourly usage allocated (team health: used vs requested)
 
     @property
     def ok(self) -> bool:
@@ -227,14 +228,14 @@ def _costs(report: RunReport, read_costs: CostReader, window: Window, state: Clu
 
     A failure is a warning: the scan still runs, at list rates (cost data is an addition, not a precondition).
     """
-    def allocate() -> tuple[Allocation, Bill | None, Rates]:
+    def allocate() -> tuple[Allocation, Bill | None, Rates, UsageHours]:
         usage, bill = read_costs(window)
         return (allocate_window(usage, state.nodes, book, bill, settings.allocation), bill,
-                window_rates(usage, state.nodes, book, bill))
+                window_rates(usage, state.nodes, book, bill), usage)
 
     done = _stage(report, "costs", allocate, optional=True)
     if done is not None:                                 # all or nothing: never a half-priced run
-        report.allocation, report.bill, report.rates = done
+        report.allocation, report.bill, report.rates, report.usage = done
 
 
 def _publish(report: RunReport, ledger: Ledger, provider: Provider, result: ScanResult, git: GitTarget,

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, create_model
 
 from .allocation.settings import AllocationSettings
+from .health.settings import HealthSettings
 from .detectors import REGISTRY
 from .errors import ConfigError
 from .settings_base import LimitPolicy, Rule, SettingsModel, TimeWindow, TimeZone, Weekdays, validate_spec
@@ -134,6 +135,7 @@ class PolicySettings(_Model):
         "How allowed findings are grouped into pull requests."))
     gitops: GitOpsSettings = GitOpsSettings()
     allocation: AllocationSettings = AllocationSettings()
+    health: HealthSettings = HealthSettings()
 
 
 def load_policy(data: dict[str, Any] | None, *, source: str = "policy") -> PolicySettings:
@@ -141,7 +143,7 @@ def load_policy(data: dict[str, Any] | None, *, source: str = "policy") -> Polic
     return validate_spec(PolicySettings, data or {}, source=source)
 
 
-SETTINGS_KEYS = ("mode", "detectors", "guardrails", "groupBy", "group_by", "gitops", "allocation")
+SETTINGS_KEYS = ("mode", "detectors", "guardrails", "groupBy", "group_by", "gitops", "allocation", "health")
 OPERATOR_KEYS = ("scope", "schedule", "timeZone", "dataSources", "pricing", "git")   # read by api/policy.py
 OBJECT_KEYS = ("apiVersion", "kind", "metadata", "spec", "status")
 

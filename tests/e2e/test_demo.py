@@ -126,3 +126,15 @@ def test_demo_ends_with_the_top_insight_per_persona(tmp_path, capsys):
     assert "Top insight per persona" in tail
     rows = re.findall(r"^│ (?:low|medium|high|critical) +│ (\w+) +│", tail[tail.index("Top insight"):], re.MULTILINE)
     assert sorted(rows) == ["business", "cfo", "engineer", "finance"]
+
+
+def test_demo_ends_with_the_team_health_table(tmp_path, capsys):
+    assert main(["demo", "--workdir", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    tail = out[out.index("Top insight per persona"):]                 # after the cost table and the insights
+    assert "FinOps health by team" in tail
+    table = tail[tail.index("FinOps health by team"):]
+    rows = dict(re.findall(r"^│ (\w+) +│ +(\d+|—) │", table, re.MULTILINE))
+    assert {"payments", "search", "checkout"} <= set(rows)
+    assert all(v == "—" or 0 <= int(v) <= 100 for v in rows.values())
+    assert "left out (no data)" in table                               # offline: no pull request, savings left out

@@ -111,7 +111,14 @@ def run_demo(args: argparse.Namespace, console: Console) -> int:
     console.print(f"  {workdir / 'scan.json'}   (everything as JSON)")
     show_cost_and_savings(console, simulation, settings, result)
     show_top_insights(console, simulation, settings, spec, result)
+    show_health(console, simulation, settings, result)
     return 0
+
+
+def show_health(console: Console, simulation: object, settings: PolicySettings, result: ScanResult) -> None:
+    """The team health table, after the cost table and the top insights (`finops health` has the breakdown)."""
+    from .health import show_team_health
+    show_team_health(console, simulation, settings, result=result)
 
 
 def show_top_insights(console: Console, simulation: object, settings: PolicySettings, spec: object,

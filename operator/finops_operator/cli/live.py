@@ -72,6 +72,12 @@ def read_live_costs(args: argparse.Namespace, settings: PolicySettings, start: d
     ``--prometheus`` (batched, sources/promalloc), the region's prices with the ``--policy`` file's
     ``spec.pricing``. No bill is read from the command line: costs are the price book's (said in the notes).
     Returns ``(Allocation, None)``."""
+    allocation, _ = read_live_allocation(args, settings, start, end)
+    return allocation, None
+
+
+def read_live_allocation(args: argparse.Namespace, settings: PolicySettings, start: datetime, end: datetime):
+    """:func:`read_live_costs` and the hourly usage it allocated: ``(Allocation, UsageHours)``."""
     from ..api.policy import DEFAULT_EXCLUDED
     from ..api.wiring import api_client_from
     from ..costrun import allocate_window
@@ -94,4 +100,4 @@ def read_live_costs(args: argparse.Namespace, settings: PolicySettings, start: d
     allocation = allocate_window(usage, inventory.nodes, book, None, settings.allocation)
     allocation.notes.append(f"no bill read: node costs are {book.label} prices; the operator reconciles with the "
                             "bill of its policy's dataSources.aws (CUR or Cost Explorer)")
-    return allocation, None
+    return allocation, usage

@@ -1,4 +1,4 @@
-"""`finops` command line: scan, costs, insights, forecast, anomalies, demo, simulate, run.
+"""`finops` command line: scan, costs, health, insights, forecast, anomalies, demo, simulate, run.
 
 This module imports the subcommands (lazily, so ``finops --help`` stays fast) and no
 subcommand imports it: shared helpers live in :mod:`.common`, :mod:`.output` and :mod:`.apply`.
@@ -68,6 +68,25 @@ def _add_costs(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=_positive, metavar="N", help="show the N largest rows, the rest as one 'other' row")
     p.add_argument("--output", choices=["table", "json", "csv"], default="table")
     p.set_defaults(func=_cmd_costs)
+
+
+def _add_health(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("health", help="FinOps health score (0-100) per team or namespace, with its breakdown",
+                       description="Score each team or namespace on efficiency (used vs requested), waste (idle and "
+                                   "orphaned cost share), budget adherence and savings realized; categories without "
+                                   "data are left out and the weights renormalised (said in the output).")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--snapshot", type=Path, help="snapshot file written by `finops simulate` (default: the demo's "
+                                                   "bundled scenario)")
+    src.add_argument("--kubeconfig", nargs="?", const="", metavar="PATH",
+                     help="a live cluster (default kubeconfig when no path is given); needs --prometheus")
+    p.add_argument("--prometheus", metavar="URL", help="Prometheus URL for a live cluster")
+    p.add_argument("--history", default="14d", help="usage history of a live cluster (default 14d)")
+    p.add_argument("--policy", type=Path, help="policy YAML (its health weights, allocation and pricing); "
+                                               "default: built-in")
+    p.add_argument("--by", choices=["team", "namespace"], default="team")
+    p.add_argument("--output", choices=["table", "json"], default="table")
+    p.set_defaults(func=_cmd_health)
 
 
 def _positive(text: str) -> int:
@@ -179,8 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="finops", description="Find cloud waste in Kubernetes and fix it through reviewed pull requests.")
     parser.add_argument("--version", action="version", version=f"finops-operator {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_demo, _add_scan, _add_costs, _add_insights, _add_forecast, _add_anomalies, _add_simulate,
-                _add_notifications, _add_run):
+    for add in (_add_demo, _add_scan, _add_costs, _add_health, _add_insights, _add_forecast, _add_anomalies,
+                _add_simulate, _add_notifications, _add_run):
         add(sub)
     return parser
 
@@ -198,6 +217,11 @@ def _cmd_demo(args: argparse.Namespace, console: Console) -> int:
 def _cmd_costs(args: argparse.Namespace, console: Console) -> int:
     from .costs import run_costs
     return run_costs(args, console)
+
+
+def _cmd_health(args: argparse.Namespace, console: Console) -> int:
+    from .health import run_health
+    return run_health(args, console)
 
 
 def _cmd_insights(args: argparse.Namespace, console: Console) -> int:

@@ -19,6 +19,7 @@ import kopf
 
 from ..api.coordination import Claim
 from ..api.events import post_event
+from ..api.healthjob import health_data_of
 from ..api.policy import PolicySpec, read_policy
 from ..api.runs import RunOutcome, execute_run, forget_metrics, record_metrics, retry_delay, run_events, run_status
 from ..api.schedule import (
@@ -102,6 +103,9 @@ async def tick(body: kopf.Body, meta: kopf.Meta, status: kopf.Status, name: str,
             outcome = await _run(policy, memo, claim, namespace, name, now, reason, logger,
                                  frozenset(approved_opportunities.get((namespace, name), [])))
         status = _report(outcome, raw, fresh.get("status") or {}, annotations, reason, patch, memo, logger)
+        gathered = health_data_of(outcome)
+        if gathered is not None:
+            memo.health_inputs[(namespace, name)] = gathered
         # The result first, then "handled": kopf patches annotations before status, so a crash between the two
         # would mark a run-now handled whose result is lost. The status goes now; kopf's patch carries the rest.
         try:

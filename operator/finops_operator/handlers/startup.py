@@ -38,10 +38,10 @@ def plain(value: Any) -> Any:
 
 
 class _QuietTicks(logging.Filter):
-    """Drop kopf's "Timer 'tick' succeeded." line: the timer fires every few seconds and is usually idle."""
+    """Drop kopf's "Timer 'tick' succeeded." lines (and the health timer's): they fire often and are usually idle."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Timer 'tick' succeeded")
+        return not str(record.msg).startswith(("Timer 'tick' succeeded", "Timer 'daily_health' succeeded"))
 
 
 def fill_memo(memo: kopf.Memo, config: OperatorConfig, api_client: Any) -> None:
@@ -49,6 +49,7 @@ def fill_memo(memo: kopf.Memo, config: OperatorConfig, api_client: Any) -> None:
     memo.config = config
     memo.api_client = api_client
     memo.locks = {}
+    memo.health_inputs = {}        # (namespace, policy) -> HealthData of its latest run (handlers/health.py)
     memo.operator_ns = config.operator_namespace
     memo.workdir = config.workdir
     memo.retry_base = config.retry_base_seconds
