@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,6 @@ from .budget import BudgetSpec
 from .policy import PolicySpec
 
 log = logging.getLogger(__name__)
-INVENTORY_WINDOW = timedelta(hours=1)   # the pods are what a freeze needs; usage is read for a short window only
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,8 @@ def freeze_growth(budget: BudgetSpec, crossing: Crossing, result: Evaluation, ac
     def run(p: PolicySpec, ledger: Ledger, deps: LoopDeps) -> RunReport:
         return propose_findings(p.settings, ledger, deps, lambda state: findings_for(budget, crossing, result,
                                                                                      state, access),
-                                now=access.now, history=INVENTORY_WINDOW, step_seconds=p.prometheus.step_seconds,
+                                now=access.now, history=p.prometheus.history,        # the state a scan sees
+                                step_seconds=p.prometheus.step_seconds,
                                 git=p.git.target() if p.git else None)
 
     outcome = execute_run(policy, access.api_client, now=access.now, workdir=access.workdir / "freeze",

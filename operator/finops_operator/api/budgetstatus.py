@@ -21,6 +21,7 @@ from .conditions import condition, merge_conditions, timestamp
 
 log = logging.getLogger(__name__)
 MAX_EVENT_MESSAGE = 1024
+MAX_METHOD = 32                 # status.forecastMethod's maxLength
 
 
 def _time(text: Any) -> datetime | None:
@@ -88,6 +89,12 @@ def _event_item(event: BudgetEvent) -> dict[str, Any]:
     return item
 
 
+def method_name(method: str) -> str:
+    """The method for ``status.forecastMethod`` (at most 32 characters): its name without the explanation the
+    forecaster may add ("moving-average (history of 7 days, fewer than 14)"); the Ready message keeps it whole."""
+    return method.split(" (", 1)[0][:MAX_METHOD]
+
+
 def summary(budget: BudgetSpec, result: Evaluation) -> str:
     amount = float(budget.amount)
     mape = f", back-tested error {result.mape:.0%}" if result.mape is not None else ""
@@ -113,7 +120,7 @@ def evaluated_status(budget: BudgetSpec, result: Evaluation, previous: dict[str,
         "periodStart": timestamp(start), "periodEnd": timestamp(end),
         "currentSpend": decimal_string(result.spend), "forecastedSpend": decimal_string(result.forecast),
         "forecastLower": decimal_string(result.lower), "forecastUpper": decimal_string(result.upper),
-        "forecastMethod": result.method,
+        "forecastMethod": method_name(result.method),
         "forecastMapePercent": None if result.mape is None else min(10000, round(result.mape * 100)),
         "usedPercent": percent_of(result.spend, amount), "forecastPercent": percent_of(result.forecast, amount),
         "historyDays": result.history_days, "lastEvaluatedTime": timestamp(now),
