@@ -68,6 +68,8 @@ class OperatorConfig(BaseSettings):
                                           description="How often each policy checks whether it is due")
     budget_interval_seconds: float = Field(default=900.0, ge=0.5, le=86400,
                                            description="How often each Budget is evaluated (spend, forecast, thresholds)")
+    notify_interval_seconds: float = Field(default=30.0, ge=0.5, le=3600, description=(
+        "How often each NotificationChannel flushes what is due (batches, the end of quiet hours, retries)"))
     retry_base_seconds: float = Field(default=60.0, ge=1, le=86400,
                                       description="First retry delay after a transient failure (doubled each time)")
     lease_seconds: int = Field(default=60, ge=5, le=3600,

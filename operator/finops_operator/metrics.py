@@ -184,3 +184,18 @@ def _allocation_values(policy: str, allocation: Allocation,
             out[ALLOC_RESIDUAL_RATIO][(policy,)] = report.residual_percent / 100.0
     out[ALLOC_WINDOW_END][(policy,)] = allocation.end.timestamp()
     return out
+
+
+# --------------------------------------------------------------------------- notifications (issue 11)
+
+NOTIFICATIONS = Counter("finops_notifications_total",
+                        "Insights and alerts by delivery outcome (Sent, Failed, Batched, Suppressed, RateLimited, "
+                        "InDoubt, Dropped), channel (namespace/name), subscription and persona",
+                        ["channel", "subscription", "persona", "outcome"], registry=REGISTRY)
+
+
+def count_delivery(channel: str, attempt, outcome) -> None:
+    """Count one delivery attempt's items (``attempt``: a delivery.model.Attempt, ``outcome`` an Outcome)."""
+    for item in attempt.items:
+        NOTIFICATIONS.labels(channel=channel, subscription=attempt.subscription, persona=item.persona or "none",
+                             outcome=outcome.value).inc()

@@ -17,6 +17,7 @@ from importlib import import_module
 
 DECLARING_MODULES = ("finops_operator.sources.kubernetes", "finops_operator.api.store", "finops_operator.api.wiring",
                      "finops_operator.api.events", "finops_operator.api.coordination", "finops_operator.api.spendstore",
+                     "finops_operator.api.notifystore", "finops_operator.api.notifycluster",
                      "finops_operator.handlers")
 
 

@@ -117,3 +117,12 @@ def test_every_change_set_is_proven_by_rendering(demo):
     assert proofs["rightsize-search"] == [
         "rendered apps/search/chart (release search, values.yaml, values-production.yaml): 6 fields changed, as intended"]
     assert all(line.startswith("checked infra/terraform/eks/") for line in proofs["node-groups"])
+
+
+def test_demo_ends_with_the_top_insight_per_persona(tmp_path, capsys):
+    assert main(["demo", "--workdir", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    tail = out[out.index("Cost by namespace"):]                       # after the cost table
+    assert "Top insight per persona" in tail
+    rows = re.findall(r"^│ (?:low|medium|high|critical) +│ (\w+) +│", tail[tail.index("Top insight"):], re.MULTILINE)
+    assert sorted(rows) == ["business", "cfo", "engineer", "finance"]

@@ -116,17 +116,6 @@ def test_cost_by_tag_strips_the_key_and_keeps_untagged(aws_endpoint, aws_session
     assert body["GroupBy"] == [{"Type": "TAG", "Key": "namespace"}]
 
 
-def test_forecast_asks_for_a_95_percent_interval(aws_endpoint, aws_session):
-    aws_endpoint.queue_forecast({"Total": {"Amount": "3100.5", "Unit": "USD"}, "ForecastResultsByTime": [
-        {"TimePeriod": {"Start": "2024-06-10", "End": "2024-07-01"}, "MeanValue": "3100.5",
-         "PredictionIntervalLowerBound": "2900", "PredictionIntervalUpperBound": "3300"}]})
-    forecast = source(aws_endpoint, aws_session).forecast(date(2024, 6, 10), date(2024, 7, 1))
-    assert forecast.total == 3100.5 and forecast.unit == "USD"
-    assert [(p.mean, p.lower, p.upper) for p in forecast.points] == [(3100.5, 2900.0, 3300.0)]
-    body = json.loads(aws_endpoint.bodies[-1][1])
-    assert body["PredictionIntervalLevel"] == 95 and body["Metric"] == "UNBLENDED_COST"
-
-
 def test_cache_hit_avoids_a_second_call(aws_endpoint, aws_session, tmp_path):
     aws_endpoint.set_cost_and_usage([{"ResultsByTime": [ce_period("2024-05-01", "2024-05-02", [("AWS Lambda", "1.5")])]}])
     now = [datetime(2024, 5, 2, 6, tzinfo=timezone.utc)]

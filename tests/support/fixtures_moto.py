@@ -10,8 +10,6 @@ things moto cannot do by itself, in AWS's own wire format:
   JSON-protocol services (Cost Explorer) HTTP 400 with
   ``{"__type": "ThrottlingException", "message": "Rate exceeded"}``. botocore
   therefore retries exactly as it would against AWS.
-* **GetCostForecast**: moto 5 has no implementation, so tests queue
-  documented-shape answers with ``queue_forecast({...})``.
 * **a request log** (``actions``), so tests can count what reached "AWS"
   (for example that a cache hit sent nothing).
 
@@ -63,11 +61,8 @@ class _Handler(BaseHTTPRequestHandler):
             throttled = proxy.throttles.get(action, 0) > 0
             if throttled:
                 proxy.throttles[action] -= 1
-            forecast = proxy.forecasts.pop(0) if action == "GetCostForecast" and proxy.forecasts else None
         if throttled:
             return self._throttle(json_protocol)
-        if forecast is not None:
-            return self._send(200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(forecast).encode())
         self._forward(body)
 
     def _action(self, body: bytes) -> tuple[str, bool]:
@@ -110,7 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class AwsProxy(ThreadingHTTPServer):
-    """Loopback proxy in front of moto: throttling on demand, canned forecasts, a request log."""
+    """Loopback proxy in front of moto: throttling on demand, a request log."""
 
     daemon_threads = True
 
@@ -121,7 +116,6 @@ class AwsProxy(ThreadingHTTPServer):
         self.actions: list[str] = []
         self.bodies: list[tuple[str, bytes]] = []
         self.throttles: dict[str, int] = {}
-        self.forecasts: list[dict] = []
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
         self._thread.start()
 
@@ -137,11 +131,6 @@ class AwsProxy(ThreadingHTTPServer):
         """Answer the next ``times`` requests for ``action`` with AWS's throttling error."""
         with self.lock:
             self.throttles[action] = times
-
-    def queue_forecast(self, answer: dict) -> None:
-        """Queue a GetCostForecast answer (moto has none)."""
-        with self.lock:
-            self.forecasts.append(answer)
 
     def set_cost_and_usage(self, results: list[dict]) -> None:
         """Queue GetCostAndUsage answers in moto (one per distinct request, in order)."""
@@ -170,7 +159,6 @@ class AwsProxy(ThreadingHTTPServer):
             self.actions.clear()
             self.bodies.clear()
             self.throttles.clear()
-            self.forecasts.clear()
 
     def count(self, action: str) -> int:
         with self.lock:

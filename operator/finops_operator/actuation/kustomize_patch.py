@@ -216,11 +216,10 @@ def edit_embedded(text: str, path: str, keypath: list[Any], edit: Callable[[str]
     header_end = text.index("\n", node.start_mark.index) + 1
     lines = text[header_end:].split("\n")
     indent = next((len(l) - len(l.lstrip(" ")) for l in lines if l.strip()), 0)
-    count, last = 0, 0
+    last = 0
     for n, line in enumerate(lines):
         if line.strip() and len(line) - len(line.lstrip(" ")) < indent:
             break
-        count = n + 1
         if line.strip():
             last = n + 1
     region_end = header_end + len("\n".join(lines[:last]))

@@ -2,9 +2,9 @@
 
 * every action: a Kubernetes Event (posted by :mod:`.budgetrun`), the crossing counted in
   ``finops_budget_threshold_crossings_total`` and a budget event in status;
-* ``Notify`` / ``Alert``: :func:`deliver` hands the message to the notification channels of
-  ``spec.notifications`` - the hook the insights issue's channels plug into (nothing is sent yet, and
-  the status says so); ``Alert`` is also the Warning Event and the Budget's Exceeded condition;
+* ``Notify`` / ``Alert``: :func:`deliver` queues the message for the NotificationChannels named by
+  ``spec.notifications`` (the delivery engine, :mod:`..delivery`, sends it from the channel's timer);
+  ``Alert`` is also the Warning Event and the Budget's Exceeded condition;
 * ``FreezeGrowth``: :func:`freeze_growth`, a ResourceQuota pull request per budget (one quota per scope
   namespace, ``detectors.freeze.freeze_growth_finding``) through the budget's FinOpsPolicy: its
   inventory, ledger (SavingsOpportunity objects), guardrails, git checkout, proof and provider - the
@@ -29,6 +29,7 @@ from ..errors import ConfigError, DataSourceError, FinOpsError, ProviderError
 from ..ledger import Ledger
 from ..models import ClusterState, Finding
 from ..reconcile import LoopDeps, RunReport
+from ..scrub import scrub
 from .budget import BudgetSpec
 from .policy import PolicySpec
 
@@ -48,26 +49,35 @@ class PolicyAccess:
     region: str = "us-east-1"
 
 
-def run_action(budget: BudgetSpec, crossing: Crossing, result: Evaluation, access: PolicyAccess | None = None) -> str:
+def run_action(budget: BudgetSpec, crossing: Crossing, result: Evaluation, access: PolicyAccess | None = None,
+               *, api_client: Any = None) -> str:
     """Do what the threshold's action asks; returns what was done (for the ActionTaken event)."""
     from .. import metrics
     action = crossing.threshold.action
     metrics.BUDGET_CROSSINGS.labels(budget=budget.key, threshold=crossing.threshold.id, action=action).inc()
-    said = deliver(budget, crossing, result)
+    said = deliver(budget, crossing, result, api_client=api_client or (access.api_client if access else None))
     if action == "FreezeGrowth":
         return f"{freeze_growth(budget, crossing, result, access)}; {said}"
     return said
 
 
-def deliver(budget: BudgetSpec, crossing: Crossing, result: Evaluation) -> str:
-    """Hand the crossing to the budget's notification channels. HOOK: the channels (Slack, e-mail, Teams,
-    PagerDuty, webhooks) arrive with the insights issue; until then the Event and the metric are the alert."""
-    notifications = (budget.schema.notifications or []) if budget.schema else []
-    wanted = [n.channel_ref for n in notifications if not n.actions or crossing.threshold.action in n.actions]
-    if not wanted:
+def deliver(budget: BudgetSpec, crossing: Crossing, result: Evaluation, *, api_client: Any = None,
+            now: datetime | None = None) -> str:
+    """Queue the crossing for the budget's notification channels (NotificationChannels of its namespace named
+    by spec.notifications); each channel's timer delivers it (Notify: high, Alert/FreezeGrowth: critical, so
+    an Alert bypasses quiet hours and batching). Queued once per period and threshold (the item id)."""
+    from .notifycluster import budget_items, enqueue_items
+    items = budget_items(budget, crossing, result, now or crossing.at)
+    if not items:
         return "Event and metric recorded"
-    names = ", ".join(f"{c.kind}/{c.name}" for c in wanted)
-    return f"Event and metric recorded; not delivered to {names} (notification channels are not available yet)"
+    names = ", ".join(sorted({i.channel for i in items}))
+    if api_client is None:
+        return f"Event and metric recorded; not queued for {names} (no Kubernetes client)"
+    try:
+        enqueue_items(api_client, budget.namespace, items, now or crossing.at)
+    except Exception as exc:  # a missing channel must not lose the Event: say so in the ActionTaken event
+        return f"Event and metric recorded; not queued for {names}: {scrub(str(exc))}"
+    return f"Event and metric recorded; queued for delivery to {names}"
 
 
 def freeze_growth(budget: BudgetSpec, crossing: Crossing, result: Evaluation, access: PolicyAccess | None) -> str:

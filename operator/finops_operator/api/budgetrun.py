@@ -17,6 +17,7 @@ Never raises for a failing source: the failure is Ready=False in status, naming 
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Iterable
@@ -109,7 +110,8 @@ def evaluate_budget(budget: BudgetSpec, api_client: Any, *, status: dict[str, An
         return outcome                                          # not remembered: fire nothing (next time)
     memory = result.memory
     if result.crossings:
-        done = [(c, _fire(outcome, c, run_action or default_action, post)) for c in result.crossings]
+        action = run_action or functools.partial(default_action, api_client=api_client)
+        done = [(c, _fire(outcome, c, action, post)) for c in result.crossings]
         memory = record_actions(memory, done, now=now)
     if release is not None:
         memory = _release(outcome, memory, release, post, now)
@@ -206,10 +208,10 @@ def _post(outcome: BudgetOutcome, post, type_: str, reason: str, message: str) -
         post(type_, reason, message)
 
 
-def default_action(budget: BudgetSpec, crossing: Crossing, result: Evaluation) -> str:
+def default_action(budget: BudgetSpec, crossing: Crossing, result: Evaluation, *, api_client: Any = None) -> str:
     """What each action does now; see :mod:`.budgetactions`."""
     from .budgetactions import run_action
-    return run_action(budget, crossing, result)
+    return run_action(budget, crossing, result, api_client=api_client)
 
 
 def write_status(api_client: Any, budget: BudgetSpec, status: dict[str, Any]) -> bool:

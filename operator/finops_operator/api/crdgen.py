@@ -32,10 +32,15 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString, FoldedScalarStrin
 from ..detectors import REGISTRY
 from ..models import TargetKind
 from .budget import BudgetSpecSchema
+from .notification import NotificationChannelSpecSchema, NotificationSubscriptionSpecSchema
 from .specs import PolicySpecSchema
 
-SPEC_MODELS: dict[str, type[BaseModel]] = {"finopspolicies.yaml": PolicySpecSchema, "budgets.yaml": BudgetSpecSchema}
-CRD_FILES = ("finopspolicies.yaml", "budgets.yaml", "savingsopportunities.yaml")
+SPEC_MODELS: dict[str, type[BaseModel]] = {
+    "finopspolicies.yaml": PolicySpecSchema, "budgets.yaml": BudgetSpecSchema,
+    "notificationchannels.yaml": NotificationChannelSpecSchema,
+    "notificationsubscriptions.yaml": NotificationSubscriptionSpecSchema}
+CRD_FILES = ("finopspolicies.yaml", "budgets.yaml", "savingsopportunities.yaml", "notificationchannels.yaml",
+             "notificationsubscriptions.yaml")
 CHART_CRDS = Path("charts/finops-operator/files/crds")
 COMMAND = "python -m finops_operator.api.crdgen"
 KEY_ORDER = ("type", "description", "required", "default", "enum", "minimum", "maximum", "minLength", "maxLength",

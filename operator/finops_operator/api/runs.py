@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import DEFAULT_CLUSTER_NAME
-from ..errors import ConfigError, DataSourceError, FinOpsError
+from ..errors import DataSourceError, FinOpsError
 from ..ledger import Ledger
 from ..reconcile import LoopDeps, RunReport, run_policy
 from ..scrub import scrub

@@ -115,10 +115,6 @@ class SecretKeyRef(SettingsModel):
     key: str = Field(default="token", min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
 
 
-def _valid_duration(text: str) -> bool:
-    return re.fullmatch(DURATION_PATTERN, text) is not None
-
-
 def _duration_ms(text: str) -> int | None:
     """Length in milliseconds, None when the form is wrong or zero (other rules and parse_duration report it)."""
     try:

@@ -25,6 +25,7 @@ from ..errors import ConfigError
 from ..costreport import CostReport
 from ..guardrails import GuardrailContext
 from ..models import Verdict
+from ..models.insights import Persona
 from ..pipeline import ScanResult, scan
 from ..money import usd
 from ..pricing import HOURS_PER_MONTH
@@ -109,7 +110,21 @@ def run_demo(args: argparse.Namespace, console: Console) -> int:
     console.print(f"  {prs}/   (the pull-request bodies)")
     console.print(f"  {workdir / 'scan.json'}   (everything as JSON)")
     show_cost_and_savings(console, simulation, settings, result)
+    show_top_insights(console, simulation, settings, spec, result)
     return 0
+
+
+def show_top_insights(console: Console, simulation: object, settings: PolicySettings, spec: object,
+                      result: ScanResult | None = None) -> None:
+    """The demo's last table: the top insight of each persona (`finops insights` has them all)."""
+    from ..insights import generate, top_per_persona
+    from .insights import insights_table, offline_data
+    data = offline_data(simulation, settings, business=spec.business, seed=spec.seed,   # type: ignore[attr-defined]
+                        scanned=result)
+    best = top_per_persona(generate(data))
+    console.print()
+    console.print(insights_table([best[p] for p in Persona if p in best], title="Top insight per persona "
+                                 "(finops insights --persona P for all)", describe=True))
 
 
 def demo_cost_report(simulation: object, settings: PolicySettings) -> CostReport:

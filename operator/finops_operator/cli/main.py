@@ -1,4 +1,4 @@
-"""`finops` command line: scan, costs, forecast, anomalies, demo, simulate, run.
+"""`finops` command line: scan, costs, insights, forecast, anomalies, demo, simulate, run.
 
 This module imports the subcommands (lazily, so ``finops --help`` stays fast) and no
 subcommand imports it: shared helpers live in :mod:`.common`, :mod:`.output` and :mod:`.apply`.
@@ -76,6 +76,31 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _add_insights(sub: argparse._SubParsersAction) -> None:
+    from ..models.insights import Category, Persona, Priority
+    p = sub.add_parser("insights", help="Insights for a CFO, an engineer, a finance analyst or a business lead",
+                       description="Insights computed from the cluster's cost, usage, forecasts, anomalies, "
+                                   "opportunities and business series (offline: the demo or a snapshot; or live).")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--snapshot", type=Path, help="snapshot file written by `finops simulate` (default: the demo's "
+                                                   "bundled scenario)")
+    src.add_argument("--kubeconfig", nargs="?", const="", metavar="PATH",
+                     help="a live cluster (default kubeconfig when no path is given); needs --prometheus")
+    p.add_argument("--prometheus", metavar="URL", help="Prometheus URL for a live cluster")
+    p.add_argument("--history", default="14d", help="usage history for a live cluster (default 14d)")
+    p.add_argument("--window", type=_positive, default=30, metavar="DAYS", help="live: days of cost (default 30)")
+    p.add_argument("--policy", type=Path, help="policy YAML (allocation, pricing, detectors); default: built-in")
+    p.add_argument("--persona", action="append", choices=[x.value for x in Persona],
+                   help="only this persona's insights (repeatable)")
+    p.add_argument("--min-priority", choices=[x.value for x in Priority], help="only this priority or higher")
+    p.add_argument("--category", action="append", choices=[x.value for x in Category],
+                   help="only this category (repeatable)")
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="only insights about this day or later")
+    p.add_argument("--budget", type=_non_negative, metavar="USD", help="offline: a monthly budget of this amount")
+    p.add_argument("--output", choices=["table", "json"], default="table")
+    p.set_defaults(func=_cmd_insights)
+
+
 def _add_forecast(sub: argparse._SubParsersAction) -> None:
     from ..forecast import AUTO, METHODS
     p = sub.add_parser("forecast", help="Forecast daily spend from a date,cost CSV, with 95% intervals",
@@ -128,6 +153,17 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _add_notifications(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("notifications", help="Delivery statistics of the NotificationChannels in the cluster",
+                       description="Each NotificationChannel's status (sent, batched, suppressed, rate-limited, "
+                                   "failed, pending) and its counts per subscription, from the cluster.")
+    p.add_argument("--namespace", "-n", default="default", help="the channels of this namespace (default: default)")
+    p.add_argument("--all-namespaces", "-A", action="store_true", help="the channels of every namespace")
+    p.add_argument("--kubeconfig", default=None, help="kubeconfig file (default: in-cluster, else KUBECONFIG)")
+    p.add_argument("--output", choices=["table", "json"], default="table")
+    p.set_defaults(func=_cmd_notifications)
+
+
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="Run the operator (kopf) against the current kubeconfig")
     p.add_argument("--namespace", action="append", default=[], help="watch only these namespaces")
@@ -143,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="finops", description="Find cloud waste in Kubernetes and fix it through reviewed pull requests.")
     parser.add_argument("--version", action="version", version=f"finops-operator {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_demo, _add_scan, _add_costs, _add_forecast, _add_anomalies, _add_simulate, _add_run):
+    for add in (_add_demo, _add_scan, _add_costs, _add_insights, _add_forecast, _add_anomalies, _add_simulate,
+                _add_notifications, _add_run):
         add(sub)
     return parser
 
@@ -163,6 +200,11 @@ def _cmd_costs(args: argparse.Namespace, console: Console) -> int:
     return run_costs(args, console)
 
 
+def _cmd_insights(args: argparse.Namespace, console: Console) -> int:
+    from .insights import run_insights
+    return run_insights(args, console)
+
+
 def _cmd_forecast(args: argparse.Namespace, console: Console) -> int:
     from .forecast import run_forecast
     return run_forecast(args, console)
@@ -176,6 +218,11 @@ def _cmd_anomalies(args: argparse.Namespace, console: Console) -> int:
 def _cmd_simulate(args: argparse.Namespace, console: Console) -> int:
     from .simulate import run_simulate
     return run_simulate(args, console)
+
+
+def _cmd_notifications(args: argparse.Namespace, console: Console) -> int:
+    from .notifications import run_notifications
+    return run_notifications(args, console)
 
 
 def _cmd_run(args: argparse.Namespace, console: Console) -> int:

@@ -61,6 +61,7 @@ def _run(y: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     sse = np.zeros(g)
     bound = CLIP * _robust_scale(y)
     streak = np.zeros(g)                                      # days in a row off by more than the bound, signed
+    recent = np.zeros((SHIFT_DAYS, g))                        # the last SHIFT_DAYS one-step errors
     for t in range(2 * SEASON, len(y)):
         s = season[t % SEASON]
         predicted = level + phi * trend + s
@@ -69,10 +70,14 @@ def _run(y: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
         sse += np.where(size <= bound, error * error, 2 * bound * size - bound * bound)   # Huber loss
         off = np.sign(error) * (np.abs(error) > bound)
         streak = np.where((off != 0) & (np.sign(streak) == off), streak + off, off)
+        recent[t % SHIFT_DAYS] = error
         clipped = np.where(np.abs(streak) >= SHIFT_DAYS, error, np.clip(error, -bound, bound))
         seen = predicted + clipped                                # what the states learn from
         new_level = alpha * (seen - s) + (1 - alpha) * (level + phi * trend)
-        trend = beta * (new_level - level) + (1 - beta) * phi * trend
+        # a level shift: the new normal at once (the level moves by the shift's mean size, the trend restarts)
+        shifted = np.abs(streak) == SHIFT_DAYS
+        new_level = np.where(shifted, level + phi * trend + recent.mean(axis=0), new_level)
+        trend = np.where(shifted, 0.0, beta * (new_level - level) + (1 - beta) * phi * trend)
         season[t % SEASON] = gamma * (seen - new_level) + (1 - gamma) * s
         level = new_level
     return sse, level, trend, season

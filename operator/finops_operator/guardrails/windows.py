@@ -152,3 +152,17 @@ def next_opening(now: datetime, windows: list[ChangeWindow]) -> WindowHit | None
 def matching(now: datetime, windows: list[ChangeWindow]) -> ChangeWindow | None:
     """The first window ``now`` is inside, in the configured order."""
     return next((w for w in windows if inside(now, w)), None)
+
+
+def closing(now: datetime, window: ChangeWindow) -> datetime | None:
+    """When the window instance ``now`` is inside closes (the first instant after ``now`` whose wall clock is
+    at its end), None when ``now`` is outside. Used for quiet hours (delivery/), which are such windows."""
+    zone = ZoneInfo(window.time_zone)
+    local = _wall(now, zone)
+    days = set(window.days)
+    for day in (local.date() - timedelta(days=1), local.date()):
+        if day.weekday() in days:
+            begin, end = _bounds(window, day)
+            if begin <= local < end:
+                return _opening(end, zone, now)
+    return None

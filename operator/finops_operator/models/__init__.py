@@ -16,12 +16,14 @@ from .findings import (Change, ChangeSet, Decision, EditKind, EditTarget, FileEd
                        Target, TargetKind, Verdict)
 from .inventory import (HPA, PDB, ConsolidationPolicy, Container, ContainerRole, DeploySource, DisruptionBudget, Node,
                         NodeGroup, NodePool, Pod, Resources, Volume, VolumeSource, Workload, WorkloadRef, pod_requests)
+from .insights import Category, Evidence, Insight, Persona, Priority
 from .spend import Anomaly, AnomalyKind, Forecast, ForecastPoint, Severity, SpendSeries
 from .usage import SUPPORTED_PERCENTILES, ClusterState, ContainerKey, ContainerUsage, UsageStats, Window
 
 __all__ = [
     "CURRENCY", "Allocation", "Bill", "BillLine", "Charge", "ChargeKind", "ClaimSlot", "ContainerSlot", "CostCategory",
     "NodePrice", "NodeSlot", "PriceSource", "UsageHours",
+    "Category", "Evidence", "Insight", "Persona", "Priority",
     "Anomaly", "AnomalyKind", "Forecast", "ForecastPoint", "Severity", "SpendSeries",
     "HPA", "PDB", "SUPPORTED_PERCENTILES", "Change", "ChangeSet", "ClusterState", "ConsolidationPolicy", "Container",
     "ContainerKey", "ContainerRole", "ContainerUsage", "Decision", "DeploySource", "DisruptionBudget", "EditKind",

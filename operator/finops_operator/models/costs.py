@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -330,7 +330,3 @@ def hour_starts(start: datetime, end: datetime) -> np.ndarray:
     first = int(start.timestamp()) // 3600 * 3600
     last = -(-int(end.timestamp()) // 3600) * 3600
     return np.arange(first, last, 3600, dtype=np.int64)
-
-
-def total_of(charges: Iterable[Charge], kind: ChargeKind | None = None) -> float:
-    return sum(c.cost for c in charges if kind is None or c.kind is kind)

@@ -36,6 +36,9 @@ node group ``capacityType``, ``labels``, ``annotations``, ``ageDays``, ``minSize
 unschedulable, ageDays}``; volume ``claim``, ``zone``, ``storageClass``, ``iops``,
 ``throughput``, ``backingVolumeId``, ``tags``.
 
+Business series for unit economics (orders, active users; :mod:`.business`) follow an optional
+``business`` block: ``{seed, series: [{name, perCoreHour, namespaces, noise, dailyGrowth}]}``.
+
 The bill the simulator writes (:mod:`.billing`) follows an optional ``billing``
 block; every key is optional, the defaults are shown::
 
@@ -62,6 +65,7 @@ from ..errors import ConfigError, QuantityError
 from ..models import HPA, ContainerRole
 from ..units import parse_cpu, parse_memory
 from .billspec import BillingSpec, parse_billing
+from .business import BusinessSpec, parse_business
 from .patterns import PATTERNS, QUANTITY_PARAMS
 from .placement import INSTANCE_TYPES
 from .reading import Reader as _Obj
@@ -163,6 +167,7 @@ class ScenarioSpec:
     nodes: list[NodeSpec] = field(default_factory=list)
     volumes: list[VolumeSpec] = field(default_factory=list)
     billing: BillingSpec = field(default_factory=BillingSpec)
+    business: BusinessSpec | None = None          # business series for unit economics (None: the defaults)
 
 
 # --------------------------------------------------------------------------- reading
@@ -321,7 +326,7 @@ def _end(obj: _Obj) -> datetime | None:
 def parse_scenario(data: Any, *, source: str = "scenario") -> ScenarioSpec:
     """Validate a scenario mapping (as loaded from YAML) into a :class:`ScenarioSpec`."""
     obj = _Obj(data, "", source, {"cluster", "region", "days", "stepSeconds", "seed", "end", "nodeGroups",
-                                  "workloads", "nodes", "volumes", "billing"})
+                                  "workloads", "nodes", "volumes", "billing", "business"})
     spec = ScenarioSpec(obj.get("cluster", str), obj.get("region", str, "us-east-1"),
                         [_workload(item, p, source) for p, item in obj.items("workloads", required=True)],
                         obj.get("days", float, 14.0, low=0.01), obj.get("stepSeconds", int, 300, low=1),
@@ -329,7 +334,8 @@ def parse_scenario(data: Any, *, source: str = "scenario") -> ScenarioSpec:
                         [_node_group(item, p, source) for p, item in obj.items("nodeGroups")],
                         [_node(item, p, source) for p, item in obj.items("nodes")],
                         [_volume(item, p, source) for p, item in obj.items("volumes")],
-                        parse_billing(obj.data.get("billing"), source))
+                        parse_billing(obj.data.get("billing"), source),
+                        parse_business(obj.data.get("business"), source))
     refs = [(w.kind, w.namespace, w.name) for w in spec.workloads]
     for i, ref in enumerate(refs):
         if ref in refs[:i]:

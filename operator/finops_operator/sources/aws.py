@@ -1,4 +1,4 @@
-"""AWS adapter (boto3): Cost Explorer costs and forecasts, EBS volumes, snapshots, instance types.
+"""AWS adapter (boto3): Cost Explorer costs (daily bills), EBS volumes, snapshots, instance types.
 
 Usage::
 
@@ -6,7 +6,6 @@ Usage::
     rows = aws.cost_by("SERVICE", date(2024, 5, 1), date(2024, 6, 1))
     rows = aws.cost_by("namespace", start, end)           # a cost allocation tag
     bill = aws.cost_explorer_bill(start, end, tag=("kubernetes.io/cluster/prod", "owned"))   # -> models.costs.Bill
-    aws.forecast(date(2024, 6, 10), date(2024, 7, 1))
     aws.unattached_volumes()                              # models.Volume, state "available"
     aws.calls, aws.cache_hits                             # for the scan summary
 
@@ -49,7 +48,6 @@ log = logging.getLogger(__name__)
 # IAM actions each method needs (to generate policies and docs from code).
 PERMISSIONS: dict[str, tuple[str, ...]] = {
     "cost_by": ("ce:GetCostAndUsage",),
-    "forecast": ("ce:GetCostForecast",),
     "unattached_volumes": ("ec2:DescribeVolumes",),
     "snapshots_for": ("ec2:DescribeSnapshots",),
     "instance_types_of": ("ec2:DescribeInstances",),
@@ -81,27 +79,6 @@ class CostRow:
     unit: str
     estimated: bool
     metric: str
-
-
-@dataclass(frozen=True, slots=True)
-class ForecastPoint:
-    start: date
-    end: date
-    mean: float
-    lower: float | None
-    upper: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class Forecast:
-    """GetCostForecast: the total for the period and per-granularity points, 95% prediction interval."""
-
-    start: date
-    end: date
-    metric: str
-    total: float
-    unit: str
-    points: list[ForecastPoint] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,21 +258,6 @@ class AwsSource:
                                  cost_filter={"And": [scope, other]} if scope else other)
         return ce_bill([r for r in rows if not (split and r.group == EC2_OTHER)], split, start, end,
                        where=f"cost explorer ({metric}{f', tag {tag[0]}={tag[1]}' if tag else ''})")
-
-    def forecast(self, start: date, end: date, *, metric: str = "UNBLENDED_COST",
-                 granularity: str = "MONTHLY") -> Forecast:
-        """GetCostForecast with a 95% prediction interval (``start`` must be today or later in AWS)."""
-        if end <= start:
-            raise ConfigError(f"end {end} must be after start {start}", field="forecast.period")
-        params = {"TimePeriod": {"Start": start.isoformat(), "End": end.isoformat()}, "Metric": metric,
-                  "Granularity": granularity, "PredictionIntervalLevel": 95}
-        answer = self._cached("GetCostForecast", params, lambda: self._call("ce", "get_cost_forecast", **params))
-        total = answer.get("Total", {})
-        points = [ForecastPoint(_day(p["TimePeriod"]["Start"]), _day(p["TimePeriod"]["End"]), float(p["MeanValue"]),
-                                float(p["PredictionIntervalLowerBound"]) if "PredictionIntervalLowerBound" in p else None,
-                                float(p["PredictionIntervalUpperBound"]) if "PredictionIntervalUpperBound" in p else None)
-                  for p in answer.get("ForecastResultsByTime", [])]
-        return Forecast(start, end, metric, float(total.get("Amount", 0.0)), total.get("Unit", "USD"), points)
 
     # ------------------------------------------------------------------ EC2
 

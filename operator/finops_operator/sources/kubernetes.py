@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable
@@ -440,10 +439,3 @@ class KubernetesSource:
                 raise
             return list(json.loads(response.data).get("items", []))
         return []
-
-
-def group_by_namespace(workloads: Iterable[Workload]) -> dict[str, list[Workload]]:
-    out: dict[str, list[Workload]] = defaultdict(list)
-    for w in workloads:
-        out[w.ref.namespace].append(w)
-    return out
