@@ -28,9 +28,9 @@ from .errors import FinOpsError
 from .gitops.deploymap import DeployPolicy
 from .guardrails import GuardrailContext
 from .ledger import Ledger, Opportunity, OpportunityState
-from .models import ClusterState, Window
+from .models import ClusterState, Finding, Window
 from .models.costs import Allocation, Bill, UsageHours
-from .pipeline import ScanResult, scan
+from .pipeline import ScanResult, propose, scan
 from .pricing.allocation import Rates, cluster_rates
 from .pricing.catalog import PriceBook
 from .pricing.live import Pricing, book_for_state
@@ -201,6 +201,51 @@ def run_policy(name: str, settings: PolicySettings, ledger: Ledger, deps: LoopDe
     report.verified = _stage(report, "verify",
                              lambda: verify_merged(ledger, state, prices, now, settle, rates=rates)) or []
     git = git or GitTarget()
+    ran: set[str] = set()
+
+    def detect(repo_root: Path | None, context: GuardrailContext, existing: dict[str, str]) -> ScanResult:
+        result = scan(state, settings, prices=prices, repo_root=repo_root, context=context, existing=existing,
+                      prover=deps.prover, deploy=deps.deploy, rates=rates)
+        ran.update(detectors_that_ran(result.skipped, settings, prices))
+        return result
+
+    _plan_and_publish(report, ledger, deps, settings, git, now, detect, covered=lambda opp: opp.detector in ran)
+    return report
+
+
+def propose_findings(settings: PolicySettings, ledger: Ledger, deps: LoopDeps,
+                     findings_of: Callable[[ClusterState], list[Finding]], *, now: datetime, history: timedelta,
+                     step_seconds: int, git: GitTarget | None = None) -> RunReport:
+    """A run for findings built elsewhere (a Budget's FreezeGrowth) instead of a scan; mutates ``ledger``.
+
+    The same stages as :func:`run_policy` minus detection: PR sync, inventory (``findings_of(state)``
+    builds the findings from it), checkout, the guardrail context from the ledger, ``pipeline.propose``
+    (guardrails, plan, edits, proof), ``ledger.observe`` (superseding nothing else) and publishing.
+    """
+    report = RunReport(started=now)
+    if deps.provider is not None:
+        _stage(report, "pullRequests", lambda: report.changed.extend(sync_pull_requests(ledger, deps.provider, now)))
+    state = _stage(report, "inventory", lambda: deps.read_state(Window(now - history, now, step_seconds)))
+    if state is None:
+        return report
+    findings = _stage(report, "findings", lambda: findings_of(state))
+    if not findings:
+        return report
+
+    def detect(repo_root: Path | None, context: GuardrailContext, existing: dict[str, str]) -> ScanResult:
+        return propose(state, findings, settings, repo_root=repo_root, context=context, existing=existing,
+                       prover=deps.prover, deploy=deps.deploy)
+
+    _plan_and_publish(report, ledger, deps, settings, git or GitTarget(), now, detect, covered=lambda opp: False)
+    return report
+
+
+Planner = Callable[[Path | None, GuardrailContext, dict[str, str]], ScanResult]
+
+
+def _plan_and_publish(report: RunReport, ledger: Ledger, deps: LoopDeps, settings: PolicySettings, git: GitTarget,
+                      now: datetime, detect: Planner, *, covered: Callable[[Opportunity], bool]) -> None:
+    """checkout -> guardrail context -> ``detect`` (scan or propose) -> ledger -> publish: one path for both."""
     repo_root = None
     if deps.checkout is not None and settings.mode != Mode.DRY_RUN:
         repo_root = _stage(report, "checkout", lambda: deps.checkout(git.base_branch))
@@ -208,18 +253,13 @@ def run_policy(name: str, settings: PolicySettings, ledger: Ledger, deps: LoopDe
     if repo_root is not None and deps.provider is not None:
         # the open-PR limit is planning's (actuation.plan); the forge's count covers a lost ledger
         context.open_prs = max(context.open_prs, _open_count(deps.provider))
-    result = _stage(report, "scan", lambda: scan(state, settings, prices=prices, repo_root=repo_root,
-                                                 context=context, existing=ledger.open_change_sets(),
-                                                 prover=deps.prover, deploy=deps.deploy, rates=rates))
+    result = _stage(report, "scan", lambda: detect(repo_root, context, ledger.open_change_sets()))
     if result is None:
-        return report
+        return
     report.result = result
-    ran = detectors_that_ran(result.skipped, settings, prices)
-    report.changed.extend(ledger.observe(result.findings, result.decisions, now,
-                                         covered=lambda opp: opp.detector in ran))
+    report.changed.extend(ledger.observe(result.findings, result.decisions, now, covered=covered))
     if deps.provider is not None and repo_root is not None and settings.mode != Mode.DRY_RUN:
         _publish(report, ledger, deps.provider, result, git, now)
-    return report
 
 
 def _costs(report: RunReport, read_costs: CostReader, window: Window, state: ClusterState, book: PriceBook,

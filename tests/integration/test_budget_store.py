@@ -132,3 +132,55 @@ def test_a_write_at_a_stale_resource_version_is_a_conflict(crds, kube_namespace)
         assert store.load(budget).history.series.total() == updated.series.total() == 6.0
     finally:
         api.close()
+
+
+def test_a_freeze_is_remembered_then_released_once_in_a_later_period_under_the_threshold(crds, kube_namespace):
+    """FreezeGrowth fires in March (status.freezes keeps its period); April under the line: a failing release
+    is kept and retried, the next one posts FreezeReleased and forgets it; nothing is released twice."""
+    ns = kube_namespace
+    doc = {"apiVersion": "finops.dev/v1alpha1", "kind": "Budget", "metadata": {"name": "team-monthly", "namespace": ns},
+           "spec": {"amount": "1000", "scope": {"namespaces": ["shop"]},
+                    "thresholds": [{"percent": 100, "action": "FreezeGrowth"}]}}
+    crds.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
+    reader, fired, released = Reader(80.0), [], []
+    answers = iter([RuntimeError("GitHub is down"), "closed PR #7", "closed PR #8"])
+
+    def release(budget, freeze, result):
+        released.append((freeze.threshold, freeze.period, result.period.key))
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def once(now: datetime):
+        api = api_client_from(str(crds.kubeconfig))
+        try:
+            body = get(crds, "budget/team-monthly", "-n", ns)
+            return evaluate_budget(read_budget(body), api, status=body.get("status"), now=now,
+                                   read_days=lambda: reader, release=release,
+                                   run_action=lambda b, c, r: fired.append(c.threshold.id) or "opened PR #7",
+                                   post=lambda t, reason, m: post_event(api, body, type_=t, reason=reason, message=m,
+                                                                        now=now))
+        finally:
+            api.close()
+
+    once(NOW)                                                  # March 16: 16 x 80 USD, over 1000
+    assert fired == ["100"] and released == []
+    march = get(crds, "budget/team-monthly", "-n", ns)["status"]
+    assert [(f["threshold"], f["period"]) for f in march["freezes"]] == [("100", march["period"])]
+    once(NOW + timedelta(days=1))                              # the same period: nothing to release
+    assert released == []
+
+    reader.daily = 10.0
+    april = datetime(2026, 4, 3, 12, tzinfo=UTC)
+    once(april)                                                # the release fails: kept
+    assert released == [("100", march["period"], "2026-04-01/Monthly")]
+    assert get(crds, "budget/team-monthly", "-n", ns)["status"]["freezes"] != []
+    once(april + timedelta(hours=1))                           # retried: released and forgotten
+    status = get(crds, "budget/team-monthly", "-n", ns)["status"]
+    assert len(released) == 2 and status["freezes"] == []
+    assert "closed PR #7" in status["events"][-1]["message"] and status["events"][-1]["type"] == "ActionTaken"
+    once(april + timedelta(hours=2))                           # a restart reads the status: nothing again
+    assert len(released) == 2 and fired == ["100"]
+    events = [e for e in get(crds, "events", "-n", ns)["items"] if e["reason"] == "FreezeReleased"]
+    assert len(events) == 1 and "closed PR #7" in events[0]["message"]

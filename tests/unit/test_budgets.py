@@ -4,6 +4,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -183,6 +184,36 @@ def test_a_short_history_names_the_method_in_status_and_why_in_the_message():
     status = evaluated_status(b, result, None, now=NOW)
     assert status["forecastMethod"] == "moving-average"            # the CRD allows 32 characters
     assert "fewer than 14" in status["conditions"][0]["message"]
+
+
+def test_a_freeze_is_remembered_across_periods_and_released_only_later_and_under_its_line():
+    from finops_operator.api.budgetrun import due_releases
+    from finops_operator.budgets import record_actions
+    b = budget(scope={"namespaces": ["shop"]}, thresholds=[{"percent": 100, "action": "FreezeGrowth"}])
+    march = evaluate(b.rules(), flat(date(2026, 3, 1), 16, 70.0), now=NOW, memory=Memory(), forecaster=moving_average)
+    memory = record_actions(march.memory, [(c, "opened PR #3") for c in march.crossings], now=NOW)
+    [freeze] = memory.freezes
+    assert (freeze.threshold, freeze.period, freeze.percent, freeze.forecasted) == ("100", "2026-03-01/Monthly",
+                                                                                     100, False)
+    status = json.loads(json.dumps(evaluated_status(b, replace(march, memory=memory), None, now=NOW)))
+    assert status["freezes"] == [{"threshold": "100", "period": "2026-03-01/Monthly", "since": "2026-03-16T12:00:00Z"}]
+    restored = memory_from_status(status)
+    assert restored.freezes == memory.freezes
+    assert due_releases(restored, march, 1000.0) == []                          # the same period: never
+    april = evaluate(b.rules(), flat(date(2026, 4, 1), 3, 20.0), now=datetime(2026, 4, 3, 12, tzinfo=UTC),
+                     memory=restored, forecaster=moving_average)
+    assert april.memory.freezes == restored.freezes                             # a new period keeps it
+    assert due_releases(april.memory, april, 1000.0) == [freeze]
+    assert due_releases(april.memory, april, 50.0) == []                        # still over the line: kept
+    assert april.memory.released("100").freezes == ()
+    assert memory_from_status({"freezes": [{"threshold": "x; rm", "period": "p", "since": "2026-03-01T00:00:00Z"},
+                                           {"threshold": "100", "period": 3}, None]}).freezes == ()
+
+
+def test_the_status_names_the_forecast_method_within_its_schema_bound():
+    from finops_operator.api.budgetstatus import method_name
+    assert method_name("moving-average (history of 7 days, fewer than 14)") == "moving-average"
+    assert method_name("holt-winters") == "holt-winters" and len(method_name("x" * 80)) == 32
 
 
 def test_unreadable_status_memory_is_skipped_not_fatal():

@@ -261,3 +261,36 @@ def test_release_failure_keeps_the_opportunity_for_a_retry():
                               pr_period_key="2026-11", current_period_key="2026-12", spend=1,
                               threshold_amount=5000, now=NOW)
     assert "GitHub is down" in failed.error and ledger.get(mine.id).state == OpportunityState.PROPOSED
+
+
+# ---------------------------------------------------------------------------- what the budget's Event says
+
+
+def test_the_action_says_in_one_line_why_no_pull_request_was_opened(tmp_path):
+    """``budgetactions.describe`` on real pipeline results: a guardrail's denial, a missing Namespace manifest."""
+    from finops_operator.api.budgetactions import describe
+    from finops_operator.api.policy import read_policy
+    from finops_operator.pipeline import propose
+    from finops_operator.reconcile import Published, RunReport
+    policy = read_policy({"metadata": {"name": "p", "namespace": "finance"},
+                          "spec": {"dataSources": {"prometheus": {"url": "http://prometheus:9090"}},
+                                   "git": {"provider": "GitHub", "repository": "acme/gitops",
+                                           "tokenSecretRef": {"name": "gh"}}}},
+                         operator_ns="finops")
+    state = StateBuilder().pod("api-1", "n1", 0.5, GIB, namespace="payments", owner="api").build()
+    guarded = load_policy({"guardrails": {"protectedLabels": {"tier": "production"}, "protectedAction": "Deny"}})
+    denied = propose(state, [finding(labels={"tier": "production"})], guarded, repo_root=repo(tmp_path / "a", {}),
+                     context=GuardrailContext(now=NOW))
+    line = describe(RunReport(NOW, result=denied), {}, ["payments"], policy)
+    assert line.startswith("no ResourceQuota pull request opened: deny by guardrail protected-labels"), line
+    missing = propose(state, [finding()], load_policy({"guardrails": {"protectedLabels": {}}}),
+                      repo_root=repo(tmp_path / "b", {"apps/x.yaml": "kind: ConfigMap\n"}),
+                      context=GuardrailContext(now=NOW))
+    line = describe(RunReport(NOW, result=missing), {}, ["payments"], policy)
+    assert line.startswith("no ResourceQuota pull request opened: ") and "Namespace payments not found" in line, line
+    assert describe(None, {"inventory": "Prometheus down"}, ["payments"], policy) == \
+        "no ResourceQuota pull request opened: inventory: Prometheus down"
+    ref = PullRequestRef(12, "https://github.example/acme/gitops/pull/12", "finops/freeze-growth-finance-b", "open",
+                         created=True)
+    assert describe(RunReport(NOW, published=[Published("cs", ref)]), {}, ["payments"], policy) == \
+        "opened PR #12 (ResourceQuota for payments) https://github.example/acme/gitops/pull/12"

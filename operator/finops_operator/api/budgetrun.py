@@ -7,7 +7,11 @@
 2. :func:`..budgets.evaluate` with the memory the status holds (what fired in this period);
 3. the status is written *before* anything fires (at most once: a crash after it loses an Event, never
    repeats one), then each crossing posts its Event, runs its action (:func:`run_action`), and the
-   actions taken are written as budget events.
+   actions taken are written as budget events (a FreezeGrowth is remembered with its period,
+   ``status.freezes``);
+4. a remembered freeze whose threshold value is back under the line in a later period
+   (``detectors.freeze.should_release``) is released (``release``: its pull request closed, a
+   FreezeReleased Event) and forgotten; a failed release stays remembered and is retried next time.
 
 Never raises for a failing source: the failure is Ready=False in status, naming the source and field.
 """
@@ -23,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from ..budgets import Crossing, Evaluation, Forecaster, evaluate, forecaster_for, local_day, record_actions
+from ..budgets import (BudgetEvent, Crossing, Evaluation, Forecaster, EventKind, Freeze, Memory, evaluate, forecaster_for, local_day,
+                       record_actions)
 from ..budgets.history import SpendHistory, first_open_day, merge
 from ..errors import FinOpsError
 from ..models.spend import Anomaly, SpendSeries
@@ -41,6 +46,7 @@ ANOMALY_MIN_DAYS = 14            # known days before the detector runs
 
 DayReader = Callable[[list[date]], dict[date, float]]
 ActionRunner = Callable[[BudgetSpec, Crossing, Evaluation], str]
+Releaser = Callable[[BudgetSpec, Freeze, Evaluation], str | None]     # what was closed, None: nothing was open
 
 
 @dataclass
@@ -80,7 +86,7 @@ def update_history(store: SpendStore, budget: BudgetSpec, read_days: DayReader, 
 def evaluate_budget(budget: BudgetSpec, api_client: Any, *, status: dict[str, Any] | None, now: datetime,
                     read_days: Callable[[], DayReader], forecaster: Forecaster | None = None,
                     anomalies: Iterable[Anomaly] | None = None, acknowledged: frozenset[date] = frozenset(),
-                    run_action: ActionRunner | None = None,
+                    run_action: ActionRunner | None = None, release: Releaser | None = None,
                     post: Callable[[str, str, str], Any] | None = None) -> BudgetOutcome:
     """Evaluate, write the status, fire what crossed (see the module's docstring). ``read_days`` builds the
     day reader (called here, so that finding the policy and its secrets fails into the status too)."""
@@ -103,12 +109,16 @@ def evaluate_budget(budget: BudgetSpec, api_client: Any, *, status: dict[str, An
     _export(budget, result)
     if not write_status(api_client, budget, outcome.status):    # remembered before anything fires
         return outcome                                          # not remembered: fire nothing (next time)
+    memory = result.memory
     if result.crossings:
         action = run_action or functools.partial(default_action, api_client=api_client)
         done = [(c, _fire(outcome, c, action, post)) for c in result.crossings]
-        memory = record_actions(result.memory, done, now=now)
+        memory = record_actions(memory, done, now=now)
+    if release is not None:
+        memory = _release(outcome, memory, release, post, now)
+    if memory is not result.memory:
         outcome.status = evaluated_status(budget, _with_memory(result, memory), status, now=now, notes=notes)
-        write_status(api_client, budget, {"events": outcome.status["events"]})
+        write_status(api_client, budget, {"events": outcome.status["events"], "freezes": outcome.status["freezes"]})
     for event in result.memory.events:
         if event.kind.value == "AnomalyFound" and event.at == now:
             _post(outcome, post, "Warning", "AnomalyFound", event.message)
@@ -166,6 +176,31 @@ def _fire(outcome: BudgetOutcome, crossing: Crossing, run_action: ActionRunner, 
     _post(outcome, post, "Warning" if what.startswith("failed") else "Normal", "ActionTaken",
           f"{threshold.action} for {threshold.describe()}: {what}")
     return what
+
+
+def due_releases(memory: Memory, result: Evaluation, amount: float) -> list[Freeze]:
+    """Remembered freezes to release now: a later period, the threshold's value back under it (pure)."""
+    from ..detectors.freeze import should_release
+    return [f for f in memory.freezes
+            if should_release(f.period, result.period.key, result.forecast if f.forecasted else result.spend,
+                              amount * f.percent / 100)]
+
+
+def _release(outcome: BudgetOutcome, memory: Memory, release: Releaser, post, now: datetime) -> Memory:
+    for freeze in due_releases(memory, outcome.result, float(outcome.budget.amount)):
+        try:
+            what = release(outcome.budget, freeze, outcome.result)
+        except Exception as exc:  # kept: the next evaluation retries
+            log.warning("budget %s: the freeze of %s (threshold %s) is not released yet: %s", outcome.budget.key,
+                        freeze.period, freeze.threshold, exc)
+            continue
+        if what is not None:
+            message = f"FreezeGrowth of threshold {freeze.threshold} released: {what}"
+            _post(outcome, post, "Normal", "FreezeReleased", message)
+            memory = memory.with_events([BudgetEvent(now, EventKind.ACTION_TAKEN, message, threshold=freeze.threshold,
+                                                     period=outcome.result.period.key)])
+        memory = memory.released(freeze.threshold)
+    return memory
 
 
 def _post(outcome: BudgetOutcome, post, type_: str, reason: str, message: str) -> None:

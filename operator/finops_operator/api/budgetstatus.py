@@ -8,10 +8,11 @@ nothing twice. Pure.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 from typing import Any
 
-from ..budgets import BudgetEvent, Evaluation, EventKind, Memory, State, percent_of, utc_bounds
+from ..budgets import BudgetEvent, Evaluation, EventKind, Freeze, Memory, State, percent_of, utc_bounds
 from ..errors import FinOpsError
 from ..money import decimal_string
 from ..scrub import scrub
@@ -20,7 +21,7 @@ from .conditions import condition, merge_conditions, timestamp
 
 log = logging.getLogger(__name__)
 MAX_EVENT_MESSAGE = 1024
-METHOD_CHARS = 32               # status.forecastMethod's maxLength in crds/budgets.yaml
+MAX_METHOD = 32                 # status.forecastMethod's maxLength in crds/budgets.yaml
 
 
 def _time(text: Any) -> datetime | None:
@@ -49,7 +50,24 @@ def memory_from_status(status: dict[str, Any] | None) -> Memory:
                                   threshold=item.get("threshold"), period=item.get("period")))
     anomalies = tuple(a for a in status.get("anomaliesReported") or [] if isinstance(a, str))
     period = status.get("period") if isinstance(status.get("period"), str) else None
-    return Memory(period, fired if period else {}, anomalies if period else (), tuple(events))
+    return Memory(period, fired if period else {}, anomalies if period else (), tuple(events),
+                  freezes_from_status(status))
+
+
+def freezes_from_status(status: dict[str, Any]) -> tuple[Freeze, ...]:
+    """The FreezeGrowth actions not released yet (``status.freezes``); unreadable items are skipped."""
+    out = []
+    for item in status.get("freezes") or []:
+        if not isinstance(item, dict) or not isinstance(item.get("period"), str):
+            continue
+        threshold, at = item.get("threshold"), _time(item.get("since"))
+        if isinstance(threshold, str) and re.fullmatch(r"[0-9]{1,4}(-forecast)?", threshold) and at is not None:
+            out.append(Freeze(threshold, item["period"], at))
+    return tuple(out)
+
+
+def freeze_items(memory: Memory) -> list[dict[str, Any]]:
+    return [{"threshold": f.threshold, "period": f.period, "since": timestamp(f.at)} for f in memory.freezes]
 
 
 def _threshold_items(budget: BudgetSpec, memory: Memory) -> list[dict[str, Any]]:
@@ -69,6 +87,12 @@ def _event_item(event: BudgetEvent) -> dict[str, Any]:
     if event.period:
         item["period"] = event.period
     return item
+
+
+def method_name(method: str) -> str:
+    """The method for ``status.forecastMethod`` (at most 32 characters): its name without the explanation the
+    forecaster may add ("moving-average (history of 7 days, fewer than 14)"); the Ready message keeps it whole."""
+    return method.split(" (", 1)[0][:MAX_METHOD]
 
 
 def summary(budget: BudgetSpec, result: Evaluation) -> str:
@@ -96,12 +120,13 @@ def evaluated_status(budget: BudgetSpec, result: Evaluation, previous: dict[str,
         "periodStart": timestamp(start), "periodEnd": timestamp(end),
         "currentSpend": decimal_string(result.spend), "forecastedSpend": decimal_string(result.forecast),
         "forecastLower": decimal_string(result.lower), "forecastUpper": decimal_string(result.upper),
-        "forecastMethod": result.method.split(" ", 1)[0][:METHOD_CHARS],    # why it was chosen: in the message
+        "forecastMethod": method_name(result.method),        # why it was chosen: in the Ready message
         "forecastMapePercent": None if result.mape is None else min(10000, round(result.mape * 100)),
         "usedPercent": percent_of(result.spend, amount), "forecastPercent": percent_of(result.forecast, amount),
         "historyDays": result.history_days, "lastEvaluatedTime": timestamp(now),
         "triggeredThresholds": _threshold_items(budget, result.memory),
         "anomaliesReported": list(result.memory.anomalies),
+        "freezes": freeze_items(result.memory),
         "events": [_event_item(e) for e in result.memory.events],
         "conditions": merge_conditions((previous or {}).get("conditions"), conditions, now=now),
     }

@@ -23,6 +23,7 @@ import functools
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import Any
 from ..config import DEFAULT_CLUSTER_NAME
 from ..errors import DataSourceError, FinOpsError
 from ..ledger import Ledger
-from ..reconcile import RunReport, run_policy
+from ..reconcile import LoopDeps, RunReport, run_policy
 from ..scrub import scrub
 from .conditions import condition, merge_conditions, timestamp
 from ..money import decimal_string, usd
@@ -73,6 +74,18 @@ class RunOutcome:
         return bool(self.errors) and not any(self.permanent.values())
 
 
+PolicyRun = Callable[[PolicySpec, Ledger, LoopDeps], RunReport]
+
+
+def scan_run(now: datetime) -> PolicyRun:
+    """The policy's own run: :func:`~finops_operator.reconcile.run_policy` with its settings."""
+    def run(policy: PolicySpec, ledger: Ledger, deps: LoopDeps) -> RunReport:
+        return run_policy(policy.name, policy.settings, ledger, deps, now=now, history=policy.prometheus.history,
+                          step_seconds=policy.prometheus.step_seconds,
+                          git=policy.git.target() if policy.git else None)
+    return run
+
+
 def is_permanent(exc: BaseException) -> bool:
     """Whether retrying cannot help, as the error's class says (:attr:`FinOpsError.permanent`); a bug is permanent."""
     return exc.permanent if isinstance(exc, FinOpsError) else True
@@ -94,10 +107,12 @@ def _record(outcome: RunOutcome, stage: str, exc: BaseException) -> None:
 
 def execute_run(policy: PolicySpec, api_client: Any, *, now: datetime, workdir: Path,
                 approved: frozenset[str] = frozenset(), build=None, cluster: str = DEFAULT_CLUSTER_NAME,
-                region: str = "us-east-1") -> RunOutcome:
+                region: str = "us-east-1", run: PolicyRun | None = None) -> RunOutcome:
     """Run the policy once and persist its ledger. Blocking; never raises for a failing stage.
 
-    ``cluster`` and ``region`` come from the operator's configuration (``memo.config``).
+    ``cluster`` and ``region`` come from the operator's configuration (``memo.config``). ``run`` replaces the
+    scan (:func:`~finops_operator.reconcile.run_policy`) with another use of the policy's ledger and wiring
+    (a Budget's FreezeGrowth, ``reconcile.propose_findings``; its release): the same load, save and errors.
     """
     from .wiring import build_deps
     build = build or functools.partial(build_deps, cluster=cluster, default_region=region)
@@ -124,9 +139,13 @@ def execute_run(policy: PolicySpec, api_client: Any, *, now: datetime, workdir: 
         outcome.seconds = time.monotonic() - began
         return outcome
     outcome.namespaces = wiring.namespaces
-    report = run_policy(policy.name, policy.settings, ledger, wiring.deps, now=now,
-                        history=policy.prometheus.history, step_seconds=policy.prometheus.step_seconds,
-                        git=policy.git.target() if policy.git else None)
+    run = run or scan_run(now)
+    try:
+        report = run(policy, ledger, wiring.deps)
+    except FinOpsError as exc:
+        _record(outcome, "run", exc)
+        outcome.seconds = time.monotonic() - began
+        return outcome
     outcome.report, outcome.ledger, outcome.calls = report, ledger, wiring.reader.calls
     outcome.errors.update(report.errors)
     outcome.permanent.update(report.permanent)

@@ -13,7 +13,8 @@ from functools import partial
 
 from ..forecast import forecast
 from .daily import ClusterScope, daily_costs, scoped_cost
-from .evaluate import (MAX_EVENTS, BudgetEvent, BudgetRules, Crossing, Evaluation, EventKind, Forecaster, Memory,
+from .evaluate import (MAX_EVENTS, BudgetEvent, BudgetRules, Crossing, Evaluation, EventKind, Forecaster, Freeze,
+                       Memory,
                        State, ThresholdRule, evaluate, percent_of, record_actions)
 from .periods import Period, day_bounds, local_day, period_of, utc_bounds
 
@@ -34,7 +35,7 @@ def moving_average(series, horizon_days: int):
     return forecast(series, horizon_days, method="moving-average")
 
 
-__all__ = ["BudgetEvent", "BudgetRules", "ClusterScope", "Crossing", "Evaluation", "EventKind", "Forecaster",
+__all__ = ["BudgetEvent", "BudgetRules", "ClusterScope", "Crossing", "Evaluation", "EventKind", "Forecaster", "Freeze",
            "MAX_EVENTS", "METHODS", "Memory", "Period", "State", "ThresholdRule", "daily_costs", "day_bounds",
            "evaluate", "forecaster_for", "local_day", "moving_average", "percent_of", "period_of",
            "record_actions", "scoped_cost", "utc_bounds"]

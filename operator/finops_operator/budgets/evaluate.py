@@ -31,6 +31,7 @@ from .periods import Period, local_day, period_of
 
 Forecaster = Callable[[SpendSeries, int], Forecast]
 MAX_EVENTS = 20                 # budget events kept in status, newest last
+MAX_FREEZES = 10                # the status schema's bound (one per threshold)
 MAX_ANOMALIES = 64              # anomaly episodes remembered per period (reported once each)
 MIN_FORECAST_DAYS = 7           # forecasted thresholds wait for a week of history
 MAX_PERCENT = 100000            # the status schema's bound
@@ -92,6 +93,27 @@ class BudgetEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Freeze:
+    """A FreezeGrowth that fired and is not released yet: its threshold and the period it fired in.
+
+    Kept across periods (unlike what fired): the release closes its pull request in a later period once
+    the threshold's value is back under the line (``detectors.freeze.should_release``).
+    """
+
+    threshold: str                            # ThresholdRule.id ("100", "90-forecast")
+    period: str                               # Period.key it fired in
+    at: datetime
+
+    @property
+    def percent(self) -> int:
+        return int(self.threshold.split("-", 1)[0])
+
+    @property
+    def forecasted(self) -> bool:
+        return self.threshold.endswith("-forecast")
+
+
+@dataclass(frozen=True, slots=True)
 class Memory:
     """What the budget remembers between evaluations (its status): the period, what fired in it, events."""
 
@@ -99,12 +121,21 @@ class Memory:
     fired: dict[str, datetime] = field(default_factory=dict)    # ThresholdRule.id -> when it fired
     anomalies: tuple[str, ...] = ()           # anomaly episodes reported in this period (start day ISO)
     events: tuple[BudgetEvent, ...] = ()
+    freezes: tuple[Freeze, ...] = ()          # FreezeGrowth actions not released yet (kept across periods)
 
     def for_period(self, period: Period) -> "Memory":
-        """This memory in ``period``: a new period forgets what fired (events stay)."""
+        """This memory in ``period``: a new period forgets what fired (events and freezes stay)."""
         if self.period == period.key:
             return self
-        return Memory(period.key, {}, (), self.events)
+        return Memory(period.key, {}, (), self.events, self.freezes)
+
+    def with_freeze(self, freeze: Freeze) -> "Memory":
+        """Remember ``freeze`` (replacing an older one of its threshold)."""
+        kept = tuple(f for f in self.freezes if f.threshold != freeze.threshold)
+        return replace(self, freezes=(*kept, freeze)[-MAX_FREEZES:])
+
+    def released(self, threshold: str) -> "Memory":
+        return replace(self, freezes=tuple(f for f in self.freezes if f.threshold != threshold))
 
     def with_events(self, new: Iterable[BudgetEvent]) -> "Memory":
         return replace(self, events=(*self.events, *new)[-MAX_EVENTS:])
@@ -163,7 +194,12 @@ def evaluate(rules: BudgetRules, history: SpendSeries | None, *, now: datetime, 
 
 
 def record_actions(memory: Memory, done: Iterable[tuple[Crossing, str]], *, now: datetime) -> Memory:
-    """``memory`` with one ActionTaken event per (crossing, what was done)."""
+    """``memory`` with one ActionTaken event per (crossing, what was done); a FreezeGrowth is remembered
+    with its period (whatever its pull request became: the release finds what is open)."""
+    done = list(done)
+    for crossing, _ in done:
+        if crossing.threshold.action == "FreezeGrowth" and memory.period is not None:
+            memory = memory.with_freeze(Freeze(crossing.threshold.id, memory.period, now))
     return memory.with_events(
         BudgetEvent(now, EventKind.ACTION_TAKEN, f"{c.threshold.action} for {c.threshold.describe()}: {what}",
                     threshold=c.threshold.id, period=memory.period) for c, what in done)

@@ -17,6 +17,7 @@ from typing import Any
 import kopf
 
 from ..api.budget import read_budget, rejected_status
+from ..api.budgetactions import PolicyAccess, release, run_action
 from ..api.budgetcosts import budget_policy, cost_reader
 from ..api.budgetrun import acknowledged_days, evaluate_budget
 from ..api.budgetstatus import accepted_status
@@ -95,8 +96,13 @@ def _evaluate(budget, raw: dict[str, Any], status: dict[str, Any], memo: kopf.Me
     acknowledged, problem = acknowledged_days(raw["metadata"].get("annotations"))
     if problem:
         post("Warning", "InvalidAnnotation", problem)
+    access = PolicyAccess(memo.api_client, operator_ns=memo.operator_ns, now=now,
+                          workdir=memo.workdir / budget.namespace / budget.name,
+                          allow_local_git=memo.config.allow_local_git, cluster=memo.config.cluster_name,
+                          region=memo.config.aws_region)
     return evaluate_budget(budget, memo.api_client, status=status, now=now, read_days=reader, post=post,
-                           acknowledged=acknowledged)
+                           acknowledged=acknowledged, run_action=functools.partial(run_action, access=access),
+                           release=functools.partial(release, access=access))
 
 
 def _post(memo: kopf.Memo, raw: dict[str, Any], now: datetime, type_: str, reason: str, message: str) -> None:
