@@ -128,3 +128,12 @@ def test_rule_job_label_and_dashboard_label_are_configurable():
 def test_schema_rejects_an_unknown_dashboard_value():
     proc = helm("template", "finops", str(CHART), *CLUSTER, "--set", "grafana.dashboard.enable=true")
     assert proc.returncode != 0 and "enable" in proc.stderr
+
+
+def test_service_monitor_honors_the_operators_namespace_label():
+    """finops_allocation_namespace_cost_dollars_per_hour{namespace=...} must keep its label for the dashboard."""
+    monitor = ["--set", "serviceMonitor.enabled=true"]
+    (sm,) = of_kind(render(*monitor), "ServiceMonitor")
+    assert sm["spec"]["endpoints"][0]["honorLabels"] is True
+    (sm,) = of_kind(render(*monitor, "--set", "serviceMonitor.honorLabels=false"), "ServiceMonitor")
+    assert sm["spec"]["endpoints"][0]["honorLabels"] is False
