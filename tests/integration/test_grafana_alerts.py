@@ -115,7 +115,8 @@ def test_rule_job_label_and_dashboard_label_are_configurable():
                   "--set", "grafana.dashboard.annotations.grafana_folder=FinOps")
     (rule,) = of_kind(docs, "PrometheusRule")
     down = rule["spec"]["groups"][0]["rules"][0]
-    assert down["expr"] == 'absent(up{job="kubernetes-pods"} == 1)' and "kubernetes-pods" in down["annotations"]["description"]
+    assert down["expr"] == 'absent(up{job="kubernetes-pods"} == 1)'
+    assert "kubernetes-pods" in down["annotations"]["description"]
     (cm,) = of_kind(docs, "ConfigMap")
     assert cm["metadata"]["labels"]["dashboards"] == "finops" and "grafana_dashboard" not in cm["metadata"]["labels"]
     assert cm["metadata"]["namespace"] == "monitoring" and cm["metadata"]["annotations"] == {"grafana_folder": "FinOps"}
