@@ -11,7 +11,7 @@ from typing import Any
 
 from ..money import usd
 from .model import Report, Section, Table
-from .svg import draw
+from .svg import draw, legend
 
 CSS = """
 :root { color-scheme: light; }
@@ -22,7 +22,9 @@ h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 18px; margin: 28px 0 8p
 .figures { display: flex; flex-wrap: wrap; gap: 12px; margin: 12px 0; }
 .figure { border: 1px solid #e2e8f0; border-radius: 6px; padding: 8px 12px; min-width: 150px; }
 .figure b { display: block; font-size: 20px; }
-.charts { display: flex; flex-wrap: wrap; gap: 12px; }
+.charts { display: flex; flex-wrap: wrap; gap: 12px; } figure { margin: 0; max-width: 640px; }
+figcaption { font-size: 12px; color: #2d3748; } .key { margin-left: 10px; white-space: nowrap; }
+.key i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; }
 svg.chart { max-width: 100%; height: auto; border: 1px solid #edf2f7; border-radius: 4px; }
 svg .axis { stroke: #a0aec0; } svg text { font-size: 11px; fill: #4a5568; }
 table { border-collapse: collapse; margin: 8px 0 16px; width: 100%; }
@@ -31,7 +33,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; } caption { text
 @media print {
   body { font-size: 10pt; padding: 0; max-width: none; }
   section { break-inside: avoid; page-break-inside: avoid; }
-  h2 { break-after: avoid; } svg.chart { border: none; }
+  h2 { break-after: avoid; } svg.chart { border: none; } figure { break-inside: avoid; }
   .figure { border-color: #999; }
 }
 """
@@ -57,7 +59,9 @@ def render_html(report: Report) -> str:
 
 def _section(s: Section) -> str:
     lines = "".join(f"<p>{escape(line)}</p>" for line in s.lines)
-    charts = f'<div class="charts">{"".join(draw(c) for c in s.charts)}</div>' if s.charts else ""
+    charts = "".join(f'<figure>{draw(c)}<figcaption>{escape(c.title)} {legend(c)}</figcaption></figure>'
+                     for c in s.charts)
+    charts = f'<div class="charts">{charts}</div>' if charts else ""
     tables = "".join(_table(caption, t) for caption, t in s.tables)
     return f'<section id="{escape(s.id)}"><h2>{escape(s.title)}</h2>{lines}{charts}{tables}</section>'
 

@@ -27,7 +27,7 @@ def draw(chart: Chart) -> str:
     body = {"bar": _bars, "stacked": _stacked, "line": _lines}[chart.kind](chart)
     return (f'<svg class="chart chart-{chart.kind}" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" '
             f'data-points="{chart.points}" aria-label="{escape(chart.title)}"><title>{escape(chart.title)}</title>'
-            f'{_axes(chart)}{body}{_legend(chart)}</svg>')
+            f'{_axes(chart)}{body}</svg>')
 
 
 def _top(chart: Chart) -> float:
@@ -114,13 +114,9 @@ def _lines(chart: Chart) -> str:
     return "".join(out)
 
 
-def _legend(chart: Chart) -> str:
+def legend(chart: Chart) -> str:
+    """The series' names and colours as HTML (under the chart; wraps however many there are)."""
     if len(chart.series) < 2:
         return ""
-    out = []
-    for k, s in enumerate(chart.series):
-        x = LEFT + 8 + k * 120
-        out.append(f'<rect class="key" x="{x}" y="{TOP - 12}" width="10" height="10" '
-                   f'fill="{COLORS[k % len(COLORS)]}"/><text class="legend" x="{x + 14}" y="{TOP - 3}">'
-                   f'{escape(s.name[:16])}</text>')
-    return "".join(out)
+    return "".join(f'<span class="key"><i style="background:{COLORS[k % len(COLORS)]}"></i>{escape(s.name)}</span>'
+                   for k, s in enumerate(chart.series))
