@@ -50,7 +50,8 @@ def test_the_report_renders_with_charts_and_no_errors(tmp_path):
     expected = {s["id"]: sum(sum(v is not None for v in x["values"]) for c in s["charts"] for x in c["series"])
                 for s in json.loads(doc.read_text())["sections"]}
     charts = check_rendered(out, tmp_path / "report-weekly.png",
-                            sections={"headline", "activity", "breakdowns", "trends", "lead-time", "spend", "health"})
+                            sections={"headline", "activity", "breakdowns", "trends", "lead-time", "spend", "budgets", "forecast",
+                                      "health", "insights"})
     assert sum(points for _, points, _ in charts) == sum(expected.values())
 
 

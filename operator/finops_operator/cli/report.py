@@ -5,7 +5,8 @@
 
 Offline (default: the demo's bundled scenario through the simulator; or ``--snapshot FILE``): the data
 ``finops insights`` assembles (``cli.insights.offline_data``: daily spend, forecast, anomalies, insights),
-cost by team and namespace, health scores, and a ledger with a SIMULATED history (:func:`simulated_ledger`:
+cost by team and namespace, health scores, and a ledger with a SIMULATED history (:func:`simulated_ledger`,
+and for the demo scenario a $1,400/month cluster budget:
 no pull request exists offline, so the scan's findings are advanced through proposed / merged / verified /
 rejected on made-up dates; the report says so). Live (``--kubeconfig``): the cluster's SavingsOpportunity
 objects (their real history) and the Budgets' evaluated status; no cost data.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,8 +31,9 @@ from .common import DEMO_SCENARIO, load_policy_file, progress
 
 SIMULATED_NOTE = ("This is the demo: the cluster is simulated and so is the ledger's history (detection dates spread "
                   "over eight weeks; pull requests opened, merged, verified at 85% of the estimate, or rejected on "
-                  "made-up dates). Nothing here was measured.")
+                  "made-up dates; the demo's budget is $1,400 a month). Nothing here was measured.")
 DEMO_REPO = "github.com/example/finops-demo-gitops"
+DEMO_BUDGET = 1400.0            # USD/month: the demo's cluster budget; November is forecast at about $1,480
 
 
 def simulated_ledger(findings: list[Any], decisions: dict[str, Any], now: datetime) -> Ledger:
@@ -66,7 +69,7 @@ def simulated_ledger(findings: list[Any], decisions: dict[str, Any], now: dateti
 
 
 def offline_report_data(source: Any, settings: PolicySettings, *, name: str, business: Any = None, seed: int = 0,
-                        result: Any = None) -> ReportData:
+                        result: Any = None, budget: float | None = None) -> ReportData:
     """Everything the report draws on for a Simulation or a Snapshot (see the module docstring)."""
     from ..guardrails import GuardrailContext
     from ..health import health_scores
@@ -81,7 +84,7 @@ def offline_report_data(source: Any, settings: PolicySettings, *, name: str, bus
     if result is None:
         result = scan(_state(source, settings), settings, context=GuardrailContext(now=now + timedelta(hours=1)))
     ledger = simulated_ledger(result.findings, result.decisions, now)
-    insight_data = offline_data(source, settings, business=business, seed=seed, scanned=result)
+    insight_data = offline_data(source, settings, business=business, seed=seed, scanned=result, budget=budget)
     insight_data.opportunities = ledger.opportunities
     health = offline_health_data(source, settings, result=result)
     health.opportunities = ledger.opportunities
@@ -93,7 +96,7 @@ def offline_report_data(source: Any, settings: PolicySettings, *, name: str, bus
         opportunities=ledger.opportunities,
         costs_by_team=cost_report(costs, by="team", window_text=days, top=10),
         costs_by_namespace=cost_report(costs, by="namespace", window_text=days, top=10),
-        budgets=[BudgetLine.of_view(b) for b in insight_data.budgets], spend=insight_data.spend,
+        budgets=[replace(BudgetLine.of_view(b), name="cluster budget (demo)") for b in insight_data.budgets], spend=insight_data.spend,
         forecast=insight_data.forecast, anomalies=list(insight_data.anomalies),
         health=health_scores(health, "team", settings.health.weights), insights=generate(insight_data),
         notes=[SIMULATED_NOTE])
@@ -147,7 +150,7 @@ def render(report: Report, output: str) -> str:
 def demo_report(source: Any, settings: PolicySettings, spec: Any, result: Any, out: Path) -> Path:
     """`finops demo`'s report.html: the weekly report of the demo cluster, for the CFO."""
     data = offline_report_data(source, settings, name="the demo cluster", business=spec.business, seed=spec.seed,
-                               result=result)
+                               result=result, budget=DEMO_BUDGET)
     out.write_text(render_html(build_report(data, period="weekly", end=source.state.window.end)))
     return out
 
@@ -163,11 +166,13 @@ def run_report(args: argparse.Namespace, console: Console) -> int:
                 bar.add_task("Simulating the demo cluster and its ledger", total=None)
                 spec = load_scenario(DEMO_SCENARIO)
                 source, name, business, seed = simulate(spec), "the demo cluster", spec.business, spec.seed
+                budget: float | None = DEMO_BUDGET
             else:
                 from ..snapshot import load_snapshot
                 bar.add_task(f"Loading {args.snapshot.name}", total=None)
                 source, name, business, seed = load_snapshot(args.snapshot), str(args.snapshot), None, 0
-            data = offline_report_data(source, settings, name=name, business=business, seed=seed)
+                budget = None
+            data = offline_report_data(source, settings, name=name, business=business, seed=seed, budget=budget)
             end = source.state.window.end
     report = build_report(data, period=args.period, end=end, persona=args.persona)
     try:

@@ -33,8 +33,8 @@ def _spend(data: ReportData) -> Section | None:
         tables.append((caption, Table(columns, rows, money=("cost",))))
         charts.append(Chart("bar", f"Spend by {r.by} (USD, {w.hours / 24:.0f} days)",
                             tuple(row.label for row in r.rows), (Series("USD", tuple(row.cost for row in r.rows)),)))
-        out[r.by] = {"window": {"start": w.start.isoformat(), "end": w.end.isoformat()}, "total": r.total,
-                     "rows": [{"key": row.key, "label": row.label, "kind": row.kind, "cost": row.cost}
+        out[r.by] = {"window": {"start": w.start.isoformat(), "end": w.end.isoformat()}, "total": round(r.total, 2),
+                     "rows": [{"key": row.key, "label": row.label, "kind": row.kind, "cost": round(row.cost, 2)}
                               for row in r.rows]}
     return Section("spend", "Spend by team and namespace", (), tuple(charts), tuple(tables), out)
 
