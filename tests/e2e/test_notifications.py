@@ -11,13 +11,15 @@ Alert only; the webhook: both).
 Checked: Slack got the budget alert exactly once (a payload Slack accepts) and the daily digest; the webhook
 got both thresholds, signed; ``kubectl get notificationchannels`` shows the counts and the status the
 receipts; the Secret's URL paths and HMAC secret are in no log line, Event or status; the operator stopped
-and started and left to run a few intervals delivers nothing twice.
+and started, its policy run again so the health timer ticks (the team's job does not run twice on a day),
+and left to run a few intervals delivers nothing twice.
 """
 from __future__ import annotations
 
 import json
 import secrets
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -142,19 +144,34 @@ def test_budget_alert_and_daily_digest_delivered_once_with_receipts_and_no_secre
     check_channels(kube)
 
     # Stop, start, and let a few intervals of budget evaluations and channel flushes go by: nothing twice.
+    runs = [ln for ln in metrics(operator).splitlines() if ln.startswith("finops_health_job_runs_total{")]
+    assert f'finops_health_job_runs_total{{outcome="ok",team="{TEAM}"}} 1.0' in runs, runs
     seen = (json.dumps(slack.accepted), json.dumps(hook.accepted))
     sent = {name: delivery(kube, name)["sent"] for name in ("slack", "hook")}
     operator.stop()
     operator.start()
     operator.wait_for("the operator's first ticks after the restart",
                       lambda: operator.text().split("===== start")[-1].count("budget Exceeded") >= 3, timeout=90)
+    # a new policy run feeds the health timer again: its tick scores the teams, the daily job already ran today
+    kube.kubectl("annotate", "--overwrite", "fpol", POLICY, "-n", NS, "finops.dev/run-now=second")
+    operator.wait_for("the health timer's tick after the restart",
+                      lambda: "finops_health_score{" in metrics(operator), timeout=150, interval=1.0)
     time.sleep(4 * INTERVAL)
+    assert "finops_health_job_runs_total{" not in metrics(operator), "the daily job ran twice on one day"
     assert (json.dumps(slack.accepted), json.dumps(hook.accepted)) == seen, "something was delivered twice"
     assert {name: delivery(kube, name)["sent"] for name in ("slack", "hook")} == sent
     assert len(budget_alerts(slack)) == 1
     check_no_secret(kube, operator, world["secrets"])
     tracebacks = [ln for ln in operator.text().splitlines() if "Traceback" in ln]
     assert not tracebacks, operator.text()[-4000:]
+
+
+def metrics(operator) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5) as answer:
+            return answer.read().decode()
+    except OSError:
+        return ""
 
 
 def check_payloads(slack, hook) -> None:
