@@ -196,7 +196,7 @@ def run_policy(name: str, settings: PolicySettings, ledger: Ledger, deps: LoopDe
     if prices is None:
         return report                                   # no price for this region: a ConfigError naming the fix
     if deps.read_costs is not None:
-        _costs(report, deps.read_costs, window, state, prices, settings)
+        _costs(report, deps.read_costs, cost_window(window), state, prices, settings)
     rates = report.rates
     report.verified = _stage(report, "verify",
                              lambda: verify_merged(ledger, state, prices, now, settle, rates=rates)) or []
@@ -260,6 +260,18 @@ def _plan_and_publish(report: RunReport, ledger: Ledger, deps: LoopDeps, setting
     report.changed.extend(ledger.observe(result.findings, result.decisions, now, covered=covered))
     if deps.provider is not None and repo_root is not None and settings.mode != Mode.DRY_RUN:
         _publish(report, ledger, deps.provider, result, git, now)
+
+
+COST_WINDOW = timedelta(days=7)
+
+
+def cost_window(window: Window) -> Window:
+    """The part of the run's window the costs stage allocates: the last :data:`COST_WINDOW` at most.
+
+    A week holds every weekday (the rates right-sizing uses) and the hourly gauges need only the recent
+    hours; allocating a 90-day history window would cost Prometheus as much again as the scan itself
+    (6 requests per day), on every run. Budgets keep their own daily history (api/spendstore.py)."""
+    return Window(max(window.start, window.end - COST_WINDOW), window.end, window.step_seconds)
 
 
 def _costs(report: RunReport, read_costs: CostReader, window: Window, state: ClusterState, book: PriceBook,

@@ -50,7 +50,7 @@ def test_the_run_allocates_the_window_and_reconciles_with_the_bill(settings, dem
     windows = []
     report = run(settings, state, lambda window: windows.append(window) or (usage, bill))
     assert report.ok and not report.warnings
-    assert windows and windows[0].end == NOW and windows[0].start == NOW - timedelta(days=14)
+    assert windows and windows[0].end == NOW and windows[0].start == NOW - timedelta(days=7)    # the last week of the 14 days (cost_window)
     allocation = report.allocation
     assert allocation is not None and report.bill is bill
     assert allocation.bill_total == pytest.approx(bill.clip(allocation.start, allocation.end).total())
@@ -92,3 +92,15 @@ def test_a_bug_in_the_cost_reader_does_not_stop_the_run(settings, demo) -> None:
     report = run(settings, state, lambda window: 1 / 0)
     assert report.ok and report.result is not None and report.result.findings
     assert report.warnings["costs"].startswith("ZeroDivisionError")
+
+
+def test_the_costs_stage_allocates_the_last_week_of_a_long_window_only():
+    from datetime import UTC, datetime, timedelta
+
+    from finops_operator.models import Window
+    from finops_operator.reconcile import COST_WINDOW, cost_window
+    end = datetime(2026, 11, 30, 6, tzinfo=UTC)
+    long = cost_window(Window(end - timedelta(days=90), end, 300))
+    assert (long.start, long.end, long.step_seconds) == (end - COST_WINDOW, end, 300)
+    short = Window(end - timedelta(days=2), end, 300)
+    assert cost_window(short) == short
