@@ -33,7 +33,8 @@ from tests.support.prometheus_server import PrometheusServer, history_end, serve
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "finops-operator"
 CRDS = ROOT / "crds"
-CRD_NAMES = ("finopspolicies.finops.dev", "budgets.finops.dev", "savingsopportunities.finops.dev")
+CRD_NAMES = ("finopspolicies.finops.dev", "budgets.finops.dev", "savingsopportunities.finops.dev",
+             "finopsreports.finops.dev")
 SHOP = "e2e-shop"
 
 # A small cluster: web over-requests CPU (1 core for ~0.1 used), db over-requests memory (4Gi for ~1Gi);

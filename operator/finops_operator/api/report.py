@@ -45,7 +45,8 @@ class ChannelRef(SettingsModel):
 class Retention(SettingsModel):
     """How many stored reports are kept (the oldest go first), and for how long."""
 
-    rules = (Rule("self.count > 0 || self.days > 0", "retention needs count or days (or both) above 0",
+    rules = (Rule("!has(self.count) || self.count > 0 || (has(self.days) && self.days > 0)",
+                  "retention needs count or days (or both) above 0",
                   lambda r: r.count > 0 or r.days > 0),)
 
     count: int = Field(default=12, ge=0, le=MAX_RETENTION, description=(
