@@ -124,3 +124,12 @@ def test_the_listing_escapes_and_links_each_format():
     page = listing("team-a", "weekly", [entry(30)])
     assert 'href="2026-11-30-0600.html"' in page and 'href="2026-11-30-0600.json"' in page
     assert "<script" not in listing("a", "<script>", [])
+
+
+def test_the_example_reads():
+    from pathlib import Path
+
+    import yaml
+    example = yaml.safe_load((Path(__file__).resolve().parents[2] / "examples/crs/finopsreport.yaml").read_text())
+    spec = read_report(example, operator_ns="finops-system")
+    assert spec.schema.channels[0].name == "finops-slack" and spec.namespaces == ("finops-system",)
