@@ -6,6 +6,11 @@ process collector), Python's garbage collector and version, and
 ``finops_policy_last_success_timestamp_seconds`` per policy, for an alert such as
 ``time() - finops_policy_last_success_timestamp_seconds > 2 * 86400``.
 
+Ledger, pull requests, schedule and build (issue 12), for the chart's Grafana dashboard and
+PrometheusRule: SavingsOpportunities by policy, state and type (count and estimated monthly
+savings), realized monthly savings by type, open pull requests and their limit, the schedule's
+interval (for a "stale" alert), data source errors and ``finops_operator_build_info``.
+
 Allocation (issue 9), set by :func:`export_allocation` after a run allocates cost: dollars
 per hour by namespace, team and workload (bounded: the top N, the rest as "other"), by
 kind (allocated, idle, shared, unallocated), node cost by price source, the bill and the
@@ -13,15 +18,19 @@ reconciliation residual, all labelled with the policy.
 """
 from __future__ import annotations
 
+import platform
 import threading
+from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from prometheus_client import (CollectorRegistry, Counter, Gauge, GCCollector, Histogram, PlatformCollector,
                                ProcessCollector, start_http_server)
 
+from . import __version__
 from .costreport import cost_report
 
 if TYPE_CHECKING:
+    from .ledger import Ledger
     from .models.costs import Allocation, Bill
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -45,6 +54,65 @@ PULL_REQUESTS = Counter("finops_pull_requests_total", "Pull requests opened or u
                         registry=REGISTRY)
 QUERIES = Counter("finops_datasource_requests_total", "Requests made to data sources", ["policy", "source"],
                   registry=REGISTRY)
+
+
+# --------------------------------------------------------------------------- ledger, PRs, schedule (issue 12)
+
+BUILD_INFO = Gauge("finops_operator_build_info", "Always 1; the operator's version and Python version as labels",
+                   ["version", "python"], registry=REGISTRY)
+BUILD_INFO.labels(version=__version__, python=platform.python_version()).set(1)
+DATASOURCE_ERRORS = Counter("finops_datasource_errors_total",
+                            "Runs whose data sources failed, by policy and stage (inventory|setup)",
+                            ["policy", "stage"], registry=REGISTRY)
+OPPORTUNITIES = Gauge("finops_opportunities", "SavingsOpportunities in the ledger, by policy, state and type",
+                      ["policy", "state", "type"], registry=REGISTRY)
+OPPORTUNITY_SAVINGS = Gauge("finops_opportunities_estimated_monthly_savings_dollars",
+                            "Estimated monthly savings of the ledger's opportunities, by policy, state and type",
+                            ["policy", "state", "type"], registry=REGISTRY)
+REALIZED = Gauge("finops_realized_monthly_savings_dollars",
+                 "Realized (verified) monthly savings in the ledger, past cycles included, by policy and type",
+                 ["policy", "type"], registry=REGISTRY)
+OPEN_PRS = Gauge("finops_policy_open_pull_requests", "Pull requests open for the policy (its ledger's Proposed)",
+                 ["policy"], registry=REGISTRY)
+OPEN_PR_LIMIT = Gauge("finops_policy_open_pull_requests_limit",
+                      "The policy's guardrails.maxOpenPrs (0: it opens none)", ["policy"], registry=REGISTRY)
+SCHEDULE_INTERVAL = Gauge("finops_policy_schedule_interval_seconds",
+                          "Time between the policy's next two scheduled runs", ["policy"], registry=REGISTRY)
+_LEDGER_GAUGES = (OPPORTUNITIES, OPPORTUNITY_SAVINGS, REALIZED)
+_ledger_series: dict[str, set[tuple[Gauge, tuple[str, ...]]]] = {}
+
+
+def export_ledger(policy_key: str, ledger: Ledger) -> None:
+    """Set the ledger gauges of one policy after a run; a state or type it no longer has goes to 0.
+
+    Zero rather than removed: a count that drops to nothing should read 0 on the dashboard, not a gap.
+    """
+    series: dict[tuple[Gauge, tuple[str, ...]], float] = defaultdict(float)
+    for opp in ledger.opportunities:
+        labels = (policy_key, opp.state.value, opp.type)
+        series[(OPPORTUNITIES, labels)] += 1
+        series[(OPPORTUNITY_SAVINGS, labels)] += opp.estimated_monthly_savings
+    for type_, summary in ledger.totals(by="type").get("groups", {}).items():
+        series[(REALIZED, (policy_key, type_))] = summary["realized"]
+    with _allocation_lock:
+        for key in _ledger_series.get(policy_key, set()) - set(series):
+            series[key] = 0.0
+        for (gauge, labels), value in series.items():
+            gauge.labels(*labels).set(value)
+        _ledger_series[policy_key] = set(series)
+    OPEN_PRS.labels(policy=policy_key).set(ledger.open_prs())
+
+
+def forget_ledger(policy_key: str) -> None:
+    """Remove a deleted policy's ledger, pull request and schedule series."""
+    with _allocation_lock:
+        for gauge, labels in _ledger_series.pop(policy_key, set()):
+            gauge.remove(*labels)
+    for gauge in (OPEN_PRS, OPEN_PR_LIMIT, SCHEDULE_INTERVAL):
+        try:
+            gauge.remove(policy_key)
+        except KeyError:
+            pass
 
 
 # --------------------------------------------------------------------------- budgets (issue 10)

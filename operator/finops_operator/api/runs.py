@@ -316,6 +316,7 @@ def forget_metrics(namespace: str, name: str) -> None:
     from .. import metrics
     policy = f"{namespace}/{name}"
     metrics.forget_allocation(policy)
+    metrics.forget_ledger(policy)
     for type_, verdict in _FINDING_SERIES.pop(policy, set()):
         metrics.FINDINGS.remove(policy, type_, verdict)
     for gauge in (metrics.SAVINGS, metrics.LAST_SUCCESS):
@@ -323,6 +324,17 @@ def forget_metrics(namespace: str, name: str) -> None:
             gauge.remove(policy)
         except KeyError:                       # never set (no successful run yet)
             pass
+
+
+def _record_policy_gauges(outcome: RunOutcome, policy: str) -> None:
+    """The ledger by state, open pull requests against their limit, and the schedule's interval."""
+    from .. import metrics
+    if outcome.ledger is not None:
+        metrics.export_ledger(policy, outcome.ledger)
+    metrics.OPEN_PR_LIMIT.labels(policy=policy).set(outcome.policy.settings.guardrails.max_open_prs)
+    following = outcome.policy.next_run(outcome.started)
+    interval = outcome.policy.next_run(following) - following
+    metrics.SCHEDULE_INTERVAL.labels(policy=policy).set(interval.total_seconds())
 
 
 def record_metrics(outcome: RunOutcome, *, finished: datetime | None = None) -> None:
@@ -336,6 +348,9 @@ def record_metrics(outcome: RunOutcome, *, finished: datetime | None = None) -> 
     metrics.RUN_SECONDS.labels(policy=policy).observe(outcome.seconds)
     for stage in outcome.errors:
         metrics.ERRORS.labels(policy=policy, stage=stage.split("/")[0]).inc()
+        if _stage_group(stage) == "data":
+            metrics.DATASOURCE_ERRORS.labels(policy=policy, stage=stage.split("/")[0]).inc()
+    _record_policy_gauges(outcome, policy)
     for source, count in outcome.calls.items():
         metrics.QUERIES.labels(policy=policy, source=source).inc(count)
     report = outcome.report

@@ -112,6 +112,9 @@ def run_demo(args: argparse.Namespace, console: Console) -> int:
     show_cost_and_savings(console, simulation, settings, result)
     show_top_insights(console, simulation, settings, spec, result)
     show_health(console, simulation, settings, result)
+    from .report import demo_report
+    report = demo_report(simulation, settings, spec, result, workdir / "report.html")
+    console.print(f"\n[bold]Weekly report[/] (simulated ledger history): {escape(str(report))}")
     return 0
 
 

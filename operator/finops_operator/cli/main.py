@@ -1,4 +1,4 @@
-"""`finops` command line: scan, costs, health, insights, forecast, anomalies, demo, simulate, run.
+"""`finops` command line: scan, costs, health, insights, report, forecast, anomalies, demo, simulate, run.
 
 This module imports the subcommands (lazily, so ``finops --help`` stays fast) and no
 subcommand imports it: shared helpers live in :mod:`.common`, :mod:`.output` and :mod:`.apply`.
@@ -120,6 +120,25 @@ def _add_insights(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_insights)
 
 
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    from ..models.insights import Persona
+    p = sub.add_parser("report", help="Weekly or monthly FinOps report (HTML, JSON or Markdown)",
+                       description="Estimated vs realized savings and the gap explained, the ledger's activity, "
+                                   "breakdowns, trends, lead time, recommendations, spend and budgets, forecast, "
+                                   "anomalies, health and insights; sections appear when their data exists.")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--snapshot", type=Path, help="snapshot file written by `finops simulate` (default: the demo's "
+                                                   "bundled scenario, with a simulated ledger history)")
+    src.add_argument("--kubeconfig", nargs="?", const="", metavar="PATH",
+                     help="a live cluster's SavingsOpportunities and Budgets (default kubeconfig when no path)")
+    p.add_argument("--period", choices=["weekly", "monthly"], default="weekly")
+    p.add_argument("--output", choices=["html", "json", "markdown"], default="html")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE", help="where to write the report")
+    p.add_argument("--persona", choices=[x.value for x in Persona], default="cfo")
+    p.add_argument("--policy", type=Path, help="policy YAML; default: built-in")
+    p.set_defaults(func=_cmd_report)
+
+
 def _add_forecast(sub: argparse._SubParsersAction) -> None:
     from ..forecast import AUTO, METHODS
     p = sub.add_parser("forecast", help="Forecast daily spend from a date,cost CSV, with 95% intervals",
@@ -198,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="finops", description="Find cloud waste in Kubernetes and fix it through reviewed pull requests.")
     parser.add_argument("--version", action="version", version=f"finops-operator {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_demo, _add_scan, _add_costs, _add_health, _add_insights, _add_forecast, _add_anomalies,
+    for add in (_add_demo, _add_scan, _add_costs, _add_health, _add_insights, _add_report, _add_forecast, _add_anomalies,
                 _add_simulate, _add_notifications, _add_run):
         add(sub)
     return parser
@@ -227,6 +246,11 @@ def _cmd_health(args: argparse.Namespace, console: Console) -> int:
 def _cmd_insights(args: argparse.Namespace, console: Console) -> int:
     from .insights import run_insights
     return run_insights(args, console)
+
+
+def _cmd_report(args: argparse.Namespace, console: Console) -> int:
+    from .report import run_report
+    return run_report(args, console)
 
 
 def _cmd_forecast(args: argparse.Namespace, console: Console) -> int:
