@@ -22,7 +22,6 @@ from ..settings_base import Rule, SettingsModel, TimeZone, validate_spec
 from .policy import next_run, parse_schedule
 from .specs import SET, NamespaceName, Schedule
 
-PERSONAS = ("cfo", "cto")
 MAX_RETENTION = 100
 
 
@@ -63,7 +62,9 @@ class FinOpsReportSpecSchema(SettingsModel):
     schedule: Schedule
     time_zone: TimeZone = "UTC"
     scope: ReportScope = ReportScope()
-    persona: Literal["cfo", "cto"] = Field(default="cfo", description="Who the report is written for: cfo or cto.")
+    persona: Literal["cfo", "engineer", "finance", "business"] = Field(default="cfo", description=(
+        "Whose insights lead the report (the personas of NotificationSubscription): cfo, engineer, finance "
+        "(analyst) or business (lead)."))
     channels: list[ChannelRef] = Field(default_factory=list, max_length=8, json_schema_extra={
         "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}, description=(
             "NotificationChannels (same namespace) that receive the report's Markdown summary."))

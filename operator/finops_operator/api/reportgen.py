@@ -23,13 +23,8 @@ from ..health.bands import grade
 from ..permissions import Rule
 from . import opportunities as mapping
 from .healthstore import HealthOwner, HealthStore
+from ..reports import BudgetLine, ReportData, build_report, render_html, render_json, render_markdown
 from .report import ReportSpec
-
-try:
-    from ..reports import BudgetLine, ReportData, build_report, render_html, render_json, render_markdown
-except ImportError:   # STUB until part 1 (branch `report`) merges: the lead deletes this branch and reportstub.py
-    from .reportstub import (  # type: ignore[assignment]
-        BudgetLine, ReportData, build_report, render_html, render_json, render_markdown)
 
 log = logging.getLogger(__name__)
 GROUP, VERSION = "finops.dev", "v1alpha1"
@@ -62,18 +57,20 @@ def _list(api_client: Any, namespace: str, plural: str, source: str) -> list[dic
                               source=source) from None
 
 
-def budget_line(obj: dict[str, Any]) -> BudgetLine | None:
-    """A Budget's standing from its status; None before its first evaluation."""
-    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
-    if not status.get("state"):
-        return None
-    try:
-        forecast = status.get("forecastedSpend")
-        return BudgetLine(f"{meta.get('namespace')}/{meta.get('name')}", float(spec.get("amount") or 0),
-                          float(status.get("currentSpend") or 0), str(status["state"]),
-                          float(forecast) if forecast is not None else None, period=str(status.get("period") or ""))
-    except (TypeError, ValueError):
-        return None
+def budget_lines(bodies: list[dict[str, Any]]) -> list[BudgetLine]:
+    """Budgets from their status (amount from spec); one not evaluated yet or unreadable is left out."""
+    out = []
+    for body in bodies:
+        meta, spec, status = body.get("metadata") or {}, body.get("spec") or {}, body.get("status") or {}
+        try:
+            forecast = status.get("forecastedSpend")
+            out.append(BudgetLine(f"{meta.get('namespace')}/{meta.get('name')}", float(spec["amount"]),
+                                  float(status["currentSpend"]), str(status["state"]),
+                                  float(forecast) if forecast is not None else None, None,
+                                  str(status.get("period") or "")))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
 
 
 def health_scores(store: HealthStore, owners: list[HealthOwner]) -> list[HealthScore]:
@@ -103,7 +100,7 @@ def gather(api_client: Any, spec: ReportSpec) -> ReportData:
         read = mapping.read_ledger(objects)
         opportunities += read.ledger.opportunities
         notes += [f"SavingsOpportunity {namespace}/{name} skipped: {err}" for name, err in read.unreadable.items()]
-        budgets += [b for b in map(budget_line, _list(api_client, namespace, "budgets", spec.source)) if b]
+        budgets += budget_lines(_list(api_client, namespace, "budgets", spec.source))
         owners += [HealthOwner(namespace, p["metadata"]["name"], p["metadata"].get("uid", ""))
                    for p in _list(api_client, namespace, "finopspolicies", spec.source)
                    if not wanted or p["metadata"]["name"] in wanted]
