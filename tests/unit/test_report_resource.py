@@ -133,3 +133,11 @@ def test_the_example_reads():
     example = yaml.safe_load((Path(__file__).resolve().parents[2] / "examples/crs/finopsreport.yaml").read_text())
     spec = read_report(example, operator_ns="finops-system")
     assert spec.schema.channels[0].name == "finops-slack" and spec.namespaces == ("finops-system",)
+
+
+def test_the_last_report_patch_removes_headline_figures_the_new_report_lacks():
+    from finops_operator.api.reportrun import replacing
+    old = {"date": "a", "headline": {"gap": {"x": 1, "y": 2}, "old": 3}}
+    assert replacing(old, {"date": "b", "headline": {"gap": {"x": 5}}}) == {
+        "date": "b", "headline": {"gap": {"x": 5, "y": None}, "old": None}}
+    assert replacing(None, {"a": 1}) == {"a": 1}

@@ -93,6 +93,13 @@ def deliver(api_client: Any, spec: ReportSpec, entry: StoredReport, markdown: st
     return out
 
 
+def replacing(old: Any, new: Any) -> Any:
+    """``new`` as a merge patch over ``old``: keys only ``old`` has become None (removed), nested too."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return new
+    return {**{k: None for k in old if k not in new}, **{k: replacing(old.get(k), v) for k, v in new.items()}}
+
+
 def _previous_entries(previous: dict[str, Any]) -> list[StoredReport]:
     items = [StoredReport.from_item(i) for i in previous.get("reports") or [] if isinstance(i, dict)]
     return [i for i in items if i is not None]
@@ -127,5 +134,5 @@ def generate(api_client: Any, spec: ReportSpec, slot: datetime, previous: dict[s
     if failed:
         message += f"; summary not queued on {', '.join(failed)} (see status.delivery)"
     ready = condition("Ready", True, "Generated", message, generation=spec.generation)
-    return {**base, "lastReport": entry.item(), "reports": [k.item() for k in keep[:100]], "delivery": delivery,
+    return {**base, "lastReport": replacing(previous.get("lastReport"), entry.item()), "reports": [k.item() for k in keep[:100]], "delivery": delivery,
             "conditions": merge_conditions(previous.get("conditions"), [ready], now=now)}
