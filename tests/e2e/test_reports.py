@@ -24,7 +24,7 @@ from finops_operator.api.wiring import api_client_from
 from finops_operator.ledger import Opportunity, OpportunityState
 
 from tests.support.chat_emulators import slack_webhook
-from tests.support.fixtures_operator import OperatorProcess, free_port, get_json, install_chart
+from tests.support.fixtures_operator import OperatorProcess, get_json, install_chart
 
 pytestmark = pytest.mark.e2e
 NS = "finops-reports"
@@ -60,14 +60,12 @@ def world(kube, tmp_path_factory):
              "metadata": {"name": "finance", "namespace": NS}, "spec": {"type": "Slack", "secretRef": {"name": "slack"}}}]
     kube.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
     tmp = tmp_path_factory.mktemp("reports-e2e")
-    port = free_port()
     env = {**kube.environ(sa), "FINOPS_OPERATOR_NAMESPACE": NS, "FINOPS_REPORT_INTERVAL_SECONDS": "1",
-           "FINOPS_NOTIFY_INTERVAL_SECONDS": "1", "FINOPS_REPORTS_PORT": str(port),
-           "FINOPS_REPORTS_ADDRESS": "127.0.0.1", "FINOPS_POD_NAME": "finops-reports-0",
+           "FINOPS_NOTIFY_INTERVAL_SECONDS": "1", "FINOPS_POD_NAME": "finops-reports-0",
            "FINOPS_WORKDIR": str(tmp / "work"), "FINOPS_CLUSTER_NAME": "e2e", "FINOPS_LOG_LEVEL": "INFO"}
     operator = OperatorProcess(env=env, log=tmp / "operator.log", namespace=NS).start()
     try:
-        yield kube, operator, slack, f"http://127.0.0.1:{port}"
+        yield kube, operator, slack
     finally:
         operator.stop()
         slack.stop()
@@ -91,7 +89,8 @@ def stored(kube):
 
 
 def test_a_report_is_generated_on_schedule_stored_served_delivered_and_survives_a_restart(world):
-    kube, operator, slack, base = world
+    kube, operator, slack = world
+    base = f"http://127.0.0.1:{operator.reports_port}"
     manifest = {"apiVersion": "finops.dev/v1alpha1", "kind": "FinOpsReport",
                 "metadata": {"name": REPORT, "namespace": NS},
                 "spec": {"period": "Weekly", "schedule": "* * * * *", "timeZone": "Europe/Berlin",
@@ -125,6 +124,7 @@ def test_a_report_is_generated_on_schedule_stored_served_delivered_and_survives_
     uid = cm["metadata"]["uid"]
     operator.stop()
     operator.start()
+    base = f"http://127.0.0.1:{operator.reports_port}"      # a new free port each start
     operator.wait_for("the report server after the restart", lambda: _up(base, first), timeout=60)
     time.sleep(5)                                  # several report timer ticks of the new process
     cm_again = get_json(kube, "configmap", first["configMap"], "-n", NS)
