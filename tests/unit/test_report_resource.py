@@ -141,3 +141,10 @@ def test_the_last_report_patch_removes_headline_figures_the_new_report_lacks():
     assert replacing(old, {"date": "b", "headline": {"gap": {"x": 5}}}) == {
         "date": "b", "headline": {"gap": {"x": 5, "y": None}, "old": None}}
     assert replacing(None, {"a": 1}) == {"a": 1}
+
+
+def test_a_long_downtime_still_generates_the_newest_slot_only():
+    spec = every_minute()
+    now = datetime(2026, 11, 30, 12, 0, 30, tzinfo=UTC)
+    slot = due_slot(spec, {"lastSlot": "2026-11-20T00:00:00Z"}, None, now)     # 14,000 minutes ago
+    assert slot == datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

@@ -40,12 +40,21 @@ def due_slot(spec: ReportSpec, status: dict[str, Any] | None, created: datetime 
     slot = spec.next_slot(base)
     if slot > now:
         return None
+    slot, done = _newest(spec, slot, now)
+    if not done:                  # a long downtime: look again from two schedule intervals before now
+        candidate = spec.next_slot(now - 2 * (spec.next_slot(slot) - slot))
+        slot, _ = _newest(spec, max(slot, candidate) if candidate <= now else slot, now)
+    return slot
+
+
+def _newest(spec: ReportSpec, slot: datetime, now: datetime) -> tuple[datetime, bool]:
+    """(the last scheduled time <= now from ``slot`` on, whether it was reached within MAX_CATCHUP steps)."""
     for _ in range(MAX_CATCHUP):
         following = spec.next_slot(slot)
         if following > now:
-            break
+            return slot, True
         slot = following
-    return slot
+    return slot, False
 
 
 def next_report_time(spec: ReportSpec, status: dict[str, Any] | None, created: datetime | None,

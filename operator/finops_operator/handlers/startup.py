@@ -38,10 +38,12 @@ def plain(value: Any) -> Any:
 
 
 class _QuietTicks(logging.Filter):
-    """Drop kopf's "Timer 'tick' succeeded." lines (and the health timer's): they fire often and are usually idle."""
+    """Drop kopf's "Timer 'tick' succeeded." lines (and the health and report timers'): they fire often and are
+    usually idle."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(("Timer 'tick' succeeded", "Timer 'daily_health' succeeded"))
+        return not str(record.msg).startswith(("Timer 'tick' succeeded", "Timer 'daily_health' succeeded",
+                                               "Timer 'generate_report' succeeded"))
 
 
 def fill_memo(memo: kopf.Memo, config: OperatorConfig, api_client: Any) -> None:
