@@ -57,7 +57,8 @@ def world(kube, tmp_path_factory):
     docs = [{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "slack", "namespace": NS},
              "stringData": {"url": slack.url + HOOK}},
             {"apiVersion": "finops.dev/v1alpha1", "kind": "NotificationChannel",
-             "metadata": {"name": "finance", "namespace": NS}, "spec": {"type": "Slack", "secretRef": {"name": "slack"}}}]
+             "metadata": {"name": "finance", "namespace": NS},
+             "spec": {"type": "Slack", "secretRef": {"name": "slack"}}}]
     kube.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
     tmp = tmp_path_factory.mktemp("reports-e2e")
     env = {**kube.environ(sa), "FINOPS_OPERATOR_NAMESPACE": NS, "FINOPS_REPORT_INTERVAL_SECONDS": "1",

@@ -64,7 +64,8 @@ class QueueStore:
             return QueueState(channel.name), found.resource_version, problem
 
     def save(self, channel: ChannelSpec, state: QueueState, version: str | None) -> str:
-        body = blob_body(channel.namespace, config_map_name(channel.name), {**MANAGED, CHANNEL_LABEL: channel.name[:63]},
+        labels = {**MANAGED, CHANNEL_LABEL: channel.name[:63]}
+        body = blob_body(channel.namespace, config_map_name(channel.name), labels,
                          Owner("NotificationChannel", channel.name, channel.uid), {KEY: encode(state)}, version)
         return self.maps.write(body, source=channel.source, conflict=QueueConflict)
 

@@ -143,5 +143,6 @@ def generate(api_client: Any, spec: ReportSpec, slot: datetime, previous: dict[s
     if failed:
         message += f"; summary not queued on {', '.join(failed)} (see status.delivery)"
     ready = condition("Ready", True, "Generated", message, generation=spec.generation)
-    return {**base, "lastReport": replacing(previous.get("lastReport"), entry.item()), "reports": [k.item() for k in keep[:100]], "delivery": delivery,
+    return {**base, "lastReport": replacing(previous.get("lastReport"), entry.item()),
+            "reports": [k.item() for k in keep[:100]], "delivery": delivery,
             "conditions": merge_conditions(previous.get("conditions"), [ready], now=now)}
