@@ -9,7 +9,7 @@
 Writes carry the resourceVersion that was read (optimistic concurrency): a 409 raises ``conflict`` so the
 caller re-reads and applies its change again. Other failures are :class:`DataSourceError` naming the
 ConfigMap, and 401/403 a :class:`DataSourceRefused` naming the module whose RBAC rule grants the call.
-Used by :mod:`.healthstore`, :mod:`.notifystore` and :mod:`.reportstore`.
+Used by :mod:`.spendstore`, :mod:`.healthstore`, :mod:`.notifystore` and :mod:`.reportstore`.
 """
 from __future__ import annotations
 
