@@ -184,3 +184,59 @@ def test_a_freeze_is_remembered_then_released_once_in_a_later_period_under_the_t
     assert len(released) == 2 and fired == ["100"]
     events = [e for e in get(crds, "events", "-n", ns)["items"] if e["reason"] == "FreezeReleased"]
     assert len(events) == 1 and "closed PR #7" in events[0]["message"]
+
+
+def test_a_high_anomaly_is_queued_once_for_the_subscribed_channels_and_a_broken_route_fails_nothing(
+        crds, kube_namespace, caplog):
+    from finops_operator.api.notifycluster import channel
+    from finops_operator.api.notifystore import QueueStore
+    from finops_operator.models.spend import Anomaly, AnomalyKind, Severity
+    ns = kube_namespace
+    wait_established(crds, ("notificationchannels.finops.dev", "notificationsubscriptions.finops.dev"))
+    docs = [{"apiVersion": "finops.dev/v1alpha1", "kind": "Budget", "metadata": {"name": "team-monthly"},
+             "spec": {"amount": "100000", "thresholds": [{"percent": 100, "action": "Alert"}]}},
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hook"},
+             "stringData": {"url": "https://hooks.example.test/services/T0/B0/x"}},
+            {"apiVersion": "finops.dev/v1alpha1", "kind": "NotificationChannel", "metadata": {"name": "ops"},
+             "spec": {"type": "Slack", "secretRef": {"name": "hook"}}},
+            {"apiVersion": "finops.dev/v1alpha1", "kind": "NotificationSubscription", "metadata": {"name": "eng"},
+             "spec": {"persona": "engineer", "channels": [{"name": "ops", "minPriority": "High"}]}},
+            {"apiVersion": "finops.dev/v1alpha1", "kind": "NotificationSubscription", "metadata": {"name": "fin"},
+             "spec": {"persona": "finance", "channels": [{"name": "ops"}]}}]
+    for doc in docs:
+        doc["metadata"]["namespace"] = ns
+    crds.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+    spike = Anomaly(date(2026, 3, 10), date(2026, 3, 11), Severity.HIGH, AnomalyKind.SPIKE, 40.0, 160.0,
+                    driver="namespace search")
+    small = Anomaly(date(2026, 3, 13), date(2026, 3, 13), Severity.LOW, AnomalyKind.DIP, 40.0, 30.0)
+
+    def once(now: datetime):
+        api = api_client_from(str(crds.kubeconfig))
+        try:
+            body = get(crds, "budget/team-monthly", "-n", ns)
+            return evaluate_budget(read_budget(body), api, status=body.get("status"), now=now,
+                                   read_days=lambda: Reader(40.0), anomalies=[spike, small])
+        finally:
+            api.close()
+
+    first = once(NOW)
+    assert first.error is None and [e[1] for e in first.events] == ["AnomalyFound", "AnomalyFound"]
+    api = api_client_from(str(crds.kubeconfig))
+    try:
+        pending = QueueStore(api).load(channel(api, ns, "ops"))[0].pending
+    finally:
+        api.close()
+    # engineer and finance both route to ops: one id (the episode), so the channel gets it once
+    assert [(i.id, i.priority.value) for i in pending] == [(f"anomaly:{ns}/team-monthly:2026-03-10", "critical")]
+    assert pending[0].subscription in (f"{ns}/eng", f"{ns}/fin")
+    assert "namespace search" in pending[0].text
+
+    again = once(NOW + timedelta(minutes=15))                        # reported once: nothing new queued
+    assert again.error is None and again.events == []
+    crds.kubectl("delete", "notificationchannel", "ops", "-n", ns)   # a subscription now routes to nothing
+    crds.kubectl("patch", "budget", "team-monthly", "-n", ns, "--subresource=status", "--type=merge",
+                 "-p", json.dumps({"status": {"events": [], "period": None}}))
+    caplog.set_level("WARNING")
+    broken = once(NOW + timedelta(minutes=30))
+    assert broken.error is None and broken.result is not None
+    assert "anomaly insights not queued for delivery" in caplog.text

@@ -22,8 +22,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = str(ROOT / "charts" / "finops-operator")
-CRD_NAMES = ("finopspolicies.finops.dev", "budgets.finops.dev", "savingsopportunities.finops.dev",
-             "notificationchannels.finops.dev", "notificationsubscriptions.finops.dev", "finopsreports.finops.dev")
+CRD_NAMES = tuple(yaml.safe_load(p.read_text())["metadata"]["name"] for p in sorted((ROOT / "crds").glob("*.yaml")))
 CLUSTER = ["--set", "clusterName=test-cluster"]
 PEERING_ON = ["--set", "peering.enabled=true", "--set", "replicaCount=2"]
 MONITOR_ON = ["--set", "serviceMonitor.enabled=true", "--set", "serviceMonitor.labels.release=prom"]

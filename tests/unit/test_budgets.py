@@ -314,3 +314,67 @@ def test_the_budget_run_finds_anomalies_in_the_stored_history_and_honours_acknow
     assert find_anomalies(SpendSeries(date(2026, 1, 1), values[:10])) == []          # too short to judge
     days, problem = acknowledged_days({"finops.dev/acknowledge-anomalies": "yesterday"})
     assert days == frozenset() and "YYYY-MM-DD" in problem
+
+
+# --------------------------------------------------------------------------- critical anomalies -> delivery
+
+
+def _episode(day: int, severity=Severity.HIGH, driver="namespace shop"):
+    return Anomaly(date(2026, 3, day), date(2026, 3, day), severity, AnomalyKind.SPIKE, 10.0, 30.0, driver=driver)
+
+
+def test_the_evaluation_names_the_episodes_it_reports_for_the_first_time_only():
+    episodes = [_episode(3), _episode(9, Severity.LOW)]
+    first = run(flat(date(2026, 3, 1), 16, 1.0), anomalies=episodes)
+    assert [a.start.day for a in first.anomalies_found] == [3, 9]
+    again = run(flat(date(2026, 3, 1), 16, 1.0), memory=first.memory, anomalies=episodes,
+                now=NOW + timedelta(hours=1))
+    assert again.anomalies_found == ()
+
+
+def test_a_high_episode_is_a_critical_anomaly_insight_for_engineer_and_finance_with_one_stable_id():
+    from finops_operator.api.notifycluster import anomaly_insights
+    from finops_operator.models.insights import Category, Persona, Priority
+    made = anomaly_insights("shop/monthly", [_episode(3), _episode(9, Severity.MEDIUM), _episode(11, Severity.LOW)],
+                            NOW)
+    assert [i.persona for i in made] == [Persona.ENGINEER, Persona.FINANCE]       # only the HIGH one
+    assert {i.id for i in made} == {"anomaly:shop/monthly:2026-03-03"}
+    assert all(i.priority is Priority.CRITICAL and i.category is Category.ANOMALY for i in made)
+    assert "high spike 2026-03-03: 30.00 USD against 10.00 USD expected" in made[0].description
+    assert "namespace shop" in made[0].description and "acknowledge-anomalies" in made[0].recommendation
+    assert [(e.kind, e.name) for e in made[0].evidence] == [("Budget", "shop/monthly")]
+    later = anomaly_insights("shop/monthly", [_episode(3)], NOW + timedelta(days=2))
+    assert [i.id for i in later] == [i.id for i in made]                           # stable across runs
+
+
+def test_both_personas_subscribed_to_one_channel_get_the_episode_once_and_once_only():
+    from finops_operator.api.notifycluster import anomaly_insights
+    from finops_operator.delivery import engine
+    from finops_operator.delivery.model import QueueState, Route, Subscription
+    from finops_operator.models.insights import Persona, Priority
+    subs = [Subscription("shop/eng", Persona.ENGINEER, (Route("slack", Priority.HIGH),)),
+            Subscription("shop/fin", Persona.FINANCE, (Route("slack", Priority.CRITICAL), Route("mail")))]
+    items, dropped = engine.route(anomaly_insights("shop/monthly", [_episode(3)], NOW), subs, NOW)
+    assert dropped == [] and sorted((i.channel, i.subscription) for i in items) == [
+        ("mail", "shop/fin"), ("slack", "shop/eng"), ("slack", "shop/fin")]
+    state, _ = engine.enqueue(QueueState("slack"), items, NOW)
+    state, decisions = engine.enqueue(state, items, NOW)                          # queued again: duplicates
+    assert len(state.pending) == 1 and {d.outcome.value for d in decisions} == {"Duplicate"}
+
+
+def test_a_delivery_problem_never_fails_the_evaluation():
+    from finops_operator.api.budgetrun import BudgetOutcome, _notify_anomalies
+    budget = read_budget({"apiVersion": "finops.dev/v1alpha1", "kind": "Budget",
+                          "metadata": {"name": "monthly", "namespace": "shop"},
+                          "spec": {"amount": "1000", "period": "Monthly"}})
+    result = run(flat(date(2026, 3, 1), 16, 1.0), anomalies=[_episode(3)])
+    calls = []
+
+    def broken(namespace, insights):
+        calls.append((namespace, [i.persona.value for i in insights]))
+        raise RuntimeError("channel slack: https://hooks.example/services/T000/B000/XXXX refused")
+    _notify_anomalies(BudgetOutcome(budget, {}, result), broken, NOW)           # logged, not raised
+    assert calls == [("shop", ["engineer", "finance"])]
+    quiet = run(flat(date(2026, 3, 1), 16, 1.0), anomalies=[_episode(3, Severity.MEDIUM)])
+    _notify_anomalies(BudgetOutcome(budget, {}, quiet), broken, NOW)             # nothing HIGH: nothing queued
+    assert len(calls) == 1

@@ -149,3 +149,14 @@ def test_a_snapshot_with_its_cur_file_reconciles_through_duckdb(tmp_path, capsys
     doc = json.loads(capsys.readouterr().out)
     assert doc["bill"]["source"] == "cur:duckdb"
     assert abs(float(doc["bill"]["residual"])) <= 0.01 * float(doc["bill"]["total"]) and doc["totals"]["idle"] > 0
+
+
+def test_every_subcommand_has_a_help_page(capsys):
+    """argparse formats help strings with %: a stray % breaks `finops --help` (caught once from the wheel)."""
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    for argv in [["--help"]] + [[name, "--help"] for name in commands]:
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        assert done.value.code == 0, argv
+        assert "usage: finops" in capsys.readouterr().out

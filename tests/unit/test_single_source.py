@@ -36,7 +36,7 @@ def test_one_reopen_rule_and_one_material_change_threshold():
 
 
 def test_one_open_pr_limit():
-    assert where(r"max_open_prs") == ["actuation/plan.py", "settings.py"]
+    assert where(r"max_open_prs") == ["actuation/plan.py", "settings.py"]   # read through plan.open_pr_limit
 
 
 def test_one_namespace_exclusion_list():

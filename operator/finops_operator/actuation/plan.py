@@ -212,9 +212,14 @@ def plan_change_sets(findings: list[Finding], decisions: dict[str, Decision], se
     return plan
 
 
+def open_pr_limit(settings: PolicySettings) -> int:
+    """How many pull requests a policy may have open at once (guardrails.maxOpenPrs): the one place it is read."""
+    return settings.guardrails.max_open_prs
+
+
 def _fit_open_prs(plan: Plan, candidates: list[ChangeSet], settings: PolicySettings, *,
                   open_prs: int, existing: dict[str, str]) -> None:
-    limit = settings.guardrails.max_open_prs
+    limit = open_pr_limit(settings)
     has_pr = set(existing.values())
     slots = max(0, limit - max(0, open_prs))
     for cs in candidates:

@@ -31,6 +31,7 @@ from ..budgets import (BudgetEvent, Crossing, Evaluation, Forecaster, EventKind,
                        record_actions)
 from ..budgets.history import SpendHistory, first_open_day, merge
 from ..errors import FinOpsError
+from ..models.insights import Insight
 from ..models.spend import Anomaly, SpendSeries
 from .budget import BudgetSpec
 from .budgetstatus import evaluated_status, failed_status, memory_from_status
@@ -87,9 +88,12 @@ def evaluate_budget(budget: BudgetSpec, api_client: Any, *, status: dict[str, An
                     read_days: Callable[[], DayReader], forecaster: Forecaster | None = None,
                     anomalies: Iterable[Anomaly] | None = None, acknowledged: frozenset[date] = frozenset(),
                     run_action: ActionRunner | None = None, release: Releaser | None = None,
-                    post: Callable[[str, str, str], Any] | None = None) -> BudgetOutcome:
+                    post: Callable[[str, str, str], Any] | None = None,
+                    notify: Callable[[str, list[Insight]], int] | None = None) -> BudgetOutcome:
     """Evaluate, write the status, fire what crossed (see the module's docstring). ``read_days`` builds the
-    day reader (called here, so that finding the policy and its secrets fails into the status too)."""
+    day reader (called here, so that finding the policy and its secrets fails into the status too);
+    ``notify(namespace, insights)`` queues the critical anomaly insights (default: the namespace's
+    NotificationSubscriptions, :func:`.notifycluster.enqueue_insights`)."""
     store = SpendStore(api_client)
     try:
         history, count, notes = update_history(store, budget, read_days(), now)
@@ -122,7 +126,27 @@ def evaluate_budget(budget: BudgetSpec, api_client: Any, *, status: dict[str, An
     for event in result.memory.events:
         if event.kind.value == "AnomalyFound" and event.at == now:
             _post(outcome, post, "Warning", "AnomalyFound", event.message)
+    _notify_anomalies(outcome, notify or functools.partial(_enqueue, api_client, now=now), now)
     return outcome
+
+
+def _notify_anomalies(outcome: BudgetOutcome, notify: Callable[[str, list[Insight]], int], now: datetime) -> None:
+    """Best effort: the new HIGH episodes as critical insights (after the status remembers them: at most once)."""
+    from ..scrub import scrub
+    from .notifycluster import anomaly_insights
+    insights = anomaly_insights(outcome.budget.key, outcome.result.anomalies_found, now)
+    if not insights:
+        return
+    try:
+        queued = notify(outcome.budget.namespace, insights)
+        log.info("budget %s: %d anomaly insights, %d queued for delivery", outcome.budget.key, len(insights), queued)
+    except Exception as exc:  # delivery never fails the evaluation
+        log.warning("budget %s: anomaly insights not queued for delivery: %s", outcome.budget.key, scrub(str(exc)))
+
+
+def _enqueue(api_client: Any, namespace: str, insights: list[Insight], *, now: datetime) -> int:
+    from .notifycluster import enqueue_insights
+    return enqueue_insights(api_client, namespace, insights, now)
 
 
 def find_anomalies(series: SpendSeries | None, acknowledged: frozenset[date] = frozenset()) -> list[Anomaly]:

@@ -2,6 +2,7 @@
 
     enqueue_insights(api_client, namespace, insights, now)   # the namespace's subscriptions route them
     budget_items(budget, crossing, result, now)              # a Budget's spec.notifications, no subscription
+    anomaly_insights(budget_key, anomalies, now)             # a Budget's new HIGH anomaly episodes (pure)
     enqueue_items(api_client, namespace, items, now)         # into each named channel's ConfigMap queue
 
 Delivery itself happens in each channel's timer (``handlers/notifications.py`` -> :func:`.notifyrun.flush`).
@@ -15,7 +16,8 @@ from typing import Any
 from ..delivery import engine
 from ..delivery.model import Item, Subscription
 from ..errors import FinOpsError
-from ..models.insights import Insight, Priority
+from ..models.insights import Category, Evidence, Insight, Persona, Priority
+from ..models.spend import Anomaly, Severity
 from ..permissions import Rule
 from .notification import ChannelSpec, read_channel, read_subscription
 from .notifyrun import submit
@@ -29,6 +31,7 @@ PERMISSIONS = (   # RBAC for the calls below (see finops_operator.permissions)
          "api/notifycluster.py enqueue_items: the channel an item goes to (its queue ConfigMap is owned by it)"),
 )
 BUDGET_PRIORITY = {"Notify": Priority.HIGH, "Alert": Priority.CRITICAL, "FreezeGrowth": Priority.CRITICAL}
+ANOMALY_PERSONAS = (Persona.ENGINEER, Persona.FINANCE)
 
 
 def subscriptions(api_client: Any, namespace: str) -> list[Subscription]:
@@ -79,6 +82,32 @@ def budget_items(budget: Any, crossing: Any, result: Any, now: datetime) -> list
     ident = f"budget:{budget.key}:{result.period.key}:{crossing.threshold.id}"
     return [Item(ident, ref.name, f"budget:{budget.key}", BUDGET_PRIORITY.get(action, Priority.HIGH), title, text,
                  now, persona="finance") for ref in refs]
+
+
+def anomaly_insights(budget_key: str, anomalies: Iterable[Anomaly], now: datetime) -> list[Insight]:
+    """A critical insight per persona (engineer, finance) for each HIGH-severity episode; lower ones are the
+    AnomalyFound Event only. The id names budget and episode start, the same for both personas: a channel
+    both subscribe to gets it once, and an episode is queued once whatever happens (pure)."""
+    from ..budgets.evaluate import anomaly_message
+    from .budgetrun import ACK_ANNOTATION
+    out = []
+    for anomaly in anomalies:
+        if anomaly.severity is not Severity.HIGH:
+            continue
+        ident = f"anomaly:{budget_key}:{anomaly.start.isoformat()}"
+        cause = f" The largest mover is {anomaly.driver}." if anomaly.driver else ""
+        for persona in ANOMALY_PERSONAS:
+            out.append(Insight(
+                ident, persona, f"Budget {budget_key}: {anomaly.kind.value} in spend since {anomaly.start.isoformat()}",
+                f"{anomaly_message(anomaly)}.{cause}", Priority.CRITICAL, Category.ANOMALY,
+                recommendation=(f"Find what changed around {anomaly.start.isoformat()} (deploys, scaling, new "
+                                f"workloads); if expected, list the day in the Budget's annotation "
+                                f"{ACK_ANNOTATION}."),
+                generator="budget-anomaly", created=now,
+                metadata={"budget": budget_key, "start": anomaly.start.isoformat(), "end": anomaly.end.isoformat(),
+                          "expected": anomaly.expected, "actual": anomaly.actual},
+                evidence=(Evidence("Budget", budget_key),)))
+    return out
 
 
 def channel_report(api_client: Any, namespace: str | None) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ..actuation.plan import open_pr_limit
 from ..config import DEFAULT_CLUSTER_NAME
 from ..errors import DataSourceError, FinOpsError
 from ..ledger import Ledger
@@ -331,7 +332,7 @@ def _record_policy_gauges(outcome: RunOutcome, policy: str) -> None:
     from .. import metrics
     if outcome.ledger is not None:
         metrics.export_ledger(policy, outcome.ledger)
-    metrics.OPEN_PR_LIMIT.labels(policy=policy).set(outcome.policy.settings.guardrails.max_open_prs)
+    metrics.OPEN_PR_LIMIT.labels(policy=policy).set(open_pr_limit(outcome.policy.settings))
     following = outcome.policy.next_run(outcome.started)
     interval = outcome.policy.next_run(following) - following
     metrics.SCHEDULE_INTERVAL.labels(policy=policy).set(interval.total_seconds())

@@ -164,6 +164,7 @@ class Evaluation:
     state: State
     crossings: list[Crossing]
     memory: Memory
+    anomalies_found: tuple[Anomaly, ...] = ()  # episodes reported for the first time now (AnomalyFound events)
 
 
 def percent_of(value: float, amount: float) -> int:
@@ -190,7 +191,7 @@ def evaluate(rules: BudgetRules, history: SpendSeries | None, *, now: datetime, 
     memory = replace(memory, fired=fired, anomalies=seen).with_events(events)
     return Evaluation(period, spend, forecast, lower, upper, fc.method if fc else "none",
                       fc.backtest_mape if fc else None, known, _state(rules, spend, forecast, known),
-                      crossings, memory)
+                      crossings, memory, tuple(found))
 
 
 def record_actions(memory: Memory, done: Iterable[tuple[Crossing, str]], *, now: datetime) -> Memory:

@@ -141,7 +141,7 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 
 def _add_forecast(sub: argparse._SubParsersAction) -> None:
     from ..forecast import AUTO, METHODS
-    p = sub.add_parser("forecast", help="Forecast daily spend from a date,cost CSV, with 95% intervals",
+    p = sub.add_parser("forecast", help="Forecast daily spend from a date,cost CSV, with 95%% intervals",
                        description="Forecast the days after a daily spend CSV (columns date,cost, a header, one row "
                                    "a day; an empty cost or a missing day is 'no data'); auto picks the method by "
                                    "rolling back-test and reports its back-tested MAPE.")
