@@ -11,6 +11,9 @@ its settings. The Helm chart sets these variables (``templates/deployment.yaml``
 ``FINOPS_LOG_LEVEL``                DEBUG, INFO, WARNING, ERROR
 ``FINOPS_LOG_FORMAT``               ``json`` (one JSON object per line) or ``text``
 ``FINOPS_TIMER_INTERVAL_SECONDS``   how often each policy checks whether it is due
+``FINOPS_REPORTS_PORT``             the report server's port (``/reports/...``); 0: no report server
+``FINOPS_REPORTS_ADDRESS``          the address it listens on (0.0.0.0; 127.0.0.1 for port-forward only)
+``FINOPS_REPORT_INTERVAL_SECONDS``  how often each FinOpsReport checks whether it is due
 ``FINOPS_RETRY_BASE_SECONDS``       first retry delay after a transient failure (then doubled)
 ``FINOPS_LEASE_SECONDS``            how long a policy's run Lease lasts without renewal
 ``FINOPS_MAX_WORKERS``              kopf's thread pool for synchronous handlers
@@ -70,6 +73,12 @@ class OperatorConfig(BaseSettings):
                                            description="How often each Budget is evaluated (spend, forecast, thresholds)")
     notify_interval_seconds: float = Field(default=30.0, ge=0.5, le=3600, description=(
         "How often each NotificationChannel flushes what is due (batches, the end of quiet hours, retries)"))
+    reports_port: int = Field(default=8090, ge=0, le=65535, description=(
+        "The report server's port (GET /reports/<namespace>/<name>/<date>.html); 0: no report server"))
+    reports_address: str = Field(default="0.0.0.0", min_length=1, max_length=253,
+                                 description="The address the report server listens on")
+    report_interval_seconds: float = Field(default=30.0, ge=0.5, le=3600,
+                                           description="How often each FinOpsReport checks whether it is due")
     retry_base_seconds: float = Field(default=60.0, ge=1, le=86400,
                                       description="First retry delay after a transient failure (doubled each time)")
     lease_seconds: int = Field(default=60, ge=5, le=3600,

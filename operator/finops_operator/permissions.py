@@ -18,7 +18,8 @@ from importlib import import_module
 DECLARING_MODULES = ("finops_operator.sources.kubernetes", "finops_operator.api.store", "finops_operator.api.wiring",
                      "finops_operator.api.events", "finops_operator.api.coordination", "finops_operator.api.spendstore",
                      "finops_operator.api.notifystore", "finops_operator.api.notifycluster", "finops_operator.api.healthstore",
-                     "finops_operator.handlers")
+                     "finops_operator.api.reportgen", "finops_operator.api.reportstore",
+                     "finops_operator.api.reportserve", "finops_operator.handlers")
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,14 @@ def test_template_defaults(kube):
     assert env["FINOPS_CLUSTER_NAME"]["value"] == "test-cluster" and env["FINOPS_LOG_FORMAT"]["value"] == "json"
     assert env["FINOPS_POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
-    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"health": 8080, "metrics": 9090}
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"health": 8080, "metrics": 9090,
+                                                                            "reports": 8090}
+    assert env["FINOPS_REPORTS_PORT"]["value"] == "8090"
+    reports = one(docs, "Service", "finops-operator-reports")
+    assert reports["spec"]["type"] == "ClusterIP" and reports["spec"]["ports"] == [
+        {"name": "reports", "port": 8090, "targetPort": "reports", "protocol": "TCP"}]
+    off = by_kind(render(kube, "--set", "reports.service.enabled=false"), "Service")
+    assert [d["metadata"]["name"] for d in off] == ["finops-operator-metrics"]
     assert container["image"] == "ghcr.io/finops-operator/finops-operator:0.1.0"
     sc = container["securityContext"]
     assert sc["readOnlyRootFilesystem"] and sc["runAsNonRoot"] and not sc["allowPrivilegeEscalation"]
@@ -107,7 +114,7 @@ def test_template_with_peering_and_servicemonitor(kube):
     rules = one(docs, "ClusterRole", "finops-operator")["rules"]
     assert any(r["apiGroups"] == ["kopf.dev"] and r["resources"] == ["clusterkopfpeerings"] for r in rules)
     monitor = one(docs, "ServiceMonitor")
-    service = one(docs, "Service")
+    service = one(docs, "Service", "finops-operator-metrics")
     assert monitor["metadata"]["labels"]["release"] == "prom"
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics" and monitor["spec"]["endpoints"][0]["path"] == "/metrics"
     selector = monitor["spec"]["selector"]["matchLabels"]

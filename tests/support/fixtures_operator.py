@@ -33,7 +33,8 @@ from tests.support.prometheus_server import PrometheusServer, history_end, serve
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "finops-operator"
 CRDS = ROOT / "crds"
-CRD_NAMES = ("finopspolicies.finops.dev", "budgets.finops.dev", "savingsopportunities.finops.dev")
+CRD_NAMES = ("finopspolicies.finops.dev", "budgets.finops.dev", "savingsopportunities.finops.dev",
+             "finopsreports.finops.dev")
 SHOP = "e2e-shop"
 
 # A small cluster: web over-requests CPU (1 core for ~0.1 used), db over-requests memory (4Gi for ~1Gi);
@@ -159,18 +160,21 @@ class OperatorProcess:
     proc: subprocess.Popen | None = None
     health_port: int = 0
     metrics_port: int = 0
+    reports_port: int = 0          # the report server's (FINOPS_REPORTS_PORT), unless env names one
     program: tuple[str, ...] = (sys.executable, "-m", "finops_operator.cli.main")   # or an installed `finops`
     cwd: Path | None = None
 
     def start(self) -> OperatorProcess:
-        self.health_port, self.metrics_port = free_ports(2)
+        self.health_port, self.metrics_port, self.reports_port = free_ports(3)
+        self.reports_port = int(self.env.get("FINOPS_REPORTS_PORT") or self.reports_port)
+        env = {**self.env, "FINOPS_REPORTS_PORT": str(self.reports_port), "FINOPS_REPORTS_ADDRESS": "127.0.0.1"}
         argv = [*self.program, "run", "--standalone",
                 "--namespace", self.namespace, "--liveness", f"http://127.0.0.1:{self.health_port}/healthz",
                 "--metrics-port", str(self.metrics_port)]
         with self.log.open("a") as out:
             out.write(f"\n===== start {time.strftime('%H:%M:%S')} =====\n")
             out.flush()
-            self.proc = subprocess.Popen(argv, env=self.env, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT,
+            self.proc = subprocess.Popen(argv, env=env, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True, preexec_fn=die_with_parent)
         return self
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
+from finops_operator.api.reportgen import budget_lines
 from finops_operator.cli.main import main
-from finops_operator.cli.report import budget_lines
 
 
 def test_json_report_of_the_demo(tmp_path):

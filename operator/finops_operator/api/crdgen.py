@@ -33,14 +33,16 @@ from ..detectors import REGISTRY
 from ..models import TargetKind
 from .budget import BudgetSpecSchema
 from .notification import NotificationChannelSpecSchema, NotificationSubscriptionSpecSchema
+from .report import FinOpsReportSpecSchema
 from .specs import PolicySpecSchema
 
 SPEC_MODELS: dict[str, type[BaseModel]] = {
     "finopspolicies.yaml": PolicySpecSchema, "budgets.yaml": BudgetSpecSchema,
     "notificationchannels.yaml": NotificationChannelSpecSchema,
-    "notificationsubscriptions.yaml": NotificationSubscriptionSpecSchema}
+    "notificationsubscriptions.yaml": NotificationSubscriptionSpecSchema,
+    "finopsreports.yaml": FinOpsReportSpecSchema}
 CRD_FILES = ("finopspolicies.yaml", "budgets.yaml", "savingsopportunities.yaml", "notificationchannels.yaml",
-             "notificationsubscriptions.yaml")
+             "notificationsubscriptions.yaml", "finopsreports.yaml")
 CHART_CRDS = Path("charts/finops-operator/files/crds")
 COMMAND = "python -m finops_operator.api.crdgen"
 KEY_ORDER = ("type", "description", "required", "default", "enum", "minimum", "maximum", "minLength", "maxLength",

@@ -12,24 +12,23 @@ before may be sent again once; the channel's status says so).
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from ..delivery.codec import decode, encode
 from ..delivery.model import QueueState
-from ..errors import DataSourceError, DataSourceRefused
+from ..errors import DataSourceError
 from ..permissions import Rule
+from . import cmstore
+from .cmstore import BlobConfigMaps, Owner, blob_body
 from .notification import ChannelSpec
 
 log = logging.getLogger(__name__)
 KEY = "queue.json.gz"
 PREFIX = "finops-notify-"
 CHANNEL_LABEL = "finops.dev/notification-channel"
-MANAGED = {"app.kubernetes.io/managed-by": "finops-operator", "app.kubernetes.io/component": "notification-queue"}
+MANAGED = {"app.kubernetes.io/component": "notification-queue"}
 ATTEMPTS = 5
 
 PERMISSIONS = (   # RBAC for the calls below (see finops_operator.permissions)
@@ -43,49 +42,32 @@ class QueueConflict(DataSourceError):
 
 
 def config_map_name(channel: str) -> str:
-    name = PREFIX + channel
-    return name if len(name) <= 253 else f"{name[:242]}-{hashlib.sha256(channel.encode()).hexdigest()[:10]}"
+    return cmstore.config_map_name(PREFIX, channel)
 
 
 class QueueStore:
     def __init__(self, api_client: Any) -> None:
-        import kubernetes
-        self.core = kubernetes.client.CoreV1Api(api_client)
+        self.maps = BlobConfigMaps(api_client, who="api/notifystore.py")
 
     def load(self, channel: ChannelSpec) -> tuple[QueueState, str | None, str | None]:
         """(state, resourceVersion or None when absent, problem when the stored state was unreadable)."""
         name = config_map_name(channel.name)
+        found = self.maps.read(channel.namespace, name, source=channel.source)
+        if found is None:
+            return QueueState(channel.name), None, None
         try:
-            response = self.core.read_namespaced_config_map(name, channel.namespace, _preload_content=False)
-        except Exception as exc:
-            if getattr(exc, "status", None) == 404:
-                return QueueState(channel.name), None, None
-            raise _error(exc, "read", channel) from None
-        body = json.loads(response.data)
-        version = body["metadata"]["resourceVersion"]
-        blob = (body.get("binaryData") or {}).get(KEY)
-        try:
-            return (decode(base64.b64decode(blob, validate=True)) if blob else QueueState(channel.name)), version, None
+            blob = found.blob(KEY)
+            return (decode(blob) if blob else QueueState(channel.name)), found.resource_version, None
         except ValueError as exc:
             problem = f"ConfigMap {channel.namespace}/{name} {KEY} is unreadable ({exc}); the queue starts empty"
             log.warning("%s", problem)
-            return QueueState(channel.name), version, problem
+            return QueueState(channel.name), found.resource_version, problem
 
     def save(self, channel: ChannelSpec, state: QueueState, version: str | None) -> str:
-        body = self._body(channel, state, version)
-        name = config_map_name(channel.name)
-        try:
-            if version is None:
-                answer = self.core.create_namespaced_config_map(channel.namespace, body, _preload_content=False)
-            else:
-                answer = self.core.replace_namespaced_config_map(name, channel.namespace, body,
-                                                                 _preload_content=False)
-        except Exception as exc:
-            if getattr(exc, "status", None) == 409:
-                raise QueueConflict(f"ConfigMap {channel.namespace}/{name} changed while it was being written",
-                                    source=channel.source) from None
-            raise _error(exc, "write", channel) from None
-        return json.loads(answer.data)["metadata"]["resourceVersion"]
+        labels = {**MANAGED, CHANNEL_LABEL: channel.name[:63]}
+        body = blob_body(channel.namespace, config_map_name(channel.name), labels,
+                         Owner("NotificationChannel", channel.name, channel.uid), {KEY: encode(state)}, version)
+        return self.maps.write(body, source=channel.source, conflict=QueueConflict)
 
     def update(self, channel: ChannelSpec, change: Callable[[QueueState], QueueState]) -> QueueState:
         """Load, change, save at the version read; on a conflict re-read and change again."""
@@ -100,26 +82,3 @@ class QueueStore:
             except QueueConflict:
                 log.info("queue of %s changed meanwhile (attempt %d); applying again", channel.key, attempt + 1)
         raise QueueConflict(f"the queue ConfigMap kept changing ({ATTEMPTS} attempts)", source=channel.source)
-
-    def _body(self, channel: ChannelSpec, state: QueueState, version: str | None) -> dict[str, Any]:
-        metadata: dict[str, Any] = {
-            "name": config_map_name(channel.name), "namespace": channel.namespace,
-            "labels": {**MANAGED, CHANNEL_LABEL: channel.name[:63]}}
-        if channel.uid:
-            metadata["ownerReferences"] = [{"apiVersion": "finops.dev/v1alpha1", "kind": "NotificationChannel",
-                                            "name": channel.name, "uid": channel.uid, "controller": True,
-                                            "blockOwnerDeletion": False}]
-        if version is not None:
-            metadata["resourceVersion"] = version
-        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata,
-                "binaryData": {KEY: base64.b64encode(encode(state)).decode()}}
-
-
-def _error(exc: Exception, what: str, channel: ChannelSpec) -> DataSourceError:
-    status = getattr(exc, "status", None)
-    where = f"ConfigMap {channel.namespace}/{config_map_name(channel.name)}"
-    if status in (401, 403):
-        return DataSourceRefused(f"the operator may not {what} {where} ({status}); the chart's ClusterRole grants "
-                                 "configmaps get/create/update (api/notifystore.py)", source=channel.source)
-    return DataSourceError(f"cannot {what} {where} ({status or type(exc).__name__}): {getattr(exc, 'reason', exc)}",
-                           source=channel.source)

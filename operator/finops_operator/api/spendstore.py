@@ -14,9 +14,6 @@ rebuilt from the data sources.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,13 +22,15 @@ from typing import Any
 from ..budgets.history import SpendHistory, decode, encode
 from ..errors import DataSourceError
 from ..permissions import Rule
+from . import cmstore
 from .budget import BudgetSpec
+from .cmstore import BlobConfigMaps, Owner, blob_body
 
 log = logging.getLogger(__name__)
 KEY = "history.json.gz"
 PREFIX = "finops-spend-"
 BUDGET_LABEL = "finops.dev/budget"
-MANAGED = {"app.kubernetes.io/managed-by": "finops-operator", "app.kubernetes.io/component": "spend-history"}
+MANAGED = {"app.kubernetes.io/component": "spend-history"}
 ATTEMPTS = 4
 
 PERMISSIONS = (   # RBAC for the calls below (see finops_operator.permissions)
@@ -53,32 +52,22 @@ class StoredHistory:
 
 def config_map_name(budget_name: str) -> str:
     """``finops-spend-<budget>``; a long name is cut and made unique with a hash (ConfigMap names: 253)."""
-    name = PREFIX + budget_name
-    if len(name) <= 253:
-        return name
-    digest = hashlib.sha256(budget_name.encode()).hexdigest()[:10]
-    return f"{name[:242]}-{digest}"
+    return cmstore.config_map_name(PREFIX, budget_name)
 
 
 class SpendStore:
     def __init__(self, api_client: Any) -> None:
-        import kubernetes
-        self.core = kubernetes.client.CoreV1Api(api_client)
+        self.maps = BlobConfigMaps(api_client, who="api/spendstore.py")
 
     def load(self, budget: BudgetSpec) -> StoredHistory:
         empty = SpendHistory(None, budget.rules().time_zone)
+        found = self.maps.read(budget.namespace, config_map_name(budget.name), source=budget.source)
+        if found is None:
+            return StoredHistory(empty, None)
+        version = found.resource_version
         try:
-            response = self.core.read_namespaced_config_map(config_map_name(budget.name), budget.namespace,
-                                                            _preload_content=False)
-        except Exception as exc:
-            if getattr(exc, "status", None) == 404:
-                return StoredHistory(empty, None)
-            raise _error(exc, "read", budget) from None
-        body = json.loads(response.data)
-        version = body["metadata"]["resourceVersion"]
-        blob = (body.get("binaryData") or {}).get(KEY)
-        try:
-            history = decode(base64.b64decode(blob or "", validate=True)) if blob else empty
+            blob = found.blob(KEY)
+            history = decode(blob) if blob else empty
         except ValueError as exc:
             problem = f"ConfigMap {budget.namespace}/{config_map_name(budget.name)} {KEY} is unreadable ({exc}); " \
                       "the history is rebuilt from the data sources"
@@ -92,19 +81,9 @@ class SpendStore:
     def save(self, budget: BudgetSpec, stored: StoredHistory, history: SpendHistory) -> str:
         """Write ``history`` over ``stored`` (create when there was none); returns the new resourceVersion.
         Raises :class:`HistoryConflict` when the ConfigMap changed since ``stored`` was read."""
-        body = self._body(budget, history, stored.resource_version)
-        try:
-            if stored.resource_version is None:
-                answer = self.core.create_namespaced_config_map(budget.namespace, body, _preload_content=False)
-            else:
-                answer = self.core.replace_namespaced_config_map(config_map_name(budget.name), budget.namespace,
-                                                                 body, _preload_content=False)
-        except Exception as exc:
-            if getattr(exc, "status", None) == 409:
-                raise HistoryConflict(f"ConfigMap {budget.namespace}/{config_map_name(budget.name)} changed while "
-                                      "it was being written", source=budget.source) from None
-            raise _error(exc, "write", budget) from None
-        return json.loads(answer.data)["metadata"]["resourceVersion"]
+        body = blob_body(budget.namespace, config_map_name(budget.name), {**MANAGED, BUDGET_LABEL: budget.name[:63]},
+                         Owner("Budget", budget.name, budget.uid), {KEY: encode(history)}, stored.resource_version)
+        return self.maps.write(body, source=budget.source, conflict=HistoryConflict)
 
     def update(self, budget: BudgetSpec, change: Callable[[SpendHistory], SpendHistory]) -> SpendHistory:
         """Load, change, save; on a conflict re-read and change again (the change must be a merge)."""
@@ -117,27 +96,3 @@ class SpendStore:
             except HistoryConflict:
                 log.info("spend history of %s changed meanwhile (attempt %d); merging again", budget.key, attempt + 1)
         raise HistoryConflict(f"the spend history ConfigMap kept changing ({ATTEMPTS} attempts)", source=budget.source)
-
-    def _body(self, budget: BudgetSpec, history: SpendHistory, version: str | None) -> dict[str, Any]:
-        metadata: dict[str, Any] = {
-            "name": config_map_name(budget.name), "namespace": budget.namespace,
-            "labels": {**MANAGED, BUDGET_LABEL: budget.name[:63]},
-            "ownerReferences": [{"apiVersion": "finops.dev/v1alpha1", "kind": "Budget", "name": budget.name,
-                                 "uid": budget.uid, "controller": True, "blockOwnerDeletion": False}]}
-        if version is not None:
-            metadata["resourceVersion"] = version
-        if not budget.uid:
-            del metadata["ownerReferences"]
-        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata,
-                "binaryData": {KEY: base64.b64encode(encode(history)).decode()}}
-
-
-def _error(exc: Exception, what: str, budget: BudgetSpec) -> DataSourceError:
-    status = getattr(exc, "status", None)
-    where = f"ConfigMap {budget.namespace}/{config_map_name(budget.name)}"
-    if status in (401, 403):
-        from ..errors import DataSourceRefused
-        return DataSourceRefused(f"the operator may not {what} {where} ({status}); the chart's ClusterRole grants "
-                                 "configmaps get/create/update (api/spendstore.py)", source=budget.source)
-    return DataSourceError(f"cannot {what} {where} ({status or type(exc).__name__}): {getattr(exc, 'reason', exc)}",
-                           source=budget.source)

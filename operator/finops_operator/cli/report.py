@@ -107,6 +107,7 @@ def live_report_data(args: argparse.Namespace) -> tuple[ReportData, datetime]:
     import kubernetes
 
     from ..api.opportunities import read_ledger
+    from ..api.reportgen import budget_lines
     from ..api.wiring import api_client_from
     from .live import utcnow
     api_client = api_client_from(args.kubeconfig or None)
@@ -121,22 +122,6 @@ def live_report_data(args: argparse.Namespace) -> tuple[ReportData, datetime]:
     return ReportData(source=f"the live cluster of {args.kubeconfig or 'the default kubeconfig'}",
                       opportunities=read.ledger.opportunities, budgets=budget_lines(budgets.get("items") or []),
                       notes=notes), utcnow()
-
-
-def budget_lines(bodies: list[dict[str, Any]]) -> list[BudgetLine]:
-    """Budgets from their status (amount from spec); one not evaluated yet or unreadable is left out."""
-    out = []
-    for body in bodies:
-        meta, spec, status = body.get("metadata") or {}, body.get("spec") or {}, body.get("status") or {}
-        try:
-            forecast = status.get("forecastedSpend")
-            out.append(BudgetLine(f"{meta.get('namespace')}/{meta.get('name')}", float(spec["amount"]),
-                                  float(status["currentSpend"]), str(status["state"]),
-                                  float(forecast) if forecast is not None else None, None,
-                                  str(status.get("period") or "")))
-        except (KeyError, TypeError, ValueError):
-            continue
-    return out
 
 
 def render(report: Report, output: str) -> str:
@@ -185,4 +170,4 @@ def run_report(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-__all__ = ["SIMULATED_NOTE", "budget_lines", "demo_report", "offline_report_data", "run_report", "simulated_ledger"]
+__all__ = ["SIMULATED_NOTE", "demo_report", "offline_report_data", "run_report", "simulated_ledger"]

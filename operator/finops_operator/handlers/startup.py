@@ -38,10 +38,12 @@ def plain(value: Any) -> Any:
 
 
 class _QuietTicks(logging.Filter):
-    """Drop kopf's "Timer 'tick' succeeded." lines (and the health timer's): they fire often and are usually idle."""
+    """Drop kopf's "Timer 'tick' succeeded." lines (and the health and report timers'): they fire often and are
+    usually idle."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(("Timer 'tick' succeeded", "Timer 'daily_health' succeeded"))
+        return not str(record.msg).startswith(("Timer 'tick' succeeded", "Timer 'daily_health' succeeded",
+                                               "Timer 'generate_report' succeeded"))
 
 
 def fill_memo(memo: kopf.Memo, config: OperatorConfig, api_client: Any) -> None:
@@ -95,12 +97,32 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.
     if CONFIG.cluster_name == "kubernetes":
         logger.warning("FINOPS_CLUSTER_NAME is not set: this cluster is called 'kubernetes' in pull requests and "
                        "the ledger (the chart sets it from clusterName)")
+    memo.report_server = start_report_server(memo.api_client, CONFIG, logger)
     logger.info("finops-operator started: cluster %s, operator namespace %s, work directory %s, identity %s",
                 CONFIG.cluster_name, CONFIG.operator_namespace, CONFIG.workdir, CONFIG.identity)
 
 
+def start_report_server(api_client: Any, config: OperatorConfig, logger: logging.Logger) -> Any:
+    """The report server (api/reportserve.py) beside kopf; a port in use is logged, not fatal."""
+    if not config.reports_port:
+        return None
+    from ..api.reportserve import ReportServer
+    try:
+        server = ReportServer(api_client, config.reports_port, config.reports_address).start()
+    except OSError as exc:
+        logger.error("the report server cannot listen on %s:%d (%s): FinOpsReports are generated and stored but "
+                     "not served; set FINOPS_REPORTS_PORT to a free port", config.reports_address,
+                     config.reports_port, exc)
+        return None
+    logger.info("report server on %s:%d (/reports/<namespace>/<name>/)", config.reports_address, server.port)
+    return server
+
+
 @kopf.on.cleanup()
 def close(memo: kopf.Memo, **_: Any) -> None:
+    server = getattr(memo, "report_server", None)
+    if server is not None:
+        server.stop()
     client = getattr(memo, "api_client", None)
     if client is not None:
         client.close()
