@@ -148,3 +148,28 @@ def test_a_long_downtime_still_generates_the_newest_slot_only():
     now = datetime(2026, 11, 30, 12, 0, 30, tzinfo=UTC)
     slot = due_slot(spec, {"lastSlot": "2026-11-20T00:00:00Z"}, None, now)     # 14,000 minutes ago
     assert slot == datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+def test_an_operator_report_carries_the_latest_runs_costs_and_insights():
+    """The report timer hands over the policies' latest runs: cost by team and namespace, and insights."""
+    from finops_operator.api.reportgen import add_run_costs
+    from finops_operator.cli.common import DEMO_SCENARIO
+    from finops_operator.costrun import allocate_window
+    from finops_operator.health import HealthData
+    from finops_operator.pricing import PriceBook
+    from finops_operator.reports import ReportData, build_report, render_html
+    from finops_operator.simulator import load_scenario, simulate, simulate_bill, usage_hours
+    sim = simulate(load_scenario(DEMO_SCENARIO))
+    book = PriceBook.for_region(sim.state.region)
+    allocation = allocate_window(usage_hours(sim), sim.state.nodes, book, simulate_bill(sim, book))
+    spec = read_report(body({"schedule": "@daily", "persona": "cfo"}), operator_ns=OP_NS)
+    data = ReportData(source="test")
+    add_run_costs(data, spec, [(OP_NS, "other"), (OP_NS, "shop")], {(OP_NS, "shop"): HealthData(allocation=allocation)})
+    assert data.costs_by_namespace.total == pytest.approx(allocation.total)
+    assert {r.key for r in data.costs_by_team.rows} >= {"payments", "search"}
+    assert {i.persona.value for i in data.insights} <= {"cfo"}        # the report's persona only
+    html = render_html(build_report(data, period="weekly", end=sim.state.window.end))
+    assert "payments" in html
+    empty = ReportData(source="test")
+    add_run_costs(empty, spec, [(OP_NS, "shop")], {})                  # no run yet (a restart): no cost sections
+    assert empty.costs_by_team is None and empty.insights == []

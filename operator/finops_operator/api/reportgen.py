@@ -6,8 +6,10 @@ the cluster, build and render it.
 
 Read from the cluster: the SavingsOpportunity ledger (:func:`.opportunities.read_ledger`, filtered by
 ``spec.scope.policies``), each Budget's last evaluation (its status), and each FinOpsPolicy's team health
-history (:class:`.healthstore.HealthStore`, the latest score per subject). Costs, forecasts and anomalies
-come in when the budget and cost stores expose them as typed data.
+history (:class:`.healthstore.HealthStore`, the latest score per subject). From the operator's memory, the
+latest run of each policy in scope (``runs``, what the policy timer gathered): its cost allocation (cost
+by team and namespace) and the insights drawn from it and the ledger. Forecasts and anomalies of the spend
+come in when the budget store exposes them as typed data.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import DataSourceError
@@ -90,8 +93,9 @@ def health_scores(store: HealthStore, owners: list[HealthOwner]) -> list[HealthS
     return out
 
 
-def gather(api_client: Any, spec: ReportSpec) -> ReportData:
-    """The report's data from the objects in its namespaces (one unreadable object is skipped, not fatal)."""
+def gather(api_client: Any, spec: ReportSpec, runs: Mapping[tuple[str, str], Any] | None = None) -> ReportData:
+    """The report's data from the objects in its namespaces (one unreadable object is skipped, not fatal), and
+    from ``runs`` ((namespace, policy) -> the latest run's health inputs, ``health.HealthData``) when given."""
     wanted = set(spec.schema.scope.policies)
     opportunities, budgets, owners, notes = [], [], [], []
     for namespace in spec.namespaces:
@@ -110,7 +114,30 @@ def gather(api_client: Any, spec: ReportSpec) -> ReportData:
         data.health = health_scores(HealthStore(api_client), owners)
     except DataSourceError as exc:            # health is one section: the report goes out without it
         data.notes.append(f"health scores unavailable: {exc}")
+    add_run_costs(data, spec, [(o.namespace, o.name) for o in owners], runs or {})
     return data
+
+
+def add_run_costs(data: ReportData, spec: ReportSpec, policies: list[tuple[str, str]],
+                  runs: Mapping[tuple[str, str], Any]) -> None:
+    """Cost by team and namespace, and insights, from the latest allocation of the first policy in scope that
+    has one (several: said in the notes). The operator keeps it in memory: after a restart the sections come
+    back with the policy's next run."""
+    from ..costreport import cost_report
+    from ..insights import InsightData, generate
+    from ..models.insights import Persona
+    found = [(key, runs[key]) for key in sorted(policies) if key in runs and runs[key].allocation is not None]
+    if not found:
+        return
+    (namespace, policy), inputs = found[0]
+    if len(found) > 1:
+        data.notes.append(f"costs are those of policy {namespace}/{policy}'s last run; "
+                          f"{len(found) - 1} other policies in scope also allocate")
+    allocation = inputs.allocation
+    data.costs_by_team = cost_report(allocation, by="team")
+    data.costs_by_namespace = cost_report(allocation, by="namespace")
+    data.insights = generate(InsightData(allocation=allocation, opportunities=data.opportunities),
+                             personas=[Persona(spec.schema.persona)])
 
 
 def render(spec: ReportSpec, data: ReportData, *, end: datetime) -> Rendered:

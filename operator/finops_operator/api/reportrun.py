@@ -115,7 +115,7 @@ def _previous_entries(previous: dict[str, Any]) -> list[StoredReport]:
 
 
 def generate(api_client: Any, spec: ReportSpec, slot: datetime, previous: dict[str, Any] | None,
-             now: datetime) -> dict[str, Any]:
+             now: datetime, runs: Any = None) -> dict[str, Any]:
     """Generate, store, prune and deliver the report of ``slot``; returns the status to patch.
 
     A data source failure raises (the slot stays due and the next tick tries again)."""
@@ -124,7 +124,7 @@ def generate(api_client: Any, spec: ReportSpec, slot: datetime, previous: dict[s
     base = {"observedGeneration": spec.generation, "lastSlot": timestamp(slot),
             "nextReportTime": timestamp(spec.next_slot(max(slot, now)))}
     try:
-        rendered = render(spec, gather(api_client, spec), end=slot)
+        rendered = render(spec, gather(api_client, spec, runs), end=slot)
         entry = store.save(spec, key, rendered, now)
     except ReportTooLarge as exc:
         ready = condition("Ready", False, "ReportTooLarge", str(exc), generation=spec.generation)

@@ -70,7 +70,8 @@ async def generate_report(body: kopf.Body, status: kopf.Status, patch: kopf.Patc
     async with lock:
         with about(raw):
             try:
-                updated = await asyncio.to_thread(generate, memo.api_client, spec, slot, previous, now)
+                updated = await asyncio.to_thread(generate, memo.api_client, spec, slot, previous, now,
+                                                  dict(memo.health_inputs))
             except FinOpsError as exc:           # the slot stays due: the next tick tries again
                 logger.warning("report %s not generated: %s", spec.key, exc)
                 ready = condition("Ready", False, type(exc).__name__, scrub(str(exc)), generation=spec.generation)
