@@ -20,6 +20,9 @@ Errors are :class:`~finops_operator.errors.UnreadableFile` naming the file and t
 from __future__ import annotations
 
 import errno
+import gzip
+import io
+import json
 import os
 import stat
 from pathlib import Path, PurePosixPath
@@ -262,3 +265,28 @@ def _children(node: Any) -> list[Any]:
 def _line(node: Any) -> str | None:
     mark = getattr(node, "start_mark", None)
     return f"line {mark.line + 1}" if mark is not None else None
+
+
+def gunzip_bounded(blob: bytes, *, max_blob: int, max_raw: int) -> bytes:
+    """Decompress a gzip blob stored where others may write (a ConfigMap): ValueError saying what is wrong when
+    it is larger than ``max_blob`` compressed, not gzip, or more than ``max_raw`` bytes uncompressed (a gzip
+    bomb stops here, having read at most ``max_raw + 1`` bytes)."""
+    if len(blob) > max_blob:
+        raise ValueError(f"{len(blob)} bytes compressed, more than {max_blob}")
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(blob)) as f:
+            raw = f.read(max_raw + 1)
+    except (OSError, EOFError) as exc:
+        raise ValueError(f"not gzip: {exc}") from None
+    if len(raw) > max_raw:
+        raise ValueError(f"more than {max_raw} bytes uncompressed")
+    return raw
+
+
+def gunzip_json(blob: bytes, *, max_blob: int, max_raw: int) -> Any:
+    """:func:`gunzip_bounded`, then JSON (ValueError "not JSON: ..." when it is not)."""
+    raw = gunzip_bounded(blob, max_blob=max_blob, max_raw=max_raw)
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"not JSON: {exc}") from None

@@ -191,3 +191,19 @@ def test_the_known_policy_keys_are_the_crd_spec_properties():
     crd = yaml.safe_load((Path(__file__).resolve().parents[2] / "crds" / "finopspolicies.yaml").read_text())
     spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
     assert set(SETTINGS_KEYS + OPERATOR_KEYS) - {"group_by"} == set(spec)
+
+
+def test_stored_gzip_is_bounded_before_and_after_decompression():
+    import gzip
+
+    from finops_operator.safeio import gunzip_bounded, gunzip_json
+    assert gunzip_json(gzip.compress(b'{"a": 1}'), max_blob=100, max_raw=100) == {"a": 1}
+    bomb = gzip.compress(b"0" * 10_000_000)                          # ~10 KB that would become 10 MB
+    with pytest.raises(ValueError, match="more than 1000 bytes uncompressed"):
+        gunzip_bounded(bomb, max_blob=len(bomb), max_raw=1000)
+    with pytest.raises(ValueError, match="bytes compressed, more than 10"):
+        gunzip_bounded(bomb, max_blob=10, max_raw=1000)
+    with pytest.raises(ValueError, match="not gzip"):
+        gunzip_bounded(b"plain text", max_blob=100, max_raw=100)
+    with pytest.raises(ValueError, match="not JSON"):
+        gunzip_json(gzip.compress(b"{"), max_blob=100, max_raw=100)

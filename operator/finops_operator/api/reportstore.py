@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import DataSourceError, FinOpsError
 from ..permissions import Rule
+from ..safeio import gunzip_bounded
 from .cmstore import BlobConfigMaps, Owner, blob_body, config_map_name
 from .conditions import timestamp
 from .report import ReportSpec
@@ -37,6 +38,7 @@ FORMATS = {"html": ("report.html.gz", "text/html; charset=utf-8"),
            "json": ("report.json.gz", "application/json"),
            "md": ("report.md.gz", "text/markdown; charset=utf-8")}
 MAX_COMPRESSED = 900 * 1024
+MAX_DOCUMENT = 32 * 1024 * 1024   # uncompressed bytes served at most (a gzip bomb stops here)
 MAX_HEADLINE = 4096              # bytes of headline JSON kept in the entry (status and annotation)
 KEY_PATTERN = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{4}$")
 
@@ -153,7 +155,7 @@ class ReportStore:
             return None
         try:
             blob = found.blob(FORMATS[fmt][0])
-            return gzip.decompress(blob) if blob is not None else None
+            return gunzip_bounded(blob, max_blob=MAX_COMPRESSED, max_raw=MAX_DOCUMENT) if blob is not None else None
         except (ValueError, OSError, EOFError):
             return None
 

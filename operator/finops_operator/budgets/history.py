@@ -12,7 +12,6 @@ evaluation (today is partial; yesterday's last hours may not have been scraped y
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import math
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from datetime import date, datetime, timedelta, tzinfo
 import numpy as np
 
 from ..models.spend import SpendSeries
+from ..safeio import gunzip_json
 from .periods import day_bounds
 
 VERSION = 1
@@ -87,19 +87,7 @@ def encode(history: SpendHistory) -> bytes:
 
 def decode(blob: bytes) -> SpendHistory:
     """The stored history; ValueError saying what is wrong for anything not written by :func:`encode`."""
-    if len(blob) > MAX_BLOB:
-        raise ValueError(f"{len(blob)} bytes compressed, more than {MAX_BLOB}")
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(blob)) as f:
-            raw = f.read(MAX_JSON + 1)
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"not gzip: {exc}") from None
-    if len(raw) > MAX_JSON:
-        raise ValueError(f"more than {MAX_JSON} bytes uncompressed")
-    try:
-        doc = json.loads(raw)
-    except ValueError as exc:
-        raise ValueError(f"not JSON: {exc}") from None
+    doc = gunzip_json(blob, max_blob=MAX_BLOB, max_raw=MAX_JSON)
     if not isinstance(doc, dict) or doc.get("version") != VERSION:
         raise ValueError(f"not a version-{VERSION} spend history")
     zone, values = doc.get("timeZone"), doc.get("values")

@@ -11,9 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from ..models.insights import Priority
+from ..safeio import gunzip_json
 from .model import Attempt, Item, Outcome, QueueState, Receipt, Stats
 
 VERSION = 1
+MAX_BLOB = 1024 * 1024          # a ConfigMap holds at most 1 MiB
+MAX_JSON = 16 * 1024 * 1024     # decompressed bytes accepted (a gzip bomb stops here)
 
 
 def _t(at: datetime | None) -> str | None:
@@ -57,7 +60,10 @@ def encode(state: QueueState) -> bytes:
 
 def decode(blob: bytes) -> QueueState:
     try:
-        body = json.loads(gzip.decompress(blob))
+        body = gunzip_json(blob, max_blob=MAX_BLOB, max_raw=MAX_JSON)
+    except ValueError as exc:
+        raise ValueError(f"unreadable queue state: {exc}") from None
+    try:
         if body.get("version") != VERSION:
             raise ValueError(f"version {body.get('version')!r}, this operator reads {VERSION}")
         channel = body["channel"]
@@ -73,7 +79,7 @@ def decode(blob: bytes) -> QueueState:
                            for r in body["receipts"]),
             stats=Stats(tuple((s, o, int(c)) for s, o, c in body["stats"])),
             last_error=body.get("lastError", ""))
-    except (OSError, EOFError, KeyError, TypeError, json.JSONDecodeError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"unreadable queue state: {type(exc).__name__}: {exc}") from None
 
 

@@ -10,11 +10,12 @@
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import math
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+
+from ..safeio import gunzip_json
 
 VERSION = 1
 MAX_DAYS = 400                  # per subject: more than a year
@@ -92,19 +93,7 @@ def _series(days: dict[date, float]) -> dict[str, object]:
 
 
 def decode(blob: bytes) -> HealthHistory:
-    if len(blob) > MAX_BLOB:
-        raise ValueError(f"{len(blob)} bytes compressed, more than {MAX_BLOB}")
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(blob)) as f:
-            raw = f.read(MAX_JSON + 1)
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"not gzip: {exc}") from None
-    if len(raw) > MAX_JSON:
-        raise ValueError(f"more than {MAX_JSON} bytes uncompressed")
-    try:
-        doc = json.loads(raw)
-    except ValueError as exc:
-        raise ValueError(f"not JSON: {exc}") from None
+    doc = gunzip_json(blob, max_blob=MAX_BLOB, max_raw=MAX_JSON)
     if not isinstance(doc, dict) or doc.get("version") != VERSION:
         raise ValueError(f"not a version-{VERSION} health history")
     scores, last = doc.get("scores"), doc.get("lastRun")
