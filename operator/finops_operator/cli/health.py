@@ -59,22 +59,14 @@ def offline_health_data(data: Any, settings: PolicySettings, *, result: Any = No
 def live_health_data(args: argparse.Namespace, settings: PolicySettings) -> HealthData:
     from ..api.healthjob import budget_standings
     from ..api.opportunities import read_ledger
-    from ..api.wiring import api_client_from
-    from .live import read_live_allocation, utcnow
+    from .live import read_live_allocation, read_live_objects, utcnow
     from ..units import parse_duration
 
     now = utcnow()
     allocation, usage = read_live_allocation(args, settings, now - parse_duration(args.history), now)
-    import kubernetes
-    api_client = api_client_from(args.kubeconfig or None)
-    try:
-        objects = kubernetes.client.CustomObjectsApi(api_client)
-        listed = objects.list_cluster_custom_object("finops.dev", "v1alpha1", "savingsopportunities")
-        budgets = objects.list_cluster_custom_object("finops.dev", "v1alpha1", "budgets")
-    finally:
-        api_client.close()
-    ledger = read_ledger(listed.get("items") or [])
-    standings, notes = budget_standings(budgets.get("items") or [], now)
+    listed, budgets = read_live_objects(args)
+    ledger = read_ledger(listed)
+    standings, notes = budget_standings(budgets, now)
     return HealthData(allocation=allocation, usage=usage, opportunities=ledger.ledger.opportunities,
                       budgets=standings, team_label=settings.allocation.team_label, notes=notes)
 

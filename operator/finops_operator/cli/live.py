@@ -101,3 +101,18 @@ def read_live_allocation(args: argparse.Namespace, settings: PolicySettings, sta
     allocation.notes.append(f"no bill read: node costs are {book.label} prices; the operator reconciles with the "
                             "bill of its policy's dataSources.aws (CUR or Cost Explorer)")
     return allocation, usage
+
+
+def read_live_objects(args: argparse.Namespace) -> tuple[list[dict], list[dict]]:
+    """The cluster's SavingsOpportunity and Budget objects (all namespaces), read with ``--kubeconfig``."""
+    import kubernetes
+
+    from ..api.wiring import api_client_from
+    api_client = api_client_from(args.kubeconfig or None)
+    try:
+        objects = kubernetes.client.CustomObjectsApi(api_client)
+        listed = objects.list_cluster_custom_object("finops.dev", "v1alpha1", "savingsopportunities")
+        budgets = objects.list_cluster_custom_object("finops.dev", "v1alpha1", "budgets")
+    finally:
+        api_client.close()
+    return listed.get("items") or [], budgets.get("items") or []

@@ -104,23 +104,14 @@ def offline_report_data(source: Any, settings: PolicySettings, *, name: str, bus
 
 def live_report_data(args: argparse.Namespace) -> tuple[ReportData, datetime]:
     """The cluster's SavingsOpportunity objects and Budgets (status) -> ReportData."""
-    import kubernetes
-
     from ..api.opportunities import read_ledger
     from ..api.reportgen import budget_lines
-    from ..api.wiring import api_client_from
-    from .live import utcnow
-    api_client = api_client_from(args.kubeconfig or None)
-    try:
-        objects = kubernetes.client.CustomObjectsApi(api_client)
-        listed = objects.list_cluster_custom_object("finops.dev", "v1alpha1", "savingsopportunities")
-        budgets = objects.list_cluster_custom_object("finops.dev", "v1alpha1", "budgets")
-    finally:
-        api_client.close()
-    read = read_ledger(listed.get("items") or [])
+    from .live import read_live_objects, utcnow
+    listed, budgets = read_live_objects(args)
+    read = read_ledger(listed)
     notes = [f"SavingsOpportunity {name} skipped: {exc}" for name, exc in read.unreadable.items()]
     return ReportData(source=f"the live cluster of {args.kubeconfig or 'the default kubeconfig'}",
-                      opportunities=read.ledger.opportunities, budgets=budget_lines(budgets.get("items") or []),
+                      opportunities=read.ledger.opportunities, budgets=budget_lines(budgets),
                       notes=notes), utcnow()
 
 
