@@ -60,11 +60,12 @@ class PrometheusServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def backfill(self, openmetrics: Path, *, max_block_duration: str = "24h") -> None:
-        """Turn an OpenMetrics file into TSDB blocks (fails with promtool's own message)."""
+    def backfill(self, openmetrics: Path, *, max_block_duration: str = "24h", timeout: float = 600) -> None:
+        """Turn an OpenMetrics file into TSDB blocks (fails with promtool's own message); benchmarks of
+        gigabytes of history pass a longer ``timeout``."""
         run = subprocess.run([self.promtool, "tsdb", "create-blocks-from", "openmetrics",
                               f"--max-block-duration={max_block_duration}", str(openmetrics), str(self.tsdb)],
-                             capture_output=True, text=True, timeout=600)
+                             capture_output=True, text=True, timeout=timeout)
         if run.returncode != 0:
             raise RuntimeError(f"promtool backfill of {openmetrics} failed (exit {run.returncode}):\n"
                                f"{run.stdout[-2000:]}\n{run.stderr[-2000:]}")
