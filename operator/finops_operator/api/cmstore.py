@@ -7,7 +7,7 @@
     version = blobs.write(body, source=..., conflict=MyConflict)   # create (version None) or replace at it
 
 Writes carry the resourceVersion that was read (optimistic concurrency): a 409 raises ``conflict`` so the
-caller re-reads and applies its change again. Other failures are :class:`DataSourceError` naming the
+caller re-reads and applies its change again (:func:`update_until_written`, the one retry loop). Other failures are :class:`DataSourceError` naming the
 ConfigMap, and 401/403 a :class:`DataSourceRefused` naming the module whose RBAC rule grants the call.
 Used by :mod:`.spendstore`, :mod:`.healthstore`, :mod:`.notifystore` and :mod:`.reportstore`.
 """
@@ -16,12 +16,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import DataSourceError, DataSourceRefused
 
+log = logging.getLogger(__name__)
 MANAGED_BY = {"app.kubernetes.io/managed-by": "finops-operator"}
+V = TypeVar("V")
+T = TypeVar("T")
 MAX_NAME = 253
 
 
@@ -125,3 +130,23 @@ class BlobConfigMaps:
                                      f"grants the configmaps verbs {self.who} declares", source=source)
         return DataSourceError(f"cannot {what} {where} ({status or type(exc).__name__}): "
                                f"{getattr(exc, 'reason', exc)}", source=source)
+
+
+def update_until_written(load: Callable[[], tuple[V, T]], change: Callable[[V], V], save: Callable[[V, T], Any], *,
+                         conflict: type[DataSourceError], attempts: int, what: str, source: str,
+                         unchanged: Callable[[V, V, T], bool] | None = None) -> V:
+    """Load (a value and the token its write needs), change, save at it; on ``conflict`` (someone wrote in
+    between) load and change again, so ``change`` must be a merge. ``unchanged(old, new, token)`` true: nothing
+    is written. After ``attempts`` conflicts: ``conflict`` saying the ConfigMap kept changing (transient)."""
+    for attempt in range(attempts):
+        value, token = load()
+        changed = change(value)
+        if unchanged is not None and unchanged(value, changed, token):
+            return value
+        try:
+            save(changed, token)
+            return changed
+        except conflict:
+            log.info("the %s of %s changed meanwhile (attempt %d); applying the change again", what, source,
+                     attempt + 1)
+    raise conflict(f"the {what} ConfigMap kept changing ({attempts} attempts)", source=source)

@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import DataSourceError
 from ..health.history import HealthHistory, decode, encode
 from ..permissions import Rule
+from . import cmstore
 from .cmstore import BlobConfigMaps, Owner, blob_body, config_map_name
 
 log = logging.getLogger(__name__)
@@ -90,13 +91,9 @@ class HealthStore:
 
     def update(self, owner: HealthOwner, change: Callable[[HealthHistory], HealthHistory]) -> HealthHistory:
         """Load, change, save; on a conflict re-read and change again (the change must be a merge)."""
-        for attempt in range(ATTEMPTS):
+        def load() -> tuple[HealthHistory, StoredHealth]:
             stored = self.load(owner)
-            history = change(stored.history)
-            try:
-                self.save(owner, stored, history)
-                return history
-            except HealthConflict:
-                log.info("health history of %s changed meanwhile (attempt %d); merging again", owner.source,
-                         attempt + 1)
-        raise HealthConflict(f"the health history ConfigMap kept changing ({ATTEMPTS} attempts)", source=owner.source)
+            return stored.history, stored
+        return cmstore.update_until_written(load, change, lambda history, stored: self.save(owner, stored, history),
+                                            conflict=HealthConflict, attempts=ATTEMPTS, what="health history",
+                                            source=owner.source)

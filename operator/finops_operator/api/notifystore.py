@@ -71,14 +71,7 @@ class QueueStore:
 
     def update(self, channel: ChannelSpec, change: Callable[[QueueState], QueueState]) -> QueueState:
         """Load, change, save at the version read; on a conflict re-read and change again."""
-        for attempt in range(ATTEMPTS):
-            state, version, _ = self.load(channel)
-            changed = change(state)
-            if changed == state and version is not None:
-                return state
-            try:
-                self.save(channel, changed, version)
-                return changed
-            except QueueConflict:
-                log.info("queue of %s changed meanwhile (attempt %d); applying again", channel.key, attempt + 1)
-        raise QueueConflict(f"the queue ConfigMap kept changing ({ATTEMPTS} attempts)", source=channel.source)
+        return cmstore.update_until_written(
+            lambda: self.load(channel)[:2], change, lambda state, version: self.save(channel, state, version),
+            conflict=QueueConflict, attempts=ATTEMPTS, what="queue", source=channel.source,
+            unchanged=lambda old, new, version: new == old and version is not None)

@@ -87,12 +87,9 @@ class SpendStore:
 
     def update(self, budget: BudgetSpec, change: Callable[[SpendHistory], SpendHistory]) -> SpendHistory:
         """Load, change, save; on a conflict re-read and change again (the change must be a merge)."""
-        for attempt in range(ATTEMPTS):
+        def load() -> tuple[SpendHistory, StoredHistory]:
             stored = self.load(budget)
-            history = change(stored.history)
-            try:
-                self.save(budget, stored, history)
-                return history
-            except HistoryConflict:
-                log.info("spend history of %s changed meanwhile (attempt %d); merging again", budget.key, attempt + 1)
-        raise HistoryConflict(f"the spend history ConfigMap kept changing ({ATTEMPTS} attempts)", source=budget.source)
+            return stored.history, stored
+        return cmstore.update_until_written(load, change, lambda history, stored: self.save(budget, stored, history),
+                                            conflict=HistoryConflict, attempts=ATTEMPTS, what="spend history",
+                                            source=budget.source)
