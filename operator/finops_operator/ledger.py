@@ -68,6 +68,7 @@ S = OpportunityState
 _GONE_WHILE_OPEN = "no longer detected while its pull request is open"
 PRE_PR = frozenset({S.DETECTED, S.BLOCKED, S.NEEDS_APPROVAL})
 DONE = frozenset({S.MERGED, S.VERIFIED})
+OPEN = PRE_PR | {S.PROPOSED}                     # found, not merged yet (reports, health, insights)
 _BY_VERDICT = {Verdict.ALLOW: S.DETECTED, Verdict.DENY: S.BLOCKED, Verdict.REQUIRE_APPROVAL: S.NEEDS_APPROVAL}
 
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ledger import OpportunityState
-from ..models.costs import Allocation, Charge, ChargeKind, UsageHours, charge_key
+from ..ledger import DONE, OPEN, OpportunityState
+from ..models.costs import Allocation, Charge, ChargeKind, charge_key
 from ..money import usd
 from ..pricing import HOURS_PER_MONTH
 from . import bands
@@ -19,8 +19,6 @@ from .inputs import BudgetStanding, HealthData
 
 S = OpportunityState
 PROPOSED_EVER = frozenset({S.PROPOSED, S.MERGED, S.VERIFIED, S.REJECTED})
-MERGED = frozenset({S.MERGED, S.VERIFIED})
-OPEN = frozenset({S.DETECTED, S.BLOCKED, S.NEEDS_APPROVAL, S.PROPOSED})
 ORPHAN = "orphan-volume"
 
 
@@ -167,7 +165,7 @@ def savings(data: HealthData, by: str) -> dict[str, Measure]:
             estimated += float(cycle.get("estimated_monthly_savings") or 0.0)
             realized += float(cycle["realized_monthly_savings"])
         opened = sum(1 for o in opps if o.state in PROPOSED_EVER) + sum(len(o.past_cycles) for o in opps)
-        merged = sum(1 for o in opps if o.state in MERGED) + sum(len(o.past_cycles) for o in opps)
+        merged = sum(1 for o in opps if o.state in DONE) + sum(len(o.past_cycles) for o in opps)
         parts, said = [], []
         if estimated > 0:
             parts.append(min(1.0, max(0.0, realized / estimated)))

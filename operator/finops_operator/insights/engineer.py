@@ -2,6 +2,7 @@
 containers (OOM kills, CPU throttling)."""
 from __future__ import annotations
 
+from ..ledger import OPEN, OpportunityState
 from ..models.insights import Category, Evidence, Insight, Persona, Priority
 from ..models.spend import AnomalyKind
 from ..models.usage import ContainerKey
@@ -11,7 +12,7 @@ from .common import DAYS_PER_MONTH, by_impact, by_severity, insight_id, midnight
 from .data import InsightData
 
 ENGINEER = Persona.ENGINEER
-OPEN_STATES = ("Detected", "NeedsApproval", "Proposed")
+OPEN_STATES = OPEN - {OpportunityState.BLOCKED}   # open and actionable: a guardrail-blocked one is not
 THROTTLED = 0.10                 # a container throttled in more than 10% of its CFS periods is under-requested
 
 
@@ -19,7 +20,7 @@ def fixes(data: InsightData) -> list[Insight]:
     """One insight per open opportunity (idle or over-requested resource) with the PR that fixes it, if any."""
     out = []
     for opp in data.opportunities:
-        if opp.state.value not in OPEN_STATES or opp.estimated_monthly_savings <= 0:
+        if opp.state not in OPEN_STATES or opp.estimated_monthly_savings <= 0:
             continue
         where = f"{opp.target}" + (f" in {opp.namespace}" if opp.namespace and opp.namespace not in opp.target else "")
         if opp.pr_url:

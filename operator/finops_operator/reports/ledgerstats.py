@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import median
 
-from ..ledger import DONE, LIVE, PRE_PR, Opportunity, OpportunityState
+from ..ledger import DONE, LIVE, OPEN, Opportunity, OpportunityState
 
 S = OpportunityState
 EVENTS = ("detected", "proposed", "merged", "verified", "rejected")
 _STATE_OF = {"proposed": S.PROPOSED.value, "merged": S.MERGED.value, "verified": S.VERIFIED.value,
              "rejected": S.REJECTED.value}
-OPEN = PRE_PR | {S.PROPOSED}
 
 
 def event_times(opp: Opportunity, event: str) -> list[datetime]:
