@@ -9,13 +9,14 @@ Where the inputs come from is the caller's business (the edges):
 Usage::
 
     allocation = allocate_window(usage, state.nodes, book, bill, settings.allocation)
-    rates = window_rates(usage, state.nodes, book, bill)     # right-sizing priced with what is paid
+    allocation, rates = allocate_window_and_rates(usage, state.nodes, book, bill, settings.allocation)
+    # rates: right-sizing priced with what is paid
 """
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from .allocation import AllocationSettings, allocate, effective_rates
+from .allocation import AllocationSettings, allocate_and_rate
 from .errors import ConfigError
 from .models import Node
 from .models.costs import Allocation, Bill, CostCategory, NodePrice, UsageHours
@@ -46,17 +47,17 @@ def window_of(usage: UsageHours) -> tuple[datetime, datetime]:
 def allocate_window(usage: UsageHours, nodes: list[Node], book: PriceBook, bill: Bill | None,
                     settings: AllocationSettings | None = None) -> Allocation:
     """Allocate the window ``usage`` covers; the bill is clipped to it (a longer bill is not "unallocated")."""
+    return allocate_window_and_rates(usage, nodes, book, bill, settings)[0]
+
+
+def allocate_window_and_rates(usage: UsageHours, nodes: list[Node], book: PriceBook, bill: Bill | None,
+                              settings: AllocationSettings | None = None) -> tuple[Allocation, Rates]:
+    """:func:`allocate_window`, and the per-core-hour and per-GiB-hour rates of the node costs actually paid
+    (the bill when there is one), from one computation of those costs."""
     prices, notes = node_prices(nodes, book)
     start, end = window_of(usage)
     clipped = bill.clip(start, end) if bill is not None else None
     shared = None if clipped is not None else {CostCategory.CONTROL_PLANE: book.control_plane_hourly}
-    allocation = allocate(usage, prices, book, bill=clipped, settings=settings, shared_hourly=shared)
+    allocation, rates = allocate_and_rate(usage, prices, book, bill=clipped, settings=settings, shared_hourly=shared)
     allocation.notes[:0] = notes + (clipped.problems if clipped is not None else [])
-    return allocation
-
-
-def window_rates(usage: UsageHours, nodes: list[Node], book: PriceBook, bill: Bill | None) -> Rates:
-    """Per-core-hour and per-GiB-hour rates from the node costs actually paid (the bill when there is one)."""
-    prices, _ = node_prices(nodes, book)
-    start, end = window_of(usage)
-    return effective_rates(usage, prices, book, bill.clip(start, end) if bill is not None else None)
+    return allocation, rates

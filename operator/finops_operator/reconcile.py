@@ -22,7 +22,7 @@ from typing import Callable, Protocol
 
 from .actuation.proof import Prover
 from .actuation.providers import Provider, PullRequestRef
-from .costrun import allocate_window, window_rates
+from .costrun import allocate_window_and_rates
 from .detectors import REGISTRY, Skip, type_spec
 from .errors import FinOpsError
 from .gitops.deploymap import DeployPolicy
@@ -282,8 +282,8 @@ def _costs(report: RunReport, read_costs: CostReader, window: Window, state: Clu
     """
     def allocate() -> tuple[Allocation, Bill | None, Rates, UsageHours]:
         usage, bill = read_costs(window)
-        return (allocate_window(usage, state.nodes, book, bill, settings.allocation), bill,
-                window_rates(usage, state.nodes, book, bill), usage)
+        allocation, rates = allocate_window_and_rates(usage, state.nodes, book, bill, settings.allocation)
+        return allocation, bill, rates, usage
 
     done = _stage(report, "costs", allocate, optional=True)
     if done is not None:                                 # all or nothing: never a half-priced run

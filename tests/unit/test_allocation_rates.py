@@ -34,3 +34,12 @@ def test_sizing_and_run_all_use_the_effective_rates_when_given(builder):
                    if f.target.name == "api" and f.type.value.endswith("cpu"))
     assert finding.monthly_savings == pytest.approx((1.0 - 0.23) * rates.cpu_core_hour * 730 * 2, abs=0.01)
     assert rates.cpu_core_hour != pytest.approx(CORE_HOUR, rel=0.01)
+
+
+def test_allocate_and_rate_gives_what_allocate_and_effective_rates_give_apart():
+    from finops_operator.allocation import allocate, allocate_and_rate, effective_rates
+    c = simulated(21)
+    allocation, rates = allocate_and_rate(c.usage, c.prices, c.book, bill=c.bill)
+    assert rates == effective_rates(c.usage, c.prices, c.book, c.bill)
+    alone = allocate(c.usage, c.prices, c.book, bill=c.bill)
+    assert allocation.charges == alone.charges and allocation.notes == alone.notes

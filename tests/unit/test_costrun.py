@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from finops_operator.cli.common import DEMO_SCENARIO
-from finops_operator.costrun import allocate_window, window_rates
+from finops_operator.costrun import allocate_window, allocate_window_and_rates
 from finops_operator.models.costs import Bill, BillLine, CostCategory, PriceSource
 from finops_operator.pricing import PriceBook
 from finops_operator.simulator import load_scenario, simulate, simulate_bill, usage_hours
@@ -56,5 +56,6 @@ def test_without_a_bill_the_price_book_and_the_control_plane_fee_price_it(demo):
 def test_rates_from_the_bill_are_below_list_rates_with_savings_plans_and_spot(demo):
     sim, book, bill = demo
     usage = usage_hours(sim)
-    assert window_rates(usage, sim.state.nodes, book, bill).cpu_core_hour < \
-        window_rates(usage, sim.state.nodes, book, None).cpu_core_hour
+    billed, listed = (allocate_window_and_rates(usage, sim.state.nodes, book, b)[1] for b in (bill, None))
+    assert billed.cpu_core_hour < listed.cpu_core_hour
+    assert (billed.basis, listed.basis) == ("bill", "prices")

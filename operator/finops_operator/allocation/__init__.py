@@ -4,8 +4,8 @@
     allocation = allocate(usage, prices, book, bill=bill, settings=AllocationSettings(idle="Share"))
     allocation.grouped("namespace")   # {("allocated", "shop"): [...], ("idle", ""): [...], ("shared", ""): [...]}
 """
-from .engine import allocate
+from .engine import allocate, allocate_and_rate
 from .rates import effective_rates
 from .settings import AllocationSettings, IdlePolicy, SharedPolicy
 
-__all__ = ["AllocationSettings", "IdlePolicy", "SharedPolicy", "allocate", "effective_rates"]
+__all__ = ["AllocationSettings", "IdlePolicy", "SharedPolicy", "allocate", "allocate_and_rate", "effective_rates"]

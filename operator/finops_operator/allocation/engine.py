@@ -23,7 +23,9 @@ from ..models.costs import (Allocation, Bill, Charge, ChargeKind, CostCategory, 
 from ..pricing.catalog import PriceBook
 from .billspan import span_of, window_of
 from .containers import ContainerCosts, container_costs
+from ..pricing.allocation import Rates
 from .nodecost import NodeCosts, node_costs
+from .rates import rates_basis, rates_of
 from .settings import AllocationSettings, IdlePolicy, SharedPolicy
 from .shares import proportional, shared_out
 from .volumes import VolumePrice, book_volume_price, claim_charges
@@ -38,9 +40,25 @@ def allocate(usage: UsageHours, prices: dict[str, NodePrice], book: PriceBook, *
     ``book``: the CPU:memory ratio of the split, and volume prices unless ``volume_price`` is given;
     ``shared_hourly``: cluster-wide costs per hour when there is no bill (e.g. the control plane fee).
     """
+    return _allocate(usage, node_costs(usage, prices, book, bill), book, bill=bill, settings=settings,
+                     volume_price=volume_price, shared_hourly=shared_hourly)
+
+
+def allocate_and_rate(usage: UsageHours, prices: dict[str, NodePrice], book: PriceBook, *, bill: Bill | None = None,
+                      settings: AllocationSettings | None = None,
+                      shared_hourly: dict[CostCategory, float] | None = None) -> tuple[Allocation, Rates]:
+    """:func:`allocate` and :func:`.rates.effective_rates` from one computation of the node costs (a policy run
+    wants both: the allocation and the rates its right-sizing is priced with)."""
+    nodes = node_costs(usage, prices, book, bill)
+    allocation = _allocate(usage, nodes, book, bill=bill, settings=settings, shared_hourly=shared_hourly)
+    return allocation, rates_of(nodes, [n.name for n in usage.nodes], book, basis=rates_basis(bill))
+
+
+def _allocate(usage: UsageHours, nodes: NodeCosts, book: PriceBook, *, bill: Bill | None,
+              settings: AllocationSettings | None, volume_price: VolumePrice | None = None,
+              shared_hourly: dict[CostCategory, float] | None = None) -> Allocation:
     settings = settings or AllocationSettings()
     start, end = (datetime.fromtimestamp(t, UTC) for t in window_of(usage.hours))
-    nodes = node_costs(usage, prices, book, bill)
     rows = container_costs(usage, nodes)
     notes = [*nodes.notes, *rows.notes]
     volumes, volume_lines = claim_charges(usage, bill, volume_price or book_volume_price(book), notes)

@@ -32,4 +32,9 @@ def effective_rates(usage: UsageHours, prices: dict[str, NodePrice], book: Price
                     bill: Bill | None = None) -> Rates:
     """Rates for right-sizing savings: ``basis`` is "bill" when a bill corrected the node costs, else "prices"."""
     nodes = node_costs(usage, prices, book, bill)
-    return rates_of(nodes, [n.name for n in usage.nodes], book, basis="bill" if bill is not None else "prices")
+    return rates_of(nodes, [n.name for n in usage.nodes], book, basis=rates_basis(bill))
+
+
+def rates_basis(bill: Bill | None) -> str:
+    """"bill" when a bill corrected the node costs, else "prices"."""
+    return "bill" if bill is not None else "prices"
