@@ -15,8 +15,10 @@
   peaks (``memory-aggregation-interval 24h`` x ``memory-aggregation-interval-count 8``,
   ``target-memory-percentile 0.9``) x 1.15, at least 250Mi; an OOM kill adds a peak of
   max(limit x 1.2, limit + 100Mi) (``oom-bump-up-ratio``, ``oom-min-bump-up-bytes``). Limits keep
-  their ratio to the request (VPA's default ``controlledValues: RequestsAndLimits``). Simplified:
-  exact weighted percentiles instead of 5%-wide exponential buckets; CPU samples weigh 1, not the request.
+  their ratio to the request (VPA's default ``controlledValues: RequestsAndLimits``). Percentiles are read
+  as VPA's histogram reads them (``pkg/recommender/util/histogram.go``: the END of the bucket holding the
+  percentile; buckets grow 5%, the first 0.001 cores / 1e7 bytes wide, ``model/aggregations_config.go``).
+  Simplified: CPU samples weigh 1 (VPA weighs them by the request, constant here).
 * **oracle**: knows the replay week: CPU request = its p95, no CPU limit; memory request = limit = just
   above its max (+0.1%: the replay's peak must stay below the limit).
 """
@@ -66,6 +68,13 @@ def weighted_percentile(values: np.ndarray, weights: np.ndarray, q: float) -> fl
     return float(values[order][min(len(values) - 1, int(np.searchsorted(cum, q * cum[-1])))])
 
 
+def vpa_bucket_end(value: float, first: float, growth: float = 1.05) -> float:
+    """End of VPA's exponential histogram bucket holding ``value`` (bucket k starts at first x (g^k - 1)/(g - 1))."""
+    k = int(np.floor(np.log(1 + value * (growth - 1) / first) / np.log(growth)))
+    end = first * (growth ** (k + 1) - 1) / (growth - 1)
+    return end if end > value else first * (growth ** (k + 2) - 1) / (growth - 1)
+
+
 def _scaled_limit(limit: float | None, request_before: float, request_after: float) -> float | None:
     return None if limit is None else limit * request_after / request_before
 
@@ -76,13 +85,13 @@ def vpa_like(ws: list[Workload]) -> dict[str, Sizing]:
     decay = 0.5 ** (age / HALF_LIFE_S)
     out = {}
     for w in ws:
-        cpu = max(0.025, weighted_percentile(w.train_cpu, decay, 0.9) * 1.15)
+        cpu = max(0.025, vpa_bucket_end(weighted_percentile(w.train_cpu, decay, 0.9), 0.001) * 1.15)
         peaks = w.train_memory.reshape(-1, PER_DAY).max(axis=1)[-8:]           # 8 daily peaks
         peak_w = 0.5 ** (np.arange(len(peaks))[::-1] * 86400 / HALF_LIFE_S)
         if w.train_oom_kills:
             bump = max(w.memory_limit * 1.2, w.memory_limit + 100 * MI)
             peaks, peak_w = np.append(peaks, bump), np.append(peak_w, 1.0)
-        mem = max(250 * MI, weighted_percentile(peaks, peak_w, 0.9) * 1.15)
+        mem = max(250 * MI, vpa_bucket_end(weighted_percentile(peaks, peak_w, 0.9), 1e7) * 1.15)
         out[w.name] = Sizing(cpu, _scaled_limit(w.cpu_limit, w.cpu_request, cpu), mem,
                              _scaled_limit(w.memory_limit, w.memory_request, mem))
     return out
@@ -124,7 +133,9 @@ def training_snapshot(ws: list[Workload]) -> Snapshot:
 
 def finops(ws: list[Workload], settings: PolicySettings) -> tuple[dict[str, Sizing], dict[str, str]]:
     """Sizings written by the real right-sizers, and which rule decided each (resource/name -> rule)."""
-    state = state_for_policy(training_snapshot(ws), settings)
+    snap = training_snapshot(ws)
+    state = state_for_policy(snap, settings)
+    _attach_days_TEMP(state, snap)
     prices = PriceBook.load()
     current = {w.name: Sizing(w.cpu_request, w.cpu_limit, w.memory_request, w.memory_limit) for w in ws}
     values = {name: {"cpu_request": s.cpu_request, "cpu_limit": s.cpu_limit, "memory_request": s.memory_request,
@@ -138,3 +149,16 @@ def finops(ws: list[Workload], settings: PolicySettings) -> tuple[dict[str, Sizi
                 kind = "request" if change.field.startswith("resources.requests.") else "limit"
                 values[name][f"{resource}_{kind}"] = parse(change.after) if change.after is not None else None
     return {name: Sizing(**v) for name, v in values.items()}, decided
+
+
+def _attach_days_TEMP(state, snap):   # TEMPORARY until stats.summarise lands: per-day buckets
+    from finops_operator.models.usage import DaySummary
+    for row, key in enumerate(snap.keys):
+        u = state.usage[key]
+        for res, matrix in (("cpu", snap.cpu), ("memory", snap.memory)):
+            days = matrix[row].astype(float).reshape(-1, PER_DAY)
+            ends = tuple(int(snap.timestamps[(i + 1) * PER_DAY - 1]) for i in range(len(days)))
+            summary = DaySummary(86400, ends, tuple([PER_DAY] * len(days)), tuple(days.mean(axis=1)),
+                                 tuple(days.max(axis=1)),
+                                 {q: tuple(np.percentile(days, q, axis=1)) for q in (50, 90, 95, 99)})
+            getattr(u, res).days = summary

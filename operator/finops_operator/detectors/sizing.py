@@ -76,6 +76,9 @@ class RightsizingSettings(SettingsModel):
         "burstFactorPercent / 100; Guaranteed sets limit = request."))
     burst_factor_percent: int = Field(default=200, ge=100, le=1000, description="Burstable: limit = request x this / 100.")
     max_limit_growth_percent: int = Field(default=200, ge=100, le=1000, description="A change grows a limit to at most this percent of its current value, and by no more than its request grows (raises never inflate limits).")
+    half_life_hours: int = Field(default=72, ge=1, le=24 * 90, description=(
+        "Recent usage weighs more: a sample's weight halves every this many hours (the VPA recommender's "
+        "decaying histogram). Long enough to keep a week's weekday peaks in view."))
     time_window: TimeWindow | None = None
 
 
