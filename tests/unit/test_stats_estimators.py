@@ -22,14 +22,17 @@ QS = (50, 90, 95, 99)
 
 
 def summary(values: np.ndarray, bucket: int = DAY, quantiles=QS, end: int = END) -> DaySummary:
-    """Exact per-bucket figures of an evenly spaced series ending at ``end`` (NaN = missing)."""
+    """Exact per-bucket figures of an evenly spaced series ending at ``end`` (NaN = missing).
+
+    Like stats.summarise: a bucket without samples holds NaN figures and 0 samples.
+    """
     per = bucket // STEP
     rows = np.asarray(values, dtype=np.float64).reshape(-1, per)
     ends = tuple(end - bucket * (len(rows) - 1 - i) for i in range(len(rows)))
     samples = tuple(int(np.count_nonzero(~np.isnan(r))) for r in rows)
 
     def each(fn):
-        return tuple(float(fn(r[~np.isnan(r)])) if n else 0.0 for r, n in zip(rows, samples))
+        return tuple(float(fn(r[~np.isnan(r)])) if n else math.nan for r, n in zip(rows, samples))
 
     return DaySummary(bucket, ends, samples, each(np.mean), each(np.max),
                       {q: each(lambda r, q=q: np.percentile(r, q)) for q in quantiles})
@@ -103,6 +106,21 @@ def test_recent_level_wins_after_a_level_shift():
     assert recent_quantile(days, 50, 24.0) == pytest.approx(3.0, rel=0.03)
     assert recent_quantile(days, 25, math.inf) < 1.1                  # the old week still counts in full
     assert recent_quantile(days, 25, 24.0) > 2.9                      # ... and barely at a day's half-life
+
+
+def test_empty_buckets_count_for_nothing():
+    values = np.concatenate((np.full(DAY // STEP, 9.0), np.full(2 * DAY // STEP, np.nan),
+                             np.linspace(1.0, 2.0, 4 * DAY // STEP)))
+    days = summary(values)
+    assert math.isnan(days.mean[1]) and days.samples[1] == 0
+    for half_life in (math.inf, 24.0):
+        got = recent_quantile(days, 90, half_life)
+        assert math.isfinite(got) and got <= 9.0
+    assert recent_quantile(days, 100, 24.0) == 9.0
+    fit = trend(days)
+    assert fit.buckets == 5 and math.isfinite(fit.slope_per_day)
+    verdict = spikes(days, q=90)
+    assert verdict.peak == 9.0 and math.isfinite(verdict.typical)
 
 
 def test_p100_is_the_max_and_flat_series_are_their_level():

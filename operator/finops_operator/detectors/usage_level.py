@@ -104,7 +104,8 @@ def usage_level(stats: UsageStats, percentile: int, half_life_hours: float, hori
     if not fit.clear:
         return Level(recent, RECENT_QUANTILE, recent_basis, inputs)
     weights = bucket_weights(days, half_life_hours)
-    weighted_mean = float(np.dot(weights, np.asarray(days.mean, dtype=np.float64)))
+    means = np.asarray(days.mean, dtype=np.float64)
+    weighted_mean = float(np.dot(weights, np.where(weights > 0, np.nan_to_num(means), 0.0)))
     ahead = horizon_days if fit.slope_per_day > 0 else 0.0
     target = fit.at(ahead)
     scale = target / weighted_mean if weighted_mean > 0 else 1.0

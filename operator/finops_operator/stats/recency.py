@@ -92,8 +92,14 @@ def recent_quantile(days: "DaySummary", q: int, half_life_hours: float) -> float
         raise ConfigError(f"percentile must be an integer 1..100, got {q!r}", field="percentile")
     weights = bucket_weights(days, half_life_hours)
     live = weights > 0
+    peak = float(np.asarray(days.max, dtype=np.float64)[live].max())
     if q >= 100:
-        return float(np.asarray(days.max, dtype=np.float64)[live].max())
+        return peak
+    return min(peak, _mixture_quantile(days, weights, live, q))
+
+
+def _mixture_quantile(days: "DaySummary", weights: np.ndarray, live: np.ndarray, q: int) -> float:
+    """The q-quantile of the weighted mixture of the live buckets' distributions (exact, see the module)."""
     grid_u, values = quantile_grid(days)
     values, weights = values[live], weights[live]
     candidates = np.unique(values)
