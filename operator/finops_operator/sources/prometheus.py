@@ -4,7 +4,7 @@ Usage::
 
     source = PrometheusSource("http://prometheus:9090", bearer_token=None)
     result = source.collect(Scope(namespaces="payments|shop"), window)
-    result.usage[ContainerKey(WorkloadRef("Deployment", "shop", "web"), "app")].cpu.p95
+    result.usage[ContainerKey(WorkloadRef("Deployment", "shop", "web"), "app")].cpu.percentile(95)
     result.queries          # HTTP requests this scan made
 
 The same code talks to Thanos, Mimir or VictoriaMetrics: it only uses the
@@ -43,7 +43,7 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from urllib3.util.retry import Retry
 
 from ..errors import ConfigError, DataSourceError, DataSourceRefused
-from ..models import (HPA, SUPPORTED_PERCENTILES, Container, ContainerKey, ContainerUsage, Resources, UsageStats,
+from ..models import (HPA, Container, ContainerKey, ContainerUsage, Resources, UsageStats,
                       Window, WorkloadRef)
 from ..scrub import redact_url, scrub
 from . import promql
@@ -82,6 +82,12 @@ def check_headers(headers: dict[str, object] | None, *, source: str | None = Non
     return out
 
 
+def _extra_quantiles(percentile: int) -> tuple[int, ...]:
+    """The policy percentile when the standard statistics do not hold it (100 is the max)."""
+    standard = {round(q * 100) for q in promql.STANDARD_QUANTILES.values()} | {100}
+    return () if percentile in standard else (percentile,)
+
+
 def planned_requests(chunks: int) -> int:
     """HTTP requests one scan of ``chunks`` chunks sends when no attempt is retried."""
     return REQUESTS_PER_CHUNK * chunks + REQUESTS_PER_SCAN
@@ -108,8 +114,8 @@ class UsageResult:
 
     ``containers`` carries restarts, OOM kills (pod containers seen OOMKilled: a
     lower bound of the kill count) and the current requests/limits (from the
-    most recently seen pod). ``quantiles`` holds percentiles other than
-    50/90/95/99/100 that the caller asked for, keyed ``(key, "cpu"|"memory", q)``.
+    most recently seen pod). The usage statistics hold the standard quantiles
+    (``promql.STANDARD_QUANTILES``) and the policy percentiles the caller asked for.
     """
 
     window: Window
@@ -118,7 +124,6 @@ class UsageResult:
     hpas: dict[WorkloadRef, HPA] = field(default_factory=dict)
     nodes: dict[str, NodeUsage] = field(default_factory=dict)
     pods: dict[tuple[str, str], WorkloadRef] = field(default_factory=dict)
-    quantiles: dict[tuple[ContainerKey, str, int], float] = field(default_factory=dict)
     queries: int = 0
     chunks: int = 0
     seconds: float = 0.0
@@ -261,8 +266,8 @@ class PrometheusSource:
                 rate_window_s: int | None = None, allow_empty: bool = False) -> UsageResult:
         """Read usage, container facts, owners, HPAs and nodes for every container in ``scope``.
 
-        ``cpu_percentile``/``memory_percentile`` outside 50/90/95/99/100 are
-        queried as well and land in ``UsageResult.quantiles``. The CPU rate
+        ``cpu_percentile``/``memory_percentile`` outside the standard quantiles and 100 are
+        queried as well and land in the usage statistics' ``quantiles``. The CPU rate
         window defaults to max(step, 4 x scrape interval): one step when scrapes
         are frequent (consecutive windows tile time), wide enough for rate() to
         see several samples otherwise. Raises DataSourceError when the server
@@ -271,8 +276,7 @@ class PrometheusSource:
         began, before = time.monotonic(), self.requests
         window = align_window(window)
         scan = _Scan(scope, window, rate_window_s or max(window.step_seconds, 4 * self.scrape_interval),
-                     {"cpu": tuple(q for q in (cpu_percentile,) if q not in SUPPORTED_PERCENTILES),
-                      "memory": tuple(q for q in (memory_percentile,) if q not in SUPPORTED_PERCENTILES)})
+                     {"cpu": _extra_quantiles(cpu_percentile), "memory": _extra_quantiles(memory_percentile)})
         chunks = split_window(window, self.chunk)
         planned = planned_requests(len(chunks))
         with self.budget(planned, f"a {window.end - window.start} window in {len(chunks)} chunks of {self.chunk}"):
@@ -283,7 +287,7 @@ class PrometheusSource:
                 f"{window.start.isoformat()} and {window.end.isoformat()}; check the scope and that cAdvisor is "
                 "scraped (no findings are made without data)", source=self.where)
         result = UsageResult(window=window, hpas=hpas, chunks=len(chunks))
-        self._assemble_usage(result, scan.pod_stats, scan.owners, scan.extra)
+        self._assemble_usage(result, scan.pod_stats, scan.owners)
         self._assemble_facts(result, scan.facts, scan.pod_stats)
         self._assemble_nodes(result, scan.node_series, node_info)
         result.queries = self.requests - before
@@ -333,7 +337,7 @@ class PrometheusSource:
     # ------------------------------------------------------------------ assembly (pure)
 
     @staticmethod
-    def _assemble_usage(result: UsageResult, pod_stats: dict, owners: Owners, extra: dict) -> None:
+    def _assemble_usage(result: UsageResult, pod_stats: dict, owners: Owners) -> None:
         window = result.window
         step, expected = window.step_seconds, window.expected_points
         grouped: dict[str, dict[ContainerKey, list[dict[str, float]]]] = {"cpu": defaultdict(list),
@@ -347,11 +351,6 @@ class PrometheusSource:
             cpu = merge_replicas(grouped["cpu"].get(key, []), expected=expected, step_s=step)
             memory = merge_replicas(grouped["memory"].get(key, []), expected=expected, step_s=step)
             result.usage[key] = ContainerUsage(key=key, cpu=cpu, memory=memory)
-            for name in ("cpu", "memory"):
-                for q in extra[name]:
-                    values = [p[f"q{q}"] for p in grouped[name].get(key, []) if f"q{q}" in p]
-                    if values:
-                        result.quantiles[(key, name, q)] = max(values)
 
     @staticmethod
     def _assemble_facts(result: UsageResult, facts: list[tuple[int, dict[str, list]]], pod_stats: dict) -> None:

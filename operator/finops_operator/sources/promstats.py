@@ -21,6 +21,7 @@ How figures are combined (and why):
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -32,7 +33,7 @@ from ..models import HPA, UsageStats, WorkloadRef
 
 Labels = dict[str, str]
 PodKey = tuple[str, str, str]            # namespace, pod, container
-QUANTILE_STATS = ("p50", "p90", "p95", "p99")
+_QUANTILE_STAT = re.compile(r"^[pq](\d{1,3})$")     # "p95" (standard set) or "q97" (asked for): percent
 
 
 def parse_bundle(result: list[dict], *, source: str) -> dict[str, list[tuple[Labels, float]]]:
@@ -116,23 +117,24 @@ def merge_replicas(pods: list[dict[str, float]], *, expected: int, step_s: int) 
     def worst(stat: str) -> float:
         return max((p[stat] for p in pods if stat in p), default=0.0)
 
+    quantiles = {int(m.group(1)): worst(stat) for stat in sorted({s for p in pods for s in p})
+                 if (m := _QUANTILE_STAT.match(stat))}
     return UsageStats(
-        samples=min(samples, expected), expected=expected,
-        p50=worst("p50"), p90=worst("p90"), p95=worst("p95"), p99=worst("p99"),
+        samples=min(samples, expected), expected=expected, quantiles=quantiles,
         max=worst("max"), mean=worst("mean"), std=worst("std"),
         first_seen=datetime.fromtimestamp(first, tz=timezone.utc) if first is not None else None,
     )
 
 
-def series_stats(points: dict[int, float], window) -> UsageStats | None:
+def series_stats(points: dict[int, float], window, percentiles: tuple[int, ...] = ()) -> UsageStats | None:
     """Statistics of one series given as ``{epoch second: value}`` (quantiles interpolate like PromQL)."""
     if not points:
         return None
     times = sorted(points)
     values = np.array([points[t] for t in times], dtype=np.float64)
-    q = np.percentile(values, [50, 90, 95, 99])
+    quantiles = {q: float(np.percentile(values, q)) for q in percentiles}
     return UsageStats(samples=min(len(values), window.expected_points), expected=window.expected_points,
-                      p50=float(q[0]), p90=float(q[1]), p95=float(q[2]), p99=float(q[3]), max=float(values.max()),
+                      quantiles=quantiles, max=float(values.max()),
                       mean=float(values.mean()), std=float(values.std()),
                       first_seen=datetime.fromtimestamp(times[0], tz=timezone.utc))
 
