@@ -8,10 +8,22 @@ import pytest
 
 from finops_operator.detectors.cpu import CpuRightsizing
 from finops_operator.models import HPA, Change, ContainerRole, FindingType, TargetKind
-from tests.support.fixtures_detectors import END, GIB, MIB, StateBuilder, app, policy, stats
+from tests.support.fixtures_detectors import END, GIB, MIB, StateBuilder, app, stats
+from tests.support.fixtures_detectors import policy as default_policy
 
 # m5.xlarge (0.192 $/h) split over 4 cores / 16 GiB in the 0.031611 : 0.004237 ratio
 CORE_HOUR = 0.192 * 0.031611 / (4 * 0.031611 + 16 * 0.004237)
+
+
+#: These tests check the sizing formula's mechanics (rounding, limit policies, guards) on hand-made window
+#: summaries without per-day buckets, so the window percentile decides; they pin the formula's settings
+#: from before the defaults were tuned by benchmarks/bench_quality.py (tests/unit/test_detector_recency.py
+#: covers the tuned defaults and the recency, trend and spike rules).
+FORMULA = {"percentile": 95, "headroomPercent": 15}
+
+
+def policy(**detectors: dict):
+    return default_policy(**{**detectors, "cpu": {**FORMULA, **detectors.get("cpu", {})}})
 
 
 def run(builder, settings=None, prices=None):
