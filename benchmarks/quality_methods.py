@@ -133,9 +133,7 @@ def training_snapshot(ws: list[Workload]) -> Snapshot:
 
 def finops(ws: list[Workload], settings: PolicySettings) -> tuple[dict[str, Sizing], dict[str, str]]:
     """Sizings written by the real right-sizers, and which rule decided each (resource/name -> rule)."""
-    snap = training_snapshot(ws)
-    state = state_for_policy(snap, settings)
-    _attach_days_TEMP(state, snap)
+    state = state_for_policy(training_snapshot(ws), settings)
     prices = PriceBook.load()
     current = {w.name: Sizing(w.cpu_request, w.cpu_limit, w.memory_request, w.memory_limit) for w in ws}
     values = {name: {"cpu_request": s.cpu_request, "cpu_limit": s.cpu_limit, "memory_request": s.memory_request,
@@ -150,15 +148,3 @@ def finops(ws: list[Workload], settings: PolicySettings) -> tuple[dict[str, Sizi
                 values[name][f"{resource}_{kind}"] = parse(change.after) if change.after is not None else None
     return {name: Sizing(**v) for name, v in values.items()}, decided
 
-
-def _attach_days_TEMP(state, snap):   # TEMPORARY until stats.summarise lands: per-day buckets
-    from finops_operator.models.usage import DaySummary
-    for row, key in enumerate(snap.keys):
-        u = state.usage[key]
-        for res, matrix in (("cpu", snap.cpu), ("memory", snap.memory)):
-            days = matrix[row].astype(float).reshape(-1, PER_DAY)
-            ends = tuple(int(snap.timestamps[(i + 1) * PER_DAY - 1]) for i in range(len(days)))
-            summary = DaySummary(86400, ends, tuple([PER_DAY] * len(days)), tuple(days.mean(axis=1)),
-                                 tuple(days.max(axis=1)),
-                                 {q: tuple(np.percentile(days, q, axis=1)) for q in (50, 90, 95, 99)})
-            getattr(u, res).days = summary

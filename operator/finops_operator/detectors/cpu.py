@@ -4,8 +4,10 @@ Recommendation (cores per replica), all inputs in the finding's evidence, the ru
 number in ``evidence["decided_by"]``::
 
     level   = the usage level of :mod:`.usage_level`: p<percentile> of the recency-weighted
-              usage (half-life halfLifeHours, default 72 h), scaled to the end-of-window
-              level where the trend of the daily means is clear        # recent-quantile / trend-end
+              usage (half-life halfLifeHours, default 72 h); where the trend of the daily
+              means is clear, the usage's recency-weighted shape around its daily level x
+              the trend's level at the window end, or growthHorizonDays (default 3) after
+              it for a rising trend               # recent-quantile / trend-end / trend-horizon
               (p<percentile> of the window without a per-bucket summary) # window-percentile
     sized   = level x (1 + headroomPercent / 100)                      # default p90 + 5%
     HPA     = mean / (targetCPUUtilization / 100)   when an HPA scales on CPU:   # hpa-target
@@ -94,7 +96,7 @@ class CpuRightsizing(RightsizingDetector):
         cfg = self.config
         stats, hpa = subject.stats, subject.workload.hpa
         headroom = 1 + cfg.headroom_percent / 100
-        level = usage_level(stats, cfg.percentile, cfg.half_life_hours)
+        level = usage_level(stats, cfg.percentile, cfg.half_life_hours, cfg.growth_horizon_days)
         value = level.value * headroom
         sizing = Sizing(level.decided_by, f"{level.basis} x (1 + {cfg.headroom_percent}%)", level.inputs)
         reasons: list[str] = []

@@ -5,9 +5,10 @@ number in ``evidence["decided_by"]``::
 
     level    = the usage level of :mod:`.usage_level`: p<percentile> of the recency-weighted
                usage (half-life halfLifeHours, default 72 h); where the trend of the daily
-               means is clear, scaled to the end-of-window level, and for a rising trend to
-               the level growthHorizonDays (default 7) after the window   # recent-quantile /
-               (p<percentile> of the window without a per-bucket summary)  # trend-end / trend-horizon
+               means is clear, the usage's recency-weighted shape around its daily level x
+               the trend's level at the window end, or growthHorizonDays (default 7) after
+               it for a rising trend               # recent-quantile / trend-end / trend-horizon
+               (p<percentile> of the window without a per-bucket summary)  # window-percentile
     sized    = level x (1 + headroomPercent / 100)                     # default p99 + 10%
     spikes   = max(sized, peak)  when stats.spikes says the peaks are rare spikes     # observed-peak-rare-spikes
                (spikePolicy: Peak, the default; Percentile sizes to the percentile alone)
@@ -69,8 +70,8 @@ class MemorySettings(RightsizingSettings):
         "Peak: when the peaks are rare spikes the request never goes below the observed peak; Percentile: "
         "size to the percentile alone."))
     growth_horizon_days: int = Field(default=7, ge=0, le=90, description=(
-        "A clearly rising memory trend is sized for its level this many days after the window (until the next "
-        "review), not for its level today."))
+        "A clearly rising trend is sized for its level this many days after the window (0 = at the window end); "
+        "longer than CPU's: memory past the limit is an OOM kill, not throttling."))
 
 OOM_RAISE_CONFIDENCE = 0.9   # raise after OOM kills: confidence = max(formula, 0.9 x coverage)
 

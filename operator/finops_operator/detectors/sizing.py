@@ -79,6 +79,8 @@ class RightsizingSettings(SettingsModel):
     half_life_hours: int = Field(default=72, ge=1, le=24 * 90, description=(
         "Recent usage weighs more: a sample's weight halves every this many hours (the VPA recommender's "
         "decaying histogram). Long enough to keep a week's weekday peaks in view."))
+    growth_horizon_days: int = Field(default=3, ge=0, le=90, description=(
+        "A clearly rising trend is sized for its level this many days after the window (0 = at the window end)."))
     time_window: TimeWindow | None = None
 
 

@@ -6,11 +6,13 @@ chosen from the container's per-bucket summary (:class:`~finops_operator.models.
     recent  = stats.recent_quantile(days, percentile, halfLifeHours)     # "recent-quantile"
     trend   = stats.trend(days, "mean")                                   # Theil-Sen over the buckets' means
     clear trend:
-        target = trend.at(horizon) where horizon = growthHorizonDays for a rising memory
-                 trend, else 0 (the fitted mean level at the window end)
-        level  = recent x target / weighted_mean                         # "trend-end" / "trend-horizon"
-                 (weighted_mean: the buckets' means under the same recency weights, the level
-                 ``recent`` stands for; usage spreads in proportion to its level)
+        end    = trend's fitted mean at the window end, kept within [min, max] of the newest
+                 3 buckets' means (after a step: the new level, not a line through the step)
+        target = end + slope x horizon, horizon = the right-sizer's growthHorizonDays for a
+                 rising trend (CPU 3, memory 7 days by default), else 0
+        shape  = stats.recent_quantile of the buckets divided by their own means
+                 (the usage's spread around its daily level, recency-weighted)
+        level  = shape x target                                           # "trend-end" / "trend-horizon"
     otherwise: level = recent
 
 Without a per-bucket summary, or for percentile 100 (the max; recency does not lower a peak
@@ -28,8 +30,8 @@ import numpy as np
 
 from ..models import UsageStats
 from ..models.usage import DaySummary
-from ..stats.recency import bucket_weights, recent_quantile
-from ..stats.trend import trend
+from ..stats.recency import recent_quantile
+from ..stats.trend import Trend, trend
 
 # The rules that can decide a request (evidence["decided_by"]); the level's own ...
 WINDOW_PERCENTILE = "window-percentile"
@@ -45,17 +47,8 @@ OOM_BUMP = "oom-bump"
 LIMIT_PRESSURE = "limit-pressure"
 
 
-#: The trend is fitted over the newest buckets only: what the workload does now, not a month ago.
-TREND_BUCKETS = 7
-
-
-def recent_buckets(days: DaySummary, count: int) -> DaySummary:
-    """The newest ``count`` buckets of ``days`` (all of them when there are fewer)."""
-    if len(days.ends) <= count:
-        return days
-    cut = slice(len(days.ends) - count, None)
-    return DaySummary(days.bucket_seconds, days.ends[cut], days.samples[cut], days.mean[cut], days.max[cut],
-                      {q: values[cut] for q, values in days.quantiles.items()})
+#: The trend's end level stays within what this many newest buckets show (see :func:`end_level`).
+END_BUCKETS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +81,35 @@ def _num(value: float) -> float:
     return float(f"{float(value):.6g}")
 
 
+def relative_days(days: DaySummary) -> DaySummary:
+    """Each bucket's figures divided by its own mean: the usage's shape around its daily level.
+
+    Buckets without samples or with a zero mean carry no weight (0 samples).
+    """
+    mean = np.asarray(days.mean, dtype=np.float64)
+    ok = (np.asarray(days.samples) > 0) & np.isfinite(mean) & (mean > 0)
+    scale = np.where(ok, mean, 1.0)
+
+    def rel(values) -> tuple[float, ...]:
+        return tuple(np.where(ok, np.asarray(values, dtype=np.float64) / scale, np.nan).tolist())
+
+    return DaySummary(days.bucket_seconds, days.ends, tuple(np.where(ok, days.samples, 0).tolist()),
+                      rel(days.mean), rel(days.max), {q: rel(values) for q, values in days.quantiles.items()})
+
+
+def end_level(fit: Trend, days: DaySummary, newest: int = END_BUCKETS) -> float:
+    """The fitted mean level at the window end, kept within [min, max] of the newest buckets' means.
+
+    After a step the level is the new one, not a line drawn through the step; on a straight
+    trend the clamp moves the end by at most half a bucket of slope.
+    """
+    means = np.asarray(days.mean, dtype=np.float64)[np.asarray(days.samples) > 0][-newest:]
+    means = means[np.isfinite(means)]
+    if not len(means):
+        return fit.end_value
+    return float(np.clip(fit.end_value, means.min(), means.max()))
+
+
 def usage_level(stats: UsageStats, percentile: int, half_life_hours: float, horizon_days: float = 0.0) -> Level:
     """The level to size for (see the module docstring); ``horizon_days`` applies to rising trends only."""
     days = stats.days
@@ -101,18 +123,16 @@ def usage_level(stats: UsageStats, percentile: int, half_life_hours: float, hori
         "trend": {"slope_per_day": _num(fit.slope_per_day), "end_value": _num(fit.end_value), "r2": fit.r2,
                   "relative_change": fit.relative_change, "buckets": fit.buckets, "clear": fit.clear}}
     recent_basis = f"p{percentile} of the recency-weighted usage (half-life {half_life_hours:g}h)"
-    if not fit.clear:
+    relative = relative_days(days)
+    if not fit.clear or not any(n > 0 for n in relative.samples):
         return Level(recent, RECENT_QUANTILE, recent_basis, inputs)
-    weights = bucket_weights(days, half_life_hours)
-    means = np.asarray(days.mean, dtype=np.float64)
-    weighted_mean = float(np.dot(weights, np.where(weights > 0, np.nan_to_num(means), 0.0)))
+    shape = recent_quantile(relative, percentile, half_life_hours)
     ahead = horizon_days if fit.slope_per_day > 0 else 0.0
-    target = fit.at(ahead)
-    scale = target / weighted_mean if weighted_mean > 0 else 1.0
-    inputs.update({"weighted_mean": _num(weighted_mean), "trend_target": _num(target), "horizon_days": ahead,
-                   "trend_scale": _num(scale)})
+    target = max(0.0, end_level(fit, days) + fit.slope_per_day * ahead)
+    inputs.update({"relative_quantile": _num(shape), "trend_target": _num(target), "horizon_days": ahead})
+    shape_basis = (f"p{percentile} of the recency-weighted usage relative to its daily mean "
+                   f"(half-life {half_life_hours:g}h)")
     if ahead > 0:
-        return Level(recent * scale, TREND_HORIZON,
-                     f"{recent_basis} x trend level {ahead:g} days after the window / weighted mean", inputs)
-    return Level(recent * scale, TREND_END, f"{recent_basis} x trend level at the window end / weighted mean",
-                 inputs)
+        return Level(shape * target, TREND_HORIZON,
+                     f"{shape_basis} x the trend's level {ahead:g} days after the window", inputs)
+    return Level(shape * target, TREND_END, f"{shape_basis} x the trend's level at the window end", inputs)
