@@ -72,7 +72,7 @@ def test_settings_accept_any_integer_percentile_from_50_to_100_and_the_statistic
         with pytest.raises(ConfigError) as err:
             load_policy({"detectors": {"cpu": {"percentile": q}}})
         assert err.value.field == "detectors.cpu.percentile"
-    assert needed_percentiles(PolicySettings()) == {"cpu": frozenset({95}), "memory": frozenset({99})}
+    assert needed_percentiles(PolicySettings()) == {"cpu": frozenset({90}), "memory": frozenset({99})}
 
 
 def test_a_percentile_that_was_not_computed_is_a_typed_error_not_a_key_error():
