@@ -64,7 +64,8 @@ def after(finding, field: str) -> float:
 
 def test_defaults_are_the_tuned_ones():
     s = policy().detectors
-    assert (s.cpu.percentile, s.cpu.headroom_percent, s.cpu.half_life_hours, s.cpu.growth_horizon_days) == (90, 5, 72, 3)
+    cpu = s.cpu
+    assert (cpu.percentile, cpu.headroom_percent, cpu.half_life_hours, cpu.growth_horizon_days) == (90, 5, 72, 3)
     assert (s.memory.percentile, s.memory.headroom_percent, s.memory.half_life_hours) == (99, 10, 72)
     assert s.memory.spike_policy.value == "Peak" and s.memory.growth_horizon_days == 7
 
@@ -85,7 +86,8 @@ def test_recent_week_weighs_more_than_the_old_one(builder):
     assert f.evidence["p90"] > 0.9                                           # the window's p90 is the busy week's
     assert 0.3 < after(f, "resources.requests.cpu") < 0.4                    # the request follows the quiet one
     # at p90 the busy week still holds 16% of the recency weight: the step is followed as a trend to its new level
-    assert f.evidence["decided_by"] == TREND_END and f.evidence["sizing_inputs"]["trend_target"] == pytest.approx(0.3, rel=0.05)
+    assert f.evidence["decided_by"] == TREND_END
+    assert f.evidence["sizing_inputs"]["trend_target"] == pytest.approx(0.3, rel=0.05)
 
 
 def test_an_old_busy_spell_fades_out_of_the_recent_quantile(builder):

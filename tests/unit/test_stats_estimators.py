@@ -59,7 +59,8 @@ def test_identical_buckets_give_the_window_quantile_exactly():
 def test_infinite_half_life_approximates_the_window_quantile_on_stationary_data(seed, sigma, q, shape):
     rng = np.random.default_rng(seed)
     n = 14 * DAY // STEP
-    values = {"lognormal": lambda: rng.lognormal(0.0, sigma, n), "uniform": lambda: rng.uniform(1.0, 1.0 + 10 * sigma, n),
+    values = {"lognormal": lambda: rng.lognormal(0.0, sigma, n),
+              "uniform": lambda: rng.uniform(1.0, 1.0 + 10 * sigma, n),
               "normal": lambda: np.clip(rng.normal(5.0, 5.0 * sigma, n), 0, None)}[shape]()
     got = recent_quantile(summary(values), q, math.inf)
     spread = np.percentile(values, 99.9) - np.percentile(values, 0.1)

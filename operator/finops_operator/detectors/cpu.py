@@ -102,15 +102,17 @@ class CpuRightsizing(RightsizingDetector):
         reasons: list[str] = []
         if hpa is not None and hpa.target_cpu_utilization:
             value = stats.mean / (hpa.target_cpu_utilization / 100)
-            sizing.decide(HPA_TARGET, f"HPA-aware: mean {stats.mean:.4f} cores / target {hpa.target_cpu_utilization}% "
-                                      "(typical per-pod usage sits at the HPA target, so replica counts stay as they are)")
+            sizing.decide(HPA_TARGET, f"HPA-aware: mean {stats.mean:.4f} cores / target "
+                                      f"{hpa.target_cpu_utilization}% (typical per-pod usage sits at the HPA "
+                                      "target, so replica counts stay as they are)")
         hpa_on_cpu = hpa is not None and bool(hpa.target_cpu_utilization)
         window_q = stats.percentile(cfg.percentile)
         if effective is not None and window_q > effective and not hpa_on_cpu:   # the HPA absorbs peaks
             if window_q * headroom > value:
                 value = window_q * headroom
                 sizing.decide(UNDER_REQUESTED)
-            reasons.append(f"p{cfg.percentile} usage {format_cpu(window_q)} is above the request {format_cpu(effective)}")
+            reasons.append(f"p{cfg.percentile} usage {format_cpu(window_q)} is above the request "
+                           f"{format_cpu(effective)}")
         ratio = subject.usage.cpu_throttled_ratio
         throttled = ratio is not None and ratio * 100 > cfg.throttling_threshold_percent
         if throttled and effective is not None:
