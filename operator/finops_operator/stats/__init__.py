@@ -4,7 +4,9 @@
 * :func:`bucket_seconds`, :func:`grid` - the per-bucket grid of a window (:mod:`.buckets`);
 * :func:`window_mask` - the columns a business-hours time window keeps;
 * :func:`summarise` - the snapshot path, streaming row blocks (:mod:`.summary`);
-* :func:`merge_replicas` / :class:`PodSeriesStats` - the worst replica, shared by every source.
+* :func:`merge_replicas` / :class:`PodSeriesStats` - the worst replica, shared by every source;
+* :func:`recent_quantile`, :func:`trend`, :func:`spikes` - the right-sizers' estimators over a
+  :class:`~finops_operator.models.usage.DaySummary` (:mod:`.recency`, :mod:`.trend`, :mod:`.spikes`).
 """
 from __future__ import annotations
 
@@ -12,8 +14,12 @@ from .buckets import BucketGrid, bucket_seconds, grid
 from .merge import Buckets, PodSeriesStats, merge_replicas
 from .needed import needed_percentiles
 from .quantiles import RowFigures, row_figures
+from .recency import recent_quantile
+from .spikes import Spikes, spikes
 from .summary import blocks_of, summarise
 from .timewindow import window_mask
+from .trend import Trend, trend
 
-__all__ = ["BucketGrid", "Buckets", "PodSeriesStats", "RowFigures", "blocks_of", "bucket_seconds", "grid",
-           "merge_replicas", "needed_percentiles", "row_figures", "summarise", "window_mask"]
+__all__ = ["BucketGrid", "Buckets", "PodSeriesStats", "RowFigures", "Spikes", "Trend", "blocks_of",
+           "bucket_seconds", "grid", "merge_replicas", "needed_percentiles", "recent_quantile", "row_figures",
+           "spikes", "summarise", "trend", "window_mask"]
