@@ -81,6 +81,20 @@ def quantile_grid(days: "DaySummary") -> tuple[np.ndarray, np.ndarray]:
     return grid_u, values + _TIE_SPREAD * scale * grid_u        # strictly increasing for interp
 
 
+def bucket_cdfs(grid_u: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """Each bucket's piecewise-linear CDF (``values[i]`` at ``grid_u``) at the points ``at``: [buckets, points].
+
+    One ``np.interp`` for all buckets: each row is shifted into its own range (rows are strictly
+    increasing) and the points are clipped to the row's range first, so below it reads 0, above it 1.
+    """
+    rows = values.shape[0]
+    low, high = values[:, :1], values[:, -1:]
+    span = float(high.max() - low.min()) + 1.0
+    offset = span * np.arange(rows, dtype=np.float64)[:, None]
+    points = np.clip(at[None, :], low, high) + offset
+    return np.interp(points.ravel(), (values + offset).ravel(), np.tile(grid_u, rows)).reshape(rows, len(at))
+
+
 def recent_quantile(days: "DaySummary", q: int, half_life_hours: float) -> float:
     """The ``q``-quantile (integer percent, 1..100) of the recency-weighted usage distribution.
 
@@ -102,10 +116,8 @@ def _mixture_quantile(days: "DaySummary", weights: np.ndarray, live: np.ndarray,
     """The q-quantile of the weighted mixture of the live buckets' distributions (exact, see the module)."""
     grid_u, values = quantile_grid(days)
     values, weights = values[live], weights[live]
-    candidates = np.unique(values)
-    cdf = np.zeros(len(candidates))
-    for row, weight in zip(values, weights):
-        cdf += weight * np.interp(candidates, row, grid_u, left=0.0, right=1.0)
+    candidates = np.sort(values, axis=None)
+    cdf = weights @ bucket_cdfs(grid_u, values, candidates)
     target = q / 100.0
     j = int(np.searchsorted(cdf, target - 1e-12))
     if j <= 0:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import ConfigError
+from .trend import median
 
 if TYPE_CHECKING:
     from ..models.usage import DaySummary
@@ -55,7 +56,7 @@ def spikes(days: "DaySummary", q: int | None = None) -> Spikes:
     if not len(maxes):
         return Spikes(False, 0.0, 0.0, q, 0.0, 0.0)
     peak = float(maxes.max())
-    typical = float(np.median(np.asarray(days.quantiles[q], dtype=np.float64)[has]))
+    typical = median(np.asarray(days.quantiles[q], dtype=np.float64)[has])
     share = float((maxes >= NEAR_PEAK * peak).mean())
     ratio = peak / typical if typical > 0 else (float("inf") if peak > 0 else 0.0)
     rare = share <= RARE_SHARE and ratio >= FAR_RATIO

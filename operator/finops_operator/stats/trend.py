@@ -21,6 +21,7 @@ level that moves from day to day counts.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -67,18 +68,30 @@ def series_of(days: "DaySummary", stat: str) -> tuple[float, ...]:
                       field="stat")
 
 
+def median(values: np.ndarray) -> float:
+    """The median of a small 1-D array (np.median's generic machinery costs more than the sort here)."""
+    ordered = np.sort(values)
+    n = len(ordered)
+    return float(ordered[n // 2]) if n % 2 else float(0.5 * (ordered[n // 2 - 1] + ordered[n // 2]))
+
+
+@functools.lru_cache(maxsize=64)
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.triu_indices(n, k=1)
+
+
 def theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     """Slope and intercept of the Theil-Sen line (median pairwise slope, median residual)."""
-    i, j = np.triu_indices(len(x), k=1)
+    i, j = _pairs(len(x))
     dx = x[j] - x[i]
     keep = dx != 0
-    slope = float(np.median((y[j] - y[i])[keep] / dx[keep])) if keep.any() else 0.0
-    return slope, float(np.median(y - slope * x))
+    slope = median((y[j] - y[i])[keep] / dx[keep]) if keep.any() else 0.0
+    return slope, median(y - slope * x)
 
 
 def mad(values: np.ndarray) -> float:
     """Median absolute deviation from the median."""
-    return float(np.median(np.abs(values - np.median(values))))
+    return median(np.abs(values - median(values)))
 
 
 def trend(days: "DaySummary", stat: str = "mean") -> Trend:
@@ -94,7 +107,7 @@ def trend(days: "DaySummary", stat: str = "mean") -> Trend:
     residual = y - (intercept + slope * x)
     spread = mad(y)
     r2 = 0.0 if spread <= 0 else max(0.0, 1.0 - (mad(residual) / spread) ** 2)
-    level = float(np.median(np.abs(y)))
+    level = median(np.abs(y))
     relative = 0.0 if level <= 0 else abs(slope) * float(x[-1] - x[0]) / level
     clear = len(x) >= MIN_BUCKETS and r2 >= MIN_R2 and relative >= MIN_RELATIVE_CHANGE
     return Trend(stat, slope, max(0.0, intercept), round(r2, 6), round(relative, 6), len(x), clear)
