@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from finops_operator.detectors.cpu import CpuRightsizing
 from finops_operator.detectors.memory import MemoryRightsizing
-from finops_operator.detectors.usage_level import TREND_END, TREND_HORIZON
-from finops_operator.models import HPA, UsageStats
+from finops_operator.detectors.usage_level import TREND_END, TREND_HORIZON, usage_level
+from finops_operator.models import HPA, DaySummary, UsageStats
 from finops_operator.pricing.catalog import PriceBook
 from finops_operator.simulator.patterns import render
 from finops_operator.stats import summarise
@@ -162,3 +165,21 @@ def test_periodic_families_are_not_mistaken_for_trends(builder, pattern, params)
     values = render(pattern, TS.astype(float), params, 0.05, np.random.default_rng(3)).values
     f = cpu_finding(builder, values, cpu="4")
     assert f.evidence["decided_by"] == "recent-quantile"
+
+
+FIGURE = st.one_of(st.floats(0, 1e12), st.just(math.nan), st.just(math.inf), st.just(0.0))
+
+
+@settings(max_examples=150, deadline=None)
+@given(n=st.integers(1, 20), data=st.data(), q=st.integers(50, 100), half_life=st.integers(1, 2160),
+       horizon=st.integers(0, 90))
+def test_any_per_bucket_summary_gives_a_finite_level_and_never_raises(n, data, q, half_life, horizon):
+    figures = st.lists(FIGURE, min_size=n, max_size=n).map(tuple)
+    days = DaySummary(86400, tuple(86400 * (i + 1) for i in range(n)),
+                      data.draw(st.lists(st.integers(0, 300), min_size=n, max_size=n).map(tuple)),
+                      data.draw(figures), data.draw(figures), {q2: data.draw(figures) for q2 in {q, 99} - {100}})
+    stats = UsageStats(samples=10, expected=10, quantiles={q2: 1.0 for q2 in {q, 99} - {100}}, max=2.0, mean=1.0,
+                       std=0.1, days=days)
+    level = usage_level(stats, q, half_life, horizon)
+    assert math.isfinite(level.value) and level.value >= 0
+    assert level.decided_by in ("window-percentile", "recent-quantile", TREND_END, TREND_HORIZON)

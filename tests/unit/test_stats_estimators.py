@@ -140,7 +140,7 @@ def test_bad_inputs_raise_errors_that_name_the_field():
         recent_quantile(days, 95, 0.0)
     with pytest.raises(ConfigError, match="percentile"):
         recent_quantile(days, 0, 24.0)
-    with pytest.raises(DataSourceError, match="no samples"):
+    with pytest.raises(DataSourceError, match="no bucket with samples"):
         recent_quantile(summary(np.full(2 * DAY // STEP, np.nan)), 95, 24.0)
 
 

@@ -15,8 +15,9 @@ chosen from the container's per-bucket summary (:class:`~finops_operator.models.
         level  = shape x target                                           # "trend-end" / "trend-horizon"
     otherwise: level = recent
 
-Without a per-bucket summary, or for percentile 100 (the max; recency does not lower a peak
-that happened), the level is the window's own percentile ("window-percentile").
+Without a per-bucket summary (or one without a usable bucket), or for percentile 100 (the max;
+recency does not lower a peak that happened), the level is the window's own percentile
+("window-percentile").
 
 The right-sizers then add headroom and apply their own guards (HPA target, OOM bump, limit
 pressure, throttling, rare memory spikes), each of which names itself in ``decided_by`` when it
@@ -30,7 +31,7 @@ import numpy as np
 
 from ..models import UsageStats
 from ..models.usage import DaySummary
-from ..stats.recency import recent_quantile
+from ..stats.recency import recent_quantile, usable
 from ..stats.trend import Trend, trend
 
 # The rules that can decide a request (evidence["decided_by"]); the level's own ...
@@ -81,6 +82,7 @@ def _num(value: float) -> float:
     return float(f"{float(value):.6g}")
 
 
+@np.errstate(invalid="ignore", over="ignore")        # buckets that are not usable() come out NaN
 def relative_days(days: DaySummary) -> DaySummary:
     """Each bucket's figures divided by its own mean: the usage's shape around its daily level.
 
@@ -113,7 +115,7 @@ def end_level(fit: Trend, days: DaySummary, newest: int = END_BUCKETS) -> float:
 def usage_level(stats: UsageStats, percentile: int, half_life_hours: float, horizon_days: float = 0.0) -> Level:
     """The level to size for (see the module docstring); ``horizon_days`` applies to rising trends only."""
     days = stats.days
-    if days is None or percentile >= 100 or not any(n > 0 for n in days.samples):
+    if days is None or percentile >= 100 or not usable(days).any():
         return Level(stats.percentile(percentile), WINDOW_PERCENTILE, f"p{percentile} of the window")
     recent = recent_quantile(days, percentile, half_life_hours)
     fit = trend(days, "mean")
@@ -124,7 +126,7 @@ def usage_level(stats: UsageStats, percentile: int, half_life_hours: float, hori
                   "relative_change": fit.relative_change, "buckets": fit.buckets, "clear": fit.clear}}
     recent_basis = f"p{percentile} of the recency-weighted usage (half-life {half_life_hours:g}h)"
     relative = relative_days(days)
-    if not fit.clear or not any(n > 0 for n in relative.samples):
+    if not fit.clear or not usable(relative).any():
         return Level(recent, RECENT_QUANTILE, recent_basis, inputs)
     shape = recent_quantile(relative, percentile, half_life_hours)
     ahead = horizon_days if fit.slope_per_day > 0 else 0.0

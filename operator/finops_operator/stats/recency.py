@@ -33,18 +33,26 @@ if TYPE_CHECKING:
 _TIE_SPREAD = 1e-12
 
 
+def usable(days: "DaySummary") -> np.ndarray:
+    """Buckets that can be weighed: samples, and a finite mean, max and quantiles."""
+    figures = [days.mean, days.max, *days.quantiles.values()]
+    finite = np.isfinite(np.asarray(figures, dtype=np.float64)).all(axis=0)
+    return (np.asarray(days.samples) > 0) & finite
+
+
 def bucket_weights(days: "DaySummary", half_life_hours: float) -> np.ndarray:
     """Weight of each bucket: samples x 0.5 ** (age / half-life), normalised to sum to 1.
 
     Computed in log space so a short half-life over a long window never underflows to
-    all zeros. Buckets without samples weigh 0.
+    all zeros. Buckets without samples (or with a non-finite figure) weigh 0.
     """
     if not half_life_hours > 0:
         raise ConfigError(f"halfLifeHours must be above 0, got {half_life_hours!r}", field="halfLifeHours")
-    samples = np.asarray(days.samples, dtype=np.float64)
-    if not (samples > 0).any():
-        raise DataSourceError("the usage summary has no samples in any bucket; nothing to weigh",
+    ok = usable(days)
+    if not ok.any():
+        raise DataSourceError("the usage summary has no bucket with samples and finite figures; nothing to weigh",
                               field="days.samples")
+    samples = np.where(ok, np.asarray(days.samples, dtype=np.float64), 0.0)
     ends = np.asarray(days.ends, dtype=np.float64)
     age_hours = (ends[-1] - ends) / 3600.0
     decay = 0.0 if math.isinf(half_life_hours) else math.log(2.0) / half_life_hours
@@ -55,6 +63,7 @@ def bucket_weights(days: "DaySummary", half_life_hours: float) -> np.ndarray:
     return weights / weights.sum()
 
 
+@np.errstate(invalid="ignore", over="ignore")        # rows that are not usable() are computed, then dropped
 def quantile_grid(days: "DaySummary") -> tuple[np.ndarray, np.ndarray]:
     """Each bucket's quantile function: the probability grid U [K] and values X [buckets, K].
 

@@ -51,12 +51,13 @@ def spikes(days: "DaySummary", q: int | None = None) -> Spikes:
     if q not in days.quantiles:
         computed = ", ".join(map(str, sorted(days.quantiles)))
         raise ConfigError(f"percentile {q} is not in the usage summary; computed: {computed}", field="percentile")
-    has = np.asarray(days.samples) > 0
+    figures = np.asarray(days.quantiles[q], dtype=np.float64)
+    has = (np.asarray(days.samples) > 0) & np.isfinite(days.max) & np.isfinite(figures)
     maxes = np.asarray(days.max, dtype=np.float64)[has]
     if not len(maxes):
         return Spikes(False, 0.0, 0.0, q, 0.0, 0.0)
     peak = float(maxes.max())
-    typical = median(np.asarray(days.quantiles[q], dtype=np.float64)[has])
+    typical = median(figures[has])
     share = float((maxes >= NEAR_PEAK * peak).mean())
     ratio = peak / typical if typical > 0 else (float("inf") if peak > 0 else 0.0)
     rare = share <= RARE_SHARE and ratio >= FAR_RATIO
