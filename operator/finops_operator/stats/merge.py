@@ -63,14 +63,15 @@ def merge_replicas(pods: list[PodSeriesStats], *, expected: int, buckets: Bucket
     pods = [p for p in pods if p.samples > 0]
     if not pods:
         return None
-    capped = np.minimum(np.sum([p.bucket_samples for p in pods], axis=0), buckets.expected)
-    samples = min(int(capped.sum()), expected)
+    total = pods[0].bucket_samples if len(pods) == 1 else np.sum(np.vstack([p.bucket_samples for p in pods]), axis=0)
+    capped = np.minimum(total, buckets.expected).tolist()
+    samples = min(sum(capped), expected)
     firsts = [p.first for p in pods if p.first is not None]
     first_seen = datetime.fromtimestamp(min(firsts), tz=timezone.utc) if firsts else None
-    keys = sorted(set.intersection(*(set(p.quantiles) for p in pods)))
+    keys = sorted(pods[0].quantiles if len(pods) == 1 else set.intersection(*(set(p.quantiles) for p in pods)))
     quantiles = {q: max(p.quantiles[q] for p in pods) for q in keys}
     days = DaySummary(
-        bucket_seconds=buckets.seconds, ends=buckets.ends, samples=tuple(capped.tolist()),
+        bucket_seconds=buckets.seconds, ends=buckets.ends, samples=tuple(capped),
         mean=_worst([p.bucket_mean for p in pods]), max=_worst([p.bucket_max for p in pods]),
         quantiles={q: _worst([p.bucket_quantiles[q] for p in pods]) for q in keys if
                    all(q in p.bucket_quantiles for p in pods)})
