@@ -361,12 +361,14 @@ def row_blocks(matrix: np.ndarray, block_rows: int = BLOCK_ROWS) -> Iterator[tup
 def _release(matrix: np.ndarray, start: int, stop: int) -> None:
     """Drop the resident pages of rows [start, stop) of a read-only mapping (re-read on the next access)."""
     mapping = getattr(matrix, "_mmap", None)
-    if mapping is None or stop <= start:
+    if mapping is None or stop <= start or not matrix.flags.c_contiguous:
         return
-    base = int(matrix.offset) % mmap.ALLOCATIONGRANULARITY      # where np.memmap's array starts in the mapping
-    begin = base + start * matrix.strides[0]
+    origin = np.frombuffer(mapping, dtype=np.uint8).ctypes.data       # the mapping's first byte
+    begin = matrix.ctypes.data - origin + start * matrix.strides[0]
+    end = begin + (stop - start) * matrix.strides[0]
     page = begin - begin % mmap.PAGESIZE
-    mapping.madvise(mmap.MADV_DONTNEED, page, base + stop * matrix.strides[0] - page)
+    if 0 <= page and end <= len(mapping):
+        mapping.madvise(mmap.MADV_DONTNEED, page, end - page)
 
 
 def _check_rows(snap: Snapshot, source: str) -> None:
