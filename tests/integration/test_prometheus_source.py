@@ -148,11 +148,13 @@ def test_chunked_window_is_merged_conservatively(prometheus_history, small):
 
 def test_a_percentile_outside_the_standard_ones_lands_in_the_usage_statistics(prometheus_history):
     result = PrometheusSource(prometheus_history.url).collect(Scope(namespaces="small"), prometheus_history.window(),
-                                                              cpu_percentile=97)
+                                                              cpu_percentile=97, memory_percentile=73)
     ref = key("StatefulSet", "small", "db", "postgres")
     sim = prometheus_history.container("small", "db-0", "postgres")
     want = np.percentile(rate_truth(sim.cpu, 2)[~np.isnan(rate_truth(sim.cpu, 2))], 97)
     assert result.usage[ref].cpu.percentile(97) == pytest.approx(want, rel=CPU_TOL)
+    memory = sim.memory[~np.isnan(sim.memory)]
+    assert result.usage[ref].memory.percentile(73) == pytest.approx(float(np.percentile(memory, 73)), rel=1e-9)
 
 
 def test_scope_without_data_is_an_error_not_empty_usage(prometheus_history):
