@@ -37,7 +37,7 @@ from ..units import format_cpu, round_up
 from .base import Grouping, Skip, register
 from .sizing import (RightsizingDetector, RightsizingSettings, Subject, base_evidence, confidence, cpu_risk,
                      policy_limit, sizing_notes, value_change)
-from .usage_level import HPA_TARGET, THROTTLING, UNDER_REQUESTED, Sizing, usage_level
+from .usage_level import HPA_TARGET, THROTTLING, UNDER_REQUESTED, Sizing
 
 
 class CpuSettings(RightsizingSettings):
@@ -96,9 +96,9 @@ class CpuRightsizing(RightsizingDetector):
         cfg = self.config
         stats, hpa = subject.stats, subject.workload.hpa
         headroom = 1 + cfg.headroom_percent / 100
-        level = usage_level(stats, cfg.percentile, cfg.half_life_hours, cfg.growth_horizon_days)
+        level = subject.level
         value = level.value * headroom
-        sizing = Sizing(level.decided_by, f"{level.basis} x (1 + {cfg.headroom_percent}%)", level.inputs)
+        sizing = Sizing(level.decided_by, f"{level.basis} x (1 + {cfg.headroom_percent}%)", dict(level.inputs))
         reasons: list[str] = []
         if hpa is not None and hpa.target_cpu_utilization:
             value = stats.mean / (hpa.target_cpu_utilization / 100)

@@ -42,12 +42,11 @@ from pydantic import Field
 from ..models import Finding, FindingType
 from ..pricing.allocation import Rates, memory_monthly_cost
 from ..settings_base import LimitPolicy, Percentile
-from ..stats.spikes import spikes
 from ..units import MI, format_memory, human_bytes, round_up
 from .base import Grouping, Skip, register
 from .sizing import (RightsizingDetector, RightsizingSettings, Subject, base_evidence, confidence, is_guaranteed,
                      memory_risk, policy_limit, sizing_notes, value_change)
-from .usage_level import HPA_TARGET, LIMIT_PRESSURE, OOM_BUMP, RARE_SPIKES, Sizing, usage_level
+from .usage_level import HPA_TARGET, LIMIT_PRESSURE, OOM_BUMP, RARE_SPIKES, Sizing
 
 
 class SpikePolicy(str, Enum):
@@ -146,12 +145,11 @@ class MemoryRightsizing(RightsizingDetector):
         """The request before rounding and guards: level x headroom, the rare-spike peak, the HPA target."""
         cfg = self.config
         stats, hpa = subject.stats, subject.workload.hpa
-        level = usage_level(stats, cfg.percentile, cfg.half_life_hours, cfg.growth_horizon_days)
+        level = subject.level
         value = level.value * (1 + cfg.headroom_percent / 100)
-        sizing = Sizing(level.decided_by, f"{level.basis} x (1 + {cfg.headroom_percent}%)", level.inputs)
-        days = stats.days
-        if days is not None and cfg.percentile in days.quantiles:
-            verdict = spikes(days, cfg.percentile)
+        sizing = Sizing(level.decided_by, f"{level.basis} x (1 + {cfg.headroom_percent}%)", dict(level.inputs))
+        verdict = level.spikes
+        if verdict is not None:
             sizing.inputs["spikes"] = {"rare": verdict.rare, "near_peak_share": verdict.near_peak_share,
                                        "peak_ratio": round(verdict.peak_ratio, 4), "typical": verdict.typical}
             if verdict.rare and cfg.spike_policy == SpikePolicy.PEAK and stats.max > value:

@@ -54,6 +54,7 @@ from ..safeio import SOURCE_HINT_KEY
 from ..settings_base import LimitPolicy, SettingsModel, TimeWindow
 from ..units import parse_cpu, parse_memory
 from .base import Detector, DetectorResult, Skip
+from .usage_level import Level, usage_level, usage_levels
 
 if TYPE_CHECKING:
     from ..ledger import Opportunity
@@ -97,6 +98,7 @@ class Subject:
     replicas: int
     replicas_basis: str
     limit_policy: LimitPolicy
+    level: Level                 # the usage level to size for (computed for every container in one pass)
 
 
 def clip(value: float) -> float:
@@ -298,10 +300,19 @@ class RightsizingDetector(Detector):
     def evaluate(self, subject: Subject, rates: Rates) -> Finding | Skip:
         """A finding for one judgeable container, or a Skip saying why not."""
 
+    def levels(self, state: ClusterState) -> dict[ContainerKey, Level]:
+        """The usage level of every container with this resource's usage, in one vectorised pass."""
+        cfg = self.config
+        keyed = [(key, stats) for key, usage in state.usage.items() if (stats := self.stats_of(usage)) is not None]
+        levels = usage_levels([stats for _, stats in keyed], cfg.percentile, cfg.half_life_hours,
+                              cfg.growth_horizon_days, with_spikes=self.resource == "memory")
+        return {key: level for (key, _), level in zip(keyed, levels)}
+
     def run(self, state: ClusterState) -> DetectorResult:
         result = DetectorResult()
         rates = self.rates or cluster_rates(state, self.prices)
         cfg = self.config
+        self._levels = self.levels(state)
         for workload in state.workloads:
             policy = limit_policy_of(workload, cfg.limit_policy)
             replicas, basis = replicas_of(workload)
@@ -332,7 +343,9 @@ class RightsizingDetector(Detector):
         problem = data_problem(stats, hours, cfg.min_coverage_percent, cfg.min_history_hours)
         if problem:
             return self.skip(key, problem)
-        subject = Subject(workload, container, key, usage, stats, hours, replicas, basis, policy)
+        level = self._levels.get(key) or usage_level(stats, cfg.percentile, cfg.half_life_hours,
+                                                     cfg.growth_horizon_days, with_spikes=self.resource == "memory")
+        subject = Subject(workload, container, key, usage, stats, hours, replicas, basis, policy, level)
         return self.evaluate(subject, rates)
 
     def finding(self, subject: Subject, *, title: str, changes: list[Change], savings: float, conf: float,

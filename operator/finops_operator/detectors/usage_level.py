@@ -25,14 +25,16 @@ changes the number.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..models import UsageStats
-from ..models.usage import DaySummary
-from ..stats.recency import recent_quantile, usable
-from ..stats.trend import Trend, trend
+from ..stats.bucketarrays import BucketArrays, group_key
+from ..stats.recency import recent_quantiles
+from ..stats.spikes import Spikes, spikes_of
+from ..stats.trend import Trend, Trends, trends
 
 # The rules that can decide a request (evidence["decided_by"]); the level's own ...
 WINDOW_PERCENTILE = "window-percentile"
@@ -58,6 +60,7 @@ class Level:
     decided_by: str                 # one of the rule names above
     basis: str                      # the formula in words, for evidence["formula"]
     inputs: dict[str, object] = field(default_factory=dict)    # plain numbers for the evidence
+    spikes: Spikes | None = None    # the rare-spike verdict, when asked for and the percentile is in the buckets
 
 
 @dataclass(slots=True)
@@ -82,59 +85,89 @@ def _num(value: float) -> float:
     return float(f"{float(value):.6g}")
 
 
-@np.errstate(invalid="ignore", over="ignore")        # buckets that are not usable() come out NaN
-def relative_days(days: DaySummary) -> DaySummary:
-    """Each bucket's figures divided by its own mean: the usage's shape around its daily level.
-
-    Buckets without samples or with a zero mean carry no weight (0 samples).
-    """
-    mean = np.asarray(days.mean, dtype=np.float64)
-    ok = (np.asarray(days.samples) > 0) & np.isfinite(mean) & (mean > 0)
-    scale = np.where(ok, mean, 1.0)
-
-    def rel(values) -> tuple[float, ...]:
-        return tuple(np.where(ok, np.asarray(values, dtype=np.float64) / scale, np.nan).tolist())
-
-    return DaySummary(days.bucket_seconds, days.ends, tuple(np.where(ok, days.samples, 0).tolist()),
-                      rel(days.mean), rel(days.max), {q: rel(values) for q, values in days.quantiles.items()})
-
-
-def end_level(fit: Trend, days: DaySummary, newest: int = END_BUCKETS) -> float:
-    """The fitted mean level at the window end, kept within [min, max] of the newest buckets' means.
+def end_levels(fits: Trends, arrays: BucketArrays, newest: int = END_BUCKETS) -> np.ndarray:
+    """The fitted mean level at the window end, kept within [min, max] of the newest usable buckets' means.
 
     After a step the level is the new one, not a line drawn through the step; on a straight
     trend the clamp moves the end by at most half a bucket of slope.
     """
-    means = np.asarray(days.mean, dtype=np.float64)[np.asarray(days.samples) > 0][-newest:]
-    means = means[np.isfinite(means)]
-    if not len(means):
-        return fit.end_value
-    return float(np.clip(fit.end_value, means.min(), means.max()))
+    usable = arrays.usable
+    from_end = np.cumsum(usable[:, ::-1], axis=1)[:, ::-1]          # usable buckets from here to the end
+    newest_mask = usable & (from_end <= newest)
+    lo = np.where(newest_mask, arrays.mean, np.inf).min(axis=1)
+    hi = np.where(newest_mask, arrays.mean, -np.inf).max(axis=1)
+    return np.where(newest_mask.any(axis=1), np.clip(fits.end_value, lo, hi), fits.end_value)
 
 
-def usage_level(stats: UsageStats, percentile: int, half_life_hours: float, horizon_days: float = 0.0) -> Level:
-    """The level to size for (see the module docstring); ``horizon_days`` applies to rising trends only."""
-    days = stats.days
-    if days is None or percentile >= 100 or not usable(days).any():
-        return Level(stats.percentile(percentile), WINDOW_PERCENTILE, f"p{percentile} of the window")
-    recent = recent_quantile(days, percentile, half_life_hours)
-    fit = trend(days, "mean")
+def _window_level(stats: UsageStats, percentile: int) -> Level:
+    return Level(stats.percentile(percentile), WINDOW_PERCENTILE, f"p{percentile} of the window")
+
+
+def usage_levels(all_stats: Sequence[UsageStats], percentile: int, half_life_hours: float,
+                 horizon_days: float = 0.0, with_spikes: bool = False) -> list[Level]:
+    """The level of every summary (see the module docstring), computed in one pass per bucket grid.
+
+    ``horizon_days`` applies to rising trends only; ``with_spikes`` adds the rare-spike verdict.
+    """
+    levels: list[Level | None] = [None] * len(all_stats)
+    groups: dict[tuple, list[int]] = {}
+    for i, stats in enumerate(all_stats):
+        if stats.days is None or percentile >= 100:
+            levels[i] = _window_level(stats, percentile)
+        else:
+            groups.setdefault(group_key(stats.days), []).append(i)
+    for members in groups.values():
+        arrays = BucketArrays.of([all_stats[i].days for i in members])
+        for i, level in zip(members, _group_levels(arrays, [all_stats[i] for i in members], percentile,
+                                                   half_life_hours, horizon_days, with_spikes)):
+            levels[i] = level
+    return levels        # type: ignore[return-value]
+
+
+def _group_levels(arrays: BucketArrays, members: list[UsageStats], percentile: int, half_life_hours: float,
+                  horizon_days: float, with_spikes: bool) -> list[Level]:
+    recent = recent_quantiles(arrays, percentile, half_life_hours)
+    fits = trends(arrays, "mean")
+    clear = fits.clear & np.isfinite(recent)
+    shape = np.full(arrays.rows, np.nan)
+    if clear.any():
+        rows = np.flatnonzero(clear)
+        shape[rows] = recent_quantiles(arrays.relative().take(rows), percentile, half_life_hours)
+    ahead = np.where(fits.slope_per_day > 0, float(horizon_days), 0.0)
+    target = np.maximum(0.0, end_levels(fits, arrays) + fits.slope_per_day * ahead)
+    verdicts = spikes_of(arrays, percentile) if with_spikes and percentile in arrays.quantiles else None
+    out = []
+    for row, stats in enumerate(members):
+        verdict = verdicts[row] if verdicts is not None else None
+        if not np.isfinite(recent[row]):
+            out.append(_window_level(stats, percentile))
+            continue
+        out.append(_level(stats, percentile, half_life_hours, float(recent[row]), fits.row(row),
+                          float(shape[row]), float(ahead[row]), float(target[row]), verdict))
+    return out
+
+
+def _level(stats: UsageStats, percentile: int, half_life_hours: float, recent: float, fit: Trend, shape: float,
+           ahead: float, target: float, verdict: Spikes | None) -> Level:
     inputs: dict[str, object] = {
         "recent_quantile": _num(recent), "half_life_hours": half_life_hours,
         "window_percentile": _num(stats.percentile(percentile)),
         "trend": {"slope_per_day": _num(fit.slope_per_day), "end_value": _num(fit.end_value), "r2": fit.r2,
                   "relative_change": fit.relative_change, "buckets": fit.buckets, "clear": fit.clear}}
     recent_basis = f"p{percentile} of the recency-weighted usage (half-life {half_life_hours:g}h)"
-    relative = relative_days(days)
-    if not fit.clear or not usable(relative).any():
-        return Level(recent, RECENT_QUANTILE, recent_basis, inputs)
-    shape = recent_quantile(relative, percentile, half_life_hours)
-    ahead = horizon_days if fit.slope_per_day > 0 else 0.0
-    target = max(0.0, end_level(fit, days) + fit.slope_per_day * ahead)
+    if not fit.clear or not np.isfinite(shape):
+        return Level(recent, RECENT_QUANTILE, recent_basis, inputs, verdict)
     inputs.update({"relative_quantile": _num(shape), "trend_target": _num(target), "horizon_days": ahead})
     shape_basis = (f"p{percentile} of the recency-weighted usage relative to its daily mean "
                    f"(half-life {half_life_hours:g}h)")
     if ahead > 0:
         return Level(shape * target, TREND_HORIZON,
-                     f"{shape_basis} x the trend's level {ahead:g} days after the window", inputs)
-    return Level(shape * target, TREND_END, f"{shape_basis} x the trend's level at the window end", inputs)
+                     f"{shape_basis} x the trend's level {ahead:g} days after the window", inputs, verdict)
+    return Level(shape * target, TREND_END, f"{shape_basis} x the trend's level at the window end", inputs,
+                 verdict)
+
+
+def usage_level(stats: UsageStats, percentile: int, half_life_hours: float, horizon_days: float = 0.0,
+                with_spikes: bool = False) -> Level:
+    """:func:`usage_levels` for one summary."""
+    return usage_levels([stats], percentile, half_life_hours, horizon_days, with_spikes)[0]

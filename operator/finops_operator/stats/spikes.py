@@ -15,13 +15,14 @@ The figures behind the verdict are kept so the evidence can show them.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ConfigError
-from .trend import median
+from .bucketarrays import BucketArrays
 
 if TYPE_CHECKING:
     from ..models.usage import DaySummary
@@ -41,6 +42,30 @@ class Spikes:
     peak_ratio: float           # peak / typical (inf when typical is 0 and the peak is not)
 
 
+def spikes_of(arrays: BucketArrays, q: int) -> list[Spikes]:
+    """The rare-spike verdict of every row (``q`` must be one of the arrays' quantiles)."""
+    usable = arrays.usable
+    maxes = np.where(usable, arrays.max, np.nan)
+    figures = np.where(usable, arrays.quantiles[q], np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)           # rows without a usable bucket: NaN, below
+        peak = np.nanmax(maxes, axis=1)
+        typical = np.nanmedian(figures, axis=1)
+    count = usable.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(count > 0, (maxes >= NEAR_PEAK * peak[:, None]).sum(axis=1) / np.maximum(count, 1), 0.0)
+        ratio = np.where(typical > 0, peak / typical, np.where(peak > 0, np.inf, 0.0))
+    out = []
+    for row in range(arrays.rows):
+        if count[row] == 0:
+            out.append(Spikes(False, 0.0, 0.0, q, 0.0, 0.0))
+            continue
+        rare = bool(share[row] <= RARE_SHARE and ratio[row] >= FAR_RATIO)
+        out.append(Spikes(rare, float(peak[row]), float(typical[row]), q, round(float(share[row]), 6),
+                          float(ratio[row])))
+    return out
+
+
 def spikes(days: "DaySummary", q: int | None = None) -> Spikes:
     """The rare-spike verdict for ``days`` (see the module docstring)."""
     if q is None:
@@ -51,14 +76,4 @@ def spikes(days: "DaySummary", q: int | None = None) -> Spikes:
     if q not in days.quantiles:
         computed = ", ".join(map(str, sorted(days.quantiles)))
         raise ConfigError(f"percentile {q} is not in the usage summary; computed: {computed}", field="percentile")
-    figures = np.asarray(days.quantiles[q], dtype=np.float64)
-    has = (np.asarray(days.samples) > 0) & np.isfinite(days.max) & np.isfinite(figures)
-    maxes = np.asarray(days.max, dtype=np.float64)[has]
-    if not len(maxes):
-        return Spikes(False, 0.0, 0.0, q, 0.0, 0.0)
-    peak = float(maxes.max())
-    typical = median(figures[has])
-    share = float((maxes >= NEAR_PEAK * peak).mean())
-    ratio = peak / typical if typical > 0 else (float("inf") if peak > 0 else 0.0)
-    rare = share <= RARE_SHARE and ratio >= FAR_RATIO
-    return Spikes(rare, peak, typical, q, round(share, 6), ratio)
+    return spikes_of(BucketArrays.of([days]), q)[0]

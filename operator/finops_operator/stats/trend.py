@@ -1,6 +1,6 @@
 """A robust linear trend through a usage series' per-bucket statistic. Pure, no I/O.
 
-The fit is Theil-Sen over the buckets that have samples (x = bucket end in days,
+The fit is Theil-Sen over the usable buckets (:mod:`.bucketarrays`; x = bucket end in days,
 y = the bucket's ``stat``): the slope is the median of all pairwise slopes, the
 intercept the median of ``y - slope x``, so one odd bucket (a burst, a restart) does
 not tilt it. ``end_value`` is the fitted line at the window end (the newest bucket's
@@ -16,18 +16,22 @@ A trend is **clear** when all of:
 * the fitted change over the buckets' span is at least :data:`MIN_RELATIVE_CHANGE` of the
   median level (``|slope| x span / median(y) >= 0.2``): a real drift, not noise around a level.
 
+:func:`trends` fits many series at once; :func:`trend` one summary.
+
 Daily buckets make a day cycle invisible (every day has the same mean), so only a
 level that moves from day to day counts.
 """
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ConfigError
+from .bucketarrays import BucketArrays
 
 if TYPE_CHECKING:
     from ..models.usage import DaySummary
@@ -80,34 +84,61 @@ def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.triu_indices(n, k=1)
 
 
-def theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Slope and intercept of the Theil-Sen line (median pairwise slope, median residual)."""
+@dataclass(frozen=True, slots=True)
+class Trends:
+    """:class:`Trend` figures of many series: arrays [rows]."""
+
+    stat: str
+    slope_per_day: np.ndarray
+    end_value: np.ndarray
+    r2: np.ndarray
+    relative_change: np.ndarray
+    buckets: np.ndarray
+    clear: np.ndarray
+
+    def row(self, i: int) -> Trend:
+        return Trend(self.stat, float(self.slope_per_day[i]), float(self.end_value[i]), round(float(self.r2[i]), 6),
+                     round(float(self.relative_change[i]), 6), int(self.buckets[i]), bool(self.clear[i]))
+
+
+def _nanmedian(values: np.ndarray) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)         # all-NaN rows give NaN, handled by the caller
+        return np.nanmedian(values, axis=1)
+
+
+def _mad(values: np.ndarray) -> np.ndarray:
+    """Median absolute deviation from the median, per row (NaN ignored)."""
+    return _nanmedian(np.abs(values - _nanmedian(values)[:, None]))
+
+
+def trends(arrays: BucketArrays, stat: str = "mean") -> Trends:
+    """The Theil-Sen trend of ``stat`` per bucket for every row (see the module docstring)."""
+    y = arrays.mean if stat == "mean" else arrays.max if stat == "max" else arrays.quantiles[int(stat[1:])]
+    y = np.where(arrays.usable, y, np.nan)
+    x = (arrays.ends.astype(np.float64) - float(arrays.ends[-1])) / DAY          # x <= 0; the window end is 0
+    valid = np.isfinite(y)
+    n = valid.sum(axis=1)
     i, j = _pairs(len(x))
-    dx = x[j] - x[i]
-    keep = dx != 0
-    slope = median((y[j] - y[i])[keep] / dx[keep]) if keep.any() else 0.0
-    return slope, median(y - slope * x)
-
-
-def mad(values: np.ndarray) -> float:
-    """Median absolute deviation from the median."""
-    return median(np.abs(values - median(values)))
+    slope = np.nan_to_num(_nanmedian((y[:, j] - y[:, i]) / (x[j] - x[i])))
+    intercept = _nanmedian(y - slope[:, None] * x)
+    spread = _mad(y)
+    fitted_spread = _mad(y - (intercept[:, None] + slope[:, None] * x))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        r2 = np.where(spread > 0, np.clip(1.0 - (fitted_spread / spread) ** 2, 0.0, None), 0.0)
+        level = _nanmedian(np.abs(y))
+        span = np.where(valid, x, -np.inf).max(axis=1) - np.where(valid, x, np.inf).min(axis=1)
+        relative = np.where(level > 0, np.abs(slope) * span / level, 0.0)
+    last = np.take_along_axis(y, (len(x) - 1 - np.argmax(valid[:, ::-1], axis=1))[:, None], axis=1)[:, 0]
+    few = n < 2
+    slope = np.where(few, 0.0, slope)
+    end = np.where(few, np.nan_to_num(last), np.maximum(0.0, np.nan_to_num(intercept)))
+    r2, relative = np.where(few, 0.0, np.nan_to_num(r2)), np.where(few, 0.0, np.nan_to_num(relative))
+    clear = (n >= MIN_BUCKETS) & (r2 >= MIN_R2) & (relative >= MIN_RELATIVE_CHANGE)
+    return Trends(stat, slope, end, r2, relative, n, clear)
 
 
 def trend(days: "DaySummary", stat: str = "mean") -> Trend:
     """The Theil-Sen trend of ``stat`` per bucket (see the module docstring for "clear")."""
-    values = np.asarray(series_of(days, stat), dtype=np.float64)
-    ends = np.asarray(days.ends, dtype=np.float64)
-    has = (np.asarray(days.samples) > 0) & np.isfinite(values)
-    x, y = (ends[has] - ends[-1]) / DAY, values[has]          # x <= 0; the window end is x = 0
-    if len(x) < 2:
-        level = float(y[-1]) if len(y) else 0.0
-        return Trend(stat, 0.0, level, 0.0, 0.0, len(x), False)
-    slope, intercept = theil_sen(x, y)
-    residual = y - (intercept + slope * x)
-    spread = mad(y)
-    r2 = 0.0 if spread <= 0 else max(0.0, 1.0 - (mad(residual) / spread) ** 2)
-    level = median(np.abs(y))
-    relative = 0.0 if level <= 0 else abs(slope) * float(x[-1] - x[0]) / level
-    clear = len(x) >= MIN_BUCKETS and r2 >= MIN_R2 and relative >= MIN_RELATIVE_CHANGE
-    return Trend(stat, slope, max(0.0, intercept), round(r2, 6), round(relative, 6), len(x), clear)
+    series_of(days, stat)                                       # a statistic the summary holds, or ConfigError
+    return trends(BucketArrays.of([days]), stat).row(0)
