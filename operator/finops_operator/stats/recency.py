@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 #: Relative spread given to a bucket whose figures are all equal (a flat series), so its CDF is invertible.
 _TIE_SPREAD = 1e-9
 #: Elements of the [rows, buckets, candidates, points] comparison per chunk (bounded memory).
-_CHUNK_ELEMENTS = 1 << 21
+_CHUNK_ELEMENTS = 1 << 18
 
 
 def usable(days: "DaySummary") -> np.ndarray:
