@@ -223,6 +223,37 @@ def test_the_matrices_are_memory_mapped_read_only_and_stream_in_row_blocks(tmp_p
         assert np.array_equal(joined, getattr(snapshot, name), equal_nan=True)
 
 
+@pytest.mark.parametrize("cut", [0.3, 0.6, 0.95])
+def test_a_truncated_stored_file_is_a_snapshot_error_not_a_crash(tmp_path, snapshot, cut):
+    path = save_snapshot(tmp_path / "s.npz", snapshot)
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * cut)])
+    assert load_error(path).source == str(path)
+
+
+def _tamper_cpu_header(path, snapshot, replace) -> None:
+    data = bytearray(path.read_bytes())
+    header = data.index(b"{'descr'", data.index(b"cpu.npy"))      # the cpu member's .npy header
+    shape = f"({len(snapshot.keys)}, {snapshot.timestamps.size})".encode()
+    at = data.index(shape, header)
+    data[at:at + len(shape)] = replace(shape)
+    path.write_bytes(bytes(data))
+
+
+def test_a_stored_member_claiming_more_than_it_holds_is_refused(tmp_path, snapshot):
+    path = save_snapshot(tmp_path / "s.npz", snapshot)
+    rows = str(len(snapshot.keys))
+    _tamper_cpu_header(path, snapshot, lambda shape: shape.replace(rows.encode(), b"9" * len(rows), 1))
+    err = load_error(path)
+    assert err.field == "cpu" and "header claims" in err.message
+
+
+def test_a_garbled_array_header_is_a_snapshot_error(tmp_path, snapshot):
+    path = save_snapshot(tmp_path / "s.npz", snapshot)
+    _tamper_cpu_header(path, snapshot, lambda shape: b"(" * len(shape))     # unbalanced: numpy's tokenizer fails
+    assert "not a finops snapshot" in load_error(path).message
+
+
 @pytest.mark.parametrize("compressed", [True, False])
 def test_deflated_and_stored_files_read_the_same(tmp_path, snapshot, compressed):
     write_raw(tmp_path / "s.npz", snapshot, compressed=compressed)
