@@ -223,6 +223,35 @@ def test_the_matrices_are_memory_mapped_read_only_and_stream_in_row_blocks(tmp_p
         assert np.array_equal(joined, getattr(snapshot, name), equal_nan=True)
 
 
+def _rss_file_kib() -> int:
+    """Resident file-backed pages of this process (mapped snapshot pages count here), KiB."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("RssFile:"))
+
+
+def test_a_full_pass_over_a_mapped_matrix_keeps_one_block_resident(tmp_path):
+    from datetime import datetime, timezone
+
+    from finops_operator.models import ClusterState, Container, Window, Workload
+    rows, points, step = 2048, 4032, 300                   # 33 MB of float32 per matrix
+    start = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    ts = int(start.timestamp()) + step * np.arange(points, dtype=np.int64)
+    ref = WorkloadRef("Deployment", "ns", "app")
+    keys = [ContainerKey(ref, f"c{i}") for i in range(rows)]
+    window = Window(start, datetime.fromtimestamp(int(ts[-1]), timezone.utc), step)
+    state = ClusterState("c", "r", window, [Workload(ref, 1, [Container(k.container) for k in keys])])
+    matrix = np.random.default_rng(1).random((rows, points), dtype=np.float32)
+    path = save_snapshot(tmp_path / "big.npz", Snapshot(state, keys, ts, matrix, matrix, np.zeros(rows, np.float32)))
+    del matrix
+    before = _rss_file_kib()
+    loaded = load_snapshot(path)                           # validation streams both matrices
+    peak, total = _rss_file_kib() - before, 0.0
+    for _, block in loaded.row_blocks("cpu", 256):         # 4 MB blocks
+        total += float(block.sum(dtype=np.float64))
+        peak = max(peak, _rss_file_kib() - before)
+    assert total > 0 and peak < 12 * 1024, f"{peak} KiB of the mapped matrices stayed resident"
+
+
 @pytest.mark.parametrize("cut", [0.3, 0.6, 0.95])
 def test_a_truncated_stored_file_is_a_snapshot_error_not_a_crash(tmp_path, snapshot, cut):
     path = save_snapshot(tmp_path / "s.npz", snapshot)
