@@ -33,6 +33,18 @@ def test_bucket_length(span, step, want):
     assert bucket_seconds(Window(start, start + span, step)) == want
 
 
+@settings(max_examples=200, deadline=None)
+@given(step=st.sampled_from([15, 30, 60, 300, 900, 3600]), span=st.integers(1, 40 * 86_400))
+def test_bucket_length_is_a_day_from_two_days_else_a_step_multiple_with_four_buckets(step, span):
+    start = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    seconds = bucket_seconds(Window(start, start + timedelta(seconds=span), step))
+    if span >= 2 * 86_400:
+        assert seconds == 86_400
+    else:
+        assert seconds % step == 0 and seconds >= step
+        assert span // seconds >= 4 or seconds == step
+
+
 def test_buckets_are_end_aligned_and_the_oldest_takes_the_window_start():
     ts = timestamps(2 * 288 + 1, 300)                          # two whole days, both ends counted
     g = grid(ts, int(ts[-1]), 86_400)

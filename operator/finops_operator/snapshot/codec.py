@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 import types
 import typing
 from datetime import datetime, timezone
@@ -150,6 +151,8 @@ def _fast(tp: Any) -> Callable[[Any], Any]:
         return lambda v: float(v) if type(v) in (int, float) and 0 <= v <= MAX_NUMBER else _raise()
     if tp is int:
         return lambda v: v if type(v) is int and 0 <= v <= MAX_NUMBER else _raise()
+    if tp is str:     # one object per distinct text: node names, namespaces and labels repeat on every pod
+        return lambda v: sys.intern(v) if type(v) is str else _raise()
     return lambda v: v if type(v) is tp else _raise()
 
 

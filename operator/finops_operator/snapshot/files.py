@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import tokenize
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,8 @@ def load_snapshot(path: str | os.PathLike) -> Snapshot:
     try:
         with open(path, "rb") as handle, zipfile.ZipFile(handle) as archive:
             arrays = _read_members(archive, source, handle)
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, SyntaxError,
+            tokenize.TokenError) as exc:     # numpy parses .npy headers with tokenize and literal_eval
         raise SnapshotError(f"not a finops snapshot (.npz written by save_snapshot): {exc}", source=source) from None
     try:
         meta = json.loads(arrays.pop("meta").tobytes().decode("utf-8"))
