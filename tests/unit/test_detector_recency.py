@@ -80,7 +80,7 @@ def test_steady_usage_is_sized_from_the_recent_quantile(builder):
     inputs = f.evidence["sizing_inputs"]
     assert inputs["recent_quantile"] == pytest.approx(np.percentile(values, 90), rel=0.02)
     assert after(f, "resources.requests.cpu") == pytest.approx(np.percentile(values, 90) * 1.05, abs=0.011)
-    assert inputs["trend"]["clear"] is False and inputs["half_life_hours"] == 72
+    assert inputs["trend_clear"] is False and inputs["half_life_hours"] == 72
 
 
 def test_recent_week_weighs_more_than_the_old_one(builder):
@@ -104,8 +104,8 @@ def test_a_clear_decline_is_followed_to_the_end_of_the_window(builder):
     values = noisy(ramp(1.0, 0.4))
     f = cpu_finding(builder, values)
     assert f.evidence["decided_by"] == TREND_END
-    trend = f.evidence["sizing_inputs"]["trend"]
-    assert trend["clear"] and trend["slope_per_day"] == pytest.approx(-0.6 / 14, rel=0.1)
+    inputs = f.evidence["sizing_inputs"]
+    assert inputs["trend_clear"] and inputs["trend_slope_per_day"] == pytest.approx(-0.6 / 14, rel=0.1)
     request = after(f, "resources.requests.cpu")
     # the end level's p90 + 5% (0.447), a little more for the decline within the last day
     assert 0.44 <= request <= 0.5
@@ -131,7 +131,7 @@ def test_rare_memory_spikes_keep_the_request_at_the_peak(builder):
     limits = {"memory": "8Gi", "memory_limit": "16Gi"}                        # not Guaranteed: request < limit
     f = memory_finding(builder, values, **limits)
     assert f.evidence["decided_by"] == "observed-peak-rare-spikes"
-    assert f.evidence["sizing_inputs"]["spikes"]["rare"] is True
+    assert f.evidence["sizing_inputs"]["spikes_rare"] is True
     assert after(f, "resources.requests.memory") >= 3 * GIB
     pct = memory_finding(fresh(), values, policy(memory={"spikePolicy": "Percentile"}), **limits)
     assert pct.evidence["decided_by"] == "recent-quantile" and pct.evidence["spike_policy"] == "Percentile"

@@ -46,7 +46,7 @@ from ..units import MI, format_memory, human_bytes, round_up
 from .base import Grouping, Skip, register
 from .sizing import (RightsizingDetector, RightsizingSettings, Subject, base_evidence, confidence, is_guaranteed,
                      memory_risk, policy_limit, sizing_notes, value_change)
-from .usage_level import HPA_TARGET, LIMIT_PRESSURE, OOM_BUMP, RARE_SPIKES, Sizing
+from .usage_level import HPA_TARGET, LIMIT_PRESSURE, OOM_BUMP, RARE_SPIKES, Sizing, num
 
 
 class SpikePolicy(str, Enum):
@@ -150,8 +150,9 @@ class MemoryRightsizing(RightsizingDetector):
         sizing = Sizing(level.decided_by, f"{level.basis} x (1 + {cfg.headroom_percent}%)", dict(level.inputs))
         verdict = level.spikes
         if verdict is not None:
-            sizing.inputs["spikes"] = {"rare": verdict.rare, "near_peak_share": verdict.near_peak_share,
-                                       "peak_ratio": round(verdict.peak_ratio, 4), "typical": verdict.typical}
+            sizing.inputs.update({"spikes_rare": verdict.rare, "spikes_near_peak_share": verdict.near_peak_share,
+                                  "spikes_peak_ratio": round(verdict.peak_ratio, 4),
+                                  "spikes_typical": num(verdict.typical)})
             if verdict.rare and cfg.spike_policy == SpikePolicy.PEAK and stats.max > value:
                 value = stats.max
                 sizing.decide(RARE_SPIKES, f"observed peak {human_bytes(stats.max)}: the peaks are rare spikes "

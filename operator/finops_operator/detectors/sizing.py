@@ -312,13 +312,14 @@ class RightsizingDetector(Detector):
         result = DetectorResult()
         rates = self.rates or cluster_rates(state, self.prices)
         cfg = self.config
-        self._levels = self.levels(state)
+        levels = self.levels(state)
         for workload in state.workloads:
             policy = limit_policy_of(workload, cfg.limit_policy)
             replicas, basis = replicas_of(workload)
             for container in workload.containers:
                 key = ContainerKey(workload.ref, container.name)
-                outcome = self._judge(state, workload, container, key, policy, replicas, basis, rates, cfg)
+                outcome = self._judge(state, workload, container, key, policy, replicas, basis, rates, cfg,
+                                      levels.pop(key, None))
                 if isinstance(outcome, Skip):
                     result.skipped.append(outcome)
                 else:
@@ -327,7 +328,8 @@ class RightsizingDetector(Detector):
         return result
 
     def _judge(self, state: ClusterState, workload: Workload, container: Container, key: ContainerKey,
-               policy: LimitPolicy | str, replicas: int, basis: str, rates: Rates, cfg) -> Finding | Skip:
+               policy: LimitPolicy | str, replicas: int, basis: str, rates: Rates, cfg,
+               level: Level | None) -> Finding | Skip:
         if container.role == ContainerRole.INIT:
             return self.skip(key, "init container: runs to completion before the app starts and only "
                                   "matters for scheduling; not right-sized")
@@ -343,8 +345,8 @@ class RightsizingDetector(Detector):
         problem = data_problem(stats, hours, cfg.min_coverage_percent, cfg.min_history_hours)
         if problem:
             return self.skip(key, problem)
-        level = self._levels.get(key) or usage_level(stats, cfg.percentile, cfg.half_life_hours,
-                                                     cfg.growth_horizon_days, with_spikes=self.resource == "memory")
+        level = level or usage_level(stats, cfg.percentile, cfg.half_life_hours, cfg.growth_horizon_days,
+                                     with_spikes=self.resource == "memory")
         subject = Subject(workload, container, key, usage, stats, hours, replicas, basis, policy, level)
         return self.evaluate(subject, rates)
 

@@ -25,6 +25,7 @@ changes the number.
 """
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -78,10 +79,11 @@ class Sizing:
             self.formula = formula
 
     def evidence(self) -> dict[str, object]:
-        return {"decided_by": self.decided_by, "formula": self.formula, "sizing_inputs": self.inputs}
+        """Plain types for the finding; the formula text is interned (thousands of findings share a few)."""
+        return {"decided_by": self.decided_by, "formula": sys.intern(self.formula), "sizing_inputs": self.inputs}
 
 
-def _num(value: float) -> float:
+def num(value: float) -> float:
     return float(f"{float(value):.6g}")
 
 
@@ -150,14 +152,14 @@ def _group_levels(arrays: BucketArrays, members: list[UsageStats], percentile: i
 def _level(stats: UsageStats, percentile: int, half_life_hours: float, recent: float, fit: Trend, shape: float,
            ahead: float, target: float, verdict: Spikes | None) -> Level:
     inputs: dict[str, object] = {
-        "recent_quantile": _num(recent), "half_life_hours": half_life_hours,
-        "window_percentile": _num(stats.percentile(percentile)),
-        "trend": {"slope_per_day": _num(fit.slope_per_day), "end_value": _num(fit.end_value), "r2": fit.r2,
-                  "relative_change": fit.relative_change, "buckets": fit.buckets, "clear": fit.clear}}
+        "recent_quantile": num(recent), "half_life_hours": half_life_hours,
+        "window_percentile": num(stats.percentile(percentile)),
+        "trend_slope_per_day": num(fit.slope_per_day), "trend_end_value": num(fit.end_value),
+        "trend_r2": fit.r2, "trend_relative_change": fit.relative_change, "trend_clear": fit.clear}
     recent_basis = f"p{percentile} of the recency-weighted usage (half-life {half_life_hours:g}h)"
     if not fit.clear or not np.isfinite(shape):
         return Level(recent, RECENT_QUANTILE, recent_basis, inputs, verdict)
-    inputs.update({"relative_quantile": _num(shape), "trend_target": _num(target), "horizon_days": ahead})
+    inputs.update({"relative_quantile": num(shape), "trend_target": num(target), "horizon_days": ahead})
     shape_basis = (f"p{percentile} of the recency-weighted usage relative to its daily mean "
                    f"(half-life {half_life_hours:g}h)")
     if ahead > 0:
