@@ -39,11 +39,6 @@ _TIE_SPREAD = 1e-9
 _CHUNK_ELEMENTS = 1 << 18
 
 
-def usable(days: "DaySummary") -> np.ndarray:
-    """Buckets that can be weighed: samples, and a finite mean, max and quantiles."""
-    return BucketArrays.of([days]).usable[0]
-
-
 def _check(q: int, half_life_hours: float) -> None:
     if not half_life_hours > 0:
         raise ConfigError(f"halfLifeHours must be above 0, got {half_life_hours!r}", field="halfLifeHours")

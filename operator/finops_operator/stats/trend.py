@@ -72,13 +72,6 @@ def series_of(days: "DaySummary", stat: str) -> tuple[float, ...]:
                       field="stat")
 
 
-def median(values: np.ndarray) -> float:
-    """The median of a small 1-D array (np.median's generic machinery costs more than the sort here)."""
-    ordered = np.sort(values)
-    n = len(ordered)
-    return float(ordered[n // 2]) if n % 2 else float(0.5 * (ordered[n // 2 - 1] + ordered[n // 2]))
-
-
 @functools.lru_cache(maxsize=64)
 def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.triu_indices(n, k=1)
