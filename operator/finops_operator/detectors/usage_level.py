@@ -21,7 +21,8 @@ recency does not lower a peak that happened), the level is the window's own perc
 
 The right-sizers then add headroom and apply their own guards (HPA target, OOM bump, limit
 pressure, throttling, rare memory spikes), each of which names itself in ``decided_by`` when it
-changes the number.
+changes the number. :func:`usage_levels` computes the levels of a whole scan at once (the
+estimators are vectorised over the containers that share a bucket grid).
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ OOM_BUMP = "oom-bump"
 LIMIT_PRESSURE = "limit-pressure"
 
 
-#: The trend's end level stays within what this many newest buckets show (see :func:`end_level`).
+#: The trend's end level stays within what this many newest buckets show (see :func:`end_levels`).
 END_BUCKETS = 3
 
 
