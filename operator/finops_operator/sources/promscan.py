@@ -1,0 +1,174 @@
+"""One live usage scan: which queries, in which order, and the assembly of their answers.
+
+Requests per scan (whatever the number of containers and the window length):
+
+1. the probe at the window end: ``count`` of the CPU recording rule now and in
+   the first bucket (``recordingRules`` Auto/Require), or ``vector(1)`` (Off).
+   A down or hung server fails here, before any fan-out;
+2. CPU statistics per bucket (a range query at step = bucket);
+3. memory statistics per bucket (the same);
+4. the exact window quantiles of both resources (one instant query);
+5. container facts: restarts, OOM kills, throttling, requests and limits;
+6. objects: pod owners, ReplicaSet/Job owners, HPAs, node allocatable and
+   labels, pod creation times and nodes;
+7. only when the scope is narrower than the cluster: every pod's per-bucket
+   means, for node usage (a node's usage is every pod on it).
+
+2-7 are sent concurrently (``parallel``). Node usage is the sum of the pods'
+per-bucket means by ``kube_pod_info`` node, computed here: no join query.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+from ..errors import ConfigError, DataSourceError
+from ..models import Window
+from ..settings import TimeWindow
+from ..stats import bucket_seconds
+from . import promql, promusage
+from .prombuckets import BucketGrid, Buckets, expected_counts, parse_buckets, window_quantiles
+from .promusage import UsagePlan
+from .promwindow import in_window
+
+if TYPE_CHECKING:
+    from .prometheus import PrometheusSource, UsageResult
+
+log = logging.getLogger(__name__)
+RESOURCES = ("cpu", "memory")
+
+
+@dataclass(frozen=True, slots=True)
+class ScanRequest:
+    """What :meth:`PrometheusSource.collect` was asked for (the window is step-aligned)."""
+
+    scope: promql.Scope
+    window: Window
+    percentiles: dict[str, tuple[int, ...]]
+    time_windows: dict[str, TimeWindow | None] = field(default_factory=dict)
+    rate_s: int = 300
+    rules: str = "Auto"               # Auto | Require | Off
+    allow_empty: bool = False
+
+
+@dataclass(slots=True)
+class Answers:
+    """What the requests of one scan returned (parsed), for the pure assembly."""
+
+    grid: BucketGrid
+    plans: dict[str, UsagePlan]
+    buckets: dict[str, Buckets]
+    expected: dict[str, object]
+    window_q: dict[str, list]
+    facts: dict[str, list]
+    objects: dict[str, list]
+    pod_means: Buckets | None = None
+
+
+def grid_for(window: Window) -> BucketGrid:
+    """The buckets of ``window``: ``stats.bucket_seconds`` long, end-aligned, covering it."""
+    bucket = bucket_seconds(window)
+    length = int((window.end - window.start).total_seconds())
+    return BucketGrid.ending(int(window.end.timestamp()), bucket, max(1, math.ceil(length / bucket)))
+
+
+def whole_cluster(scope: promql.Scope) -> bool:
+    """Whether the scope's containers are every container (then node usage needs no extra query)."""
+    return scope.namespaces in (".+", ".*") and not scope.exclude_namespaces
+
+
+def planned(plans: dict[str, UsagePlan], scope: promql.Scope) -> int:
+    """HTTP requests one scan sends when no attempt is retried (see the module doc)."""
+    return 5 + any(plan.quantiles for plan in plans.values()) + (not whole_cluster(scope))
+
+
+def detect_rules(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid) -> bool:
+    """The probe: whether to read the recording rules (see ``recordingRules``)."""
+    end = grid.ends[-1]
+    if request.rules == "Off":
+        source.query("vector(1)", int(end))
+        return False
+    seen = source.bundle(promusage.rule_probe(request.scope, grid.bucket_s, int(end - grid.ends[0])), int(end))
+    now = sum(v for _, v in seen.get("end", []))
+    first = sum(v for _, v in seen.get("start", []))
+    if request.rules == "Require" and not now:
+        raise ConfigError(f"recordingRules is Require but {source.where} has no {promusage.CPU_RULE} series for "
+                          "the scope; load operator/finops_operator/data/prometheus-rules.yaml (or the chart's "
+                          "recordingRules.enabled) or set recordingRules: Auto", source=source.where,
+                          field="prometheus.recordingRules")
+    if request.rules == "Auto" and now and not first:
+        log.info("recording rules start after the window's first bucket: reading the raw series")
+    return bool(now) and (bool(first) or request.rules == "Require")
+
+
+def plans_for(request: ScanRequest, grid: BucketGrid, rules: bool) -> dict[str, UsagePlan]:
+    step = request.window.step_seconds
+    return {name: UsagePlan(resource=name, rules=rules, bucket_s=grid.bucket_s, step_s=step, rate_s=request.rate_s,
+                            window_s=grid.span_s, quantiles=request.percentiles.get(name, ()),
+                            time_filter=in_window(request.time_windows.get(name), grid.start - grid.bucket_s,
+                                                  int(grid.ends[-1])))
+            for name in RESOURCES}
+
+
+def scan(source: "PrometheusSource", request: ScanRequest) -> "UsageResult":
+    """Send the scan's requests (within ``source.budget``) and assemble the result (:mod:`.promassemble`)."""
+    from .promassemble import assemble
+    began, before = time.monotonic(), source.requests
+    grid = grid_for(request.window)
+    probe_plans = plans_for(request, grid, False)
+    with source.budget(planned(probe_plans, request.scope), f"a usage scan of {request.window.end - request.window.start}"):
+        rules = detect_rules(source, request, grid)
+        plans = plans_for(request, grid, rules)
+        answers = _send(source, request, grid, plans)
+    if not answers.buckets["cpu"] and not request.allow_empty:
+        window = request.window
+        raise DataSourceError(
+            f"no container_cpu_usage_seconds_total series for namespaces =~ {request.scope.namespaces!r} between "
+            f"{window.start.isoformat()} and {window.end.isoformat()}; check the scope and that cAdvisor is "
+            "scraped (no findings are made without data)", source=source.where)
+    result = assemble(request, answers)
+    result.rules = rules
+    result.queries = source.requests - before
+    result.seconds = time.monotonic() - began
+    log.info("prometheus scan: %d containers, %d nodes, %d requests, %s, %.1fs", len(result.usage), len(result.nodes),
+             result.queries, "recording rules" if rules else "raw series", result.seconds)
+    return result
+
+
+def _send(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid,
+          plans: dict[str, UsagePlan]) -> Answers:
+    scope, end, span = request.scope, int(grid.ends[-1]), grid.span_s
+
+    def buckets(expr: str, what: str, keys: tuple[str, ...] = ("namespace", "pod", "container")) -> Callable:
+        return lambda: parse_buckets(source.query_range(expr, grid.start, end, grid.bucket_s), grid,
+                                     source=source.where, what=what, keys=keys)
+
+    quantiles = {k: v for name in RESOURCES for k, v in promusage.window_quantiles(plans[name], scope).items()}
+    objects = " or ".join((promql.owners(scope, span), promql.hpa_specs(scope, span), promql.node_info(scope, span),
+                           promql.bundle(promusage.pod_facts(scope, span))))
+    jobs: dict[str, Callable] = {
+        "cpu": buckets(promusage.bucket_stats(plans["cpu"], scope), "CPU statistics"),
+        "memory": buckets(promusage.bucket_stats(plans["memory"], scope), "memory statistics"),
+        "facts": lambda: source.bundle(promql.container_facts(scope, span), end),
+        "objects": lambda: source.bundle(objects, end),
+    }
+    if quantiles:
+        jobs["window_q"] = lambda: source.bundle(promql.bundle(quantiles), end)
+    if not whole_cluster(scope):
+        jobs["pod_means"] = buckets(promusage.pod_means(scope, plans["cpu"], grid.bucket_s), "pod means",
+                                    ("namespace", "pod"))
+    with ThreadPoolExecutor(max_workers=source.parallel) as pool:
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+        got = {name: future.result() for name, future in futures.items()}   # the first error propagates
+    expected = {}
+    for name in RESOURCES:
+        window = request.time_windows.get(name)
+        steps = grid.steps_in_window(request.window.step_seconds, window) if window is not None else None
+        expected[name] = expected_counts(got[name], grid, source.scrape_interval, steps)
+    return Answers(grid=grid, plans=plans, buckets={name: got[name] for name in RESOURCES}, expected=expected,
+                   window_q=got.get("window_q", {}), facts=got["facts"], objects=got["objects"],
+                   pod_means=got.get("pod_means"))
