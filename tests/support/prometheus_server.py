@@ -70,6 +70,21 @@ class PrometheusServer:
             raise RuntimeError(f"promtool backfill of {openmetrics} failed (exit {run.returncode}):\n"
                                f"{run.stdout[-2000:]}\n{run.stderr[-2000:]}")
 
+    def backfill_rules(self, rules: Path, start: int, end: int, *, timeout: float = 600) -> None:
+        """Record ``rules`` over [start, end] from this running server's data (``promtool tsdb
+        create-blocks-from rules``), then restart it on the TSDB holding the recorded blocks too."""
+        out = self.workdir / "rule-blocks"
+        run = subprocess.run([self.promtool, "tsdb", "create-blocks-from", "rules", f"--url={self.url}",
+                              f"--start={start}", f"--end={end}", f"--output-dir={out}", "--quiet", str(rules)],
+                             capture_output=True, text=True, timeout=timeout)
+        if run.returncode != 0:
+            raise RuntimeError(f"promtool rules backfill of {rules} failed (exit {run.returncode}):\n"
+                               f"{run.stdout[-2000:]}\n{run.stderr[-2000:]}")
+        self.stop()
+        for block in out.iterdir():
+            block.rename(self.tsdb / block.name)
+        self.start()
+
     def start(self, *, timeout: float = 60) -> "PrometheusServer":
         """Start on a free loopback port and wait for ``/-/ready``."""
         config = self.workdir / "prometheus.yml"
