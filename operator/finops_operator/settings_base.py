@@ -25,10 +25,10 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError, core_schema
 
 from .errors import ConfigError
-from .models import SUPPORTED_PERCENTILES
 
-# A percentile the usage statistics hold (models.UsageStats): the CRD gets the same enum.
-Percentile = Literal[SUPPORTED_PERCENTILES]  # type: ignore[valid-type]
+# A usage percentile a right-sizer sizes for: any integer 50..100 (100 = the max). The statistics
+# compute exactly the ones the policy names (stats.needed_percentiles); the CRD gets the same bounds.
+Percentile = Annotated[int, Field(ge=50, le=100)]
 
 RULES = "x-kubernetes-validations"
 

@@ -20,18 +20,18 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from .models import ClusterState, ContainerKey, ContainerUsage, UsageStats
 from .settings import PolicySettings, TimeWindow
+from .stats import needed_percentiles
 
 if TYPE_CHECKING:
     from .snapshot import Snapshot
 
-PERCENTILES = (50, 90, 95, 99)
 CHUNK_ROWS = 1024
 
 
@@ -70,17 +70,20 @@ class RowStats:
             return None
         first = int(self.first_index[row])
         seen = datetime.fromtimestamp(int(timestamps[first]), timezone.utc) if first >= 0 else None
-        p = self.percentiles
-        return UsageStats(int(self.samples[row]), self.expected, float(p[50][row]), float(p[90][row]),
-                          float(p[95][row]), float(p[99][row]), float(self.max[row]), float(self.mean[row]),
-                          float(self.std[row]), seen)
+        quantiles = {q: float(values[row]) for q, values in sorted(self.percentiles.items())}
+        return UsageStats(int(self.samples[row]), self.expected, quantiles, float(self.max[row]),
+                          float(self.mean[row]), float(self.std[row]), seen)
 
 
-def row_stats(matrix: np.ndarray, mask: np.ndarray | None = None, *, chunk_rows: int = CHUNK_ROWS) -> RowStats:
-    """Summaries of every row of ``matrix`` [rows, points], restricted to ``mask`` columns."""
+def row_stats(matrix: np.ndarray, mask: np.ndarray | None = None, *, percentiles: Iterable[int] = (),
+              chunk_rows: int = CHUNK_ROWS) -> RowStats:
+    """Summaries of every row of ``matrix`` [rows, points], restricted to ``mask`` columns.
+
+    ``percentiles`` are the integer percentiles (0..100) computed besides max, mean and std.
+    """
     rows = matrix.shape[0]
     expected = int(matrix.shape[1] if mask is None else mask.sum())
-    out = RowStats(np.zeros(rows, dtype=np.int64), expected, {q: np.full(rows, np.nan) for q in PERCENTILES},
+    out = RowStats(np.zeros(rows, dtype=np.int64), expected, {q: np.full(rows, np.nan) for q in sorted(set(percentiles))},
                    np.full(rows, np.nan), np.full(rows, np.nan), np.full(rows, np.nan),
                    np.full(rows, -1, dtype=np.int64))
     for start in range(0, rows, chunk_rows):
@@ -104,7 +107,7 @@ def _summarise_block(block: np.ndarray, out: RowStats, start: int) -> None:
         return
     rows = np.arange(block.shape[0])
     last = np.maximum(count - 1, 0)
-    for q in PERCENTILES:
+    for q in out.percentiles:
         pos = q / 100.0 * last
         lo = np.floor(pos).astype(np.int64)
         hi = np.minimum(lo + 1, last)
@@ -121,17 +124,29 @@ def _summarise_block(block: np.ndarray, out: RowStats, start: int) -> None:
     out.std[start:stop] = np.where(has, np.sqrt(np.nansum(centred * centred, axis=1) / safe), np.nan)
 
 
-def series_stats(values: np.ndarray, timestamps: np.ndarray) -> UsageStats | None:
+def series_stats(values: np.ndarray, timestamps: np.ndarray, percentiles: Iterable[int] = ()) -> UsageStats | None:
     """Summary of one series (e.g. a node's total usage)."""
-    return row_stats(np.asarray(values, dtype=np.float64)[None, :]).stats(0, timestamps)
+    return row_stats(np.asarray(values, dtype=np.float64)[None, :], percentiles=percentiles).stats(0, timestamps)
+
+
+def default_percentiles() -> dict[str, frozenset[int]]:
+    """The percentiles a default policy needs (callers without a policy: tests, benchmarks, demos)."""
+    return needed_percentiles(PolicySettings())
 
 
 def summarize(snapshot: "Snapshot", *, cpu_window: TimeWindow | None = None,
-              memory_window: TimeWindow | None = None, chunk_rows: int = CHUNK_ROWS) -> dict[ContainerKey, ContainerUsage]:
-    """Per-container usage summaries from a snapshot's raw series."""
+              memory_window: TimeWindow | None = None, percentiles: dict[str, frozenset[int]] | None = None,
+              chunk_rows: int = CHUNK_ROWS) -> dict[ContainerKey, ContainerUsage]:
+    """Per-container usage summaries from a snapshot's raw series.
+
+    ``percentiles`` per resource (``{"cpu": ..., "memory": ...}``, from :func:`needed_percentiles`)
+    defaults to what a default policy needs.
+    """
     ts = snapshot.timestamps
-    cpu = row_stats(snapshot.cpu, window_mask(ts, cpu_window), chunk_rows=chunk_rows)
-    mem = row_stats(snapshot.memory, window_mask(ts, memory_window), chunk_rows=chunk_rows)
+    wanted = percentiles if percentiles is not None else default_percentiles()
+    cpu = row_stats(snapshot.cpu, window_mask(ts, cpu_window), percentiles=wanted["cpu"], chunk_rows=chunk_rows)
+    mem = row_stats(snapshot.memory, window_mask(ts, memory_window), percentiles=wanted["memory"],
+                    chunk_rows=chunk_rows)
     throttled = snapshot.throttled.tolist()
     result: dict[ContainerKey, ContainerUsage] = {}
     for row, key in enumerate(snapshot.keys):
@@ -142,13 +157,15 @@ def summarize(snapshot: "Snapshot", *, cpu_window: TimeWindow | None = None,
 
 
 def state_with_usage(snapshot: "Snapshot", *, cpu_window: TimeWindow | None = None,
-                     memory_window: TimeWindow | None = None) -> ClusterState:
+                     memory_window: TimeWindow | None = None,
+                     percentiles: dict[str, frozenset[int]] | None = None) -> ClusterState:
     """The snapshot's inventory with ``usage`` filled (the snapshot itself is not changed)."""
-    usage = summarize(snapshot, cpu_window=cpu_window, memory_window=memory_window)
+    usage = summarize(snapshot, cpu_window=cpu_window, memory_window=memory_window, percentiles=percentiles)
     return dataclasses.replace(snapshot.state, usage=usage)
 
 
 def state_for_policy(snapshot: "Snapshot", settings: PolicySettings) -> ClusterState:
     """The snapshot's inventory with usage summarised over each right-sizer's time window, if it has one."""
     return state_with_usage(snapshot, cpu_window=settings.detectors.cpu.time_window,
-                            memory_window=settings.detectors.memory.time_window)
+                            memory_window=settings.detectors.memory.time_window,
+                            percentiles=needed_percentiles(settings))

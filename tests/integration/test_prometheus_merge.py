@@ -31,7 +31,7 @@ def test_replicas_in_sequence_cover_the_window_and_side_by_side_do_not_count_twi
     rollout = [{"count": 50, "first": 0, "last": 49 * 60, "max": 1.0, "p95": 0.9},
                {"count": 50, "first": 50 * 60, "last": 99 * 60, "max": 2.0, "p95": 0.5}]
     merged = merge_replicas(rollout, expected=100, step_s=60)
-    assert merged.samples == 100 and merged.max == 2.0 and merged.p95 == 0.9     # worst replica per figure
+    assert merged.samples == 100 and merged.max == 2.0 and merged.quantiles == {95: 0.9}     # worst replica per figure
     side = [{"count": 10, "first": 90 * 60, "last": 99 * 60}] * 3
     assert merge_replicas(side, expected=100, step_s=60).samples == 10
     assert merge_replicas([], expected=100, step_s=60) is None

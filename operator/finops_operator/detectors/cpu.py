@@ -7,7 +7,7 @@ Recommendation (cores per replica), all inputs in the finding's evidence::
               at that request the typical per-pod usage sits exactly at the HPA
               target, so the HPA keeps the same replica count (its scaling point
               stays meaningful) instead of reacting to a changed denominator
-    p95 > request                -> under-requested: at least p95 x (1 + headroom)
+    p<percentile> > request      -> under-requested: at least p<percentile> x (1 + headroom)
                                     (not with a CPU HPA: it adds replicas for peaks)
     throttled > threshold        -> under-requested: at least request x (1 + headroom)
                                     (usage is capped by the limit, so the observed
@@ -84,7 +84,8 @@ class CpuRightsizing(RightsizingDetector):
         cfg = self.config
         stats, hpa = subject.stats, subject.workload.hpa
         headroom = 1 + cfg.headroom_percent / 100
-        value = stats.percentile(cfg.percentile) * headroom
+        sized_for = stats.percentile(cfg.percentile)
+        value = sized_for * headroom
         basis = f"p{cfg.percentile} x (1 + {cfg.headroom_percent}%)"
         reasons: list[str] = []
         if hpa is not None and hpa.target_cpu_utilization:
@@ -92,9 +93,10 @@ class CpuRightsizing(RightsizingDetector):
             basis = (f"HPA-aware: mean {stats.mean:.4f} cores / target {hpa.target_cpu_utilization}% "
                      f"(typical per-pod usage sits at the HPA target, so replica counts stay as they are)")
         hpa_on_cpu = hpa is not None and bool(hpa.target_cpu_utilization)
-        if effective is not None and stats.p95 > effective and not hpa_on_cpu:   # the HPA absorbs peaks
-            value = max(value, stats.p95 * headroom)
-            reasons.append(f"p95 usage {format_cpu(stats.p95)} is above the request {format_cpu(effective)}")
+        if effective is not None and sized_for > effective and not hpa_on_cpu:   # the HPA absorbs peaks
+            value = max(value, sized_for * headroom)
+            reasons.append(f"p{cfg.percentile} usage {format_cpu(sized_for)} is above the request "
+                           f"{format_cpu(effective)}")
         ratio = subject.usage.cpu_throttled_ratio
         throttled = ratio is not None and ratio * 100 > cfg.throttling_threshold_percent
         if throttled and effective is not None:

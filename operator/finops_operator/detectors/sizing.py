@@ -234,7 +234,7 @@ def base_evidence(subject: Subject, unit: str) -> dict[str, object]:
         "samples": stats.samples, "expected_samples": stats.expected, "coverage": round(stats.coverage, 4),
         "history_hours": round(subject.history_hours, 1), "history_days": round(subject.history_hours / 24, 2),
         "first_seen": stats.first_seen.isoformat() if stats.first_seen else None,
-        "p50": num(stats.p50), "p90": num(stats.p90), "p95": num(stats.p95), "p99": num(stats.p99),
+        **{f"p{q}": num(value) for q, value in sorted(stats.quantiles.items())},
         "max": num(stats.max), "mean": num(stats.mean), "std": num(stats.std),
         "volatility_cv": round(stats.volatility, 4),
         "restarts": subject.container.restarts, "oom_kills": subject.container.oom_kills,
