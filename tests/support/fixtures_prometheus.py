@@ -11,7 +11,7 @@ Scenario, 6 hours at a 60 s scrape interval, ending >= 3 h before now:
 * ``roll``: Deployment api rolled out mid-window (ReplicaSet api-5d8f -> api-7c9b,
   two replicas each), a CronJob report -> Job -> pod, a DaemonSet agent,
   and an HPA on api
-* ``edge``: a container that appeared in the last 10% (recent), one with a
+* ``edge``: a container that appeared in the last 10% (recent, with ``kube_pod_created``), one with a
   one-hour gap, one whose cAdvisor counters reset, one with restarts, an OOM
   kill and 40% throttling
 """
@@ -105,8 +105,8 @@ def _roll(h: History, cpu, mem) -> None:
 def _edge(h: History, cpu, mem) -> None:
     recent = slice(POINTS - POINTS // 10, None)
     h.replicaset_owners[("edge", "new-1a2b3")] = ("Deployment", "new")
-    h.add(SimContainer("edge", "new-1a2b3-zzzzz", "app", "node-a", cpu(0.1, 0.3, recent), mem(100, 120, recent)),
-          ("ReplicaSet", "new-1a2b3"))
+    h.add(SimContainer("edge", "new-1a2b3-zzzzz", "app", "node-a", cpu(0.1, 0.3, recent), mem(100, 120, recent),
+                       created=h.start + recent.start * INTERVAL - 30), ("ReplicaSet", "new-1a2b3"))
     gap_cpu, gap_mem = cpu(0.1, 0.3), mem(100, 120)
     gap_cpu[120:180] = np.nan
     gap_mem[120:180] = np.nan
@@ -132,6 +132,28 @@ def prometheus_history(tmp_path_factory) -> BackfilledPrometheus:
         server.start()
     except RuntimeError as exc:
         pytest.fail(f"cannot start a backfilled Prometheus: {exc}", pytrace=False)
+    yield BackfilledPrometheus(server, history)
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def prometheus_rules_history(tmp_path_factory) -> BackfilledPrometheus:
+    """The same scenario on its own Prometheus, with the shipped recording rules recorded over it
+    (``promtool tsdb create-blocks-from rules``, evaluated every 5 minutes from the history's start)."""
+    from finops_operator import bundled
+    try:
+        require_binaries()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    workdir = tmp_path_factory.mktemp("prometheus-rules")
+    history = build_scenario(history_end())
+    server = PrometheusServer(workdir)
+    try:
+        server.backfill(history.write(workdir / "history.om"))
+        server.start()
+        server.backfill_rules(bundled.path("prometheus-rules.yaml"), history.start, history.end)
+    except RuntimeError as exc:
+        pytest.fail(f"cannot start a Prometheus with recorded rules: {exc}", pytrace=False)
     yield BackfilledPrometheus(server, history)
     server.stop()
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..models import Container, ContainerKey, ContainerUsage, Resources, UsageStats, WorkloadRef
 from ..stats import merge_replicas
-from .prombuckets import NodeSums, last_seen, pod_means, pod_stats, window_quantiles
+from .prombuckets import NodeSums, expected_counts, last_seen, pod_stats, pod_usage, window_quantiles
 from .promstats import Labels, Owners, PodKey, by_pod, hpas_from
 
 if TYPE_CHECKING:
@@ -118,10 +118,13 @@ def _nodes(result: "UsageResult", answers: "Answers", placed: dict[tuple[str, st
         node.labels = {k[len("label_"):]: v for k, v in labels.items() if k.startswith("label_")}
     sums = NodeSums(answers.grid)
     for name in ("cpu", "memory"):
-        if answers.pod_means is not None:
-            means = {(ns, pod): row[name] for (ns, pod, *_), row in answers.pod_means.items() if name in row}
+        if answers.pod_means is not None:      # every namespace's pods, unfiltered by any timeWindow
+            rows = {pod: {k: v for k, v in row.items() if k.startswith(name)} for pod, row in answers.pod_means.items()}
+            counts = {pod: {"count": row[f"{name}_count"]} for pod, row in rows.items() if f"{name}_count" in row}
+            expected = expected_counts(counts, answers.grid, 1) if counts else np.ones(len(answers.grid.ends))
+            means = pod_usage({pod: row for pod, row in rows.items() if row}, expected)
         else:
-            means = pod_means(answers.buckets[name], np.asarray(answers.expected[name]))
+            means = pod_usage(answers.buckets[name], np.asarray(answers.expected[name]))
         sums.add(name, placed, means)
         for node_name in getattr(sums, name):
             node = nodes.setdefault(node_name, NodeUsage(node_name))

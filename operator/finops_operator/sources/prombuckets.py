@@ -189,18 +189,22 @@ class NodeSums:
                           first_seen=datetime.fromtimestamp(first, tz=timezone.utc))
 
 
-def pod_means(buckets: Buckets, expected: np.ndarray | None = None) -> dict[tuple[str, str], np.ndarray]:
-    """Each pod's per-bucket mean (the sum over its containers) from a scan's bucket table."""
+def pod_usage(buckets: Buckets, expected: np.ndarray) -> dict[tuple[str, str], np.ndarray]:
+    """What each pod used per bucket on average over the WHOLE bucket (the sum over its containers): a pod
+    alive part of a bucket weighs that part, so pods on a node add up to the node's usage."""
     out: dict[tuple[str, str], np.ndarray] = {}
     for (namespace, pod, *_), row in buckets.items():
-        mean = row.get("mean")
-        if mean is None and "rate" in row:
-            count = np.nan_to_num(row.get("count", np.zeros(len(row["rate"]))))
-            mean = row["rate"] * (expected / np.maximum(count, 1) if expected is not None else 1.0)
-        if mean is None:
-            continue
+        if "rate" in row:
+            used = row["rate"]                          # the counter's increase over the bucket / bucket
+        elif "mean" in row:
+            used = row["mean"] * np.nan_to_num(row.get("count", np.zeros(len(expected)))) / expected
+        else:
+            used = row.get("cpu_rate", row.get("cpu_sum", row.get("memory_sum")))
+            if used is None:
+                continue
+            used = used if "cpu_rate" in row else used / expected
         base = out.get((namespace, pod))
-        out[(namespace, pod)] = mean if base is None else np.where(np.isnan(base), mean, base + np.nan_to_num(mean))
+        out[(namespace, pod)] = used if base is None else np.where(np.isnan(base), used, base + np.nan_to_num(used))
     return out
 
 

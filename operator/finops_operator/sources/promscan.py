@@ -11,8 +11,9 @@ Requests per scan (whatever the number of containers and the window length):
 5. container facts: restarts, OOM kills, throttling, requests and limits;
 6. objects: pod owners, ReplicaSet/Job owners, HPAs, node allocatable and
    labels, pod creation times and nodes;
-7. only when the scope is narrower than the cluster: every pod's per-bucket
-   means, for node usage (a node's usage is every pod on it).
+7. only when the scope is narrower than the cluster or a ``timeWindow``
+   filters the statistics: every pod's per-bucket usage, for node usage (a
+   node's usage is every pod on it, at every hour).
 
 2-7 are sent concurrently (``parallel``). Node usage is the sum of the pods'
 per-bucket means by ``kube_pod_info`` node, computed here: no join query.
@@ -81,9 +82,15 @@ def whole_cluster(scope: promql.Scope) -> bool:
     return scope.namespaces in (".+", ".*") and not scope.exclude_namespaces
 
 
+def needs_pod_means(plans: dict[str, UsagePlan], scope: promql.Scope) -> bool:
+    """Whether node usage needs its own query: the scan's buckets miss pods (a narrower scope) or hold only
+    the time-windowed samples."""
+    return not whole_cluster(scope) or any(plan.time_filter is not None for plan in plans.values())
+
+
 def planned(plans: dict[str, UsagePlan], scope: promql.Scope) -> int:
     """HTTP requests one scan sends when no attempt is retried (see the module doc)."""
-    return 5 + any(plan.quantiles for plan in plans.values()) + (not whole_cluster(scope))
+    return 5 + any(plan.quantiles for plan in plans.values()) + needs_pod_means(plans, scope)
 
 
 def detect_rules(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid) -> bool:
@@ -158,7 +165,7 @@ def _send(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid,
     }
     if quantiles:
         jobs["window_q"] = lambda: source.bundle(promql.bundle(quantiles), end)
-    if not whole_cluster(scope):
+    if needs_pod_means(plans, scope):
         jobs["pod_means"] = buckets(promusage.pod_means(scope, plans["cpu"], grid.bucket_s), "pod means",
                                     ("namespace", "pod"))
     with ThreadPoolExecutor(max_workers=source.parallel) as pool:

@@ -129,18 +129,24 @@ def window_quantiles(plan: UsagePlan, scope: Scope) -> dict[str, str]:
 
 
 def pod_means(scope: Scope, plan_cpu: UsagePlan, bucket_s: int) -> str:
-    """Bundle for a RANGE query at step ``bucket_s``: each pod's mean cores and bytes per bucket, in every
-    namespace (``scope.matchers`` only), for node usage. Plain functions, no subquery."""
+    """Bundle for a RANGE query at step ``bucket_s``: what each pod used per bucket, in every namespace
+    (``scope.matchers`` only), for node usage. Plain functions, no subquery: ``cpu_rate`` (raw: the
+    counter's rate over the bucket) or ``cpu_sum`` (rules), and ``memory_sum``; sums are divided by the
+    bucket's expected sample count on the client, so a pod alive part of a bucket weighs that part."""
     rng = open_range(bucket_s)
+    memory = MEMORY_RULE if plan_cpu.rules else MEMORY_GAUGE
+    extra = () if plan_cpu.rules else (APP_CONTAINERS,)
+    mem = f"{selector(memory, *extra, *scope.matchers)}[{rng}]"
+    parts = {"memory_sum": f"sum by (namespace, pod) (sum_over_time({mem}))",
+             "memory_count": f"max by (namespace, pod) (count_over_time({mem}))"}
     if plan_cpu.rules:
-        cpu = f"sum by (namespace, pod) (avg_over_time({selector(CPU_RULE, *scope.matchers)}[{rng}]))"
-        memory = f"sum by (namespace, pod) (avg_over_time({selector(MEMORY_RULE, *scope.matchers)}[{rng}]))"
+        cpu = f"{selector(CPU_RULE, *scope.matchers)}[{rng}]"
+        parts.update({"cpu_sum": f"sum by (namespace, pod) (sum_over_time({cpu}))",
+                      "cpu_count": f"max by (namespace, pod) (count_over_time({cpu}))"})
     else:
-        counter = selector(CPU_COUNTER, APP_CONTAINERS, *scope.matchers)
-        cpu = f"sum by (namespace, pod) (rate({counter}[{rng}]))"
-        memory = (f"sum by (namespace, pod) (avg_over_time("
-                  f"{selector(MEMORY_GAUGE, APP_CONTAINERS, *scope.matchers)}[{rng}]))")
-    return bundle({"cpu": cpu, "memory": memory})
+        parts["cpu_rate"] = (f"sum by (namespace, pod) (rate("
+                             f"{selector(CPU_COUNTER, APP_CONTAINERS, *scope.matchers)}[{rng}]))")
+    return bundle(parts)
 
 
 def pod_facts(scope: Scope, range_s: int) -> dict[str, str]:
