@@ -1,6 +1,10 @@
 """Snapshot files: a cluster inventory plus raw usage series, in one ``.npz``.
 
-Format ``finops-snapshot/v1``: a ``.npz`` as ``numpy.savez_compressed`` writes it (deflate; level 1), no pickles:
+Format ``finops-snapshot/v1``: a ``.npz`` as ``numpy.savez`` writes it, no pickles. ``cpu`` and ``memory``
+are stored uncompressed so that :func:`load_snapshot` memory-maps them and scans read them row
+block by row block (:meth:`Snapshot.row_blocks`: peak memory is one block, not the matrix); the
+other members are deflated (level 1). Files with deflated ``cpu``/``memory`` (older writers) are
+read into memory instead:
 
 ``meta``        uint8 array holding UTF-8 JSON::
 
@@ -33,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import mmap
 import os
 import stat
 import types
@@ -42,7 +47,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -52,6 +57,8 @@ from .models import ClusterState, ContainerKey, Window, WorkloadRef
 
 FORMAT = "finops-snapshot/v1"
 ARRAYS = ("timestamps", "cpu", "memory", "throttled")
+MAPPED = ("cpu", "memory")      # stored uncompressed, memory-mapped on load
+BLOCK_ROWS = 512
 MAX_NUMBER = 10**18     # any count, size or quantity in the inventory (an exabyte; a billion cores)
 
 
@@ -65,6 +72,14 @@ class Snapshot:
     cpu: np.ndarray             # float32 [n_containers, n_points]
     memory: np.ndarray          # float32 [n_containers, n_points]
     throttled: np.ndarray       # float32 [n_containers]
+
+    def row_blocks(self, name: str, block_rows: int = BLOCK_ROWS) -> Iterator[tuple[int, np.ndarray]]:
+        """``(first row, rows)`` blocks of the ``cpu`` or ``memory`` matrix, in row order.
+
+        A memory-mapped matrix gives its pages back after each block (they stay in the page
+        cache), so a full pass keeps one block resident, not the whole file.
+        """
+        return row_blocks(getattr(self, name), block_rows)
 
     def index(self) -> dict[ContainerKey, int]:
         """Row number of each container."""
@@ -115,7 +130,7 @@ def _decode(tp: Any, value: Any, path: str, source: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             _fail(source, path, f"expected a mapping, got {type(value).__name__}")
-        return {str(k): _decode(args[1], v, f"{path}.{k}", source) for k, v in value.items()}
+        return {_key(args[0], k, path, source): _decode(args[1], v, f"{path}.{k}", source) for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
         return _decode_dataclass(tp, value, path, source)
     if isinstance(tp, type) and issubclass(tp, Enum):
@@ -136,6 +151,16 @@ def _decode(tp: Any, value: Any, path: str, source: str) -> Any:
     if isinstance(tp, type) and isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
         return value
     _fail(source, path, f"expected {getattr(tp, '__name__', tp)}, got {value!r}")
+
+
+def _key(tp: Any, key: str, path: str, source: str) -> int | str:
+    """A mapping key from JSON (always text): an integer where the model says so (e.g. percentiles)."""
+    if tp is not int:
+        return str(key)
+    try:
+        return int(key)
+    except ValueError:
+        _fail(source, f"{path}.{key}", f"key {key!r} is not an integer")
 
 
 def _number(value: int | float, path: str, source: str) -> int | float:
@@ -182,8 +207,8 @@ def _fast(tp: Any) -> Callable[[Any], Any]:
         item = _fast(args[0])
         return lambda v: [item(x) for x in v] if type(v) is list else _raise()
     if origin is dict:
-        item = _fast(args[1])
-        return lambda v: {str(k): item(x) for k, x in v.items()} if type(v) is dict else _raise()
+        item, key = _fast(args[1]), (int if args[0] is int else str)
+        return lambda v: {key(k): item(x) for k, x in v.items()} if type(v) is dict else _raise()
     if dataclasses.is_dataclass(tp):
         plan = [(name, _fast(hint), required) for name, hint, required in _plan(tp)]
 
@@ -305,9 +330,8 @@ def _check_arrays(snap: Snapshot, source: str) -> None:
         if not np.issubdtype(arr.dtype, np.floating) or arr.shape != (rows, len(ts)):
             _fail(source, name, f"shape {arr.shape} ({arr.dtype}) does not match {rows} containers x "
                   f"{len(ts)} timestamps (float)")
-        bad = np.flatnonzero(((arr < 0) | np.isinf(arr)).any(axis=1)) if arr.size else []
-        if len(bad):
-            row = int(bad[0])
+        row = _first_bad_row(arr)
+        if row is not None:
             value = arr[row][(arr[row] < 0) | np.isinf(arr[row])][0]
             _fail(source, name, f"{'negative' if value < 0 else 'infinite'} usage {float(value)} in row {row} "
                   f"({snap.keys[row]}); usage must be a finite number >= 0 (NaN marks a gap)")
@@ -315,6 +339,34 @@ def _check_arrays(snap: Snapshot, source: str) -> None:
         _fail(source, "throttled", f"shape {snap.throttled.shape} does not match {rows} containers")
     if np.any(snap.throttled < 0) or np.any(snap.throttled > 1):
         _fail(source, "throttled", "ratios must be between 0 and 1 (NaN = unknown)")
+
+
+def _first_bad_row(matrix: np.ndarray) -> int | None:
+    """The first row holding a negative or infinite value, block by block (bounded memory)."""
+    for start, block in row_blocks(matrix, BLOCK_ROWS):
+        bad = np.flatnonzero(((block < 0) | np.isinf(block)).any(axis=1))
+        if len(bad):
+            return start + int(bad[0])
+    return None
+
+
+def row_blocks(matrix: np.ndarray, block_rows: int = BLOCK_ROWS) -> Iterator[tuple[int, np.ndarray]]:
+    """Row blocks of ``matrix``; for a ``numpy.memmap`` each block's pages are released after use."""
+    for start in range(0, matrix.shape[0], block_rows):
+        stop = min(matrix.shape[0], start + block_rows)
+        yield start, matrix[start:stop]
+        _release(matrix, start, stop)
+
+
+def _release(matrix: np.ndarray, start: int, stop: int) -> None:
+    """Drop the resident pages of rows [start, stop) of a read-only mapping (re-read on the next access)."""
+    mapping = getattr(matrix, "_mmap", None)
+    if mapping is None or stop <= start:
+        return
+    base = int(matrix.offset) % mmap.ALLOCATIONGRANULARITY      # where np.memmap's array starts in the mapping
+    begin = base + start * matrix.strides[0]
+    page = begin - begin % mmap.PAGESIZE
+    mapping.madvise(mmap.MADV_DONTNEED, page, base + stop * matrix.strides[0] - page)
 
 
 def _check_rows(snap: Snapshot, source: str) -> None:
@@ -335,11 +387,13 @@ def _check_rows(snap: Snapshot, source: str) -> None:
 
 
 def _write_npz(handle: Any, arrays: dict[str, np.ndarray]) -> None:
-    """What ``numpy.savez_compressed`` writes (deflated ``.npy`` members), at level 1: several times faster
-    than the default level 6 on noisy float data for a few percent more bytes."""
+    """What ``numpy.savez`` writes (``.npy`` members): the :data:`MAPPED` matrices stored (to be mapped), the
+    rest deflated at level 1 (several times faster than the default level 6 for a few percent more bytes)."""
     with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for name, array in arrays.items():
-            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_STORED if name in MAPPED else zipfile.ZIP_DEFLATED
+            with archive.open(info, "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
 
 
@@ -379,7 +433,7 @@ def load_snapshot(path: str | os.PathLike) -> Snapshot:
         raise SnapshotError(f"is {info.st_size:,} bytes, over the limit of {limit:,} bytes", source=source)
     try:
         with open(path, "rb") as handle, zipfile.ZipFile(handle) as archive:
-            arrays = _read_members(archive, source)
+            arrays = _read_members(archive, source, handle)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:
         raise SnapshotError(f"not a finops snapshot (.npz written by save_snapshot): {exc}", source=source) from None
     try:
@@ -394,8 +448,9 @@ def load_snapshot(path: str | os.PathLike) -> Snapshot:
     return snapshot
 
 
-def _read_members(archive: zipfile.ZipFile, source: str) -> dict[str, np.ndarray]:
-    """``meta`` and the arrays, each checked against its limit (zip directory, then .npy header) first."""
+def _read_members(archive: zipfile.ZipFile, source: str, handle: Any) -> dict[str, np.ndarray]:
+    """``meta`` and the arrays, each checked against its limit (zip directory, then .npy header) first;
+    stored :data:`MAPPED` members are memory-mapped (read-only), the others read."""
     members = {i.filename: i for i in archive.infolist()}
     missing = [name for name in ("meta", *ARRAYS) if f"{name}.npy" not in members]
     if missing:
@@ -413,15 +468,37 @@ def _read_members(archive: zipfile.ZipFile, source: str) -> dict[str, np.ndarray
         with archive.open(member) as fp:
             version = np.lib.format.read_magic(fp)
             header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, _, dtype = header(fp)
+            shape, fortran, dtype = header(fp)
             if dtype.hasobject or (dtype.kind not in "iuf"):
                 raise SnapshotError(f"array of {dtype} (only numbers are read)", source=source, field=name)
             need = int(np.prod(shape, dtype=object)) * dtype.itemsize
             if need > member.file_size:
                 raise SnapshotError(f"header claims {shape} {dtype} ({need:,} bytes) but the member holds "
                                     f"{member.file_size:,} bytes", source=source, field=name)
-        with archive.open(member) as fp:
-            arrays[name] = np.lib.format.read_array(fp, allow_pickle=False)
+        if name in MAPPED and member.compress_type == zipfile.ZIP_STORED and not fortran:
+            arrays[name] = _map_member(handle, member, shape, dtype)
+        else:
+            with archive.open(member) as fp:
+                arrays[name] = np.lib.format.read_array(fp, allow_pickle=False)
         if name != "meta":
             budget -= member.file_size
     return arrays
+
+
+def _map_member(handle: Any, member: zipfile.ZipInfo, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A read-only ``numpy.memmap`` of a stored ``.npy`` member (header already checked by the caller)."""
+    handle.seek(member.header_offset)
+    local = handle.read(30)
+    if len(local) < 30 or local[:4] != b"PK\x03\x04":
+        raise ValueError(f"bad local header for {member.filename}")
+    name_len, extra_len = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
+    start = member.header_offset + 30 + name_len + extra_len
+    handle.seek(start)
+    version = np.lib.format.read_magic(handle)
+    (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(handle)
+    offset = handle.tell()
+    if offset + int(np.prod(shape, dtype=object)) * dtype.itemsize > start + member.file_size:
+        raise ValueError(f"{member.filename}: array runs past its member")
+    if not shape or 0 in shape:
+        return np.zeros(shape, dtype=dtype)
+    return np.memmap(handle.name, dtype=dtype, mode="r", offset=offset, shape=shape)

@@ -22,13 +22,15 @@ def snapshot(small_simulation) -> Snapshot:
                                throttled=snap.throttled.copy(), timestamps=snap.timestamps.copy())
 
 
-def write_raw(path, snap: Snapshot, *, meta: dict | None = None, drop: str | None = None, **arrays) -> None:
-    """Write an npz the way save_snapshot does, but without its checks (to build broken files)."""
+def write_raw(path, snap: Snapshot, *, meta: dict | None = None, drop: str | None = None, compressed: bool = True,
+              **arrays) -> None:
+    """Write an npz the way save_snapshot does, but without its checks (to build broken files); every member
+    deflated (as older writers did) or, with ``compressed=False``, every member stored (mapped on load)."""
     content = {"meta": np.frombuffer(json.dumps(meta or encode_meta(snap)).encode(), dtype=np.uint8),
                "timestamps": snap.timestamps, "cpu": snap.cpu, "memory": snap.memory, "throttled": snap.throttled}
     content |= arrays
     content.pop(drop, None)
-    np.savez_compressed(path, **content)
+    (np.savez_compressed if compressed else np.savez)(path, **content)
 
 
 def load_error(path) -> SnapshotError:
@@ -149,9 +151,10 @@ def test_timestamps_not_matching_the_window(tmp_path, snapshot):
     assert err.field == "timestamps" and "meta.window" in err.message
 
 
-def test_negative_usage_names_the_container(tmp_path, snapshot):
+@pytest.mark.parametrize("compressed", [True, False])
+def test_negative_usage_names_the_container(tmp_path, snapshot, compressed):
     snapshot.memory[3, 7] = -1.0
-    write_raw(tmp_path / "s.npz", snapshot)
+    write_raw(tmp_path / "s.npz", snapshot, compressed=compressed)
     err = load_error(tmp_path / "s.npz")
     assert err.field == "memory" and str(snapshot.keys[3]) in err.message
 
@@ -202,7 +205,31 @@ def test_save_replaces_atomically(tmp_path, snapshot):
     assert target.read_bytes() != first and [p.name for p in tmp_path.iterdir()] == ["s.npz"]
     assert load_snapshot(target).cpu[0, 0] == 9.0
     with zipfile.ZipFile(io.BytesIO(target.read_bytes())) as archive:
-        assert all(info.compress_type == zipfile.ZIP_DEFLATED for info in archive.infolist())
+        kinds = {info.filename: info.compress_type for info in archive.infolist()}
+    assert kinds == {"meta.npy": zipfile.ZIP_DEFLATED, "timestamps.npy": zipfile.ZIP_DEFLATED,
+                     "cpu.npy": zipfile.ZIP_STORED, "memory.npy": zipfile.ZIP_STORED,
+                     "throttled.npy": zipfile.ZIP_DEFLATED}
+
+
+def test_the_matrices_are_memory_mapped_read_only_and_stream_in_row_blocks(tmp_path, snapshot):
+    loaded = load_snapshot(save_snapshot(tmp_path / "s.npz", snapshot))
+    assert isinstance(loaded.cpu, np.memmap) and isinstance(loaded.memory, np.memmap)
+    with pytest.raises(ValueError):
+        loaded.cpu[0, 0] = 1.0
+    for name in ("cpu", "memory"):
+        blocks = list(loaded.row_blocks(name, 4))
+        assert [start for start, _ in blocks] == list(range(0, len(loaded.keys), 4))
+        joined = np.concatenate([block for _, block in blocks])       # read again after each release
+        assert np.array_equal(joined, getattr(snapshot, name), equal_nan=True)
+
+
+@pytest.mark.parametrize("compressed", [True, False])
+def test_deflated_and_stored_files_read_the_same(tmp_path, snapshot, compressed):
+    write_raw(tmp_path / "s.npz", snapshot, compressed=compressed)
+    loaded = load_snapshot(tmp_path / "s.npz")
+    assert isinstance(loaded.cpu, np.memmap) is not compressed
+    assert np.array_equal(loaded.memory, snapshot.memory, equal_nan=True)
+    assert loaded.state.nodes == snapshot.state.nodes
 
 
 def _with_node_pools(snapshot: Snapshot) -> Snapshot:

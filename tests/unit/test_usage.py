@@ -9,7 +9,8 @@ import pytest
 from finops_operator.models import ClusterState, Container, ContainerKey, Window, Workload, WorkloadRef
 from finops_operator.settings import TimeWindow
 from finops_operator.snapshot import Snapshot
-from finops_operator.usage import row_stats, state_with_usage, summarize, window_mask
+from finops_operator.stats import window_mask
+from finops_operator.usage import matrix_stats, state_with_usage, summarize
 
 
 def make_snapshot(cpu: np.ndarray, memory: np.ndarray | None = None, *, start: datetime, step: int = 300,
@@ -34,7 +35,7 @@ def test_summaries_match_numpy_with_gaps_in_small_chunks():
     cpu[9] = np.nan                                  # no data at all
     snap = make_snapshot(cpu, start=datetime(2026, 3, 2, tzinfo=timezone.utc))
     wanted = frozenset({50, 90, 95, 97, 99})
-    usage = summarize(snap, percentiles={"cpu": wanted, "memory": wanted}, chunk_rows=8)   # last chunk partial
+    usage = summarize(snap, percentiles={"cpu": wanted, "memory": wanted}, block_rows=8)   # last block partial
     data = snap.cpu.astype(np.float64)
     for row, key in enumerate(snap.keys):
         stats = usage[key].cpu
@@ -118,9 +119,12 @@ def test_windowed_summary_counts_only_in_window_points():
     assert usage.cpu.first_seen == datetime(2026, 3, 2, 1, tzinfo=timezone.utc)
 
 
-def test_row_stats_without_columns():
-    stats = row_stats(np.ones((3, 4), dtype=np.float32), np.zeros(4, dtype=bool))
-    assert stats.expected == 0 and stats.stats(0, np.arange(4)) is None
+def test_a_window_that_keeps_no_column_has_no_summary():
+    start = datetime(2026, 3, 7, tzinfo=timezone.utc)             # Saturday
+    snap = make_snapshot(np.ones((3, 24)), start=start, step=3600)
+    weekdays = TimeWindow(days=[0, 1, 2, 3, 4], start_hour=9, end_hour=17, time_zone="UTC")
+    assert all(u.cpu is None and u.memory is not None for u in summarize(snap, cpu_window=weekdays).values())
+    assert matrix_stats(np.full((2, 4), np.nan), snap.timestamps[:4], snap.state.window) == [None, None]
 
 
 def test_state_for_policy_uses_each_right_sizers_time_window(small_simulation):
