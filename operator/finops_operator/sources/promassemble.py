@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..models import Container, ContainerKey, ContainerUsage, Resources, UsageStats, WorkloadRef
-from ..stats import merge_replicas
-from .prombuckets import NodeSums, expected_counts, last_seen, pod_stats, pod_usage, window_quantiles
+from ..models import Container, ContainerKey, ContainerUsage, Resources, WorkloadRef
+from ..stats import PodSeriesStats
+from .prombuckets import NodeSums, expected_counts, last_seen, merge, pod_stats, pod_usage, window_quantiles
 from .promstats import Labels, Owners, PodKey, by_pod, hpas_from
 
 if TYPE_CHECKING:
@@ -47,7 +47,8 @@ def assemble(request: "ScanRequest", answers: "Answers") -> "UsageResult":
 
 
 def _usage(result: "UsageResult", answers: "Answers", owners: Owners, created: dict[tuple[str, str], float]) -> None:
-    grouped: dict[str, dict[ContainerKey, list[UsageStats]]] = {"cpu": defaultdict(list), "memory": defaultdict(list)}
+    grouped: dict[str, dict[ContainerKey, list[PodSeriesStats]]] = {"cpu": defaultdict(list),
+                                                                     "memory": defaultdict(list)}
     for name in ("cpu", "memory"):
         exact = window_quantiles(answers.window_q, name)
         plan = answers.plans[name]
@@ -60,8 +61,9 @@ def _usage(result: "UsageResult", answers: "Answers", owners: Owners, created: d
             result.pods[(pk[0], pk[1])] = ref
             grouped[name][ContainerKey(ref, pk[2])].append(stats)
     for key in sorted(set(grouped["cpu"]) | set(grouped["memory"])):
-        result.usage[key] = ContainerUsage(key=key, cpu=merge_replicas(grouped["cpu"].get(key, [])),
-                                           memory=merge_replicas(grouped["memory"].get(key, [])))
+        cpu, memory = (merge(grouped[name].get(key, []), answers.grid, np.asarray(answers.expected[name]))
+                       for name in ("cpu", "memory"))
+        result.usage[key] = ContainerUsage(key=key, cpu=cpu, memory=memory)
 
 
 def _facts(result: "UsageResult", bundle: dict[str, list[tuple[Labels, float]]], seen: dict[PodKey, float]) -> None:
@@ -121,7 +123,7 @@ def _nodes(result: "UsageResult", answers: "Answers", placed: dict[tuple[str, st
         if answers.pod_means is not None:      # every namespace's pods, unfiltered by any timeWindow
             rows = {pod: {k: v for k, v in row.items() if k.startswith(name)} for pod, row in answers.pod_means.items()}
             counts = {pod: {"count": row[f"{name}_count"]} for pod, row in rows.items() if f"{name}_count" in row}
-            expected = expected_counts(counts, answers.grid, 1) if counts else np.ones(len(answers.grid.ends))
+            expected = expected_counts(counts, answers.window, 1) if counts else np.ones(len(answers.grid.ends))
             means = pod_usage({pod: row for pod, row in rows.items() if row}, expected)
         else:
             means = pod_usage(answers.buckets[name], np.asarray(answers.expected[name]))

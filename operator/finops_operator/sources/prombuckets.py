@@ -19,7 +19,9 @@ ends[i]]``. How figures are built, per pod container and resource:
 * ``first_seen`` is ``kube_pod_created`` where kube-state-metrics has it, else
   the end of the first bucket with samples less the share of it they cover.
 
-Replicas (pods of one workload container) are merged by ``stats.merge_replicas``.
+Replicas (pods of one workload container) are merged by ``stats.merge_replicas``. The
+buckets are the snapshot path's (``usage.usage_grid``); the range queries read ``(end -
+bucket, end]``, so the one point a window's start adds to its oldest bucket is not read.
 """
 from __future__ import annotations
 
@@ -31,8 +33,11 @@ from datetime import datetime, timezone
 import numpy as np
 
 from ..errors import DataSourceError
-from ..models import DaySummary, UsageStats, Window
+from ..models import UsageStats, Window
 from ..settings import TimeWindow
+from ..stats import BucketGrid as StepGrid
+from ..stats import Buckets as MergeBuckets
+from ..stats import PodSeriesStats, merge_replicas
 from .promhours import parse_matrix
 from .promstats import Labels, PodKey
 
@@ -47,10 +52,13 @@ class BucketGrid:
     bucket_s: int
 
     @classmethod
-    def ending(cls, end: int, bucket_s: int, buckets: int) -> "BucketGrid":
-        if not 0 < buckets <= MAX_BUCKETS:
-            raise DataSourceError(f"{buckets} buckets of {bucket_s}s is outside 1..{MAX_BUCKETS}", source="scan")
-        return cls(end - bucket_s * np.arange(buckets - 1, -1, -1, dtype=np.int64), bucket_s)
+    def of(cls, window: Window) -> "BucketGrid":
+        """The buckets of ``window`` (``stats.bucket_seconds`` long, end-aligned, covering it)."""
+        steps = step_grid(window)
+        if not 0 < len(steps.ends) <= MAX_BUCKETS:
+            raise DataSourceError(f"{len(steps.ends)} buckets of {steps.seconds}s is outside 1..{MAX_BUCKETS}",
+                                  source="scan")
+        return cls(np.asarray(steps.ends, dtype=np.int64), steps.seconds)
 
     @property
     def start(self) -> int:
@@ -71,16 +79,6 @@ class BucketGrid:
                                   source=source)
         return idx
 
-    def steps_in_window(self, step_s: int, window: TimeWindow) -> np.ndarray:
-        """Subquery points per bucket inside ``window`` (the expected counts of a time-filtered scan)."""
-        from ..usage import window_mask
-        first = int(self.ends[0]) - self.bucket_s
-        times = np.arange(first - first % step_s + step_s, int(self.ends[-1]) + 1, step_s)
-        times = times[times > first]
-        mask = window_mask(times, window)
-        idx = np.minimum((times - first - 1) // self.bucket_s, len(self.ends) - 1)
-        return np.bincount(idx[mask], minlength=len(self.ends)).astype(np.float64)
-
 
 Buckets = dict[PodKey, dict[str, np.ndarray]]      # pod container -> statistic -> per-bucket values (NaN: none)
 
@@ -98,19 +96,31 @@ def parse_buckets(result: object, grid: BucketGrid, *, source: str, what: str,
     return out
 
 
-def expected_counts(buckets: Buckets, grid: BucketGrid, fallback_interval_s: int,
-                    in_window: np.ndarray | None = None) -> np.ndarray:
-    """Points a fully covered series has in each bucket (see the module doc)."""
-    if in_window is not None:
-        return in_window
+def step_grid(window: Window, time_window: TimeWindow | None = None) -> StepGrid:
+    """The snapshot path's bucket grid of ``window`` at its step (``usage.usage_grid``): the same buckets,
+    and per bucket the step points (inside ``time_window``) a full series has."""
+    from ..usage import usage_grid
+    start, end, step = int(window.start.timestamp()), int(window.end.timestamp()), window.step_seconds
+    return usage_grid(np.arange(start, end + 1, step, dtype=np.int64), window, time_window)
+
+
+def expected_counts(buckets: Buckets, window: Window, fallback_interval_s: int,
+                    time_window: TimeWindow | None = None) -> np.ndarray:
+    """Points a fully covered series has in each bucket (see the module doc): the step points inside a
+    ``time_window`` (subqueries read one per step), else the densest series' count, scaled down for a
+    first bucket that reaches back before the window's start."""
+    steps = step_grid(window, time_window)
+    if time_window is not None:
+        return steps.expected.astype(np.float64)          # 0 for a bucket wholly outside the window
     counts = [row["count"] for row in buckets.values() if "count" in row]
     densest = float(np.nanmax(counts)) if counts and not np.isnan(counts).all() else 0.0
-    per_bucket = max(densest, float(grid.bucket_s // max(1, fallback_interval_s))) if not counts else densest
-    return np.full(len(grid.ends), max(per_bucket, 1.0))
+    per_bucket = densest or float(steps.seconds // max(1, fallback_interval_s))
+    full = float(max(steps.expected[1:].max() if len(steps.expected) > 1 else steps.expected[0], 1))
+    return np.maximum(1.0, np.minimum(per_bucket, np.ceil(per_bucket * steps.expected / full)))
 
 
 def pod_stats(row: dict[str, np.ndarray], grid: BucketGrid, expected: np.ndarray, window_q: dict[int, float],
-              quantiles: tuple[int, ...], created: float | None = None) -> UsageStats | None:
+              quantiles: tuple[int, ...], created: float | None = None) -> PodSeriesStats | None:
     """One pod container's statistics over the window from its bucket arrays; None without samples."""
     count = np.nan_to_num(row.get("count", np.zeros(len(grid.ends))))
     has = (count > 0) & ~np.isnan(row.get("mean", row.get("rate", np.full(len(grid.ends), np.nan))))
@@ -125,17 +135,21 @@ def pod_stats(row: dict[str, np.ndarray], grid: BucketGrid, expected: np.ndarray
     window_mean = float(np.nansum(mean * weight) / total)
     std = np.nan_to_num(row.get("std", np.zeros(len(grid.ends))))
     variance = float(np.nansum(weight * (std ** 2 + (mean - window_mean) ** 2)) / total)
-    bucket_q = {q: tuple(float(v) for v in np.where(has, row.get(f"q{q}", peak), np.nan)) for q in quantiles}
+    bucket_q = {q: np.where(has, row.get(f"q{q}", peak), np.nan) for q in quantiles}
     exact = {q: window_q[q] if q in window_q else float(np.nanmax(bucket_q[q])) for q in quantiles}
     first = int(np.argmax(has))
     seen = created if created is not None and not math.isnan(created) else \
-        float(grid.ends[first]) - grid.bucket_s * min(1.0, samples[first] / expected[first])
-    days = DaySummary(bucket_seconds=grid.bucket_s, ends=tuple(int(e) for e in grid.ends),
-                      samples=tuple(int(s) for s in samples), mean=tuple(float(v) for v in mean),
-                      max=tuple(float(v) for v in peak), quantiles=bucket_q)
-    return UsageStats(samples=int(samples.sum()), expected=int(expected.sum()), quantiles=exact,
-                      max=float(np.nanmax(peak)), mean=window_mean, std=math.sqrt(max(variance, 0.0)),
-                      first_seen=datetime.fromtimestamp(seen, tz=timezone.utc), days=days)
+        float(grid.ends[first]) - grid.bucket_s * min(1.0, samples[first] / max(expected[first], 1.0))
+    return PodSeriesStats(samples=int(samples.sum()), quantiles=exact, max=float(np.nanmax(peak)), mean=window_mean,
+                          std=math.sqrt(max(variance, 0.0)), first=int(seen), bucket_samples=samples,
+                          bucket_mean=mean, bucket_max=peak, bucket_quantiles=bucket_q)
+
+
+def merge(pods: list[PodSeriesStats], grid: BucketGrid, expected: np.ndarray) -> UsageStats | None:
+    """The worst replica of one workload container's pods (``stats.merge_replicas``)."""
+    buckets = MergeBuckets(seconds=grid.bucket_s, ends=tuple(int(e) for e in grid.ends),
+                           expected=expected.astype(np.int64))
+    return merge_replicas(pods, expected=int(expected.sum()), buckets=buckets)
 
 
 def last_seen(buckets: Buckets, grid: BucketGrid) -> dict[PodKey, float]:

@@ -21,16 +21,16 @@ per-bucket means by ``kube_pod_info`` node, computed here: no join query.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
+import numpy as np
+
 from ..errors import ConfigError, DataSourceError
 from ..models import Window
 from ..settings import TimeWindow
-from ..stats import bucket_seconds
 from . import promql, promusage
 from .prombuckets import BucketGrid, Buckets, expected_counts, parse_buckets, window_quantiles
 from .promusage import UsagePlan
@@ -60,21 +60,15 @@ class ScanRequest:
 class Answers:
     """What the requests of one scan returned (parsed), for the pure assembly."""
 
+    window: Window
     grid: BucketGrid
     plans: dict[str, UsagePlan]
     buckets: dict[str, Buckets]
-    expected: dict[str, object]
+    expected: dict[str, np.ndarray]
     window_q: dict[str, list]
     facts: dict[str, list]
     objects: dict[str, list]
     pod_means: Buckets | None = None
-
-
-def grid_for(window: Window) -> BucketGrid:
-    """The buckets of ``window``: ``stats.bucket_seconds`` long, end-aligned, covering it."""
-    bucket = bucket_seconds(window)
-    length = int((window.end - window.start).total_seconds())
-    return BucketGrid.ending(int(window.end.timestamp()), bucket, max(1, math.ceil(length / bucket)))
 
 
 def whole_cluster(scope: promql.Scope) -> bool:
@@ -125,7 +119,7 @@ def scan(source: "PrometheusSource", request: ScanRequest) -> "UsageResult":
     """Send the scan's requests (within ``source.budget``) and assemble the result (:mod:`.promassemble`)."""
     from .promassemble import assemble
     began, before = time.monotonic(), source.requests
-    grid = grid_for(request.window)
+    grid = BucketGrid.of(request.window)
     probe_plans = plans_for(request, grid, False)
     with source.budget(planned(probe_plans, request.scope), f"a usage scan of {request.window.end - request.window.start}"):
         rules = detect_rules(source, request, grid)
@@ -171,11 +165,8 @@ def _send(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid,
     with ThreadPoolExecutor(max_workers=source.parallel) as pool:
         futures = {name: pool.submit(job) for name, job in jobs.items()}
         got = {name: future.result() for name, future in futures.items()}   # the first error propagates
-    expected = {}
-    for name in RESOURCES:
-        window = request.time_windows.get(name)
-        steps = grid.steps_in_window(request.window.step_seconds, window) if window is not None else None
-        expected[name] = expected_counts(got[name], grid, source.scrape_interval, steps)
-    return Answers(grid=grid, plans=plans, buckets={name: got[name] for name in RESOURCES}, expected=expected,
+    expected = {name: expected_counts(got[name], request.window, source.scrape_interval,
+                                      request.time_windows.get(name)) for name in RESOURCES}
+    return Answers(window=request.window, grid=grid, plans=plans, buckets={name: got[name] for name in RESOURCES}, expected=expected,
                    window_q=got.get("window_q", {}), facts=got["facts"], objects=got["objects"],
                    pod_means=got.get("pod_means"))
