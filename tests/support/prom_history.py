@@ -51,6 +51,7 @@ class History:
     job_owners: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     nodes: dict[str, tuple[float, float, dict[str, str]]] = field(default_factory=dict)  # cpu, mem, labels
     hpas: list[dict] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)    # on every series, e.g. {"cluster": "eu"}
 
     @property
     def end(self) -> int:
@@ -82,7 +83,7 @@ class History:
         return ~np.isnan(c.memory)
 
     def _series(self, name: str, labels: dict[str, str], values, alive) -> list[str]:
-        lab = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        lab = ",".join(f'{k}="{v}"' for k, v in {**labels, **self.labels}.items())
         t = self.times()
         return [f"{name}{{{lab}}} {float(values[i])!r} {int(t[i])}\n" for i in range(self.points) if alive[i]]
 
