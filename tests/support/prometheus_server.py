@@ -85,8 +85,9 @@ class PrometheusServer:
             block.rename(self.tsdb / block.name)
         self.start()
 
-    def start(self, *, timeout: float = 60) -> "PrometheusServer":
-        """Start on a free loopback port and wait for ``/-/ready``."""
+    def start(self, *, timeout: float = 60, max_samples: int = 200_000_000) -> "PrometheusServer":
+        """Start on a free loopback port and wait for ``/-/ready`` (``max_samples``: ``--query.max-samples``,
+        the most samples one query may load)."""
         config = self.workdir / "prometheus.yml"
         config.write_text("global:\n  scrape_interval: 1m\n  evaluation_interval: 1m\nscrape_configs: []\n")
         self.port = free_port()
@@ -94,7 +95,7 @@ class PrometheusServer:
         self.process = subprocess.Popen(
             [self.prometheus, f"--config.file={config}", f"--storage.tsdb.path={self.tsdb}",
              f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=3650d",
-             "--query.max-samples=200000000", "--log.level=warn"],
+             f"--query.max-samples={max_samples}", "--log.level=warn"],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

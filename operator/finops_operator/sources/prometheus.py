@@ -114,6 +114,7 @@ class UsageResult:
     chunks: int = 1
     rules: bool = False
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)     # what the scan could not do exactly, and why
 
 
 def align_window(window: Window) -> Window:
@@ -169,6 +170,7 @@ class PrometheusSource:
                               field="prometheus.recordingRules")
         self.recording_rules = recording_rules
         self._stop_at: int | None = None        # hard stop for the scan in progress (requests counter value)
+        self._planned = 0
         self._lock = threading.Lock()
         all_headers = check_headers(headers, source=self.where)
         if bearer_token:
@@ -193,10 +195,24 @@ class PrometheusSource:
             raise ConfigError(f"{what} needs {planned} requests, over the budget of {self.max_requests} per scan; "
                               "shorten the history window (at most 90 days)", source=self.where, field="window")
         self._stop_at = self.requests + planned * self.retries
+        self._planned = planned
         try:
             yield
         finally:
             self._stop_at = None
+
+    def extend_budget(self, more: int, what: str) -> None:
+        """Allow ``more`` requests in the run in progress (time slices the server's limits force), within
+        ``max_requests``."""
+        with self._lock:
+            if self._stop_at is None:
+                return
+            if self._planned + more > self.max_requests:
+                raise ConfigError(f"{what} would need {self._planned + more} requests, over the budget of "
+                                  f"{self.max_requests} per scan; raise the server's query.max-samples or load "
+                                  "the recording rules", source=self.where, field="window")
+            self._planned += more
+            self._stop_at += more * self.retries
 
     def query(self, expr: str, at: int) -> list[dict]:
         """One instant query at epoch second ``at`` (see :meth:`_request` for retries and errors)."""

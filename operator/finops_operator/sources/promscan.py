@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from ..errors import ConfigError, DataSourceError
+from ..errors import ConfigError, DataSourceError, DataSourceRefused
 from ..models import Window
 from ..settings import TimeWindow
 from . import promql, promusage
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 RESOURCES = ("cpu", "memory")
+LIMIT_HINTS = ("too many samples", "maxsamplesperquery", "exceeded the maximum number", "max-samples")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,8 @@ class Answers:
     facts: dict[str, list]
     objects: dict[str, list]
     pod_means: Buckets | None = None
+    chunks: int = 1
+    notes: list[str] = field(default_factory=list)
 
 
 def whole_cluster(scope: promql.Scope) -> bool:
@@ -132,7 +135,7 @@ def scan(source: "PrometheusSource", request: ScanRequest) -> "UsageResult":
             f"{window.start.isoformat()} and {window.end.isoformat()}; check the scope and that cAdvisor is "
             "scraped (no findings are made without data)", source=source.where)
     result = assemble(request, answers)
-    result.rules = rules
+    result.rules, result.chunks, result.notes = rules, answers.chunks, answers.notes
     result.queries = source.requests - before
     result.seconds = time.monotonic() - began
     log.info("prometheus scan: %d containers, %d nodes, %d requests, %s, %.1fs", len(result.usage), len(result.nodes),
@@ -145,8 +148,7 @@ def _send(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid,
     scope, end, span = request.scope, int(grid.ends[-1]), grid.span_s
 
     def buckets(expr: str, what: str, keys: tuple[str, ...] = ("namespace", "pod", "container")) -> Callable:
-        return lambda: parse_buckets(source.query_range(expr, grid.start, end, grid.bucket_s), grid,
-                                     source=source.where, what=what, keys=keys)
+        return lambda: read_buckets(source, expr, grid, what, keys)
 
     quantiles = {k: v for name in RESOURCES for k, v in promusage.window_quantiles(plans[name], scope).items()}
     objects = " or ".join((promql.owners(scope, span), promql.hpa_specs(scope, span), promql.node_info(scope, span),
@@ -158,15 +160,68 @@ def _send(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid,
         "objects": lambda: source.bundle(objects, end),
     }
     if quantiles:
-        jobs["window_q"] = lambda: source.bundle(promql.bundle(quantiles), end)
+        jobs["window_q"] = lambda: window_quantile_answer(source, promql.bundle(quantiles), end)
     if needs_pod_means(plans, scope):
         jobs["pod_means"] = buckets(promusage.pod_means(scope, plans["cpu"], grid.bucket_s), "pod means",
                                     ("namespace", "pod"))
     with ThreadPoolExecutor(max_workers=source.parallel) as pool:
         futures = {name: pool.submit(job) for name, job in jobs.items()}
         got = {name: future.result() for name, future in futures.items()}   # the first error propagates
-    expected = {name: expected_counts(got[name], request.window, source.scrape_interval,
+    expected = {name: expected_counts(got[name][0], request.window, source.scrape_interval,
                                       request.time_windows.get(name)) for name in RESOURCES}
-    return Answers(window=request.window, grid=grid, plans=plans, buckets={name: got[name] for name in RESOURCES}, expected=expected,
-                   window_q=got.get("window_q", {}), facts=got["facts"], objects=got["objects"],
-                   pod_means=got.get("pod_means"))
+    slices = {name: got[name][1] for name in ("cpu", "memory", "pod_means") if name in got}
+    window_q, notes = got.get("window_q", ({}, []))
+    notes = list(notes) + [f"{name} range query read in {n} time slices (the server's sample limit)"
+                           for name, n in slices.items() if n > 1]
+    return Answers(window=request.window, grid=grid, plans=plans,
+                   buckets={name: got[name][0] for name in RESOURCES}, expected=expected, window_q=window_q,
+                   facts=got["facts"], objects=got["objects"],
+                   pod_means=got["pod_means"][0] if "pod_means" in got else None,
+                   chunks=max(slices.values(), default=1), notes=notes)
+
+
+def over_limit(exc: DataSourceError) -> bool:
+    """Whether the server refused a query for the samples it would load (Prometheus query.max-samples,
+    VictoriaMetrics search.maxSamplesPerQuery, Thanos/Mimir limits)."""
+    text = str(exc).lower()
+    return any(hint in text for hint in LIMIT_HINTS)
+
+
+def read_buckets(source: "PrometheusSource", expr: str, grid: BucketGrid, what: str,
+                 keys: tuple[str, ...]) -> tuple[Buckets, int]:
+    """A per-bucket range query, and the time slices it took: one, unless the server's sample limit refuses
+    it; then its buckets are read in halves (again while refused) and joined. Exact either way: buckets are
+    independent."""
+    def read(lo: int, hi: int) -> tuple[Buckets, int]:
+        try:
+            answer = source.query_range(expr, int(grid.ends[lo]), int(grid.ends[hi]), grid.bucket_s)
+            return parse_buckets(answer, grid, source=source.where, what=what, keys=keys), 1
+        except DataSourceRefused as exc:
+            if lo == hi or not over_limit(exc):
+                raise
+        source.extend_budget(1, f"the {what} query in slices")
+        log.warning("%s: the server's sample limit refused %d buckets at once; reading them in two halves",
+                    what, hi - lo + 1)
+        mid = (lo + hi) // 2
+        (left, a), (right, b) = read(lo, mid), read(mid + 1, hi)
+        for key, row in right.items():
+            into = left.setdefault(key, {})
+            for stat, values in row.items():
+                into[stat] = np.fmax(into[stat], values) if stat in into else values
+        return left, a + b
+
+    return read(0, len(grid.ends) - 1)
+
+
+def window_quantile_answer(source: "PrometheusSource", expr: str, at: int) -> tuple[dict[str, list], list[str]]:
+    """The exact window quantiles, or (when the server's sample limit refuses one pass over the window)
+    none, with a note: each pod's quantile is then its largest bucket quantile, an upper bound."""
+    try:
+        return source.bundle(expr, at), []
+    except DataSourceRefused as exc:
+        if not over_limit(exc):
+            raise
+    note = ("window quantiles: the server's sample limit refuses one pass over the window; the largest "
+            "per-bucket quantile is used (an upper bound). Raise query.max-samples or load the recording rules")
+    log.warning(note)
+    return {}, [note]
