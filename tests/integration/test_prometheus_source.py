@@ -17,8 +17,6 @@ of 90 less), so CPU figures are compared within 1%.
 from __future__ import annotations
 
 import math
-from datetime import timedelta
-
 import numpy as np
 import pytest
 

@@ -45,7 +45,8 @@ def test_a_scan_needs_at_most_7_requests_whatever_the_window():
     for history in (timedelta(hours=2), timedelta(days=14), MAX_HISTORY_WINDOW):
         window = align_window(Window(END - history, END, 300))
         grid = BucketGrid.of(window)
-        request = ScanRequest(scope=Scope(namespaces="shop"), window=window, percentiles={"cpu": (95,), "memory": (99,)})
+        request = ScanRequest(scope=Scope(namespaces="shop"), window=window,
+                              percentiles={"cpu": (95,), "memory": (99,)})
         assert planned(plans_for(request, grid, False), request.scope) == 7 <= MAX_REQUESTS_PER_SCAN
         assert planned(plans_for(request, grid, True), Scope()) == 6
         assert len(grid.ends) == (max(4, history // timedelta(days=1)) if history >= timedelta(days=2) else 4)

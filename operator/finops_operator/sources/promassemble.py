@@ -22,7 +22,7 @@ from .prombuckets import NodeSums, expected_counts, last_seen, merge, pod_stats,
 from .promstats import Labels, Owners, PodKey, by_pod, hpas_from
 
 if TYPE_CHECKING:
-    from .prometheus import NodeUsage, UsageResult
+    from .prometheus import UsageResult
     from .promscan import Answers, ScanRequest
 
 HPA_STATS = ("info", "min", "max", "current", "target")

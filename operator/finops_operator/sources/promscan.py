@@ -32,7 +32,7 @@ from ..errors import ConfigError, DataSourceError, DataSourceRefused
 from ..models import Window
 from ..settings import TimeWindow
 from . import promql, promusage
-from .prombuckets import BucketGrid, Buckets, expected_counts, parse_buckets, window_quantiles
+from .prombuckets import BucketGrid, Buckets, expected_counts, parse_buckets
 from .promusage import UsagePlan
 from .promwindow import in_window
 
@@ -124,7 +124,8 @@ def scan(source: "PrometheusSource", request: ScanRequest) -> "UsageResult":
     began, before = time.monotonic(), source.requests
     grid = BucketGrid.of(request.window)
     probe_plans = plans_for(request, grid, False)
-    with source.budget(planned(probe_plans, request.scope), f"a usage scan of {request.window.end - request.window.start}"):
+    what = f"a usage scan of {request.window.end - request.window.start}"
+    with source.budget(planned(probe_plans, request.scope), what):
         rules = detect_rules(source, request, grid)
         plans = plans_for(request, grid, rules)
         answers = _send(source, request, grid, plans)
