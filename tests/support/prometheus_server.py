@@ -231,3 +231,45 @@ def serve_simulation(sim, workdir: Path, *, what: str = "the simulator", **openm
     except RuntimeError as exc:
         pytest.fail(f"cannot start a Prometheus backfilled from {what}: {exc}", pytrace=False)
     return server
+
+
+class TlsProxy:
+    """A loopback HTTPS reverse proxy to ``upstream`` with the serving ``cert``/``key``; with ``client_ca``
+    it demands a client certificate signed by it (mutual TLS, as a gateway in front of Thanos or Mimir)."""
+
+    def __init__(self, upstream: str, cert: Path, key: Path, client_ca: Path | None = None):
+        import ssl
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        target = upstream.rstrip("/")
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args) -> None:
+                pass
+
+            def do_GET(self) -> None:   # noqa: N802
+                answer = requests.get(target + self.path, timeout=30)
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(cert), str(key))
+        if client_ca is not None:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(str(client_ca))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -247,7 +247,8 @@ class PrometheusSource:
             except requests.Timeout:
                 last_reason = f"no answer within {self.timeout}s (timeout)"
             except requests.exceptions.SSLError as exc:
-                raise DataSourceRefused(f"TLS failed ({self._answer(exc)}); set verifyTLS to a CA bundle path",
+                raise DataSourceRefused(f"TLS failed ({self._answer(exc)}); set tls.caSecretRef to the CA that signed "
+                                        "the server certificate, or tls.clientCertSecretRef when it asks for one",
                                         source=self.where) from None
             except requests.ConnectionError as exc:
                 reason = getattr(exc.args[0], "reason", None) if exc.args else None
