@@ -130,3 +130,24 @@ def test_malformed_answer_is_a_data_source_error():
         parse_bundle([{"metric": {}}], source="http://prom")
     assert "http://prom" in str(err.value)
     assert parse_bundle([{"metric": {"stat": "max"}, "value": [0, "NaN"]}], source="x") == {}
+
+
+def test_every_percentile_from_50_to_100_survives_the_assembly():
+    w = window()
+    grid = BucketGrid.of(w)
+    expected = np.full(4, 90.0)
+    every = tuple(range(50, 100))
+    rng = np.random.default_rng(5)
+    pods = []
+    for scale in (1.0, 2.0):                               # two replicas: the worse one wins every figure
+        values = rng.uniform(0, scale, 360)
+        r = row(values, 90)
+        r.update({f"q{q}": np.percentile(values.reshape(4, 90), q, axis=1) for q in every})
+        exact = {q: float(np.percentile(values, q)) for q in every}
+        pods.append((pod_stats(r, grid, expected, exact, every), exact, values))
+    merged = merge([p for p, _, _ in pods], grid, expected)
+    for q in every:
+        assert merged.percentile(q) == max(exact[q] for _, exact, _ in pods)
+        assert merged.days.quantiles[q] == tuple(np.maximum(*(np.percentile(v.reshape(4, 90), q, axis=1)
+                                                               for _, _, v in pods)))
+    assert merged.percentile(100) == max(v.max() for _, _, v in pods)
