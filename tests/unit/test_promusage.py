@@ -82,10 +82,11 @@ def test_every_selector_carries_the_scope_and_the_cluster_matcher():
     assert all('namespace!~"kube-.*"' in m for _, m in scoped)
 
 
-def test_the_probe_looks_at_the_window_end_and_the_first_bucket():
+def test_the_probe_counts_both_rules_now_and_the_cpu_rule_in_the_first_bucket():
     probe = parts(promusage.rule_probe(SCOPE, DAY, 13 * DAY))
-    assert probe["end"].startswith(f"count({promusage.CPU_RULE}{{")
-    assert f"offset {13 * DAY}s" in probe["start"]
+    assert probe["cpu"].startswith(f"count({promusage.CPU_RULE}{{")
+    assert probe["memory"].startswith(f"count({promusage.MEMORY_RULE}{{")
+    assert f"offset {13 * DAY}s" in probe["start"] and promusage.CPU_RULE in probe["start"]
 
 
 def test_a_time_window_makes_every_statistic_a_filtered_subquery():

@@ -97,16 +97,17 @@ def detect_rules(source: "PrometheusSource", request: ScanRequest, grid: BucketG
         source.query("vector(1)", int(end))
         return False
     seen = source.bundle(promusage.rule_probe(request.scope, grid.bucket_s, int(end - grid.ends[0])), int(end))
-    now = sum(v for _, v in seen.get("end", []))
-    first = sum(v for _, v in seen.get("start", []))
-    if request.rules == "Require" and not now:
-        raise ConfigError(f"recordingRules is Require but {source.where} has no {promusage.CPU_RULE} series for "
-                          "the scope; load operator/finops_operator/data/prometheus-rules.yaml (or the chart's "
+    cpu, memory, first = (sum(v for _, v in seen.get(part, [])) for part in ("cpu", "memory", "start"))
+    if request.rules == "Require" and not (cpu and memory):
+        missing = " and ".join(rule for rule, n in ((promusage.CPU_RULE, cpu), (promusage.MEMORY_RULE, memory))
+                               if not n)
+        raise ConfigError(f"recordingRules is Require but {source.where} has no {missing} series for the scope; "
+                          "load operator/finops_operator/data/prometheus-rules.yaml (or the chart's "
                           "recordingRules.enabled) or set recordingRules: Auto", source=source.where,
                           field="prometheus.recordingRules")
-    if request.rules == "Auto" and now and not first:
+    if request.rules == "Auto" and cpu and memory and not first:
         log.info("recording rules start after the window's first bucket: reading the raw series")
-    return bool(now) and (bool(first) or request.rules == "Require")
+    return bool(cpu and memory) and (bool(first) or request.rules == "Require")
 
 
 def plans_for(request: ScanRequest, grid: BucketGrid, rules: bool) -> dict[str, UsagePlan]:

@@ -68,12 +68,14 @@ class UsagePlan:
 
 
 def rule_probe(scope: Scope, bucket_s: int, first_end_offset_s: int) -> str:
-    """Bundle for one instant query at the window end: does the CPU rule have series now (``end``) and in
-    the first bucket (``start``)? Cheap (a count over index lookups); it is also the scan's probe."""
-    sel = selector(CPU_RULE, *scope.namespace_matchers())
-    start = f"count(last_over_time({sel}[{duration(bucket_s)}] offset {duration(first_end_offset_s)}))" \
-        if first_end_offset_s > 0 else f"count(last_over_time({sel}[{duration(bucket_s)}]))"
-    return bundle({"end": f"count({sel})", "start": start})
+    """Bundle for one instant query at the window end: how many series each recording rule has now
+    (``cpu``, ``memory``) and the CPU rule in the first bucket (``start``). Cheap (index lookups and the
+    latest samples); it is also the scan's probe."""
+    cpu = selector(CPU_RULE, *scope.namespace_matchers())
+    memory = selector(MEMORY_RULE, *scope.namespace_matchers())
+    back = f" offset {duration(first_end_offset_s)}" if first_end_offset_s > 0 else ""
+    return bundle({"cpu": f"count({cpu})", "memory": f"count({memory})",
+                   "start": f"count(last_over_time({cpu}[{duration(bucket_s)}]{back}))"})
 
 
 def _plain(plan: UsagePlan, scope: Scope) -> str:
