@@ -24,7 +24,7 @@ from .stats import BucketGrid, bucket_seconds, grid, needed_percentiles, summari
 if TYPE_CHECKING:
     from .snapshot import Snapshot
 
-BLOCK_ROWS = 512
+BLOCK_ROWS = 256
 
 
 def usage_grid(timestamps: np.ndarray, window: Window, time_window: TimeWindow | None = None) -> BucketGrid:

@@ -113,6 +113,15 @@ def test_p95_above_request_is_raised(builder):
     assert f.monthly_savings < 0 and "above the request" in f.evidence["under_requested_reasons"][0]
 
 
+def test_the_under_request_check_uses_the_policy_percentile_not_p95(builder):
+    builder.workload("web", app("api", cpu="300m")).usage("web", "api", cpu=stats(0.25, p99=0.4))
+    settings = policy(cpu={"percentile": 99, "minChangePercent": 0})
+    f = one(run(builder, settings))
+    assert changes(f) == {"resources.requests.cpu": ("300m", "460m")}                   # 0.4 x 1.15
+    assert f.evidence["under_requested_reasons"] == ["p99 usage 400m is above the request 300m"]
+    assert {"p50", "p90", "p95", "p99"} <= set(f.evidence) and f.evidence["p99"] == 0.4
+
+
 def test_container_without_requests_gets_one_added(builder):
     builder.workload("web", app("api")).usage("web", "api", cpu=stats(0.2))
     f = one(run(builder))

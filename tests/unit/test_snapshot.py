@@ -223,6 +223,66 @@ def test_the_matrices_are_memory_mapped_read_only_and_stream_in_row_blocks(tmp_p
         assert np.array_equal(joined, getattr(snapshot, name), equal_nan=True)
 
 
+def _rss_file_kib() -> int:
+    """Resident file-backed pages of this process (mapped snapshot pages count here), KiB."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("RssFile:"))
+
+
+def test_a_full_pass_over_a_mapped_matrix_keeps_one_block_resident(tmp_path):
+    from datetime import datetime, timezone
+
+    from finops_operator.models import ClusterState, Container, Window, Workload
+    rows, points, step = 2048, 4032, 300                   # 33 MB of float32 per matrix
+    start = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    ts = int(start.timestamp()) + step * np.arange(points, dtype=np.int64)
+    ref = WorkloadRef("Deployment", "ns", "app")
+    keys = [ContainerKey(ref, f"c{i}") for i in range(rows)]
+    window = Window(start, datetime.fromtimestamp(int(ts[-1]), timezone.utc), step)
+    state = ClusterState("c", "r", window, [Workload(ref, 1, [Container(k.container) for k in keys])])
+    matrix = np.random.default_rng(1).random((rows, points), dtype=np.float32)
+    path = save_snapshot(tmp_path / "big.npz", Snapshot(state, keys, ts, matrix, matrix, np.zeros(rows, np.float32)))
+    del matrix
+    before = _rss_file_kib()
+    loaded = load_snapshot(path)                           # validation streams both matrices
+    peak, total = _rss_file_kib() - before, 0.0
+    for _, block in loaded.row_blocks("cpu", 256):         # 4 MB blocks
+        total += float(block.sum(dtype=np.float64))
+        peak = max(peak, _rss_file_kib() - before)
+    assert total > 0 and peak < 12 * 1024, f"{peak} KiB of the mapped matrices stayed resident"
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.6, 0.95])
+def test_a_truncated_stored_file_is_a_snapshot_error_not_a_crash(tmp_path, snapshot, cut):
+    path = save_snapshot(tmp_path / "s.npz", snapshot)
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * cut)])
+    assert load_error(path).source == str(path)
+
+
+def _tamper_cpu_header(path, snapshot, replace) -> None:
+    data = bytearray(path.read_bytes())
+    header = data.index(b"{'descr'", data.index(b"cpu.npy"))      # the cpu member's .npy header
+    shape = f"({len(snapshot.keys)}, {snapshot.timestamps.size})".encode()
+    at = data.index(shape, header)
+    data[at:at + len(shape)] = replace(shape)
+    path.write_bytes(bytes(data))
+
+
+def test_a_stored_member_claiming_more_than_it_holds_is_refused(tmp_path, snapshot):
+    path = save_snapshot(tmp_path / "s.npz", snapshot)
+    rows = str(len(snapshot.keys))
+    _tamper_cpu_header(path, snapshot, lambda shape: shape.replace(rows.encode(), b"9" * len(rows), 1))
+    err = load_error(path)
+    assert err.field == "cpu" and "header claims" in err.message
+
+
+def test_a_garbled_array_header_is_a_snapshot_error(tmp_path, snapshot):
+    path = save_snapshot(tmp_path / "s.npz", snapshot)
+    _tamper_cpu_header(path, snapshot, lambda shape: b"(" * len(shape))     # unbalanced: numpy's tokenizer fails
+    assert "not a finops snapshot" in load_error(path).message
+
+
 @pytest.mark.parametrize("compressed", [True, False])
 def test_deflated_and_stored_files_read_the_same(tmp_path, snapshot, compressed):
     write_raw(tmp_path / "s.npz", snapshot, compressed=compressed)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from finops_operator.models import Window
-from finops_operator.stats import bucket_seconds, grid, row_figures, summarise
+from finops_operator.stats import bucket_ends, bucket_seconds, grid, row_figures, summarise
 
 T0 = 1_790_000_400                     # a multiple of 300 and of 3600
 
@@ -33,12 +33,27 @@ def test_bucket_length(span, step, want):
     assert bucket_seconds(Window(start, start + span, step)) == want
 
 
+@settings(max_examples=200, deadline=None)
+@given(step=st.sampled_from([15, 30, 60, 300, 900, 3600]), span=st.integers(1, 40 * 86_400))
+def test_bucket_length_is_a_day_from_two_days_else_a_step_multiple_with_four_buckets(step, span):
+    start = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    seconds = bucket_seconds(Window(start, start + timedelta(seconds=span), step))
+    if span >= 2 * 86_400:
+        assert seconds == 86_400
+    else:
+        assert seconds % step == 0 and seconds >= step
+        assert span // seconds >= 4 or seconds == step
+
+
 def test_buckets_are_end_aligned_and_the_oldest_takes_the_window_start():
     ts = timestamps(2 * 288 + 1, 300)                          # two whole days, both ends counted
     g = grid(ts, int(ts[-1]), 86_400)
     assert g.ends.tolist() == [int(ts[-1]) - 86_400, int(ts[-1])]
     assert g.expected.tolist() == [289, 288] and g.column_bucket[0] == 0 and g.column_bucket[-1] == 1
     assert g.column_bucket[289] == 1 and g.column_bucket[288] == 0     # (end - day, end]: left-open
+    assert bucket_ends(int(ts[0]), int(ts[-1]), 86_400).tolist() == g.ends.tolist()
+    assert bucket_ends(int(ts[1]), int(ts[-1]), 86_400).tolist() == g.ends.tolist()   # a partial oldest bucket
+    assert bucket_ends(int(ts[-1]), int(ts[-1]), 86_400).tolist() == [int(ts[-1])]    # at least one
     masked = grid(ts, int(ts[-1]), 86_400, mask=np.arange(len(ts)) % 2 == 0)
     assert masked.expected.sum() == (len(ts) + 1) // 2 and (masked.column_bucket[1::2] == -1).all()
 

@@ -37,7 +37,7 @@ from ..models import UsageStats, Window
 from ..settings import TimeWindow
 from ..stats import BucketGrid as StepGrid
 from ..stats import Buckets as MergeBuckets
-from ..stats import PodSeriesStats, merge_replicas
+from ..stats import PodSeriesStats, bucket_ends, bucket_seconds, merge_replicas
 from .promhours import parse_matrix
 from .promstats import Labels, PodKey
 
@@ -54,11 +54,11 @@ class BucketGrid:
     @classmethod
     def of(cls, window: Window) -> "BucketGrid":
         """The buckets of ``window`` (``stats.bucket_seconds`` long, end-aligned, covering it)."""
-        steps = step_grid(window)
-        if not 0 < len(steps.ends) <= MAX_BUCKETS:
-            raise DataSourceError(f"{len(steps.ends)} buckets of {steps.seconds}s is outside 1..{MAX_BUCKETS}",
-                                  source="scan")
-        return cls(np.asarray(steps.ends, dtype=np.int64), steps.seconds)
+        seconds = bucket_seconds(window)
+        ends = bucket_ends(int(window.start.timestamp()), int(window.end.timestamp()), seconds)
+        if not 0 < len(ends) <= MAX_BUCKETS:
+            raise DataSourceError(f"{len(ends)} buckets of {seconds}s is outside 1..{MAX_BUCKETS}", source="scan")
+        return cls(ends, seconds)
 
     @property
     def start(self) -> int:

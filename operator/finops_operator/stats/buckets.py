@@ -27,6 +27,14 @@ def bucket_seconds(window: Window) -> int:
     return max(step, span // MIN_BUCKETS // step * step)
 
 
+def bucket_ends(start: int, end: int, seconds: int) -> np.ndarray:
+    """Ends (epoch seconds, oldest first) of the buckets of a window from ``start`` to ``end``:
+    ``end``, ``end - seconds``, ... back to the bucket holding ``start`` (at least one bucket).
+    Every source uses these ends (live queries evaluate the per-bucket ranges at them)."""
+    count = max(1, -(-(end - start) // seconds))      # ceil
+    return end - seconds * np.arange(count - 1, -1, -1, dtype=np.int64)
+
+
 @dataclass(frozen=True, slots=True)
 class BucketGrid:
     """The buckets of one window and where each column of a series matrix falls.
@@ -58,12 +66,12 @@ def grid(timestamps: np.ndarray, end: int, seconds: int, mask: np.ndarray | None
         raise ValueError(f"bucket length must be positive, got {seconds}")
     if len(ts) == 0:
         return BucketGrid(seconds, np.array([end], dtype=np.int64), ts.copy(), np.zeros(1, dtype=np.int64))
+    ends = bucket_ends(int(ts.min()), end, seconds)
+    count = len(ends)
     back = (end - ts) // seconds                      # 0 for the newest bucket
-    count = max(1, int(np.ceil((end - int(ts.min())) / seconds)))
     column_bucket = np.clip(count - 1 - back, 0, count - 1)
     column_bucket = np.where(ts > end, -1, column_bucket)
     if mask is not None:
         column_bucket = np.where(mask, column_bucket, -1)
-    ends = end - seconds * np.arange(count - 1, -1, -1, dtype=np.int64)
     expected = np.bincount(column_bucket[column_bucket >= 0], minlength=count).astype(np.int64)
     return BucketGrid(seconds, ends, column_bucket.astype(np.int64), expected)
