@@ -211,7 +211,7 @@ class LimitPolicy(str, Enum):
 
 
 class TimeWindow(SettingsModel):
-    """Only size for samples inside this weekly window (e.g. business hours). Absent means all samples. Applied by snapshot scans (finops scan --snapshot); the operator's live Prometheus scans do not apply it yet and report the policy as InvalidSpec."""  # noqa: E501
+    """Only size for samples inside this weekly window (e.g. business hours). Absent means all samples. Applied by snapshot scans and by live Prometheus scans (on the server, in the zone's local time, DST included)."""  # noqa: E501
 
     rules = (Rule("!has(self.endHour) || !has(self.startHour) || self.endHour > self.startHour",
                   "timeWindow.endHour must be later than timeWindow.startHour (hours 0-24 of one day)",

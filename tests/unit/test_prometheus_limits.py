@@ -9,8 +9,9 @@ import pytest
 from finops_operator.errors import ConfigError
 from finops_operator.models import UsageStats, Window
 from finops_operator.settings import MAX_HISTORY_WINDOW, PolicySettings, load_policy
-from finops_operator.sources.prometheus import (MAX_REQUESTS_PER_SCAN, PrometheusSource, align_window,
-                                                check_headers, planned_requests, split_window)
+from finops_operator.sources.prometheus import MAX_REQUESTS_PER_SCAN, PrometheusSource, align_window, check_headers
+from finops_operator.sources.prombuckets import BucketGrid
+from finops_operator.sources.promscan import ScanRequest, planned, plans_for
 from finops_operator.sources.promql import Scope
 from finops_operator.stats import needed_percentiles
 
@@ -40,19 +41,23 @@ def test_good_headers_pass():
         "X-Scope-OrgID": "team-a", "Accept-Language": "en; q=0.5"}
 
 
-def test_the_longest_window_fits_the_budget_and_3000_weeks_would_not():
-    def chunks(history):
-        return len(split_window(align_window(Window(END - history, END, 300)), timedelta(days=1)))
-    assert planned_requests(chunks(MAX_HISTORY_WINDOW)) <= MAX_REQUESTS_PER_SCAN
-    assert planned_requests(chunks(timedelta(weeks=3000))) > 100_000
+def test_a_scan_needs_at_most_7_requests_whatever_the_window():
+    for history in (timedelta(hours=2), timedelta(days=14), MAX_HISTORY_WINDOW):
+        window = align_window(Window(END - history, END, 300))
+        grid = BucketGrid.of(window)
+        request = ScanRequest(scope=Scope(namespaces="shop"), window=window,
+                              percentiles={"cpu": (95,), "memory": (99,)})
+        assert planned(plans_for(request, grid, False), request.scope) == 7 <= MAX_REQUESTS_PER_SCAN
+        assert planned(plans_for(request, grid, True), Scope()) == 6
+        assert len(grid.ends) == (max(4, history // timedelta(days=1)) if history >= timedelta(days=2) else 4)
 
 
 def test_a_scan_over_budget_fails_before_sending():
-    source = PrometheusSource(NOWHERE, max_requests=50, retries=1)
+    source = PrometheusSource(NOWHERE, max_requests=5, retries=1)
     with pytest.raises(ConfigError) as err:
         source.collect(Scope(), Window(END - timedelta(days=30), END, 300))
     assert source.requests == 0
-    assert err.value.permanent and "over the budget of 50" in str(err.value) and "history window" in str(err.value)
+    assert err.value.permanent and "over the budget of 5" in str(err.value)
 
 
 def test_a_window_shorter_than_the_step_is_a_config_error():
