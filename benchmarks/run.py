@@ -5,6 +5,7 @@
     python benchmarks/run.py --only prometheus   # issue 4: 1,000 and 10,000 containers, real Prometheus
     python benchmarks/run.py --only cur          # issue 9: a 1 GB-class CUR 2.0 through DuckDB (cur_bench.py --gb 10: 10 GB)
     python benchmarks/run.py --only forecast     # issue 10: forecast accuracy per cost-series family (~20 s)
+    python benchmarks/run.py --only quality      # issue 13: right-sizing quality vs KRR-simple and VPA-like (~10 s)
     python benchmarks/run.py --only promfloor    # issue 13: project vs KRR pattern vs floor, 1,000 x 7 d and 10,000 x 1 d
     python benchmarks/run.py --quick             # small sizes, a smoke check of the harness (~1 minute)
 
@@ -98,7 +99,7 @@ def bench_promfloor(sizes: tuple[tuple[int, int], ...]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="finops-operator benchmarks")
-    parser.add_argument("--only", choices=("scan", "prometheus", "cur", "forecast", "promfloor"))
+    parser.add_argument("--only", choices=("scan", "prometheus", "cur", "forecast", "quality", "promfloor"))
     parser.add_argument("--quick", action="store_true", help="small sizes (harness smoke check)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -114,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                         *(["--quick"] if args.quick else []), "--out", str(args.out)], check=True)
     if args.only in (None, "forecast"):   # issue 10: writes results/forecast.json itself (see bench_forecast.py)
         child("bench_forecast.py", *(["--quick"] if args.quick else []), "--out", str(args.out / "forecast.json"))
+    if args.only in (None, "quality"):   # issue 13: writes results/quality.json itself (see bench_quality.py)
+        child("bench_quality.py", *(["--quick"] if args.quick else []), "--out", str(args.out / "quality.json"))
     if args.only in (None, "promfloor"):
         results["promfloor"] = bench_promfloor(PROMFLOOR_QUICK if args.quick else PROMFLOOR_SIZES)
     for name, data in results.items():
