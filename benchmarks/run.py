@@ -6,7 +6,7 @@
     python benchmarks/run.py --only cur          # issue 9: a 1 GB-class CUR 2.0 through DuckDB (cur_bench.py --gb 10: 10 GB)
     python benchmarks/run.py --only forecast     # issue 10: forecast accuracy per cost-series family (~20 s)
     python benchmarks/run.py --only quality      # issue 13: right-sizing quality vs KRR-simple and VPA-like (~10 s)
-    python benchmarks/run.py --only promfloor    # issue 13: project vs KRR pattern vs floor, 1,000 x 7 d and 10,000 x 1 d
+    python benchmarks/run.py --only promfloor    # issue 13: project vs KRR pattern vs floor (~30 min)
     python benchmarks/run.py --quick             # small sizes, a smoke check of the harness (~1 minute)
 
 Writes ``benchmarks/results/scan.json``, ``prometheus.json``, ``promfloor.json`` and ``SUMMARY.md``
