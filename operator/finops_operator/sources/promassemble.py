@@ -18,7 +18,8 @@ import numpy as np
 
 from ..models import Container, ContainerKey, ContainerUsage, Resources, WorkloadRef
 from ..stats import PodSeriesStats
-from .prombuckets import NodeSums, expected_counts, last_seen, merge, pod_stats, pod_usage, window_quantiles
+from .prombuckets import (NodeSums, expected_counts, last_seen, merge, merge_grid, pod_stats_many, pod_usage,
+                          window_quantiles)
 from .promstats import Labels, Owners, PodKey, by_pod, hpas_from
 
 if TYPE_CHECKING:
@@ -51,17 +52,20 @@ def _usage(result: "UsageResult", answers: "Answers", owners: Owners, created: d
                                                                      "memory": defaultdict(list)}
     for name in ("cpu", "memory"):
         exact = window_quantiles(answers.window_q, name)
-        plan = answers.plans[name]
-        for pk, row in answers.buckets[name].items():
-            stats = pod_stats(row, answers.grid, answers.expected[name], exact.get(pk, {}),  # type: ignore[arg-type]
-                              plan.quantiles, created.get((pk[0], pk[1])))
+        keys = list(answers.buckets[name])
+        rows = [answers.buckets[name][pk] for pk in keys]
+        per_pod = pod_stats_many(rows, answers.grid, answers.expected[name], [exact.get(pk, {}) for pk in keys],
+                                 answers.plans[name].quantiles, [created.get((pk[0], pk[1])) for pk in keys])
+        for pk, stats in zip(keys, per_pod):
             if stats is None:
                 continue
             ref = owners.workload_of(pk[0], pk[1])
             result.pods[(pk[0], pk[1])] = ref
             grouped[name][ContainerKey(ref, pk[2])].append(stats)
+    expected = {name: np.asarray(answers.expected[name]) for name in ("cpu", "memory")}
+    shared = {name: merge_grid(answers.grid, expected[name]) for name in ("cpu", "memory")}
     for key in sorted(set(grouped["cpu"]) | set(grouped["memory"])):
-        cpu, memory = (merge(grouped[name].get(key, []), answers.grid, np.asarray(answers.expected[name]))
+        cpu, memory = (merge(grouped[name].get(key, []), answers.grid, expected[name], buckets=shared[name])
                        for name in ("cpu", "memory"))
         result.usage[key] = ContainerUsage(key=key, cpu=cpu, memory=memory)
 

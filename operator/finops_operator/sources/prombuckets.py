@@ -38,7 +38,7 @@ from ..settings import TimeWindow
 from ..stats import BucketGrid as StepGrid
 from ..stats import Buckets as MergeBuckets
 from ..stats import PodSeriesStats, bucket_ends, bucket_seconds, merge_replicas
-from .promhours import parse_matrix
+from .promhours import MAX_LABEL_VALUE, MAX_SERIES_PER_ANSWER
 from .promstats import Labels, PodKey
 
 MAX_BUCKETS = 2200         # 90 days of hours, 1 year of days: far above what a window needs
@@ -85,14 +85,68 @@ Buckets = dict[PodKey, dict[str, np.ndarray]]      # pod container -> statistic 
 
 def parse_buckets(result: object, grid: BucketGrid, *, source: str, what: str,
                   keys: tuple[str, ...] = ("namespace", "pod", "container")) -> Buckets:
-    """Per-series, per-statistic arrays over the buckets from a bundled range answer."""
-    out: Buckets = defaultdict(dict)
-    size = len(grid.ends)
-    for stat, rows in parse_matrix(result, grid, source=source, what=what).items():  # type: ignore[arg-type]
-        for labels, idx, values in rows:
-            key = tuple(labels.get(k, "") for k in keys)
-            array = out[key].setdefault(stat, np.full(size, np.nan))  # type: ignore[index]
-            array[idx] = values
+    """Per-series, per-statistic arrays over the buckets from a bundled range answer (split by ``stat``).
+
+    One pass over the answer collects the points, then numpy converts, checks and places them all at once
+    (a 10,000-container answer holds ~60,000 series). NaN is "no data"; a statistic is present for a
+    series when it has a point. Refused as :class:`DataSourceError`: an answer that is not a list of
+    series, more than ``MAX_SERIES_PER_ANSWER`` series, key labels that are not short text, points that
+    are not ``[time, number]`` pairs, infinite or negative values, points off the bucket grid.
+    """
+    if not isinstance(result, list):
+        raise DataSourceError(f"the {what} answer is a {type(result).__name__}, not a list of series", source=source)
+    if len(result) > MAX_SERIES_PER_ANSWER:
+        raise DataSourceError(f"the {what} answer has {len(result)} series, over the bound of "
+                              f"{MAX_SERIES_PER_ANSWER}; narrow the scope (namespaces, cluster matcher)", source=source)
+    rows: dict[tuple[str, ...], int] = {}
+    stats: dict[str, int] = {}
+    row_of: list[int] = []
+    stat_of: list[int] = []
+    lengths: list[int] = []
+    flat: list = []
+    for item in result:
+        try:
+            metric, points = item["metric"], item["values"]
+            key = tuple([metric.get(k, "") for k in keys])
+            stat = metric.get("stat", "")
+        except (TypeError, KeyError, AttributeError):
+            raise DataSourceError(f"a series in the {what} answer is not {{metric, values}}: {str(item)[:200]}",
+                                  source=source) from None
+        if not all(isinstance(v, str) and len(v) <= MAX_LABEL_VALUE for v in key) or not isinstance(stat, str) \
+                or not isinstance(points, list):
+            raise DataSourceError(f"a series in the {what} answer has labels that are not short text or values "
+                                  f"that are not a list: {str(item)[:200]}", source=source)
+        row_of.append(rows.setdefault(key, len(rows)))
+        stat_of.append(stats.setdefault(stat, len(stats)))
+        lengths.append(len(points))
+        flat.extend(points)
+    try:
+        pairs = np.array(flat, dtype=np.float64).reshape(-1, 2) if flat else np.empty((0, 2))
+        if len(pairs) != sum(lengths):
+            raise ValueError(f"{len(flat)} points in {len(pairs)} pairs")
+    except (TypeError, ValueError) as exc:
+        raise DataSourceError(f"a series in the {what} answer has points that are not [time, number] pairs "
+                              f"({str(exc)[:120]})", source=source) from None
+    point_row = np.repeat(np.asarray(row_of, dtype=np.int64), lengths)
+    point_stat = np.repeat(np.asarray(stat_of, dtype=np.int64), lengths)
+    keep = ~np.isnan(pairs[:, 1])
+    pairs, point_row, point_stat = pairs[keep], point_row[keep], point_stat[keep]
+    if not np.isfinite(pairs).all() or (pairs[:, 1] < 0).any():
+        bad = int(np.flatnonzero(~np.isfinite(pairs).all(axis=1) | (pairs[:, 1] < 0))[0])
+        key = next(k for k, r in rows.items() if r == point_row[bad])
+        raise DataSourceError(f"a series in the {what} answer has an infinite or negative value ({key!r})",
+                              source=source)
+    idx = grid.index(pairs[:, 0], source=source, what=what)
+    cube = np.full((len(stats), len(rows), len(grid.ends)), np.nan)
+    cube[point_stat, point_row, idx] = pairs[:, 1]
+    present = np.zeros((len(stats), len(rows)), dtype=bool)
+    present[point_stat, point_row] = True
+    names = list(stats)
+    out: Buckets = {}
+    for key, r in rows.items():
+        row = {names[s]: cube[s, r] for s in np.flatnonzero(present[:, r])}
+        if row:
+            out[key] = row
     return out
 
 
@@ -122,44 +176,86 @@ def expected_counts(buckets: Buckets, window: Window, fallback_interval_s: int,
 def pod_stats(row: dict[str, np.ndarray], grid: BucketGrid, expected: np.ndarray, window_q: dict[int, float],
               quantiles: tuple[int, ...], created: float | None = None) -> PodSeriesStats | None:
     """One pod container's statistics over the window from its bucket arrays; None without samples."""
-    count = np.nan_to_num(row.get("count", np.zeros(len(grid.ends))))
-    has = (count > 0) & ~np.isnan(row.get("mean", row.get("rate", np.full(len(grid.ends), np.nan))))
+    return pod_stats_many([row], grid, expected, [window_q], quantiles, [created])[0]
+
+
+def _stack(rows: list[dict[str, np.ndarray]], stat: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``[pods, buckets]`` of one statistic (NaN where a pod lacks it) and which pods have it."""
+    nan = np.full(size, np.nan)
+    has = np.fromiter((stat in row for row in rows), dtype=bool, count=len(rows))
     if not has.any():
-        return None
-    mean = row["rate"] * np.minimum(expected / np.maximum(count, 1), 1e6) if "rate" in row else row["mean"]
-    mean = np.where(has, mean, np.nan)
-    peak = np.where(has, row.get("max", mean), np.nan)
-    samples = np.where(has, np.minimum(count, expected), 0).astype(np.int64)
-    weight = np.where(has, count, 0.0)
-    total = float(weight.sum())
-    window_mean = float(np.nansum(mean * weight) / total)
-    std = np.nan_to_num(row.get("std", np.zeros(len(grid.ends))))
-    variance = float(np.nansum(weight * (std ** 2 + (mean - window_mean) ** 2)) / total)
-    bucket_q = {q: np.where(has, row.get(f"q{q}", peak), np.nan) for q in quantiles}
-    exact = {q: window_q[q] if q in window_q else float(np.nanmax(bucket_q[q])) for q in quantiles}
-    first = int(np.argmax(has))
-    seen = created if created is not None and not math.isnan(created) else \
-        float(grid.ends[first]) - grid.bucket_s * min(1.0, samples[first] / max(expected[first], 1.0))
-    return PodSeriesStats(samples=int(samples.sum()), quantiles=exact, max=float(np.nanmax(peak)), mean=window_mean,
-                          std=math.sqrt(max(variance, 0.0)), first=int(seen), bucket_samples=samples,
-                          bucket_mean=mean, bucket_max=peak, bucket_quantiles=bucket_q)
+        return np.full((len(rows), size), np.nan), has
+    return np.vstack([row.get(stat, nan) for row in rows]), has
 
 
-def merge(pods: list[PodSeriesStats], grid: BucketGrid, expected: np.ndarray) -> UsageStats | None:
-    """The worst replica of one workload container's pods (``stats.merge_replicas``)."""
-    buckets = MergeBuckets(seconds=grid.bucket_s, ends=tuple(int(e) for e in grid.ends),
-                           expected=expected.astype(np.int64))
-    return merge_replicas(pods, expected=int(expected.sum()), buckets=buckets)
+def pod_stats_many(rows: list[dict[str, np.ndarray]], grid: BucketGrid, expected: np.ndarray,
+                   window_q: list[dict[int, float]], quantiles: tuple[int, ...],
+                   created: list[float | None]) -> list[PodSeriesStats | None]:
+    """:func:`pod_stats` of many pod containers at once (numpy over ``[pods, buckets]``; see the module doc)."""
+    size = len(grid.ends)
+    count, _ = _stack(rows, "count", size)
+    count = np.where(np.isnan(count), 0.0, count)
+    mean_in, have_mean = _stack(rows, "mean", size)
+    rate, have_rate = _stack(rows, "rate", size)
+    has = (count > 0) & ~np.isnan(np.where(have_mean[:, None], mean_in, rate))
+    alive = has.any(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(have_rate[:, None], rate * np.minimum(expected / np.maximum(count, 1), 1e6), mean_in)
+        mean = np.where(has, mean, np.nan)
+        peak_in, have_max = _stack(rows, "max", size)
+        peak = np.where(has, np.where(have_max[:, None], peak_in, mean), np.nan)
+        samples = np.where(has, np.minimum(count, expected), 0).astype(np.int64)
+        weight = np.where(has, count, 0.0)
+        total = weight.sum(axis=1)
+        window_mean = np.nansum(mean * weight, axis=1) / total
+        std, _ = _stack(rows, "std", size)
+        std = np.where(np.isnan(std), 0.0, std)
+        variance = np.nansum(weight * (std ** 2 + (mean - window_mean[:, None]) ** 2), axis=1) / total
+    bucket_q = {}
+    for q in quantiles:
+        values, have = _stack(rows, f"q{q}", size)
+        bucket_q[q] = np.where(has, np.where(have[:, None], values, peak), np.nan)
+    largest_q = {q: np.fmax.reduce(values, axis=1).tolist() for q, values in bucket_q.items()}
+    first = np.argmax(has, axis=1)
+    picked = np.arange(len(rows))
+    share = np.minimum(1.0, samples[picked, first] / np.maximum(expected[first], 1.0))
+    estimated = (grid.ends[first] - grid.bucket_s * share).tolist()
+    peaks, means = np.fmax.reduce(peak, axis=1).tolist(), window_mean.tolist()
+    stds, totals = np.sqrt(np.maximum(variance, 0.0)).tolist(), samples.sum(axis=1).tolist()
+    out: list[PodSeriesStats | None] = []
+    for i, ok in enumerate(alive.tolist()):
+        if not ok:
+            out.append(None)
+            continue
+        seen = created[i] if created[i] is not None and not math.isnan(created[i]) else estimated[i]
+        exact = {q: window_q[i][q] if q in window_q[i] else largest_q[q][i] for q in quantiles}
+        out.append(PodSeriesStats(samples=int(totals[i]), quantiles=exact, max=peaks[i], mean=means[i],
+                                  std=stds[i], first=int(seen), bucket_samples=samples[i], bucket_mean=mean[i],
+                                  bucket_max=peak[i], bucket_quantiles={q: v[i] for q, v in bucket_q.items()}))
+    return out
+
+
+def merge_grid(grid: BucketGrid, expected: np.ndarray) -> MergeBuckets:
+    """The buckets every pod of a merge shares (built once per resource, not per workload container)."""
+    return MergeBuckets(seconds=grid.bucket_s, ends=tuple(int(e) for e in grid.ends),
+                        expected=expected.astype(np.int64))
+
+
+def merge(pods: list[PodSeriesStats], grid: BucketGrid, expected: np.ndarray, *,
+          buckets: MergeBuckets | None = None) -> UsageStats | None:
+    """The worst replica of one workload container's pods (``stats.merge_replicas``); ``buckets`` is
+    :func:`merge_grid` of the same grid and expected counts when the caller built it once for many merges."""
+    return merge_replicas(pods, expected=int(expected.sum()), buckets=buckets or merge_grid(grid, expected))
 
 
 def last_seen(buckets: Buckets, grid: BucketGrid) -> dict[PodKey, float]:
     """The end of each pod container's latest bucket with samples (which pod is the current one)."""
-    out: dict[PodKey, float] = {}
-    for key, row in buckets.items():
-        count = np.nan_to_num(row.get("count", np.zeros(len(grid.ends))))
-        if (count > 0).any():
-            out[key] = float(grid.ends[len(count) - 1 - int(np.argmax(count[::-1] > 0))])
-    return out
+    keys = list(buckets)
+    count, _ = _stack([buckets[key] for key in keys], "count", len(grid.ends))
+    seen = count > 0                                   # NaN > 0 is False
+    latest = len(grid.ends) - 1 - np.argmax(seen[:, ::-1], axis=1)
+    at = grid.ends[latest].astype(np.float64).tolist()
+    return {key: at[i] for i, (key, any_seen) in enumerate(zip(keys, seen.any(axis=1).tolist())) if any_seen}
 
 
 def window_quantiles(rows: dict[str, list[tuple[Labels, float]]], resource: str) -> dict[PodKey, dict[int, float]]:
