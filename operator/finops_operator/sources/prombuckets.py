@@ -280,11 +280,15 @@ class NodeSums:
 
     def add(self, resource: str, placed: dict[tuple[str, str], str], means: dict[tuple[str, str], np.ndarray]) -> None:
         table = getattr(self, resource)
-        for pod, values in means.items():
-            node = placed.get(pod)
-            if node:
-                base = table.setdefault(node, np.full(len(self.grid.ends), np.nan))
-                table[node] = np.where(np.isnan(base), values, base + np.nan_to_num(values))
+        pods = [(node, values) for pod, values in means.items() if (node := placed.get(pod))]
+        if not pods:
+            return
+        nodes = list(dict.fromkeys(node for node, _ in pods))
+        index = {node: i for i, node in enumerate(nodes)}
+        summed = sum_groups(np.vstack([values for _, values in pods]), [index[node] for node, _ in pods], len(nodes))
+        for node, values in zip(nodes, summed):
+            base = table.get(node)
+            table[node] = values if base is None else np.where(np.isnan(base), values, base + np.nan_to_num(values))
 
     def stats(self, resource: str, node: str, quantiles: tuple[int, ...]) -> UsageStats | None:
         """The node's figures over its bucket sums (samples and expected count buckets)."""
@@ -299,23 +303,43 @@ class NodeSums:
                           first_seen=datetime.fromtimestamp(first, tz=timezone.utc))
 
 
+def sum_groups(values: np.ndarray, groups: list[int], size: int) -> np.ndarray:
+    """``[size, buckets]`` sums of the rows of ``values`` by group, added in row order, NaN-skipping, NaN where
+    a group has no number in a bucket."""
+    rows = np.asarray(groups, dtype=np.int64)
+    out = np.zeros((size, values.shape[1]))
+    np.add.at(out, rows, np.where(np.isnan(values), 0.0, values))
+    seen = np.zeros(out.shape, dtype=bool)
+    np.logical_or.at(seen, rows, ~np.isnan(values))
+    return np.where(seen, out, np.nan)
+
+
 def pod_usage(buckets: Buckets, expected: np.ndarray) -> dict[tuple[str, str], np.ndarray]:
     """What each pod used per bucket on average over the WHOLE bucket (the sum over its containers): a pod
-    alive part of a bucket weighs that part, so pods on a node add up to the node's usage."""
-    out: dict[tuple[str, str], np.ndarray] = {}
-    for (namespace, pod, *_), row in buckets.items():
-        if "rate" in row:
-            used = row["rate"]                          # the counter's increase over the bucket / bucket
-        elif "mean" in row:
-            used = row["mean"] * np.nan_to_num(row.get("count", np.zeros(len(expected)))) / expected
-        else:
-            used = row.get("cpu_rate", row.get("cpu_sum", row.get("memory_sum")))
-            if used is None:
-                continue
-            used = used if "cpu_rate" in row else used / expected
-        base = out.get((namespace, pod))
-        out[(namespace, pod)] = used if base is None else np.where(np.isnan(base), used, base + np.nan_to_num(used))
-    return out
+    alive part of a bucket weighs that part, so pods on a node add up to the node's usage. Per row: the
+    counter's ``rate`` over the bucket, else ``mean`` x count / expected, else (node-usage query) ``cpu_rate``,
+    or ``cpu_sum`` / ``memory_sum`` / expected."""
+    keys = list(buckets)
+    rows = [buckets[key] for key in keys]
+    size = len(expected)
+    stacked = {stat: _stack(rows, stat, size) for stat in ("rate", "mean", "count", "cpu_rate", "cpu_sum",
+                                                            "memory_sum")}
+    (rate, has_rate), (mean, has_mean) = stacked["rate"], stacked["mean"]
+    (cpu_rate, has_cpu_rate), (cpu_sum, has_cpu_sum), (memory_sum, has_memory_sum) = \
+        stacked["cpu_rate"], stacked["cpu_sum"], stacked["memory_sum"]
+    count = np.where(np.isnan(stacked["count"][0]), 0.0, stacked["count"][0])
+    used = np.where(has_rate[:, None], rate,
+                    np.where(has_mean[:, None], mean * count / expected,
+                             np.where(has_cpu_rate[:, None], cpu_rate,
+                                      np.where(has_cpu_sum[:, None], cpu_sum, memory_sum) / expected)))
+    use = (has_rate | has_mean | has_cpu_rate | has_cpu_sum | has_memory_sum).tolist()
+    pods = list(dict.fromkeys((key[0], key[1]) for key, ok in zip(keys, use) if ok))
+    if not pods:
+        return {}
+    index = {pod: i for i, pod in enumerate(pods)}
+    picked = [i for i, ok in enumerate(use) if ok]
+    summed = sum_groups(used[picked], [index[(keys[i][0], keys[i][1])] for i in picked], len(pods))
+    return dict(zip(pods, summed))
 
 
 def window_of(grid: BucketGrid, step_s: int) -> Window:
