@@ -76,9 +76,14 @@ def _facts(result: "UsageResult", bundle: dict[str, list[tuple[Labels, float]]],
     throttled: dict[ContainerKey, list[float]] = defaultdict(lambda: [0.0, 0.0])
     spec: dict[ContainerKey, dict[str, tuple[float, float]]] = defaultdict(dict)   # field -> (seen, value)
 
+    keys: dict[PodKey, ContainerKey] = {}
+
     def key_of(pk: PodKey) -> ContainerKey:
-        ref = result.pods.get((pk[0], pk[1])) or WorkloadRef("Pod", pk[0], pk[1])
-        return ContainerKey(ref, pk[2])
+        key = keys.get(pk)
+        if key is None:
+            ref = result.pods.get((pk[0], pk[1])) or WorkloadRef("Pod", pk[0], pk[1])
+            key = keys[pk] = ContainerKey(ref, pk[2])
+        return key
 
     for pk, value in by_pod(bundle.get("restarts", [])).items():
         restarts[key_of(pk)] += value
@@ -91,10 +96,10 @@ def _facts(result: "UsageResult", bundle: dict[str, list[tuple[Labels, float]]],
         for labels, value in bundle.get(stat, []):
             pk = (labels.get("namespace", ""), labels.get("pod", ""), labels.get("container", ""))
             name = f"{stat}.{labels.get('resource', '')}"
-            at = seen.get(pk, 0.0)
-            prior = spec[key_of(pk)].get(name)
+            at, fields = seen.get(pk, 0.0), spec[key_of(pk)]
+            prior = fields.get(name)
             if prior is None or at >= prior[0]:
-                spec[key_of(pk)][name] = (at, value)   # the most recently seen pod wins
+                fields[name] = (at, value)   # the most recently seen pod wins
     for key in result.usage:
         got = {name: value for name, (_, value) in spec.get(key, {}).items()}
         resources = Resources(
