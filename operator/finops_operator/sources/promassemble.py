@@ -1,6 +1,6 @@
 """Pure assembly of a live scan's answers into a :class:`UsageResult` (no I/O).
 
-* usage: per pod container, :func:`.prombuckets.pod_stats`; pods of one workload
+* usage: every pod container at once, :func:`.prombuckets.pod_stats_many`; pods of one workload
   container (replicas, and pods renamed by rollouts) merged by
   ``stats.merge_replicas`` (the worst replica, per bucket and for the window);
 * facts: restarts and OOM kills summed over a workload's pods, throttling

@@ -19,7 +19,9 @@ ends[i]]``. How figures are built, per pod container and resource:
 * ``first_seen`` is ``kube_pod_created`` where kube-state-metrics has it, else
   the end of the first bucket with samples less the share of it they cover.
 
-Replicas (pods of one workload container) are merged by ``stats.merge_replicas``. The
+Every pod container of a resource is computed at once, numpy over ``[pods, buckets]`` matrices
+(:func:`pod_stats_many`, :func:`pod_usage`, :func:`last_seen`); answers are parsed in one pass
+(:func:`parse_buckets`). Replicas (pods of one workload container) are merged by ``stats.merge_replicas``. The
 buckets are the snapshot path's (``usage.usage_grid``); the range queries read ``(end -
 bucket, end]``, so the one point a window's start adds to its oldest bucket is not read.
 """
@@ -83,21 +85,9 @@ class BucketGrid:
 Buckets = dict[PodKey, dict[str, np.ndarray]]      # pod container -> statistic -> per-bucket values (NaN: none)
 
 
-def parse_buckets(result: object, grid: BucketGrid, *, source: str, what: str,
-                  keys: tuple[str, ...] = ("namespace", "pod", "container")) -> Buckets:
-    """Per-series, per-statistic arrays over the buckets from a bundled range answer (split by ``stat``).
-
-    One pass over the answer collects the points, then numpy converts, checks and places them all at once
-    (a 10,000-container answer holds ~60,000 series). NaN is "no data"; a statistic is present for a
-    series when it has a point. Refused as :class:`DataSourceError`: an answer that is not a list of
-    series, more than ``MAX_SERIES_PER_ANSWER`` series, key labels that are not short text, points that
-    are not ``[time, number]`` pairs, infinite or negative values, points off the bucket grid.
-    """
-    if not isinstance(result, list):
-        raise DataSourceError(f"the {what} answer is a {type(result).__name__}, not a list of series", source=source)
-    if len(result) > MAX_SERIES_PER_ANSWER:
-        raise DataSourceError(f"the {what} answer has {len(result)} series, over the bound of "
-                              f"{MAX_SERIES_PER_ANSWER}; narrow the scope (namespaces, cluster matcher)", source=source)
+def _flatten(result: list, keys: tuple[str, ...], *, source: str, what: str) -> tuple:
+    """One pass over a range answer: row and statistic numbers (first seen first), each series' row,
+    statistic and point count, and every point in one flat list."""
     rows: dict[tuple[str, ...], int] = {}
     stats: dict[str, int] = {}
     row_of: list[int] = []
@@ -120,6 +110,25 @@ def parse_buckets(result: object, grid: BucketGrid, *, source: str, what: str,
         stat_of.append(stats.setdefault(stat, len(stats)))
         lengths.append(len(points))
         flat.extend(points)
+    return rows, stats, row_of, stat_of, lengths, flat
+
+
+def parse_buckets(result: object, grid: BucketGrid, *, source: str, what: str,
+                  keys: tuple[str, ...] = ("namespace", "pod", "container")) -> Buckets:
+    """Per-series, per-statistic arrays over the buckets from a bundled range answer (split by ``stat``).
+
+    One pass over the answer collects the points, then numpy converts, checks and places them all at once
+    (a 10,000-container answer holds ~60,000 series). NaN is "no data"; a statistic is present for a
+    series when it has a point. Refused as :class:`DataSourceError`: an answer that is not a list of
+    series, more than ``MAX_SERIES_PER_ANSWER`` series, key labels that are not short text, points that
+    are not ``[time, number]`` pairs, infinite or negative values, points off the bucket grid.
+    """
+    if not isinstance(result, list):
+        raise DataSourceError(f"the {what} answer is a {type(result).__name__}, not a list of series", source=source)
+    if len(result) > MAX_SERIES_PER_ANSWER:
+        raise DataSourceError(f"the {what} answer has {len(result)} series, over the bound of "
+                              f"{MAX_SERIES_PER_ANSWER}; narrow the scope (namespaces, cluster matcher)", source=source)
+    rows, stats, row_of, stat_of, lengths, flat = _flatten(result, keys, source=source, what=what)
     try:
         pairs = np.array(flat, dtype=np.float64).reshape(-1, 2) if flat else np.empty((0, 2))
         if len(pairs) != sum(lengths):
