@@ -64,7 +64,7 @@ def merge_replicas(pods: list[PodSeriesStats], *, expected: int, buckets: Bucket
     pods = [p for p in pods if p.samples > 0]
     if not pods:
         return None
-    total = pods[0].bucket_samples if len(pods) == 1 else np.sum(np.vstack([p.bucket_samples for p in pods]), axis=0)
+    total = functools.reduce(np.add, [p.bucket_samples for p in pods])
     capped = np.minimum(total, buckets.expected).tolist()
     samples = min(sum(capped), expected)
     firsts = [p.first for p in pods if p.first is not None]
@@ -94,10 +94,5 @@ def _moment(epoch: int) -> datetime:
 
 
 def _worst(per_pod: list[np.ndarray]) -> tuple[float, ...]:
-    """Per-bucket max over pods, NaN where no pod has a value."""
-    if len(per_pod) == 1:
-        return tuple(per_pod[0].tolist())
-    stacked = np.vstack(per_pod)
-    has = ~np.isnan(stacked)
-    worst = np.max(np.where(has, stacked, -np.inf), axis=0)
-    return tuple(np.where(has.any(axis=0), worst, np.nan).tolist())
+    """Per-bucket max over pods, NaN where no pod has a value (``fmax`` skips NaN)."""
+    return tuple(functools.reduce(np.fmax, per_pod).tolist())
