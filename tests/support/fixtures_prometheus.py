@@ -128,7 +128,7 @@ def prometheus_history(tmp_path_factory) -> BackfilledPrometheus:
     history = build_scenario(history_end())
     server = PrometheusServer(workdir)
     try:
-        server.backfill(history.write(workdir / "history.om"))
+        server.backfill_cached(history.write(workdir / "history.om"))
         server.start()
     except RuntimeError as exc:
         pytest.fail(f"cannot start a backfilled Prometheus: {exc}", pytrace=False)
