@@ -5,6 +5,7 @@
     python benchmarks/run.py --only prometheus   # issue 4: 1,000 and 10,000 containers, real Prometheus
     python benchmarks/run.py --only cur          # issue 9: a 1 GB-class CUR 2.0 through DuckDB (cur_bench.py --gb 10: 10 GB)
     python benchmarks/run.py --only forecast     # issue 10: forecast accuracy per cost-series family (~20 s)
+    python benchmarks/run.py --only quality      # issue 13: right-sizing quality vs KRR-simple and VPA-like (~10 s)
     python benchmarks/run.py --quick             # small sizes, a smoke check of the harness (~1 minute)
 
 Writes ``benchmarks/results/scan.json``, ``prometheus.json`` and ``SUMMARY.md``
@@ -83,7 +84,7 @@ def bench_prometheus(sizes: list[int], hours: float) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="finops-operator benchmarks")
-    parser.add_argument("--only", choices=("scan", "prometheus", "cur", "forecast"))
+    parser.add_argument("--only", choices=("scan", "prometheus", "cur", "forecast", "quality"))
     parser.add_argument("--quick", action="store_true", help="small sizes (harness smoke check)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -99,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                         *(["--quick"] if args.quick else []), "--out", str(args.out)], check=True)
     if args.only in (None, "forecast"):   # issue 10: writes results/forecast.json itself (see bench_forecast.py)
         child("bench_forecast.py", *(["--quick"] if args.quick else []), "--out", str(args.out / "forecast.json"))
+    if args.only in (None, "quality"):   # issue 13: writes results/quality.json itself (see bench_quality.py)
+        child("bench_quality.py", *(["--quick"] if args.quick else []), "--out", str(args.out / "quality.json"))
     for name, data in results.items():
         data["machine"] = info
         data["quick"] = args.quick

@@ -2,6 +2,7 @@
 
     bundled.path("terraform_templates")   # the Terraform snapshot template
     bundled.path("gitops")                # the demo's GitOps repository (examples/gitops)
+    bundled.path("prometheus-rules.yaml") # the recording rules live scans read (the chart links to it)
 
 They live in ``finops_operator/data/``. Two of them are kept at the top of the
 repository, where people read them (``terraform_templates/``, ``examples/gitops``);

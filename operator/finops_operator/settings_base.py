@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import Annotated, Any, Callable, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, Callable, ClassVar, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
@@ -25,10 +25,10 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError, core_schema
 
 from .errors import ConfigError
-from .models import SUPPORTED_PERCENTILES
 
-# A percentile the usage statistics hold (models.UsageStats): the CRD gets the same enum.
-Percentile = Literal[SUPPORTED_PERCENTILES]  # type: ignore[valid-type]
+# A usage percentile a right-sizer sizes for: any integer 50..100 (100 = the max). The statistics
+# compute exactly the ones the policy names (stats.needed_percentiles); the CRD gets the same bounds.
+Percentile = Annotated[int, Field(ge=50, le=100)]
 
 RULES = "x-kubernetes-validations"
 
@@ -211,7 +211,7 @@ class LimitPolicy(str, Enum):
 
 
 class TimeWindow(SettingsModel):
-    """Only size for samples inside this weekly window (e.g. business hours). Absent means all samples. Applied by snapshot scans (finops scan --snapshot); the operator's live Prometheus scans do not apply it yet and report the policy as InvalidSpec."""  # noqa: E501
+    """Only size for samples inside this weekly window (e.g. business hours). Absent means all samples. Applied by snapshot scans and by live Prometheus scans (on the server, in the zone's local time, DST included)."""  # noqa: E501
 
     rules = (Rule("!has(self.endHour) || !has(self.startHour) || self.endHour > self.startHour",
                   "timeWindow.endHour must be later than timeWindow.startHour (hours 0-24 of one day)",

@@ -1,154 +1,83 @@
-"""Raw usage series -> per-container summaries (UsageStats / ContainerUsage).
+"""Raw usage series -> per-container summaries (UsageStats / ContainerUsage): the snapshot path.
 
-Everything is vectorised numpy over row chunks (``chunk_rows`` containers at a
-time, so memory stays bounded at 10,000 containers x 4,032 points). Each chunk
-is sorted once along the time axis (NaN sorts last) and every percentile is
-read from the sorted rows with the same linear interpolation as
-``numpy.nanpercentile`` (method ``linear``); mean and population std
-(``ddof=0``) are computed in float64.
-
-A :class:`~finops_operator.settings.TimeWindow` (weekdays + hours in an IANA
-time zone) keeps only the columns whose *local* time is inside the window,
-converted per timestamp with ``zoneinfo`` so DST shifts are honoured. A window
-that ends before it starts (22 -> 6) crosses midnight and belongs to the day it
-starts on. ``expected`` then counts only in-window points, ``samples`` the
-non-NaN ones among them. ``first_seen`` is the first sample of the whole series
-(the container's age), whatever the window. A container without any sample in
-the window gets ``None`` for that resource: no data is never reported as zero.
+The statistics themselves are :mod:`finops_operator.stats` (exact window percentiles, max,
+mean, std, samples, first_seen and the per-bucket :class:`~finops_operator.models.DaySummary`,
+streaming row blocks); this module wires a :class:`~finops_operator.snapshot.Snapshot` to
+them: which percentiles (the policy's, :func:`~finops_operator.stats.needed_percentiles`),
+which columns (a right-sizer's :class:`~finops_operator.settings.TimeWindow`, see
+:func:`~finops_operator.stats.window_mask`) and the bucket grid of the snapshot's window.
+The snapshot's rows are read block by block (:meth:`Snapshot.row_blocks`), so memory stays
+bounded at 10,000 containers x 4,032 points.
 """
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from .models import ClusterState, ContainerKey, ContainerUsage, UsageStats
+from .models import ClusterState, ContainerKey, ContainerUsage, UsageStats, Window
 from .settings import PolicySettings, TimeWindow
+from .stats import BucketGrid, bucket_seconds, grid, needed_percentiles, summarise, window_mask
 
 if TYPE_CHECKING:
     from .snapshot import Snapshot
 
-PERCENTILES = (50, 90, 95, 99)
-CHUNK_ROWS = 1024
+BLOCK_ROWS = 256
 
 
-def window_mask(timestamps: np.ndarray, window: TimeWindow | None) -> np.ndarray | None:
-    """Boolean column mask for ``window`` (None = every column)."""
-    if window is None:
-        return None
-    zone = ZoneInfo(window.time_zone)
-    days = set(window.days)
-    mask = np.zeros(len(timestamps), dtype=bool)
-    for i, ts in enumerate(timestamps.tolist()):
-        local = datetime.fromtimestamp(ts, zone)
-        hour = local.hour + local.minute / 60.0
-        if window.start_hour < window.end_hour:
-            mask[i] = local.weekday() in days and window.start_hour <= hour < window.end_hour
-        else:   # crosses midnight: the late part belongs to the previous day
-            mask[i] = (local.weekday() in days and hour >= window.start_hour) or \
-                ((local.weekday() - 1) % 7 in days and hour < window.end_hour)
-    return mask
+def usage_grid(timestamps: np.ndarray, window: Window, time_window: TimeWindow | None = None) -> BucketGrid:
+    """The bucket grid of ``window`` over ``timestamps``, restricted to ``time_window``'s columns."""
+    return grid(timestamps, int(window.end.timestamp()), bucket_seconds(window), window_mask(timestamps, time_window))
 
 
-@dataclasses.dataclass(slots=True)
-class RowStats:
-    """Column arrays of summaries, one entry per row (NaN where a row has no samples)."""
-
-    samples: np.ndarray
-    expected: int
-    percentiles: dict[int, np.ndarray]
-    max: np.ndarray
-    mean: np.ndarray
-    std: np.ndarray
-    first_index: np.ndarray     # first non-NaN column of the full row, -1 when none
-
-    def stats(self, row: int, timestamps: np.ndarray) -> UsageStats | None:
-        if self.samples[row] == 0:
-            return None
-        first = int(self.first_index[row])
-        seen = datetime.fromtimestamp(int(timestamps[first]), timezone.utc) if first >= 0 else None
-        p = self.percentiles
-        return UsageStats(int(self.samples[row]), self.expected, float(p[50][row]), float(p[90][row]),
-                          float(p[95][row]), float(p[99][row]), float(self.max[row]), float(self.mean[row]),
-                          float(self.std[row]), seen)
+def matrix_stats(matrix: np.ndarray, timestamps: np.ndarray, window: Window, *,
+                 percentiles: Iterable[int] = ()) -> list[UsageStats | None]:
+    """Window summaries (no per-bucket ``days``) of every row of an in-memory ``matrix`` [rows, points], e.g.
+    nodes' total usage, which snapshots carry in their inventory."""
+    rows = summarise(np.asarray(matrix), timestamps, usage_grid(timestamps, window), percentiles=percentiles)
+    return [None if stats is None else dataclasses.replace(stats, days=None) for stats in rows]
 
 
-def row_stats(matrix: np.ndarray, mask: np.ndarray | None = None, *, chunk_rows: int = CHUNK_ROWS) -> RowStats:
-    """Summaries of every row of ``matrix`` [rows, points], restricted to ``mask`` columns."""
-    rows = matrix.shape[0]
-    expected = int(matrix.shape[1] if mask is None else mask.sum())
-    out = RowStats(np.zeros(rows, dtype=np.int64), expected, {q: np.full(rows, np.nan) for q in PERCENTILES},
-                   np.full(rows, np.nan), np.full(rows, np.nan), np.full(rows, np.nan),
-                   np.full(rows, -1, dtype=np.int64))
-    for start in range(0, rows, chunk_rows):
-        stop = min(rows, start + chunk_rows)
-        full = matrix[start:stop]
-        present = ~np.isnan(full)
-        any_present = present.any(axis=1)
-        out.first_index[start:stop] = np.where(any_present, np.argmax(present, axis=1), -1)
-        block = full if mask is None else full[:, mask]
-        _summarise_block(block, out, start)
-    return out
-
-
-def _summarise_block(block: np.ndarray, out: RowStats, start: int) -> None:
-    stop = start + block.shape[0]
-    ordered = np.sort(block, axis=1)                       # NaN last
-    count = np.count_nonzero(~np.isnan(block), axis=1)
-    out.samples[start:stop] = count
-    has = count > 0
-    if not has.any() or block.shape[1] == 0:
-        return
-    rows = np.arange(block.shape[0])
-    last = np.maximum(count - 1, 0)
-    for q in PERCENTILES:
-        pos = q / 100.0 * last
-        lo = np.floor(pos).astype(np.int64)
-        hi = np.minimum(lo + 1, last)
-        frac = pos - lo
-        low_v = ordered[rows, lo].astype(np.float64)
-        high_v = ordered[rows, hi].astype(np.float64)
-        out.percentiles[q][start:stop] = np.where(has, low_v + (high_v - low_v) * frac, np.nan)
-    out.max[start:stop] = np.where(has, ordered[rows, last], np.nan)
-    values = block.astype(np.float64)
-    safe = np.maximum(count, 1)
-    mean = np.nansum(values, axis=1) / safe
-    centred = values - mean[:, None]
-    out.mean[start:stop] = np.where(has, mean, np.nan)
-    out.std[start:stop] = np.where(has, np.sqrt(np.nansum(centred * centred, axis=1) / safe), np.nan)
-
-
-def series_stats(values: np.ndarray, timestamps: np.ndarray) -> UsageStats | None:
-    """Summary of one series (e.g. a node's total usage)."""
-    return row_stats(np.asarray(values, dtype=np.float64)[None, :]).stats(0, timestamps)
+def default_percentiles() -> dict[str, frozenset[int]]:
+    """The percentiles a default policy needs (callers without a policy: tests, benchmarks, demos)."""
+    return needed_percentiles(PolicySettings())
 
 
 def summarize(snapshot: "Snapshot", *, cpu_window: TimeWindow | None = None,
-              memory_window: TimeWindow | None = None, chunk_rows: int = CHUNK_ROWS) -> dict[ContainerKey, ContainerUsage]:
-    """Per-container usage summaries from a snapshot's raw series."""
-    ts = snapshot.timestamps
-    cpu = row_stats(snapshot.cpu, window_mask(ts, cpu_window), chunk_rows=chunk_rows)
-    mem = row_stats(snapshot.memory, window_mask(ts, memory_window), chunk_rows=chunk_rows)
-    throttled = snapshot.throttled.tolist()
-    result: dict[ContainerKey, ContainerUsage] = {}
-    for row, key in enumerate(snapshot.keys):
-        ratio = throttled[row]
-        result[key] = ContainerUsage(key, cpu.stats(row, ts), mem.stats(row, ts),
-                                     None if ratio != ratio else float(ratio))
-    return result
+              memory_window: TimeWindow | None = None, percentiles: dict[str, frozenset[int]] | None = None,
+              block_rows: int = BLOCK_ROWS) -> dict[ContainerKey, ContainerUsage]:
+    """Per-container usage summaries from a snapshot's raw series.
+
+    ``percentiles`` per resource (``{"cpu": ..., "memory": ...}``, from :func:`needed_percentiles`)
+    defaults to what a default policy needs.
+    """
+    ts, window = snapshot.timestamps, snapshot.state.window
+    wanted = percentiles if percentiles is not None else default_percentiles()
+    cpu = summarise(snapshot.row_blocks("cpu", block_rows), ts, usage_grid(ts, window, cpu_window),
+                    percentiles=wanted["cpu"])
+    memory = summarise(snapshot.row_blocks("memory", block_rows), ts, usage_grid(ts, window, memory_window),
+                       percentiles=wanted["memory"])
+    return dict(_containers(snapshot.keys, cpu, memory, snapshot.throttled.tolist()))
+
+
+def _containers(keys: list[ContainerKey], cpu: Iterator[UsageStats | None], memory: Iterator[UsageStats | None],
+                throttled: list[float]) -> Iterator[tuple[ContainerKey, ContainerUsage]]:
+    for key, cpu_stats, memory_stats, ratio in zip(keys, cpu, memory, throttled, strict=True):
+        yield key, ContainerUsage(key, cpu_stats, memory_stats, None if ratio != ratio else float(ratio))
 
 
 def state_with_usage(snapshot: "Snapshot", *, cpu_window: TimeWindow | None = None,
-                     memory_window: TimeWindow | None = None) -> ClusterState:
+                     memory_window: TimeWindow | None = None,
+                     percentiles: dict[str, frozenset[int]] | None = None) -> ClusterState:
     """The snapshot's inventory with ``usage`` filled (the snapshot itself is not changed)."""
-    usage = summarize(snapshot, cpu_window=cpu_window, memory_window=memory_window)
+    usage = summarize(snapshot, cpu_window=cpu_window, memory_window=memory_window, percentiles=percentiles)
     return dataclasses.replace(snapshot.state, usage=usage)
 
 
 def state_for_policy(snapshot: "Snapshot", settings: PolicySettings) -> ClusterState:
     """The snapshot's inventory with usage summarised over each right-sizer's time window, if it has one."""
     return state_with_usage(snapshot, cpu_window=settings.detectors.cpu.time_window,
-                            memory_window=settings.detectors.memory.time_window)
+                            memory_window=settings.detectors.memory.time_window,
+                            percentiles=needed_percentiles(settings))

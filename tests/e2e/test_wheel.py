@@ -45,6 +45,7 @@ def test_the_bundled_directories_are_the_top_level_ones(finops_wheel):
                 assert member in names, f"the wheel lacks {member} (from {path.relative_to(ROOT)})"
                 assert wheel.read(member) == path.read_bytes(), member
         assert {"finops_operator/data/demo-policy.yaml", "finops_operator/data/demo-scenario.yaml",
+                "finops_operator/data/prometheus-rules.yaml",
                 "finops_operator/templates/pr_body.md.j2"} <= names
         outside = [n for n in names if not n.startswith(("finops_operator/", "finops_operator-"))]
         assert outside == [], f"the wheel installs files outside the package: {outside}"

@@ -71,7 +71,7 @@ def run_one(loop, now, reader):
     """Run 1: findings from queried data, one labelled PR per change set, ledger Proposed with PR URLs."""
     one = loop.run(now, deps=loop.deps(reader=reader))
     assert one.errors == {}, one.errors
-    assert reader.chunks == [2] and reader.queries[0] <= 6 * 2 + 3, "batched: a few requests per chunk, not per pod"
+    assert reader.chunks == [1] and reader.queries[0] <= 7, "batched: a fixed few requests per scan, not per pod"
     assert_run_one_findings(loop, one)
     pulls = loop.github.pulls()
     published = {p.change_set: p.ref for p in one.published}

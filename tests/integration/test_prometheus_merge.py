@@ -1,41 +1,104 @@
-"""Pure merge rules of the Prometheus adapter (no server): chunks, replicas, owners, query shape."""
+"""Pure rules of the live scan (no server): bucket statistics, replicas, expected points, owners, answers."""
 from __future__ import annotations
+
+import warnings
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
 from finops_operator.errors import ConfigError, DataSourceError
-from finops_operator.models import WorkloadRef
+from finops_operator.models import Window, WorkloadRef
 from finops_operator.sources import promql
-from finops_operator.sources.promstats import Owners, combine_chunks, covered_steps, merge_replicas, parse_bundle
+from finops_operator.sources.prombuckets import (BucketGrid, expected_counts, merge, parse_buckets, pod_stats,
+                                                 pod_usage)
+from finops_operator.sources.promstats import Owners, parse_bundle
 
 
-def stats(values: np.ndarray, t0: int, step: int = 60) -> dict[str, float]:
-    return {"count": len(values), "mean": float(values.mean()), "std": float(values.std()), "max": float(values.max()),
-            "p95": float(np.percentile(values, 95)), "first": t0, "last": t0 + step * (len(values) - 1)}
+def window(hours: int = 6, step: int = 60) -> Window:
+    end = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    return Window(end - timedelta(hours=hours), end, step)
 
 
-def test_chunks_merge_exactly_except_quantiles_which_are_an_upper_bound():
+def row(values: np.ndarray, per_bucket: int) -> dict[str, np.ndarray]:
+    """The raw-memory statistics of one pod container as a bucket answer holds them (NaN = absent)."""
+    parts = values.reshape(-1, per_bucket)
+    alive = ~np.isnan(parts)
+    count = alive.sum(axis=1).astype(float)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {"count": np.where(count > 0, count, np.nan), "mean": np.nanmean(parts, axis=1),
+                "max": np.nanmax(parts, axis=1), "std": np.nanstd(parts, axis=1),
+                "q95": np.nanpercentile(parts, 95, axis=1)}
+
+
+def test_pod_stats_pool_buckets_exactly_and_take_exact_window_quantiles():
+    w = window()
+    grid = BucketGrid.of(w)
+    assert grid.bucket_s == 5400 and len(grid.ends) == 4 and grid.ends[-1] == int(w.end.timestamp())
     rng = np.random.default_rng(3)
-    whole = np.concatenate([rng.uniform(0, 1, 100), rng.uniform(2, 5, 50), rng.uniform(0, 3, 70)])
-    parts = [whole[:100], whole[100:150], whole[150:]]
-    merged = combine_chunks([stats(p, 60 * i) for i, p in zip((0, 100, 150), parts)])
-    assert merged["count"] == len(whole)
-    assert merged["mean"] == pytest.approx(whole.mean()) and merged["std"] == pytest.approx(whole.std())
-    assert merged["max"] == whole.max() and merged["first"] == 0 and merged["last"] == 60 * 219
-    assert np.percentile(whole, 95) <= merged["p95"] <= whole.max()
-    assert combine_chunks([{"count": 0}]) == {}
+    values = np.concatenate([rng.uniform(0, 1, 100), rng.uniform(2, 5, 140), np.full(120, np.nan)])
+    r = row(values, 90)
+    expected = expected_counts({("n", "p", "c"): r}, w, 60)
+    assert list(expected) == [90, 90, 90, 90]
+    stats = pod_stats(r, grid, expected, {95: 4.2}, (95,))
+    seen = values[~np.isnan(values)]
+    assert stats.samples == 240 and stats.mean == pytest.approx(seen.mean())
+    assert stats.std == pytest.approx(seen.std())
+    assert stats.max == seen.max() and stats.quantiles == {95: 4.2}          # the window's exact quantile as given
+    assert list(stats.bucket_samples) == [90, 90, 60, 0] and np.isnan(stats.bucket_mean[3])
+    assert stats.first == int(grid.ends[0]) - 5400                          # a full first bucket: from its start
+    assert pod_stats({"count": np.zeros(4)}, grid, expected, {}, (95,)) is None
 
 
-def test_replicas_in_sequence_cover_the_window_and_side_by_side_do_not_count_twice():
-    rollout = [{"count": 50, "first": 0, "last": 49 * 60, "max": 1.0, "p95": 0.9},
-               {"count": 50, "first": 50 * 60, "last": 99 * 60, "max": 2.0, "p95": 0.5}]
-    merged = merge_replicas(rollout, expected=100, step_s=60)
-    assert merged.samples == 100 and merged.max == 2.0 and merged.p95 == 0.9     # worst replica per figure
-    side = [{"count": 10, "first": 90 * 60, "last": 99 * 60}] * 3
-    assert merge_replicas(side, expected=100, step_s=60).samples == 10
-    assert merge_replicas([], expected=100, step_s=60) is None
-    assert covered_steps([(0, 600), (300, 900), (1200, 1200)], 60) == 17
+def test_raw_cpu_mean_is_the_rate_while_the_pod_ran_and_first_seen_prefers_kube_state_metrics():
+    w = window()
+    grid = BucketGrid.of(w)
+    expected = np.full(4, 90.0)
+    raw = {"count": np.array([np.nan, 45, 90, 90]), "rate": np.array([np.nan, 0.5, 1.0, 1.0]),
+           "max": np.array([np.nan, 1.5, 2.0, 1.1]), "std": np.zeros(4), "q95": np.array([np.nan, 1.2, 1.9, 1.0])}
+    stats = pod_stats(raw, grid, expected, {}, (95,))
+    assert list(stats.bucket_mean[1:]) == [1.0, 1.0, 1.0]       # 0.5 over the bucket = 1.0 over the half it ran
+    assert stats.quantiles == {95: 1.9}                          # no window answer: the largest bucket quantile
+    assert stats.first == int(grid.ends[1]) - 2700               # half the bucket before its end
+    assert pod_stats(raw, grid, expected, {}, (95,), created=1234.0).first == 1234
+    node = pod_usage({("n", "p", "c"): raw}, expected)[("n", "p")]
+    assert list(node[1:]) == [0.5, 1.0, 1.0]                     # a node carries the pod for half the bucket
+
+
+def test_replicas_merge_to_the_worst_with_capped_coverage():
+    w = window()
+    grid = BucketGrid.of(w)
+    expected = np.full(4, 90.0)
+    old = pod_stats(row(np.concatenate([np.full(180, 1.0), np.full(180, np.nan)]), 90), grid, expected, {}, (95,))
+    new = pod_stats(row(np.concatenate([np.full(180, np.nan), np.full(180, 2.0)]), 90), grid, expected, {}, (95,))
+    twin = pod_stats(row(np.full(360, 0.5), 90), grid, expected, {}, (95,))
+    rollout = merge([old, new], grid, expected)
+    assert rollout.samples == rollout.expected == 360 and rollout.max == 2.0 and rollout.days.ends == tuple(grid.ends)
+    side = merge([twin, twin, twin], grid, expected)
+    assert side.samples == 360 and side.coverage == 1.0
+    assert merge([], grid, expected) is None
+
+
+def test_a_first_bucket_before_the_window_start_expects_only_the_points_inside():
+    w = window(hours=5, step=60)
+    w = Window(w.start - timedelta(minutes=30), w.end, 60)    # 5.5 h: 5 buckets of 4920 s, the first 120 s inside
+    grid = BucketGrid.of(w)
+    assert grid.bucket_s == 4920 and len(grid.ends) == 5
+    counts = {("n", "p", "c"): {"count": np.array([3.0, 82, 82, 82, 82])}}
+    assert list(expected_counts(counts, w, 60)) == [3, 82, 82, 82, 82]
+    assert list(expected_counts({}, w, 60)) == [3, 82, 82, 82, 82]        # no data: the configured interval
+
+
+def test_points_off_the_bucket_grid_are_a_data_source_error():
+    grid = BucketGrid.of(window())
+    answer = [{"metric": {"namespace": "n", "pod": "p", "container": "c", "stat": "max"},
+               "values": [[int(grid.ends[0]) + 7, "1"]]}]
+    with pytest.raises(DataSourceError, match="off the bucket grid"):
+        parse_buckets(answer, grid, source="http://prom", what="memory statistics")
+    answer[0]["values"] = [[int(grid.ends[1]), "2"]]
+    parsed = parse_buckets(answer, grid, source="x", what="y")[("n", "p", "c")]["max"]
+    assert np.isnan(parsed[0]) and parsed[1] == 2.0
 
 
 def test_owners_resolve_rollouts_cronjobs_and_orphans():
@@ -53,17 +116,13 @@ def test_owners_resolve_rollouts_cronjobs_and_orphans():
     assert owners.workload_of("n", "unknown") == WorkloadRef("Pod", "n", "unknown")
 
 
-def test_queries_are_batched_by_scope_not_by_container():
-    scope = promql.Scope(namespaces="shop|pay", exclude_namespaces="kube-.*", matchers=('cluster="eu"',))
-    cpu = promql.cpu_usage_stats(scope, 3600, 60, 120)
-    assert "by (namespace, pod, container)" in cpu and 'namespace=~"shop|pay"' in cpu
-    assert 'namespace!~"kube-.*"' in cpu and 'cluster="eu"' in cpu and "[3600s:60s]" in cpu
-    assert cpu.count('"stat"') == 10 and "pod=" not in cpu
+def test_scope_and_matchers_are_checked():
     with pytest.raises(ConfigError):
         promql.Scope(namespaces="(")
     with pytest.raises(ConfigError):
         promql.Scope(matchers=("cluster=eu",))
     assert promql.quote('a"b\\c') == '"a\\"b\\\\c"'
+    assert promql.open_range(300) == "299999ms"
 
 
 def test_malformed_answer_is_a_data_source_error():
@@ -71,3 +130,24 @@ def test_malformed_answer_is_a_data_source_error():
         parse_bundle([{"metric": {}}], source="http://prom")
     assert "http://prom" in str(err.value)
     assert parse_bundle([{"metric": {"stat": "max"}, "value": [0, "NaN"]}], source="x") == {}
+
+
+def test_every_percentile_from_50_to_100_survives_the_assembly():
+    w = window()
+    grid = BucketGrid.of(w)
+    expected = np.full(4, 90.0)
+    every = tuple(range(50, 100))
+    rng = np.random.default_rng(5)
+    pods = []
+    for scale in (1.0, 2.0):                               # two replicas: the worse one wins every figure
+        values = rng.uniform(0, scale, 360)
+        r = row(values, 90)
+        r.update({f"q{q}": np.percentile(values.reshape(4, 90), q, axis=1) for q in every})
+        exact = {q: float(np.percentile(values, q)) for q in every}
+        pods.append((pod_stats(r, grid, expected, exact, every), exact, values))
+    merged = merge([p for p, _, _ in pods], grid, expected)
+    for q in every:
+        assert merged.percentile(q) == max(exact[q] for _, exact, _ in pods)
+        assert merged.days.quantiles[q] == tuple(np.maximum(*(np.percentile(v.reshape(4, 90), q, axis=1)
+                                                               for _, _, v in pods)))
+    assert merged.percentile(100) == max(v.max() for _, _, v in pods)

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
+from finops_operator.settings import TimeWindow
 from finops_operator.simulator import generate_scenario, simulate
 from finops_operator.sources.prometheus import PrometheusSource
 from finops_operator.sources.promql import Scope
@@ -35,6 +36,9 @@ from tests.support.prometheus_server import history_end, serve_simulation
 
 pytestmark = pytest.mark.integration
 STEP = 300
+PERCENTILES = {"cpu": frozenset({95}), "memory": frozenset({95})}
+# business hours in a zone 1-2 h off UTC, every day (the simulated day may be a weekend)
+HOURS = TimeWindow(days=list(range(7)), start_hour=8, end_hour=18, time_zone="Europe/Berlin")
 
 
 @pytest.fixture(scope="module", params=[0.0, 0.15], ids=["spread0", "spread15"])
@@ -44,8 +48,11 @@ def backfilled(request, tmp_path_factory):
     sim = simulate(generate_scenario(workloads=12, containers_per_workload=2, days=1, step_seconds=STEP, seed=11,
                                      end=end))
     server = serve_simulation(sim, tmp_path_factory.mktemp(f"sim-prometheus-{spread}"), spread=spread)
-    result = PrometheusSource(server.url, scrape_interval=STEP).collect(Scope(), sim.state.window, rate_window_s=STEP)
-    yield spread, sim, result
+    source = PrometheusSource(server.url, scrape_interval=STEP)
+    result = source.collect(Scope(), sim.state.window, rate_window_s=STEP, percentiles=PERCENTILES)
+    business = source.collect(Scope(), sim.state.window, rate_window_s=STEP, percentiles=PERCENTILES,
+                              time_windows={"cpu": HOURS, "memory": HOURS})
+    yield spread, sim, result, business
     server.stop()
 
 
@@ -55,11 +62,12 @@ def complete_rows(sim) -> list[int]:
 
 
 def test_every_simulated_container_is_read_back(backfilled):
-    _, sim, result = backfilled
+    _, sim, result, business = backfilled
     running = {key for key in sim.keys
                if any(p.owner == key.workload and p.node and p.phase == "Running" for p in sim.state.pods)}
     assert running and set(result.usage) == running
-    assert result.queries == 5 * result.chunks + 3
+    assert result.queries == 6              # the whole cluster: no separate node-usage query
+    assert business.queries == 7     # a time window: node usage from every hour, one query more
     want = summarize(sim.snapshot())
     for key in running:
         got, ref = result.usage[key], want[key]
@@ -68,8 +76,8 @@ def test_every_simulated_container_is_read_back(backfilled):
 
 
 def test_p95_and_max_match_the_snapshot_summary(backfilled):
-    spread, sim, result = backfilled
-    want = summarize(sim.snapshot())
+    spread, sim, result, business = backfilled
+    want = summarize(sim.snapshot(), percentiles=PERCENTILES)
     rows = complete_rows(sim)
     assert len(rows) >= 10, "the scenario should have enough fully covered containers"
     for row in rows:
@@ -78,15 +86,15 @@ def test_p95_and_max_match_the_snapshot_summary(backfilled):
         assert got.memory.max == pytest.approx(ref.memory.max, rel=1e-6), key
         assert got.cpu.max == pytest.approx(ref.cpu.max, rel=0.03), key
         if spread == 0:
-            assert got.memory.p95 == pytest.approx(ref.memory.p95, rel=1e-6), key
-            assert got.cpu.p95 == pytest.approx(ref.cpu.p95, rel=0.03), key
+            assert got.memory.percentile(95) == pytest.approx(ref.memory.percentile(95), rel=1e-6), key
+            assert got.cpu.percentile(95) == pytest.approx(ref.cpu.percentile(95), rel=0.03), key
         else:
-            assert (1 - spread) * ref.memory.p95 * (1 - 1e-6) <= got.memory.p95 <= ref.memory.p95 * (1 + 1e-6), key
-            assert (1 - spread) * ref.cpu.p95 * 0.97 <= got.cpu.p95 <= ref.cpu.p95 * 1.03, key
+            assert (1 - spread) * ref.memory.percentile(95) * (1 - 1e-6) <= got.memory.percentile(95) <= ref.memory.percentile(95) * (1 + 1e-6), key
+            assert (1 - spread) * ref.cpu.percentile(95) * 0.97 <= got.cpu.percentile(95) <= ref.cpu.percentile(95) * 1.03, key
 
 
 def test_requests_owners_and_nodes_match_the_inventory(backfilled):
-    _, sim, result = backfilled
+    _, sim, result, business = backfilled
     checked = 0
     for workload in sim.state.workloads:
         for container in workload.containers:
@@ -106,3 +114,25 @@ def test_requests_owners_and_nodes_match_the_inventory(backfilled):
         if node.name in result.nodes:
             assert result.nodes[node.name].allocatable_cpu == pytest.approx(node.allocatable_cpu)
     assert any(n.cpu is not None for n in result.nodes.values())
+
+
+def test_time_window_live_matches_the_snapshot_path(backfilled):
+    """The same simulation summarised over business hours by the snapshot path (``window_mask`` on the
+    samples) and by the live scan (the filter on the server): the same figures, within the tolerances above."""
+    spread, sim, result, business = backfilled
+    want = summarize(sim.snapshot(), cpu_window=HOURS, memory_window=HOURS, percentiles=PERCENTILES)
+    whole = summarize(sim.snapshot(), percentiles=PERCENTILES)
+    rows = complete_rows(sim)
+    differs = 0
+    for row in rows:
+        key = sim.keys[row]
+        got, ref = business.usage[key], want[key]
+        assert got.memory.max == pytest.approx(ref.memory.max, rel=1e-6), key
+        assert got.cpu.max == pytest.approx(ref.cpu.max, rel=0.03), key
+        assert got.memory.samples == ref.memory.samples and got.memory.coverage == pytest.approx(1.0), key
+        assert got.memory.mean == pytest.approx(ref.memory.mean, rel=1e-6) if spread == 0 else True, key
+        if spread == 0:
+            assert got.memory.percentile(95) == pytest.approx(ref.memory.percentile(95), rel=1e-6), key
+            assert got.cpu.percentile(95) == pytest.approx(ref.cpu.percentile(95), rel=0.03), key
+        differs += whole[key].memory.max != ref.memory.max or whole[key].memory.mean != ref.memory.mean
+    assert differs >= len(rows) // 2, "the window should change most containers' figures"

@@ -1,23 +1,26 @@
 """PrometheusSource against Debian's prometheus, backfilled with a known history.
 
-Tolerances. Memory is a gauge sampled exactly on the query steps, so its
-figures must match the generated samples to float precision. CPU comes from
-``rate(container_cpu_usage_seconds_total[2m])`` at a 60 s step over samples
-every 60 s: with samples on the window edges rate() needs no extrapolation and
-equals the mean of the last two per-minute rates, which ``rate_truth``
-computes from the generated values. The only step it cannot reproduce is the
-window's second sample, where rate() extrapolates from two points, so CPU
-figures are compared within 1% (one of 360 points moves a quantile by far less).
+The scan's buckets are end-aligned and cover (start, end] of the window, so
+the figures are those of samples 1..360 of the 361 generated (the start
+sample belongs to the bucket before).
+
+Tolerances. Memory is a gauge read raw, so its figures must match the
+generated samples to float precision (quantiles interpolate like numpy's).
+CPU comes from ``rate(container_cpu_usage_seconds_total[2m])`` at a 60 s step
+over samples every 60 s: with samples on the window edges rate() needs no
+extrapolation and equals the mean of the last two per-minute rates, which
+``rate_truth`` computes from the generated values. The only step it cannot
+reproduce is the window's first, where rate() extrapolates from two points,
+and the per-bucket mean is the counter's increase over a bucket (one interval
+of 90 less), so CPU figures are compared within 1%.
 """
 from __future__ import annotations
 
 import math
-from datetime import timedelta
-
 import numpy as np
 import pytest
 
-from finops_operator.errors import DataSourceError
+from finops_operator.errors import ConfigError, DataSourceError
 from finops_operator.models import ContainerKey, WorkloadRef
 from finops_operator.sources.prometheus import PrometheusSource
 from finops_operator.sources.promql import Scope
@@ -26,41 +29,55 @@ from tests.support.prom_history import rate_truth
 pytestmark = pytest.mark.integration
 
 CPU_TOL = 0.01
+PERCENTILES = {"cpu": (50, 73, 95, 99), "memory": (50, 88, 97, 99)}    # representative; test_promusage covers 50..99
+REQUESTS = 7        # probe, CPU, memory, window quantiles, facts, objects, every namespace's pod means (nodes)
 
 
 def key(kind: str, ns: str, name: str, container: str) -> ContainerKey:
     return ContainerKey(WorkloadRef(kind, ns, name), container)
 
 
-def truth(values: np.ndarray) -> dict[str, float]:
+def truth(values: np.ndarray, percentiles: tuple[int, ...]) -> dict[int | str, float]:
+    values = values[1:]
     values = values[~np.isnan(values)]
-    return {"p50": float(np.percentile(values, 50)), "p95": float(np.percentile(values, 95)),
-            "p99": float(np.percentile(values, 99)), "max": float(values.max()), "mean": float(values.mean())}
+    out: dict[int | str, float] = {q: float(np.percentile(values, q)) for q in percentiles}
+    return out | {"max": float(values.max()), "mean": float(values.mean()), "std": float(values.std())}
+
+
+def figure(stats, stat: int | str) -> float:
+    return stats.percentile(stat) if isinstance(stat, int) else getattr(stats, stat)
 
 
 @pytest.fixture(scope="module")
 def small(prometheus_history):
     source = PrometheusSource(prometheus_history.url)
-    return source.collect(Scope(namespaces="small"), prometheus_history.window())
+    return source.collect(Scope(namespaces="small"), prometheus_history.window(), percentiles=PERCENTILES)
 
 
-def test_queried_figures_match_generated(prometheus_history, small):
+def test_queried_figures_match_generated_for_any_percentile(prometheus_history, small):
     for pod, container, ref in (("web-6b7c9-x2x4q", "app", key("Deployment", "small", "web", "app")),
                                 ("web-6b7c9-x2x4q", "proxy", key("Deployment", "small", "web", "proxy")),
                                 ("db-0", "postgres", key("StatefulSet", "small", "db", "postgres"))):
         sim = prometheus_history.container("small", pod, container)
         got = small.usage[ref]
-        want_mem = truth(sim.memory)
-        for stat, value in want_mem.items():
-            assert getattr(got.memory, stat) == pytest.approx(value, rel=1e-9), (ref, "memory", stat)
-        want_cpu = truth(rate_truth(sim.cpu, 2))
-        for stat, value in want_cpu.items():
-            assert getattr(got.cpu, stat) == pytest.approx(value, rel=CPU_TOL), (ref, "cpu", stat)
-        assert got.memory.samples == got.memory.expected == 361
+        for stat, value in truth(sim.memory, PERCENTILES["memory"]).items():
+            assert figure(got.memory, stat) == pytest.approx(value, rel=1e-9), (ref, "memory", stat)
+        for stat, value in truth(rate_truth(sim.cpu, 2), PERCENTILES["cpu"]).items():
+            assert figure(got.cpu, stat) == pytest.approx(value, rel=CPU_TOL), (ref, "cpu", stat)
+        assert got.memory.samples == got.memory.expected == 360
         assert got.cpu.coverage > 0.99
-        assert got.memory.std == pytest.approx(float(np.std(sim.memory)), rel=1e-6)
+        assert sorted(got.cpu.quantiles) == list(PERCENTILES["cpu"])
+        days = got.memory.days
+        assert days is not None and len(days.ends) == 4 and days.ends[-1] == prometheus_history.history.end
+        assert sum(days.samples) == 360 and max(days.max) == got.memory.max
+        for i, end in enumerate(days.ends):        # each bucket is (end - bucket, end]
+            inside = sim.memory[(prometheus_history.history.times() > end - days.bucket_seconds)
+                                & (prometheus_history.history.times() <= end)]
+            assert days.mean[i] == pytest.approx(float(inside.mean()), rel=1e-9)
+            assert days.quantiles[97][i] == pytest.approx(float(np.percentile(inside, 97)), rel=1e-9)
     assert set(small.usage) == {key("Deployment", "small", "web", "app"), key("Deployment", "small", "web", "proxy"),
                                 key("StatefulSet", "small", "db", "postgres")}
+    assert small.rules is False and small.queries == REQUESTS
 
 
 def test_requests_limits_and_nodes(prometheus_history, small):
@@ -72,19 +89,25 @@ def test_requests_limits_and_nodes(prometheus_history, small):
     assert node.allocatable_cpu == 4.0 and node.allocatable_memory == 16 * 2**30
     assert node.labels["topology_kubernetes_io_zone"] == "eu-west-1a"
     # node usage covers every namespace on the node, not only the scope
-    assert node.cpu.max > small.usage[key("Deployment", "small", "web", "app")].cpu.max
+    assert node.cpu.mean > small.usage[key("Deployment", "small", "web", "app")].cpu.mean
     assert set(small.nodes) == {"node-a", "node-b", "node-c", "node-d"}
-    # node-c runs the 50 "large" containers: its memory is their sum at every step
+    # node-c runs the 50 "large" containers: its memory is the sum of their means, per bucket
     on_c = np.nansum([c.memory for c in prometheus_history.history.containers if c.node == "node-c"], axis=0)
-    assert small.nodes["node-c"].memory.max == pytest.approx(float(on_c.max()), rel=1e-9)
-    assert small.nodes["node-c"].memory.p95 == pytest.approx(float(np.percentile(on_c, 95)), rel=1e-9)
-    assert small.nodes["node-c"].memory.samples == 361
+    buckets = on_c[1:].reshape(4, 90).mean(axis=1)
+    assert small.nodes["node-c"].memory.mean == pytest.approx(float(buckets.mean()), rel=1e-9)
+    assert small.nodes["node-c"].memory.max == pytest.approx(float(buckets.max()), rel=1e-9)
+    assert small.nodes["node-c"].memory.samples == small.nodes["node-c"].memory.expected == 4
 
 
 def test_request_count_does_not_grow_with_containers(prometheus_history, small):
     large = PrometheusSource(prometheus_history.url).collect(Scope(namespaces="large"), prometheus_history.window())
-    assert len(small.usage) == 3 and len(large.usage) == 50
-    assert small.queries == large.queries == 5 * small.chunks + 3 == 8
+    everything = PrometheusSource(prometheus_history.url).collect(Scope(), prometheus_history.window())
+    assert len(small.usage) == 3 and len(large.usage) == 50 and len(everything.usage) == 60
+    assert small.queries == large.queries == REQUESTS
+    assert everything.queries == REQUESTS - 1      # the whole cluster: node usage from the scan's own buckets
+    for name in ("node-a", "node-c"):
+        assert everything.nodes[name].memory.mean == pytest.approx(small.nodes[name].memory.mean, rel=1e-9)
+        assert everything.nodes[name].cpu.mean == pytest.approx(small.nodes[name].cpu.mean, rel=CPU_TOL)
 
 
 def test_rollout_pods_collapse_into_one_workload(prometheus_history):
@@ -110,13 +133,15 @@ def test_edge_cases_recent_gap_reset_and_crashes(prometheus_history):
     result = PrometheusSource(prometheus_history.url).collect(Scope(namespaces="edge"), window)
     recent = result.usage[key("Deployment", "edge", "new", "app")]
     assert 0.05 < recent.cpu.coverage < 0.15 and 0.05 < recent.memory.coverage < 0.15
-    appeared = window.start + timedelta(minutes=POINTS_RECENT_START)
-    assert abs((recent.memory.first_seen - appeared).total_seconds()) <= 60
+    created = prometheus_history.container("edge", "new-1a2b3-zzzzz", "app").created
+    assert recent.memory.first_seen.timestamp() == recent.cpu.first_seen.timestamp() == created   # kube_pod_created
     gappy = result.usage[key("StatefulSet", "edge", "gappy", "app")]
-    assert 0.80 < gappy.memory.coverage < 0.90       # one hour of six missing (less 5 min lookback)
+    assert gappy.memory.coverage == pytest.approx(300 / 360)          # one hour of six missing
+    first = gappy.memory.first_seen.timestamp()                      # no kube_pod_created: from the first bucket
+    assert abs(first - window.start.timestamp()) <= 60
     reset_sim = prometheus_history.container("edge", "reset-0", "app")
     reset = result.usage[key("StatefulSet", "edge", "reset", "app")]
-    assert reset.cpu.max == pytest.approx(truth(rate_truth(reset_sim.cpu, 2))["max"], rel=CPU_TOL)
+    assert reset.cpu.max == pytest.approx(truth(rate_truth(reset_sim.cpu, 2), ())["max"], rel=CPU_TOL)
     assert reset.cpu.max < 1.0                       # no spike from the counter reset
     crashy_key = key("StatefulSet", "edge", "crashy", "app")
     crashy = result.containers[crashy_key]
@@ -124,31 +149,19 @@ def test_edge_cases_recent_gap_reset_and_crashes(prometheus_history):
     assert result.usage[crashy_key].cpu_throttled_ratio == pytest.approx(0.4, abs=0.01)
 
 
-POINTS_RECENT_START = 361 - 361 // 10
+def test_a_scan_over_budget_is_refused_before_any_request(prometheus_history):
+    source = PrometheusSource(prometheus_history.url, max_requests=REQUESTS - 1)
+    with pytest.raises(ConfigError, match="over the budget"):
+        source.collect(Scope(namespaces="small"), prometheus_history.window())
+    assert source.requests == 0
 
 
-def test_chunked_window_is_merged_conservatively(prometheus_history, small):
-    source = PrometheusSource(prometheus_history.url, chunk=timedelta(hours=2))
-    chunked = source.collect(Scope(namespaces="small"), prometheus_history.window())
-    assert chunked.chunks == 4 and chunked.queries == 5 * 4 + 3
-    for ref, whole in small.usage.items():
-        part = chunked.usage[ref]
-        assert part.memory.max == whole.memory.max
-        assert part.memory.samples == whole.memory.samples
-        assert part.memory.mean == pytest.approx(whole.memory.mean, rel=1e-9)
-        assert part.memory.std == pytest.approx(whole.memory.std, rel=1e-6)
-        # max of chunk quantiles: an upper bound of the whole-window quantile, never above the max
-        assert whole.memory.p95 <= part.memory.p95 <= part.memory.max
-        assert whole.cpu.p95 * (1 - 1e-9) <= part.cpu.p95 <= part.cpu.max
-
-
-def test_extra_percentile_lands_in_quantiles(prometheus_history):
-    result = PrometheusSource(prometheus_history.url).collect(Scope(namespaces="small"), prometheus_history.window(),
-                                                              cpu_percentile=97)
-    ref = key("StatefulSet", "small", "db", "postgres")
-    sim = prometheus_history.container("small", "db-0", "postgres")
-    want = np.percentile(rate_truth(sim.cpu, 2)[~np.isnan(rate_truth(sim.cpu, 2))], 97)
-    assert result.quantiles[(ref, "cpu", 97)] == pytest.approx(want, rel=CPU_TOL)
+def test_require_without_rules_is_a_config_error_naming_the_fix(prometheus_history):
+    source = PrometheusSource(prometheus_history.url, recording_rules="Require")
+    with pytest.raises(ConfigError) as err:
+        source.collect(Scope(namespaces="small"), prometheus_history.window())
+    assert "prometheus-rules.yaml" in str(err.value) and err.value.field == "prometheus.recordingRules"
+    assert source.requests == 1                       # only the probe
 
 
 def test_scope_without_data_is_an_error_not_empty_usage(prometheus_history):

@@ -35,8 +35,8 @@ def stats(p95: float, *, p50: float | None = None, p90: float | None = None, p99
     expected = window(days).expected_points
     p50 = p95 * 0.6 if p50 is None else p50
     p99 = p95 * 1.1 if p99 is None else p99
-    return UsageStats(samples=int(expected * coverage), expected=expected, p50=p50,
-                      p90=p95 * 0.9 if p90 is None else p90, p95=p95, p99=p99,
+    quantiles = {50: p50, 90: p95 * 0.9 if p90 is None else p90, 95: p95, 99: p99}
+    return UsageStats(samples=int(expected * coverage), expected=expected, quantiles=quantiles,
                       max=p99 * 1.1 if peak is None else peak,
                       mean=p50 if mean is None else mean, std=(p50 * 0.2) if std is None else std,
                       first_seen=first_seen)

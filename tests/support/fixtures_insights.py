@@ -53,7 +53,7 @@ def spike(driver: str | None = "namespace search") -> Anomaly:
 
 
 def stats(peak: float) -> UsageStats:
-    return UsageStats(100, 100, peak / 2, peak * 0.9, peak * 0.95, peak * 0.99, peak, peak / 2, 0.1)
+    return UsageStats(100, 100, {50: peak / 2, 90: peak * 0.9, 95: peak * 0.95, 99: peak * 0.99}, peak, peak / 2, 0.1)
 
 
 def cluster(*, oom: int = 0, throttled: float | None = None, requested_cpu: float = 9.5) -> ClusterState:

@@ -11,7 +11,7 @@ Scenario, 6 hours at a 60 s scrape interval, ending >= 3 h before now:
 * ``roll``: Deployment api rolled out mid-window (ReplicaSet api-5d8f -> api-7c9b,
   two replicas each), a CronJob report -> Job -> pod, a DaemonSet agent,
   and an HPA on api
-* ``edge``: a container that appeared in the last 10% (recent), one with a
+* ``edge``: a container that appeared in the last 10% (recent, with ``kube_pod_created``), one with a
   one-hour gap, one whose cAdvisor counters reset, one with restarts, an OOM
   kill and 40% throttling
 """
@@ -51,18 +51,26 @@ class BackfilledPrometheus:
                     if (c.namespace, c.pod, c.container) == (namespace, pod, container))
 
 
-def _series(rng: np.random.Generator, low: float, high: float, alive: slice = slice(None)) -> np.ndarray:
+def _series(rng: np.random.Generator, low: float, high: float, alive: slice = slice(None),
+            smooth: bool = False) -> np.ndarray:
+    """Independent uniform samples in [low, high], or (``smooth``) a 2-hour wave through that range with 5%
+    noise: usage that changes little within 5 minutes, as real usage does."""
     values = np.full(POINTS, np.nan)
-    values[alive] = rng.uniform(low, high, POINTS)[alive]
+    if smooth:
+        wave = 0.5 + 0.45 * np.sin(2 * np.pi * np.arange(POINTS) / 120 + rng.uniform(0, 2 * np.pi))
+        drawn = low + (high - low) * (wave + rng.uniform(-0.05, 0.05, POINTS))
+    else:
+        drawn = rng.uniform(low, high, POINTS)
+    values[alive] = drawn[alive]
     return values
 
 
-def build_scenario(end: int, seed: int = 7) -> History:
+def build_scenario(end: int, seed: int = 7, *, smooth: bool = False) -> History:
     """The history described in the module docstring (deterministic for a seed)."""
     rng = np.random.default_rng(seed)
     h = History(start=end - (POINTS - 1) * INTERVAL, interval=INTERVAL, points=POINTS)
-    cpu = lambda lo, hi, alive=slice(None): _series(rng, lo, hi, alive)               # noqa: E731
-    mem = lambda lo, hi, alive=slice(None): _series(rng, lo * MI, hi * MI, alive)     # noqa: E731
+    cpu = lambda lo, hi, alive=slice(None): _series(rng, lo, hi, alive, smooth)               # noqa: E731
+    mem = lambda lo, hi, alive=slice(None): _series(rng, lo * MI, hi * MI, alive, smooth)     # noqa: E731
     # small: 3 containers
     h.replicaset_owners[("small", "web-6b7c9")] = ("Deployment", "web")
     for name, lo, hi in (("app", 0.2, 0.6), ("proxy", 0.01, 0.05)):
@@ -105,8 +113,8 @@ def _roll(h: History, cpu, mem) -> None:
 def _edge(h: History, cpu, mem) -> None:
     recent = slice(POINTS - POINTS // 10, None)
     h.replicaset_owners[("edge", "new-1a2b3")] = ("Deployment", "new")
-    h.add(SimContainer("edge", "new-1a2b3-zzzzz", "app", "node-a", cpu(0.1, 0.3, recent), mem(100, 120, recent)),
-          ("ReplicaSet", "new-1a2b3"))
+    h.add(SimContainer("edge", "new-1a2b3-zzzzz", "app", "node-a", cpu(0.1, 0.3, recent), mem(100, 120, recent),
+                       created=h.start + recent.start * INTERVAL - 30), ("ReplicaSet", "new-1a2b3"))
     gap_cpu, gap_mem = cpu(0.1, 0.3), mem(100, 120)
     gap_cpu[120:180] = np.nan
     gap_mem[120:180] = np.nan
@@ -132,6 +140,28 @@ def prometheus_history(tmp_path_factory) -> BackfilledPrometheus:
         server.start()
     except RuntimeError as exc:
         pytest.fail(f"cannot start a backfilled Prometheus: {exc}", pytrace=False)
+    yield BackfilledPrometheus(server, history)
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def prometheus_rules_history(tmp_path_factory) -> BackfilledPrometheus:
+    """The same scenario with smooth usage (:func:`_series`) on its own Prometheus, with the shipped recording
+    rules recorded over it (``promtool tsdb create-blocks-from rules``, every 5 minutes from the start)."""
+    from finops_operator import bundled
+    try:
+        require_binaries()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    workdir = tmp_path_factory.mktemp("prometheus-rules")
+    history = build_scenario(history_end(), smooth=True)
+    server = PrometheusServer(workdir)
+    try:
+        server.backfill(history.write(workdir / "history.om"))
+        server.start()
+        server.backfill_rules(bundled.path("prometheus-rules.yaml"), history.start, history.end)
+    except RuntimeError as exc:
+        pytest.fail(f"cannot start a Prometheus with recorded rules: {exc}", pytrace=False)
     yield BackfilledPrometheus(server, history)
     server.stop()
 

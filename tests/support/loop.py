@@ -92,7 +92,7 @@ class LoopReader:
     scope: Scope = field(default_factory=Scope)
     reads: int = 0
     queries: list[int] = field(default_factory=list)     # HTTP requests per read
-    chunks: list[int] = field(default_factory=list)      # window chunks per read
+    chunks: list[int] = field(default_factory=list)      # time slices the range queries needed per read
 
     def __call__(self, window: Window) -> ClusterState:
         self.reads += 1

@@ -35,6 +35,7 @@ class SimContainer:
     restart_at: list[int] = field(default_factory=list)   # sample indexes where the restart counter bumps
     oom_at: int | None = None             # sample index from which the last terminated reason is OOMKilled
     counter_reset_at: int | None = None   # sample index where cAdvisor counters restart from zero
+    created: int | None = None            # kube_pod_created (epoch seconds) while the pod runs; None: not exported
 
 
 @dataclass
@@ -50,6 +51,7 @@ class History:
     job_owners: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
     nodes: dict[str, tuple[float, float, dict[str, str]]] = field(default_factory=dict)  # cpu, mem, labels
     hpas: list[dict] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)    # on every series, e.g. {"cluster": "eu"}
 
     @property
     def end(self) -> int:
@@ -81,7 +83,7 @@ class History:
         return ~np.isnan(c.memory)
 
     def _series(self, name: str, labels: dict[str, str], values, alive) -> list[str]:
-        lab = ",".join(f'{k}="{v}"' for k, v in labels.items())
+        lab = ",".join(f'{k}="{v}"' for k, v in {**labels, **self.labels}.items())
         t = self.times()
         return [f"{name}{{{lab}}} {float(values[i])!r} {int(t[i])}\n" for i in range(self.points) if alive[i]]
 
@@ -141,6 +143,10 @@ class History:
                 oom += self._series("kube_pod_container_status_last_terminated_reason",
                                     {**self._labels(c), "reason": "OOMKilled"}, const(1), alive)
         yield ("kube_pod_container_status_last_terminated_reason", "gauge"), oom
+        yield ("kube_pod_created", "gauge"), [
+            line for c in self.containers if c.created is not None
+            for line in self._series("kube_pod_created", {"namespace": c.namespace, "pod": c.pod},
+                                     const(float(c.created)), self._alive(c))]
         yield ("kube_pod_owner", "gauge"), [
             line for (ns, pod), (kind, name) in sorted(self.pod_owners.items())
             for line in self._series("kube_pod_owner", {"namespace": ns, "pod": pod, "owner_kind": kind,

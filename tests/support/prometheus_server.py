@@ -83,8 +83,24 @@ class PrometheusServer:
             raise RuntimeError(f"promtool backfill of {openmetrics} failed (exit {run.returncode}):\n"
                                f"{run.stdout[-2000:]}\n{run.stderr[-2000:]}")
 
-    def start(self, *, timeout: float = 60) -> "PrometheusServer":
-        """Start on a free loopback port and wait for ``/-/ready``."""
+    def backfill_rules(self, rules: Path, start: int, end: int, *, timeout: float = 600) -> None:
+        """Record ``rules`` over [start, end] from this running server's data (``promtool tsdb
+        create-blocks-from rules``), then restart it on the TSDB holding the recorded blocks too."""
+        out = self.workdir / "rule-blocks"
+        run = subprocess.run([self.promtool, "tsdb", "create-blocks-from", "rules", f"--url={self.url}",
+                              f"--start={start}", f"--end={end}", f"--output-dir={out}", "--quiet", str(rules)],
+                             capture_output=True, text=True, timeout=timeout)
+        if run.returncode != 0:
+            raise RuntimeError(f"promtool rules backfill of {rules} failed (exit {run.returncode}):\n"
+                               f"{run.stdout[-2000:]}\n{run.stderr[-2000:]}")
+        self.stop()
+        for block in out.iterdir():
+            block.rename(self.tsdb / block.name)
+        self.start()
+
+    def start(self, *, timeout: float = 60, max_samples: int = 200_000_000) -> "PrometheusServer":
+        """Start on a free loopback port and wait for ``/-/ready`` (``max_samples``: ``--query.max-samples``,
+        the most samples one query may load)."""
         config = self.workdir / "prometheus.yml"
         config.write_text("global:\n  scrape_interval: 1m\n  evaluation_interval: 1m\nscrape_configs: []\n")
         self.port = free_port()
@@ -92,7 +108,7 @@ class PrometheusServer:
         self.process = subprocess.Popen(
             [self.prometheus, f"--config.file={config}", f"--storage.tsdb.path={self.tsdb}",
              f"--web.listen-address=127.0.0.1:{self.port}", "--storage.tsdb.retention.time=3650d",
-             "--query.max-samples=200000000", "--log.level=warn"],
+             f"--query.max-samples={max_samples}", "--log.level=warn"],
             stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -228,3 +244,45 @@ def serve_simulation(sim, workdir: Path, *, what: str = "the simulator", **openm
     except RuntimeError as exc:
         pytest.fail(f"cannot start a Prometheus backfilled from {what}: {exc}", pytrace=False)
     return server
+
+
+class TlsProxy:
+    """A loopback HTTPS reverse proxy to ``upstream`` with the serving ``cert``/``key``; with ``client_ca``
+    it demands a client certificate signed by it (mutual TLS, as a gateway in front of Thanos or Mimir)."""
+
+    def __init__(self, upstream: str, cert: Path, key: Path, client_ca: Path | None = None):
+        import ssl
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        target = upstream.rstrip("/")
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args) -> None:
+                pass
+
+            def do_GET(self) -> None:   # noqa: N802
+                answer = requests.get(target + self.path, timeout=30)
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(cert), str(key))
+        if client_ca is not None:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(str(client_ca))
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -67,8 +67,9 @@ def test_defaults():
     ({"mode": "PullRequest", "git": {"provider": "Git", "repository": "file:///etc"}}, "spec.git.repository",
      "FINOPS_ALLOW_LOCAL_GIT"),
     ({"mode": "PullRequest", "git": {"provider": "Git", "repository": "/etc"}}, "spec.git.repository", "clone URL"),
-    ({"detectors": {"cpu": {"percentile": 101}}}, "spec.detectors.cpu.percentile", "50, 90, 95, 99 or 100"),
-    ({"detectors": {"memory": {"percentile": 97}}}, "spec.detectors.memory.percentile", "50, 90, 95, 99 or 100"),
+    ({"detectors": {"cpu": {"percentile": 101}}}, "spec.detectors.cpu.percentile", "less than or equal to 100"),
+    ({"detectors": {"memory": {"percentile": 49}}}, "spec.detectors.memory.percentile", "greater than or equal to 50"),
+    ({"detectors": {"memory": {"percentile": 97.5}}}, "spec.detectors.memory.percentile", "valid integer"),
     ({"dataSources": {"prometheus": {"url": "http://p", "historyWindow": "99999999999999w"}}},
      "spec.dataSources.prometheus.historyWindow", "duration"),
     ({"dataSources": {"prometheus": {"url": "http://p", "historyWindow": "3000w"}}},
@@ -79,8 +80,13 @@ def test_defaults():
      "spec.dataSources.prometheus.headers.X-Scope-OrgID", "control characters"),
     ({"dataSources": {"prometheus": {"url": "http://p", "headers": {"Bad Name": "x"}}}},
      "spec.dataSources.prometheus.headers.Bad Name", "HTTP token"),
-    ({"detectors": {"memory": {"timeWindow": {"startHour": 9, "endHour": 17}}}}, "spec.detectors.memory.timeWindow",
-     "snapshot scans only"),
+    ({"dataSources": {"prometheus": {"url": "http://p", "clusterLabel": "9x", "cluster": "eu"}}},
+     "spec.dataSources.prometheus.clusterLabel", "label name"),
+    ({"dataSources": {"prometheus": {"url": "http://p", "recordingRules": "Sometimes"}}},
+     "spec.dataSources.prometheus.recordingRules", "Auto"),
+    ({"dataSources": {"prometheus": {"url": "http://p", "tls": {"insecureSkipVerify": True,
+                                                               "caSecretRef": {"name": "ca"}}}}},
+     "spec.dataSources.prometheus.tls.insecureSkipVerify", "would be ignored"),
     ({"guardrails": {"unknownKnob": 1}}, "spec.guardrails.unknownKnob", "Extra inputs"),
     ({"mode": "Sometimes"}, "spec.mode", "DryRun"),
     ({"scope": {"namespaces": ["a"], "excludeNamespaces": ["a"]}}, "spec.scope.excludeNamespaces", "both"),
@@ -190,3 +196,19 @@ def test_weekday_schedule_and_macros():
 def test_next_run_needs_an_aware_time():
     with pytest.raises(ValueError):
         next_run("@daily", BERLIN, datetime(2026, 1, 1))
+
+
+def test_live_scans_take_time_windows_cluster_matchers_tls_and_rule_modes():
+    spec = read_policy(policy({"detectors": {"memory": {"timeWindow": {"startHour": 9, "endHour": 17}}},
+                               "dataSources": {"prometheus": {
+                                   "url": "http://p", "cluster": 'prod "eu"', "recordingRules": "Require",
+                                   "tls": {"caSecretRef": {"name": "prom-ca"},
+                                           "clientCertSecretRef": {"name": "prom-client"}}}}}),
+                       operator_ns="finops-system")
+    assert spec.settings.detectors.memory.time_window.start_hour == 9
+    prom = spec.prometheus
+    assert prom.matchers == ('cluster="prod \\"eu\\""',) and prom.recording_rules == "Require"
+    assert (prom.ca.name, prom.ca.key, prom.client_cert, prom.insecure_skip_verify) == \
+        ("prom-ca", "ca.crt", "prom-client", False)
+    plain = read_policy(policy({}), operator_ns="finops-system").prometheus
+    assert plain.matchers == () and plain.recording_rules == "Auto" and plain.ca is None

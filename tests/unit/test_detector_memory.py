@@ -7,9 +7,21 @@ from finops_operator.detectors.memory import MemoryRightsizing
 from finops_operator.models import HPA, Change, ContainerRole, FindingType
 from finops_operator.pricing.catalog import PriceBook
 from finops_operator.units import parse_memory
-from tests.support.fixtures_detectors import GIB, MIB, app, policy, stats
+from tests.support.fixtures_detectors import GIB, MIB, app, stats
+from tests.support.fixtures_detectors import policy as default_policy
 
 GIB_HOUR = 0.192 * 0.004237 / (4 * 0.031611 + 16 * 0.004237)
+
+
+#: These tests check the sizing formula's mechanics (rounding, limit policies, guards) on hand-made window
+#: summaries without per-day buckets, so the window percentile decides; they pin the formula's settings
+#: from before the defaults were tuned by benchmarks/bench_quality.py (tests/unit/test_detector_recency.py
+#: covers the tuned defaults and the recency, trend and spike rules).
+FORMULA = {"headroomPercent": 20}
+
+
+def policy(**detectors: dict):
+    return default_policy(**{**detectors, "memory": {**FORMULA, **detectors.get("memory", {})}})
 
 
 def run(builder, settings=None):

@@ -1,5 +1,5 @@
 """What the Prometheus source refuses before it sends anything: bad headers, a scan over its request budget,
-a percentile the statistics do not hold."""
+a percentile outside 50..100, a percentile the statistics did not compute."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -7,11 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from finops_operator.errors import ConfigError
-from finops_operator.models import SUPPORTED_PERCENTILES, UsageStats, Window
+from finops_operator.models import UsageStats, Window
 from finops_operator.settings import MAX_HISTORY_WINDOW, PolicySettings, load_policy
-from finops_operator.sources.prometheus import (MAX_REQUESTS_PER_SCAN, PrometheusSource, align_window,
-                                                check_headers, planned_requests, split_window)
+from finops_operator.sources.prometheus import MAX_REQUESTS_PER_SCAN, PrometheusSource, align_window, check_headers
+from finops_operator.sources.prombuckets import BucketGrid
+from finops_operator.sources.promscan import ScanRequest, planned, plans_for
 from finops_operator.sources.promql import Scope
+from finops_operator.stats import needed_percentiles
 
 END = datetime(2024, 6, 15, tzinfo=UTC)
 # Nothing listens here: a test that sent a request would fail with "unavailable", not with the budget error.
@@ -39,19 +41,23 @@ def test_good_headers_pass():
         "X-Scope-OrgID": "team-a", "Accept-Language": "en; q=0.5"}
 
 
-def test_the_longest_window_fits_the_budget_and_3000_weeks_would_not():
-    def chunks(history):
-        return len(split_window(align_window(Window(END - history, END, 300)), timedelta(days=1)))
-    assert planned_requests(chunks(MAX_HISTORY_WINDOW)) <= MAX_REQUESTS_PER_SCAN
-    assert planned_requests(chunks(timedelta(weeks=3000))) > 100_000
+def test_a_scan_needs_at_most_7_requests_whatever_the_window():
+    for history in (timedelta(hours=2), timedelta(days=14), MAX_HISTORY_WINDOW):
+        window = align_window(Window(END - history, END, 300))
+        grid = BucketGrid.of(window)
+        request = ScanRequest(scope=Scope(namespaces="shop"), window=window,
+                              percentiles={"cpu": (95,), "memory": (99,)})
+        assert planned(plans_for(request, grid, False), request.scope) == 7 <= MAX_REQUESTS_PER_SCAN
+        assert planned(plans_for(request, grid, True), Scope()) == 6
+        assert len(grid.ends) == (max(4, history // timedelta(days=1)) if history >= timedelta(days=2) else 4)
 
 
 def test_a_scan_over_budget_fails_before_sending():
-    source = PrometheusSource(NOWHERE, max_requests=50, retries=1)
+    source = PrometheusSource(NOWHERE, max_requests=5, retries=1)
     with pytest.raises(ConfigError) as err:
         source.collect(Scope(), Window(END - timedelta(days=30), END, 300))
     assert source.requests == 0
-    assert err.value.permanent and "over the budget of 50" in str(err.value) and "history window" in str(err.value)
+    assert err.value.permanent and "over the budget of 5" in str(err.value)
 
 
 def test_a_window_shorter_than_the_step_is_a_config_error():
@@ -62,20 +68,21 @@ def test_a_window_shorter_than_the_step_is_a_config_error():
     assert source.requests == 0 and err.value.permanent
 
 
-def test_settings_accept_exactly_the_percentiles_the_statistics_hold():
-    stats = UsageStats(samples=1, expected=1, p50=1, p90=2, p95=3, p99=4, max=5, mean=1, std=0)
-    for q in SUPPORTED_PERCENTILES:
+def test_settings_accept_any_integer_percentile_from_50_to_100_and_the_statistics_compute_it():
+    for q in range(50, 101):
         settings = load_policy({"detectors": {"cpu": {"percentile": q}, "memory": {"percentile": q}}})
-        assert stats.percentile(settings.detectors.cpu.percentile) == stats.percentile(q)
-    for q in (49, 51, 97, 100.5, 101):
+        assert settings.detectors.cpu.percentile == q and settings.detectors.memory.percentile == q
+        assert needed_percentiles(settings) == {"cpu": frozenset({q} - {100}), "memory": frozenset({q} - {100})}
+    for q in (49, 0, -5, 100.5, 101, "high"):
         with pytest.raises(ConfigError) as err:
             load_policy({"detectors": {"cpu": {"percentile": q}}})
         assert err.value.field == "detectors.cpu.percentile"
-    assert PolicySettings().detectors.cpu.percentile in SUPPORTED_PERCENTILES
+    assert needed_percentiles(PolicySettings()) == {"cpu": frozenset({90}), "memory": frozenset({99})}
 
 
-def test_an_unsupported_percentile_is_a_typed_error_not_a_key_error():
-    stats = UsageStats(samples=1, expected=1, p50=1, p90=2, p95=3, p99=4, max=5, mean=1, std=0)
+def test_a_percentile_that_was_not_computed_is_a_typed_error_not_a_key_error():
+    stats = UsageStats(samples=1, expected=1, quantiles={95: 3, 99: 4}, max=5, mean=1, std=0)
+    assert stats.percentile(95) == 3 and stats.percentile(100) == 5
     with pytest.raises(ConfigError) as err:
         stats.percentile(97)
-    assert err.value.field == "percentile" and "50, 90, 95, 99, 100" in str(err.value)
+    assert err.value.field == "percentile" and "computed: 95, 99, 100" in str(err.value)

@@ -132,6 +132,53 @@ def test_multitenant_is_a_sum_of_independent_tenants():
     assert not np.allclose(values, curve("multitenant", base=4.0, tenants=6, seed=2).values)
 
 
+def test_batch_is_idle_between_runs_at_fixed_hours():
+    values = curve("batch", base=0.02, factor=30, everyHours=12, atHour=3, durationMinutes=60).values
+    hours = utc_hour(T)
+    running = (hours == 3) | (hours == 15)
+    assert np.allclose(values[~running], 0.02)              # near-idle outside the runs
+    ratio = values[running] / 0.02
+    assert 27 - 1e-9 <= ratio.min() and ratio.max() <= 33 + 1e-9   # factor x base, +-10% per run
+    assert running.mean() == pytest.approx(2 / 24)           # two one-hour runs a day
+    per_run = values[running].reshape(-1, 12)                 # 12 five-minute samples per run
+    assert np.allclose(per_run, per_run[:, :1])               # one level per run
+    assert len(np.unique(per_run[:, 0])) == 28                # 14 days x 2 runs, each its own level
+
+
+def test_batch_runs_start_at_at_hour_every_every_hours():
+    values = curve("batch", base=1.0, factor=10, everyHours=24, atHour=2, durationMinutes=30).values
+    starts = np.flatnonzero((values[1:] > 1.5) & (values[:-1] < 1.5)) + 1
+    assert len(starts) == 14                                  # the window starts at 00:05 on day one
+    assert all(datetime.fromtimestamp(int(T[i]), timezone.utc).strftime("%H:%M") == "02:00" for i in starts)
+    assert (values > 1.5).sum() == 14 * 6                     # 30 minutes = 6 samples per day
+
+
+def test_jvm_memory_is_a_flat_plateau_at_xmx_with_gc_sawtooth_below():
+    base, heap = 200 * 2**20, GI
+    values = curve("jvm", base=base, heap=heap, gcDepth=0.2, gcMinutes=30, restartEveryHours=0).values
+    top = base + heap
+    assert values.max() == pytest.approx(top, rel=1e-3)       # the plateau: -Xmx plus non-heap
+    assert values.min() >= base + 0.8 * heap - 1              # the sawtooth stays within gcDepth below it
+    assert np.percentile(values, 99) > top * 0.98             # the plateau is touched every GC cycle
+    drops = np.flatnonzero(np.diff(values) < -0.1 * heap)     # a GC: a sudden fall
+    assert len(drops) == pytest.approx(14 * 48, abs=2)        # every 30 minutes
+    assert np.all(np.diff(values)[np.diff(values) > 0] < 0.2 * heap / 4)   # climbs in steps between them
+
+
+def test_jvm_restarts_ramp_memory_and_spike_cpu_at_the_same_times():
+    mem = curve("jvm", base=GI / 4, heap=GI, restartEveryHours=48, warmupMinutes=30).values
+    cpu = curve("jvm", base=0.2, startupFactor=6, restartEveryHours=48, warmupMinutes=30).values
+    restarts = np.flatnonzero(T % (48 * 3600) == 0)
+    assert len(restarts) == 7
+    for i in restarts:
+        assert mem[i] == pytest.approx(GI / 4)                # a fresh JVM holds no heap yet
+        assert mem[i + 6] > GI / 4 + 0.8 * GI                 # warmed up after 30 minutes
+        assert np.allclose(cpu[i:i + 6], 1.2)                 # startupFactor x base while warming up
+        assert cpu[i + 6] == pytest.approx(0.2)
+    assert (cpu > 0.2 + 1e-9).sum() == 7 * 6                  # and nowhere else
+    assert curve("jvm", base=0.2).values.max() == pytest.approx(0.2)   # defaults: no heap, no spike
+
+
 def test_noise_is_seeded_multiplicative_and_non_negative():
     a = curve("steady", noise=0.1, seed=3, base=1.0).values
     b = curve("steady", noise=0.1, seed=3, base=1.0).values
@@ -146,5 +193,7 @@ def test_every_pattern_gives_finite_non_negative_values(name):
     params = {"base": 1.0, "amplitude": 0.5} if "amplitude" in PATTERNS[name].params else {"base": 1.0}
     if name in ("leak", "sawtooth"):
         params |= {"rate": 0.1, "limit": 3.0}
+    if name == "jvm":
+        params |= {"heap": 2.0, "startupFactor": 4.0}
     values = curve(name, noise=0.05, **params).values
     assert values.shape == T.shape and np.all(np.isfinite(values)) and values.min() >= 0

@@ -22,13 +22,15 @@ def snapshot(small_simulation) -> Snapshot:
                                throttled=snap.throttled.copy(), timestamps=snap.timestamps.copy())
 
 
-def write_raw(path, snap: Snapshot, *, meta: dict | None = None, drop: str | None = None, **arrays) -> None:
-    """Write an npz the way save_snapshot does, but without its checks (to build broken files)."""
+def write_raw(path, snap: Snapshot, *, meta: dict | None = None, drop: str | None = None, compressed: bool = True,
+              **arrays) -> None:
+    """Write an npz the way save_snapshot does, but without its checks (to build broken files); every member
+    deflated (as older writers did) or, with ``compressed=False``, every member stored (mapped on load)."""
     content = {"meta": np.frombuffer(json.dumps(meta or encode_meta(snap)).encode(), dtype=np.uint8),
                "timestamps": snap.timestamps, "cpu": snap.cpu, "memory": snap.memory, "throttled": snap.throttled}
     content |= arrays
     content.pop(drop, None)
-    np.savez_compressed(path, **content)
+    (np.savez_compressed if compressed else np.savez)(path, **content)
 
 
 def load_error(path) -> SnapshotError:
@@ -149,9 +151,10 @@ def test_timestamps_not_matching_the_window(tmp_path, snapshot):
     assert err.field == "timestamps" and "meta.window" in err.message
 
 
-def test_negative_usage_names_the_container(tmp_path, snapshot):
+@pytest.mark.parametrize("compressed", [True, False])
+def test_negative_usage_names_the_container(tmp_path, snapshot, compressed):
     snapshot.memory[3, 7] = -1.0
-    write_raw(tmp_path / "s.npz", snapshot)
+    write_raw(tmp_path / "s.npz", snapshot, compressed=compressed)
     err = load_error(tmp_path / "s.npz")
     assert err.field == "memory" and str(snapshot.keys[3]) in err.message
 
@@ -202,7 +205,91 @@ def test_save_replaces_atomically(tmp_path, snapshot):
     assert target.read_bytes() != first and [p.name for p in tmp_path.iterdir()] == ["s.npz"]
     assert load_snapshot(target).cpu[0, 0] == 9.0
     with zipfile.ZipFile(io.BytesIO(target.read_bytes())) as archive:
-        assert all(info.compress_type == zipfile.ZIP_DEFLATED for info in archive.infolist())
+        kinds = {info.filename: info.compress_type for info in archive.infolist()}
+    assert kinds == {"meta.npy": zipfile.ZIP_DEFLATED, "timestamps.npy": zipfile.ZIP_DEFLATED,
+                     "cpu.npy": zipfile.ZIP_STORED, "memory.npy": zipfile.ZIP_STORED,
+                     "throttled.npy": zipfile.ZIP_DEFLATED}
+
+
+def test_the_matrices_are_memory_mapped_read_only_and_stream_in_row_blocks(tmp_path, snapshot):
+    loaded = load_snapshot(save_snapshot(tmp_path / "s.npz", snapshot))
+    assert isinstance(loaded.cpu, np.memmap) and isinstance(loaded.memory, np.memmap)
+    with pytest.raises(ValueError):
+        loaded.cpu[0, 0] = 1.0
+    for name in ("cpu", "memory"):
+        blocks = list(loaded.row_blocks(name, 4))
+        assert [start for start, _ in blocks] == list(range(0, len(loaded.keys), 4))
+        joined = np.concatenate([block for _, block in blocks])       # read again after each release
+        assert np.array_equal(joined, getattr(snapshot, name), equal_nan=True)
+
+
+def _rss_file_kib() -> int:
+    """Resident file-backed pages of this process (mapped snapshot pages count here), KiB."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("RssFile:"))
+
+
+def test_a_full_pass_over_a_mapped_matrix_keeps_one_block_resident(tmp_path):
+    from datetime import datetime, timezone
+
+    from finops_operator.models import ClusterState, Container, Window, Workload
+    rows, points, step = 2048, 4032, 300                   # 33 MB of float32 per matrix
+    start = datetime(2026, 3, 2, tzinfo=timezone.utc)
+    ts = int(start.timestamp()) + step * np.arange(points, dtype=np.int64)
+    ref = WorkloadRef("Deployment", "ns", "app")
+    keys = [ContainerKey(ref, f"c{i}") for i in range(rows)]
+    window = Window(start, datetime.fromtimestamp(int(ts[-1]), timezone.utc), step)
+    state = ClusterState("c", "r", window, [Workload(ref, 1, [Container(k.container) for k in keys])])
+    matrix = np.random.default_rng(1).random((rows, points), dtype=np.float32)
+    path = save_snapshot(tmp_path / "big.npz", Snapshot(state, keys, ts, matrix, matrix, np.zeros(rows, np.float32)))
+    del matrix
+    before = _rss_file_kib()
+    loaded = load_snapshot(path)                           # validation streams both matrices
+    peak, total = _rss_file_kib() - before, 0.0
+    for _, block in loaded.row_blocks("cpu", 256):         # 4 MB blocks
+        total += float(block.sum(dtype=np.float64))
+        peak = max(peak, _rss_file_kib() - before)
+    assert total > 0 and peak < 12 * 1024, f"{peak} KiB of the mapped matrices stayed resident"
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.6, 0.95])
+def test_a_truncated_stored_file_is_a_snapshot_error_not_a_crash(tmp_path, snapshot, cut):
+    path = save_snapshot(tmp_path / "s.npz", snapshot)
+    data = path.read_bytes()
+    path.write_bytes(data[:int(len(data) * cut)])
+    assert load_error(path).source == str(path)
+
+
+def _tamper_cpu_header(path, snapshot, replace) -> None:
+    data = bytearray(path.read_bytes())
+    header = data.index(b"{'descr'", data.index(b"cpu.npy"))      # the cpu member's .npy header
+    shape = f"({len(snapshot.keys)}, {snapshot.timestamps.size})".encode()
+    at = data.index(shape, header)
+    data[at:at + len(shape)] = replace(shape)
+    path.write_bytes(bytes(data))
+
+
+def test_a_stored_member_claiming_more_than_it_holds_is_refused(tmp_path, snapshot):
+    path = save_snapshot(tmp_path / "s.npz", snapshot)
+    rows = str(len(snapshot.keys))
+    _tamper_cpu_header(path, snapshot, lambda shape: shape.replace(rows.encode(), b"9" * len(rows), 1))
+    err = load_error(path)
+    assert err.field == "cpu" and "header claims" in err.message
+
+
+def test_a_garbled_array_header_is_a_snapshot_error(tmp_path, snapshot):
+    path = save_snapshot(tmp_path / "s.npz", snapshot)
+    _tamper_cpu_header(path, snapshot, lambda shape: b"(" * len(shape))     # unbalanced: numpy's tokenizer fails
+    assert "not a finops snapshot" in load_error(path).message
+
+
+@pytest.mark.parametrize("compressed", [True, False])
+def test_deflated_and_stored_files_read_the_same(tmp_path, snapshot, compressed):
+    write_raw(tmp_path / "s.npz", snapshot, compressed=compressed)
+    loaded = load_snapshot(tmp_path / "s.npz")
+    assert isinstance(loaded.cpu, np.memmap) is not compressed
+    assert np.array_equal(loaded.memory, snapshot.memory, equal_nan=True)
+    assert loaded.state.nodes == snapshot.state.nodes
 
 
 def _with_node_pools(snapshot: Snapshot) -> Snapshot:

@@ -28,7 +28,7 @@ GONE = WorkloadRef("Deployment", "shop", "deleted")
 
 
 def stats(value: float) -> UsageStats:
-    return UsageStats(288, 289, value, value, value, value, value, value, 0.0)
+    return UsageStats(288, 289, {50: value, 90: value, 95: value, 99: value}, value, value, 0.0)
 
 
 def inventory() -> Inventory:
@@ -62,7 +62,7 @@ def test_usage_is_kept_only_for_containers_the_inventory_has() -> None:
     state = build(usage=usage())
     assert {str(k) for k in state.usage} == {"Deployment/shop/web/app", "Deployment/shop/web/proxy",
                                              "Deployment/shop/api/api"}
-    assert state.usage[ContainerKey(WEB, "app")].cpu.p95 == 0.1
+    assert state.usage[ContainerKey(WEB, "app")].cpu.percentile(95) == 0.1
 
 
 def test_restarts_and_oom_kills_take_the_larger_count_and_the_reason_fills_a_gap() -> None:
@@ -83,7 +83,7 @@ def test_hpas_from_prometheus_only_fill_gaps() -> None:
 def test_node_usage_is_attached_to_inventory_nodes_only() -> None:
     state = build(usage=usage())
     assert [n.name for n in state.nodes] == ["n1"]
-    assert state.nodes[0].cpu_usage.max == 1.2 and state.nodes[0].memory_usage.p95 == 3 * 2**30
+    assert state.nodes[0].cpu_usage.max == 1.2 and state.nodes[0].memory_usage.percentile(95) == 3 * 2**30
 
 
 def test_aws_volumes_join_but_a_pvs_backing_disk_is_counted_once() -> None:

@@ -9,7 +9,8 @@ import pytest
 from finops_operator.models import ClusterState, Container, ContainerKey, Window, Workload, WorkloadRef
 from finops_operator.settings import TimeWindow
 from finops_operator.snapshot import Snapshot
-from finops_operator.usage import row_stats, state_with_usage, summarize, window_mask
+from finops_operator.stats import window_mask
+from finops_operator.usage import matrix_stats, state_with_usage, summarize
 
 
 def make_snapshot(cpu: np.ndarray, memory: np.ndarray | None = None, *, start: datetime, step: int = 300,
@@ -33,7 +34,8 @@ def test_summaries_match_numpy_with_gaps_in_small_chunks():
     cpu[5, :250] = np.nan                            # a young container
     cpu[9] = np.nan                                  # no data at all
     snap = make_snapshot(cpu, start=datetime(2026, 3, 2, tzinfo=timezone.utc))
-    usage = summarize(snap, chunk_rows=8)            # several chunks, last one partial
+    wanted = frozenset({50, 90, 95, 97, 99})
+    usage = summarize(snap, percentiles={"cpu": wanted, "memory": wanted}, block_rows=8)   # last block partial
     data = snap.cpu.astype(np.float64)
     for row, key in enumerate(snap.keys):
         stats = usage[key].cpu
@@ -42,7 +44,8 @@ def test_summaries_match_numpy_with_gaps_in_small_chunks():
             continue
         values = data[row]
         assert stats.samples == np.count_nonzero(~np.isnan(values)) and stats.expected == 500
-        for q in (50, 90, 95, 99):
+        assert set(stats.quantiles) == wanted
+        for q in wanted:
             assert stats.percentile(q) == pytest.approx(np.nanpercentile(values, q), rel=1e-6)
         assert stats.max == pytest.approx(np.nanmax(values), rel=1e-7)
         assert stats.mean == pytest.approx(np.nanmean(values), rel=1e-7)
@@ -60,7 +63,7 @@ def test_memory_and_throttled_ratio_are_carried():
                          throttled=np.array([0.25, np.nan], dtype=np.float32))
     usage = summarize(snap)
     first, second = (usage[k] for k in snap.keys)
-    assert first.memory.max == pytest.approx(9e8) and first.memory.p50 == pytest.approx(4.5e8)
+    assert first.memory.max == pytest.approx(9e8) and first.memory.percentile(99) == pytest.approx(8.91e8)
     assert first.cpu_throttled_ratio == pytest.approx(0.25) and second.cpu_throttled_ratio is None
     assert second.memory.std == 0.0 and second.memory.volatility == 0.0
 
@@ -72,7 +75,7 @@ def test_state_with_usage_fills_a_copy(small_simulation):
     assert state.workloads is snap.state.workloads
     api = state.usage[snap.keys[0]]
     assert api.cpu.expected == 3 * 288 and api.cpu.samples == 3 * 288
-    assert 0.05 < api.cpu.p50 < 0.25 < api.cpu.max < 0.35      # daily 0.15 +- 0.10, noise 5%
+    assert 0.05 < api.cpu.mean < 0.25 < api.cpu.max < 0.35     # daily 0.15 +- 0.10, noise 5%
 
 
 def hours_in_window(snap: Snapshot, window: TimeWindow) -> set[tuple[int, int]]:
@@ -111,14 +114,17 @@ def test_windowed_summary_counts_only_in_window_points():
     usage = summarize(snap, cpu_window=window)[snap.keys[0]]
     assert usage.cpu.expected == 5 * 8 * 12
     assert usage.cpu.samples == 5 * 8 * 12 - 6
-    assert usage.cpu.max == 1.0 and usage.cpu.p99 == 1.0
+    assert usage.cpu.max == 1.0 and usage.cpu.percentile(90) == 1.0     # the default policy's CPU percentile
     assert usage.memory.max == pytest.approx(5e9)                 # memory not windowed
     assert usage.cpu.first_seen == datetime(2026, 3, 2, 1, tzinfo=timezone.utc)
 
 
-def test_row_stats_without_columns():
-    stats = row_stats(np.ones((3, 4), dtype=np.float32), np.zeros(4, dtype=bool))
-    assert stats.expected == 0 and stats.stats(0, np.arange(4)) is None
+def test_a_window_that_keeps_no_column_has_no_summary():
+    start = datetime(2026, 3, 7, tzinfo=timezone.utc)             # Saturday
+    snap = make_snapshot(np.ones((3, 24)), start=start, step=3600)
+    weekdays = TimeWindow(days=[0, 1, 2, 3, 4], start_hour=9, end_hour=17, time_zone="UTC")
+    assert all(u.cpu is None and u.memory is not None for u in summarize(snap, cpu_window=weekdays).values())
+    assert matrix_stats(np.full((2, 4), np.nan), snap.timestamps[:4], snap.state.window) == [None, None]
 
 
 def test_state_for_policy_uses_each_right_sizers_time_window(small_simulation):
@@ -132,3 +138,15 @@ def test_state_for_policy_uses_each_right_sizers_time_window(small_simulation):
     key = next(iter(state.usage))
     assert state.usage[key].cpu.expected < plain.usage[key].cpu.expected        # business hours only
     assert state.usage[key].memory.expected == plain.usage[key].memory.expected  # memory has no window
+
+
+def test_state_for_policy_computes_the_policy_percentiles_exactly(small_simulation):
+    from finops_operator.settings import load_policy
+    from finops_operator.usage import state_for_policy
+    snap = small_simulation.snapshot()
+    state = state_for_policy(snap, load_policy({"detectors": {"cpu": {"percentile": 97}, "memory": {"percentile": 100}}}))
+    for row, key in enumerate(snap.keys):
+        usage = state.usage[key]
+        assert set(usage.cpu.quantiles) == {97} and usage.memory.quantiles == {}
+        assert usage.cpu.percentile(97) == pytest.approx(np.nanpercentile(snap.cpu[row].astype(np.float64), 97), rel=1e-6)
+        assert usage.memory.percentile(100) == usage.memory.max

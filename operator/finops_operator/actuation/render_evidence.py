@@ -19,10 +19,11 @@ from ..units import format_cpu, human_bytes
 from ..scrub import scrub_secrets
 
 _SECRET_KEY = re.compile(r"(?i)(token|secret|password|passwd|credential|api[_-]?key|private[_-]?key|authorization)")
-_QUANTITY_KEYS = {"p50", "p90", "p95", "p99", "max", "mean", "std", "current_request", "current_limit",
+_PERCENTILE_KEY = re.compile(r"^p(\d{1,2})$")      # a usage percentile in the evidence, e.g. "p95", "p97"
+_QUANTITY_KEYS = {"max", "mean", "std", "current_request", "current_limit",
                   "effective_request", "new_request", "new_limit"}
 _PERCENT_KEYS = {"coverage", "throttled_ratio", "peak_to_new_limit", "volatility_cv"}
-_SHOWN = {"workload", "container", "unit", "samples", "expected_samples", "history_hours", "history_days", "p50", "p90", "p95", "p99",
+_SHOWN = {"workload", "container", "unit", "samples", "expected_samples", "history_hours", "history_days",
           "max", "formula", "percentile", "headroom_percent", "replicas", "replicas_basis", "hpa", "oom_kills",
           "restarts", "throttled_ratio", "coverage",
           "under_requested_reasons", "oom_killed", "last_terminated_reason"}
@@ -88,7 +89,8 @@ def plain(value: Any, key: str = "") -> str:
 
 
 def _usage_line(ev: dict[str, Any], unit: str | None) -> str | None:
-    points = [(k, ev[k]) for k in ("p50", "p90", "p95", "p99", "max") if isinstance(ev.get(k), (int, float))]
+    percentiles = sorted((int(m.group(1)), k) for k in ev if (m := _PERCENTILE_KEY.match(k)))
+    points = [(k, ev[k]) for k in [k for _, k in percentiles] + ["max"] if isinstance(ev.get(k), (int, float))]
     if not points:
         return None
     per = " per replica" if ev.get("replicas") is not None else ""
@@ -175,9 +177,9 @@ def evidence_lines(finding: Finding) -> tuple[list[str], list[dict[str, Any]]]:
     shown = _SHOWN | _REDUNDANT if summary else set()
     details = []
     for key in sorted(ev):
-        if key in shown or ev[key] is None:
+        if (key in shown or (summary and _PERCENTILE_KEY.match(key))) or ev[key] is None:
             continue
-        value = quantity(ev[key], unit) if key in _QUANTITY_KEYS else None
+        value = quantity(ev[key], unit) if key in _QUANTITY_KEYS or _PERCENTILE_KEY.match(key) else None
         details.append({"text": f"{label(key)}: {value}", "sub": []} if value is not None else detail(key, ev[key]))
     return summary, details
 

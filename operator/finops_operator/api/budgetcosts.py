@@ -145,7 +145,8 @@ def _cluster_reader(policy: PolicySpec, budget: BudgetSpec, scope: ClusterScope,
     book = _pricing(policy, policy.aws.region if policy.aws else region, api_client, workdir, read_config_map).book
     read_bill = bill_reader(policy.aws, cluster=cluster, workdir=workdir, connect=connect) if policy.aws else None
     zone = budget.rules().zone
-    promql = Scope(namespaces="|".join(re.escape(n) for n in sorted(scope.namespaces))) if scope.namespaces else Scope()
+    promql = Scope(namespaces="|".join(re.escape(n) for n in sorted(scope.namespaces)) if scope.namespaces else ".+",
+                   matchers=policy.prometheus.matchers)
 
     def read(days: list[date]) -> dict[date, float]:
         out: dict[date, float] = {}

@@ -29,7 +29,7 @@ from ..pricing.overrides import PriceOverrides
 from ..reconcile import GitTarget
 from ..settings import MAX_HISTORY_WINDOW, PolicySettings
 from ..settings_base import validate_spec
-from ..sources.state import check_live_settings
+from ..sources.promql import quote
 from ..units import parse_duration
 from . import specs
 from .specs import DEFAULT_EXCLUDED
@@ -51,6 +51,11 @@ class PrometheusSpec:
     timeout_seconds: int = 60
     bearer_token: SecretRef | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    ca: SecretRef | None = None                 # PEM CA bundle
+    insecure_skip_verify: bool = False
+    client_cert: str | None = None              # a kubernetes.io/tls Secret's name (tls.crt, tls.key)
+    matchers: tuple[str, ...] = ()              # added to every selector (cluster label of a shared backend)
+    recording_rules: str = "Auto"               # Auto | Require | Off
 
 
 @dataclass(frozen=True)
@@ -196,9 +201,14 @@ def _prometheus(spec: specs.PolicySpecSchema, source: str) -> PrometheusSpec:
                           source=source, field=f"{where}.url")
     history = parse_duration(data.history_window, maximum=MAX_HISTORY_WINDOW, source=source,
                              field=f"{where}.historyWindow")
+    tls = data.tls or specs.PrometheusTls()
+    matchers = (f"{data.cluster_label}={quote(data.cluster)}",) if data.cluster is not None else ()
     return PrometheusSpec(url=data.url.rstrip("/"), history=history, step_seconds=data.step_seconds,
                           timeout_seconds=data.timeout_seconds,
-                          bearer_token=_secret_ref(data.bearer_token_secret_ref), headers=dict(data.headers or {}))
+                          bearer_token=_secret_ref(data.bearer_token_secret_ref), headers=dict(data.headers or {}),
+                          ca=_secret_ref(tls.ca_secret_ref), insecure_skip_verify=tls.insecure_skip_verify,
+                          client_cert=tls.client_cert_secret_ref.name if tls.client_cert_secret_ref else None,
+                          matchers=matchers, recording_rules=data.recording_rules)
 
 
 def _aws(spec: specs.PolicySpecSchema) -> AwsSpec | None:
@@ -273,7 +283,6 @@ def read_policy(body: dict[str, Any], *, operator_ns: str, allow_local_git: bool
         raise ConfigError(f"expected a mapping, got {type(raw).__name__}", source=source, field="spec")
     spec = validate_spec(specs.PolicySpecSchema, raw or {}, source=source, prefix="spec")
     settings = PolicySettings.model_validate({k: getattr(spec, k) for k in PolicySettings.model_fields})
-    check_live_settings(settings, source=source, prefix="spec.")
     try:
         return PolicySpec(
             name=name, namespace=namespace, uid=meta.get("uid"), generation=int(meta.get("generation") or 0),

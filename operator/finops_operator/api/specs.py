@@ -115,6 +115,39 @@ class SecretKeyRef(SettingsModel):
     key: str = Field(default="token", min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
 
 
+_SECRET_NAME = Annotated[str, Field(min_length=1, max_length=253), Matches(DNS_SUBDOMAIN, (
+    "secret name must be a Secret name (lower-case DNS subdomain); write the name of a Secret in the "
+    "policy's namespace"))]
+
+
+class CaSecretKeyRef(SecretKeyRef):
+    """A key of a Secret holding a PEM CA bundle (``ca.crt`` unless said otherwise)."""
+
+    key: str = Field(default="ca.crt", min_length=1, max_length=253, pattern=r"^[-._a-zA-Z0-9]+$")
+
+
+class TlsSecretRef(SettingsModel):
+    """A Secret of type kubernetes.io/tls (keys ``tls.crt`` and ``tls.key``) in this policy's namespace."""
+
+    name: _SECRET_NAME
+
+
+class PrometheusTls(SettingsModel):
+    """TLS towards the query API: the CA that signed its certificate, or no check at all; a client certificate."""
+
+    rules = (Rule("!has(self.insecureSkipVerify) || !self.insecureSkipVerify || !has(self.caSecretRef)",
+                  "tls.insecureSkipVerify turns certificate checks off, so tls.caSecretRef would be ignored; "
+                  "set one of them", lambda t: not (t.insecure_skip_verify and t.ca_secret_ref is not None),
+                  field="insecureSkipVerify"),)
+
+    ca_secret_ref: CaSecretKeyRef | None = Field(default=None, description=(
+        "A Secret key holding the PEM CA bundle that signed the server's certificate (key ca.crt by default)."))
+    insecure_skip_verify: bool = Field(default=False, description=(
+        "Do not check the server's certificate (test set-ups only: anyone on the path can read the queries)."))
+    client_cert_secret_ref: TlsSecretRef | None = Field(default=None, description=(
+        "A kubernetes.io/tls Secret (tls.crt, tls.key) presented as the client certificate (mutual TLS)."))
+
+
 def _duration_ms(text: str) -> int | None:
     """Length in milliseconds, None when the form is wrong or zero (other rules and parse_duration report it)."""
     try:
@@ -188,6 +221,18 @@ class PrometheusSource(SettingsModel):
     timeout_seconds: int = Field(default=60, ge=1, le=600, description="Timeout of one query, in seconds.")
     bearer_token_secret_ref: SecretKeyRef | None = None
     headers: Headers | None = None
+    tls: PrometheusTls | None = None
+    cluster_label: Annotated[str, Field(min_length=1, max_length=128, description=(
+        "The label that tells clusters apart in a shared backend (Thanos, Mimir, VictoriaMetrics); used with "
+        "cluster.")), Matches(r"^[a-zA-Z_][a-zA-Z0-9_]*$", "clusterLabel must be a Prometheus label name "
+                              "(letters, digits and _, not starting with a digit), e.g. cluster")] = "cluster"
+    cluster: str | None = Field(default=None, min_length=1, max_length=253, description=(
+        "Only read series whose clusterLabel equals this value: a label matcher added to every query, for "
+        "backends that hold many clusters. Absent: every series in the backend is this cluster's."))
+    recording_rules: Literal["Auto", "Require", "Off"] = Field(default="Auto", description=(
+        "Auto: read the recording rules (operator/finops_operator/data/prometheus-rules.yaml, the chart's "
+        "recordingRules.enabled) when the backend has them, else the raw cAdvisor series. Require: fail a run "
+        "whose backend lacks them. Off: always the raw series."))
 
 
 S3_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"

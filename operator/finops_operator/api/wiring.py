@@ -184,11 +184,12 @@ def resolve_namespaces(api_client: Any, scope: ScopeSpec) -> list[str] | None:
     return sorted((selected | set(scope.namespaces)) - set(scope.exclude))
 
 
-def prometheus_scope(namespaces: list[str] | None, scope: ScopeSpec) -> Scope:
-    """The PromQL scope for the same namespaces (an anchored regex of their names)."""
+def prometheus_scope(namespaces: list[str] | None, scope: ScopeSpec, matchers: tuple[str, ...] = ()) -> Scope:
+    """The PromQL scope for the same namespaces (an anchored regex of their names), plus the source's
+    label ``matchers`` (the cluster of a shared backend)."""
     regex = "|".join(re.escape(n) for n in namespaces) if namespaces else ".+"
     exclude = "|".join(re.escape(n) for n in scope.exclude) if scope.exclude and namespaces is None else None
-    return Scope(namespaces=regex, exclude_namespaces=exclude)
+    return Scope(namespaces=regex, exclude_namespaces=exclude, matchers=matchers)
 
 
 @dataclass
@@ -320,12 +321,10 @@ def build_deps(policy: PolicySpec, api_client: Any, *, workdir: Path,
     source = prometheus_source(policy, secret)
     aws = AwsSource(policy.aws.region) if policy.aws else None
     region = policy.aws.region if policy.aws else default_region
-    scope = prometheus_scope(namespaces, policy.scope)
+    scope = prometheus_scope(namespaces, policy.scope, policy.prometheus.matchers)
     live = LiveStateReader(cluster=cluster, region=region,
                            kube=KubernetesSource(api_client), prometheus=source,
-                           scope=scope, namespaces=namespaces, aws=aws,
-                           cpu_percentile=policy.settings.detectors.cpu.percentile,
-                           memory_percentile=policy.settings.detectors.memory.percentile)
+                           scope=scope, namespaces=namespaces, aws=aws, settings=policy.settings)
     reader = ScopedReader(live, namespaces, policy.scope.exclude, policy.scope.label_selector)
     deps = LoopDeps(read_state=reader, approved=approved, prices=_pricing(policy, region, api_client, workdir,
                                                                            config_map_reader),
@@ -343,13 +342,25 @@ def build_deps(policy: PolicySpec, api_client: Any, *, workdir: Path,
 
 
 def prometheus_source(policy: PolicySpec, secret: Callable[[SecretRef, str], str]) -> Any:
-    """The policy's PrometheusSource; ``secret(ref, where)`` reads its bearer token (when it has one)."""
+    """The policy's PrometheusSource; ``secret(ref, where)`` reads its bearer token, CA bundle and client
+    certificate (when it has them)."""
     from ..sources.prometheus import PrometheusSource
+    from ..sources.promtls import pem_file
     prom = policy.prometheus
     bearer = secret(prom.bearer_token, "spec.dataSources.prometheus.bearerTokenSecretRef") \
         if prom.bearer_token else None
+    where = "spec.dataSources.prometheus.tls"
+    verify: bool | str = not prom.insecure_skip_verify
+    if prom.ca is not None:
+        verify = pem_file(secret(prom.ca, f"{where}.caSecretRef"))
+    client_cert = None
+    if prom.client_cert is not None:
+        pair = [pem_file(secret(SecretRef(prom.client_cert, key), f"{where}.clientCertSecretRef"))
+                for key in ("tls.crt", "tls.key")]
+        client_cert = (pair[0], pair[1])
     return PrometheusSource(prom.url, bearer_token=bearer, headers=dict(prom.headers) or None,
-                            timeout=prom.timeout_seconds)
+                            timeout=prom.timeout_seconds, verify_tls=verify, client_cert=client_cert,
+                            recording_rules=prom.recording_rules)
 
 
 def _pricing(policy: PolicySpec, region: str, api_client: Any, workdir: Path,

@@ -34,9 +34,7 @@ def load_live_state(args: argparse.Namespace, settings: PolicySettings, console:
     from ..sources.kubernetes import KubernetesSource
     from ..sources.prometheus import PrometheusSource
     from ..sources.promql import Scope
-    from ..sources.state import LiveStateReader, check_live_settings
-
-    check_live_settings(settings, source=str(args.policy or "policy"))
+    from ..sources.state import LiveStateReader
 
     if not getattr(args, "prometheus", None):
         raise ConfigError("a live scan needs --prometheus URL (where the usage history is), e.g. "
@@ -53,8 +51,7 @@ def load_live_state(args: argparse.Namespace, settings: PolicySettings, console:
                              kube=KubernetesSource(api_client),
                              prometheus=PrometheusSource(args.prometheus),
                              scope=Scope(exclude_namespaces="|".join(re.escape(n) for n in DEFAULT_EXCLUDED)),
-                             cpu_percentile=settings.detectors.cpu.percentile,
-                             memory_percentile=settings.detectors.memory.percentile)
+                             settings=settings)
     try:
         with progress(console) as bar:
             bar.add_task(f"Reading the cluster and {args.history} of Prometheus history", total=None)

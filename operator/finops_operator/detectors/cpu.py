@@ -1,15 +1,22 @@
-"""CPU right-sizing: requests sized to a usage percentile, and raises where CPU is short.
+"""CPU right-sizing: requests sized to recent usage, following clear trends, and raises where CPU is short.
 
-Recommendation (cores per replica), all inputs in the finding's evidence::
+Recommendation (cores per replica), all inputs in the finding's evidence, the rule that set the
+number in ``evidence["decided_by"]``::
 
-    sized   = p<percentile> x (1 + headroomPercent / 100)              # default p95 + 15%
-    HPA     = mean / (targetCPUUtilization / 100)   when an HPA scales on CPU:
+    level   = the usage level of :mod:`.usage_level`: p<percentile> of the recency-weighted
+              usage (half-life halfLifeHours, default 72 h); where the trend of the daily
+              means is clear, the usage's recency-weighted shape around its daily level x
+              the trend's level at the window end, or growthHorizonDays (default 3) after
+              it for a rising trend               # recent-quantile / trend-end / trend-horizon
+              (p<percentile> of the window without a per-bucket summary) # window-percentile
+    sized   = level x (1 + headroomPercent / 100)                      # default p90 + 5%
+    HPA     = mean / (targetCPUUtilization / 100)   when an HPA scales on CPU:   # hpa-target
               at that request the typical per-pod usage sits exactly at the HPA
               target, so the HPA keeps the same replica count (its scaling point
               stays meaningful) instead of reacting to a changed denominator
-    p95 > request                -> under-requested: at least p95 x (1 + headroom)
-                                    (not with a CPU HPA: it adds replicas for peaks)
-    throttled > threshold        -> under-requested: at least request x (1 + headroom)
+    p<percentile> of the window > request -> under-requested: at least that x (1 + headroom)
+                                    (not with a CPU HPA: it adds replicas for peaks)   # under-requested
+    throttled > threshold        -> under-requested: at least request x (1 + headroom)  # throttling
                                     (usage is capped by the limit, so the observed
                                     percentiles understate the demand)
     new     = round_up(max(value, minMillicores), stepMillicores)
@@ -30,12 +37,17 @@ from ..units import format_cpu, round_up
 from .base import Grouping, Skip, register
 from .sizing import (RightsizingDetector, RightsizingSettings, Subject, base_evidence, confidence, cpu_risk,
                      policy_limit, sizing_notes, value_change)
+from .usage_level import HPA_TARGET, THROTTLING, UNDER_REQUESTED, Sizing
 
 
 class CpuSettings(RightsizingSettings):
     """CPU right-sizing."""
 
-    percentile: Percentile = Field(default=95, description="Percentile of CPU usage to size for (100 = max).")
+    headroom_percent: int = Field(default=5, ge=0, le=200, description=(
+        "Added on top of the sized percentile (default tuned with the percentile by benchmarks/bench_quality.py)."))
+    percentile: Percentile = Field(default=90, description=(
+        "Percentile of CPU usage to size for (100 = max); p90 + 5% keeps about as few samples above the request "
+        "as p95 alone on steady usage and does not reserve for short bursts."))
     min_millicores: int = Field(default=10, ge=1, le=64000, description="Smallest CPU request ever proposed, in millicores.")
     step_millicores: int = Field(default=10, ge=1, le=1000, description="Round CPU up to this step, in millicores.")
     throttling_threshold_percent: int = Field(default=25, ge=1, le=100, description="Throttled CFS periods (percent) that count as under-requested.")
@@ -61,7 +73,7 @@ class CpuRightsizing(RightsizingDetector):
         cfg = self.config
         res = subject.container.resources
         effective = res.cpu_request if res.cpu_request is not None else res.cpu_limit
-        new_req, basis, reasons, throttled = self._size(subject, effective)
+        new_req, sizing, reasons, throttled = self._size(subject, effective)
         direction = "add" if effective is None else ("raise" if new_req > effective + 1e-9 else "cut")
         if effective is not None and direction != "raise" and effective - new_req <= 1e-9:
             return self.skip(subject.key, f"already right-sized: recommended {format_cpu(new_req)} "
@@ -77,31 +89,39 @@ class CpuRightsizing(RightsizingDetector):
                                           f"${cfg.min_monthly_savings:.2f}")
         new_lim = self._limit(subject, new_req, effective)
         return self._finding(subject, rates, new_req, new_lim, effective, before_cost_basis, savings,
-                             direction, basis, reasons)
+                             direction, sizing, reasons)
 
-    def _size(self, subject: Subject, effective: float | None) -> tuple[float, str, list[str], bool]:
-        """Recommended request (cores), the formula used, why it is a raise, whether throttled."""
+    def _size(self, subject: Subject, effective: float | None) -> tuple[float, Sizing, list[str], bool]:
+        """Recommended request (cores), how it was decided, why it is a raise, whether throttled."""
         cfg = self.config
         stats, hpa = subject.stats, subject.workload.hpa
         headroom = 1 + cfg.headroom_percent / 100
-        value = stats.percentile(cfg.percentile) * headroom
-        basis = f"p{cfg.percentile} x (1 + {cfg.headroom_percent}%)"
+        level = subject.level
+        value = level.value * headroom
+        sizing = Sizing(level.decided_by, f"{level.basis} x (1 + {cfg.headroom_percent}%)", dict(level.inputs))
         reasons: list[str] = []
         if hpa is not None and hpa.target_cpu_utilization:
             value = stats.mean / (hpa.target_cpu_utilization / 100)
-            basis = (f"HPA-aware: mean {stats.mean:.4f} cores / target {hpa.target_cpu_utilization}% "
-                     f"(typical per-pod usage sits at the HPA target, so replica counts stay as they are)")
+            sizing.decide(HPA_TARGET, f"HPA-aware: mean {stats.mean:.4f} cores / target "
+                                      f"{hpa.target_cpu_utilization}% (typical per-pod usage sits at the HPA "
+                                      "target, so replica counts stay as they are)")
         hpa_on_cpu = hpa is not None and bool(hpa.target_cpu_utilization)
-        if effective is not None and stats.p95 > effective and not hpa_on_cpu:   # the HPA absorbs peaks
-            value = max(value, stats.p95 * headroom)
-            reasons.append(f"p95 usage {format_cpu(stats.p95)} is above the request {format_cpu(effective)}")
+        window_q = stats.percentile(cfg.percentile)
+        if effective is not None and window_q > effective and not hpa_on_cpu:   # the HPA absorbs peaks
+            if window_q * headroom > value:
+                value = window_q * headroom
+                sizing.decide(UNDER_REQUESTED)
+            reasons.append(f"p{cfg.percentile} usage {format_cpu(window_q)} is above the request "
+                           f"{format_cpu(effective)}")
         ratio = subject.usage.cpu_throttled_ratio
         throttled = ratio is not None and ratio * 100 > cfg.throttling_threshold_percent
         if throttled and effective is not None:
-            value = max(value, effective * headroom)
+            if effective * headroom > value:
+                value = effective * headroom
+                sizing.decide(THROTTLING)
             reasons.append(f"{ratio:.0%} of CFS periods throttled (threshold {cfg.throttling_threshold_percent}%)")
         value = round_up(max(value, cfg.min_millicores / 1000), cfg.step_millicores / 1000)
-        return value, basis, reasons, throttled
+        return value, sizing, reasons, throttled
 
     def _limit(self, subject: Subject, new_req: float, effective: float | None) -> float | None:
         cfg = self.config
@@ -113,7 +133,7 @@ class CpuRightsizing(RightsizingDetector):
         return max(new_req, round_up(limit, cfg.step_millicores / 1000))
 
     def _finding(self, subject: Subject, rates: Rates, new_req: float, new_lim: float | None,
-                 effective: float | None, cost_basis: float, savings: float, direction: str, basis: str,
+                 effective: float | None, cost_basis: float, savings: float, direction: str, sizing: Sizing,
                  reasons: list[str]) -> Finding | Skip:
         res = subject.container.resources
         changes = [c for c in (
@@ -132,7 +152,7 @@ class CpuRightsizing(RightsizingDetector):
             "throttled_ratio": subject.usage.cpu_throttled_ratio, "direction": direction,
             "current_request": res.cpu_request, "current_limit": res.cpu_limit,
             "effective_request": effective, "new_request": new_req, "new_limit": new_lim,
-            "formula": basis, "under_requested_reasons": reasons,
+            **sizing.evidence(), "under_requested_reasons": reasons,
             "rate_cpu_core_hour": round(rates.cpu_core_hour, 6),
             "savings_formula": "(before - after) cores x rate x 730 h x replicas",
             "confidence_inputs": conf_inputs,

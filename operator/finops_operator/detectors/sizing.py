@@ -54,6 +54,7 @@ from ..safeio import SOURCE_HINT_KEY
 from ..settings_base import LimitPolicy, SettingsModel, TimeWindow
 from ..units import parse_cpu, parse_memory
 from .base import Detector, DetectorResult, Skip
+from .usage_level import Level, usage_level, usage_levels
 
 if TYPE_CHECKING:
     from ..ledger import Opportunity
@@ -76,6 +77,11 @@ class RightsizingSettings(SettingsModel):
         "burstFactorPercent / 100; Guaranteed sets limit = request."))
     burst_factor_percent: int = Field(default=200, ge=100, le=1000, description="Burstable: limit = request x this / 100.")
     max_limit_growth_percent: int = Field(default=200, ge=100, le=1000, description="A change grows a limit to at most this percent of its current value, and by no more than its request grows (raises never inflate limits).")
+    half_life_hours: int = Field(default=72, ge=1, le=24 * 90, description=(
+        "Recent usage weighs more: a sample's weight halves every this many hours (the VPA recommender's "
+        "decaying histogram). Long enough to keep a week's weekday peaks in view."))
+    growth_horizon_days: int = Field(default=3, ge=0, le=90, description=(
+        "A clearly rising trend is sized for its level this many days after the window (0 = at the window end)."))
     time_window: TimeWindow | None = None
 
 
@@ -92,6 +98,7 @@ class Subject:
     replicas: int
     replicas_basis: str
     limit_policy: LimitPolicy
+    level: Level                 # the usage level to size for (computed for every container in one pass)
 
 
 def clip(value: float) -> float:
@@ -234,7 +241,7 @@ def base_evidence(subject: Subject, unit: str) -> dict[str, object]:
         "samples": stats.samples, "expected_samples": stats.expected, "coverage": round(stats.coverage, 4),
         "history_hours": round(subject.history_hours, 1), "history_days": round(subject.history_hours / 24, 2),
         "first_seen": stats.first_seen.isoformat() if stats.first_seen else None,
-        "p50": num(stats.p50), "p90": num(stats.p90), "p95": num(stats.p95), "p99": num(stats.p99),
+        **{f"p{q}": num(value) for q, value in sorted(stats.quantiles.items())},
         "max": num(stats.max), "mean": num(stats.mean), "std": num(stats.std),
         "volatility_cv": round(stats.volatility, 4),
         "restarts": subject.container.restarts, "oom_kills": subject.container.oom_kills,
@@ -293,16 +300,26 @@ class RightsizingDetector(Detector):
     def evaluate(self, subject: Subject, rates: Rates) -> Finding | Skip:
         """A finding for one judgeable container, or a Skip saying why not."""
 
+    def levels(self, state: ClusterState) -> dict[ContainerKey, Level]:
+        """The usage level of every container with this resource's usage, in one vectorised pass."""
+        cfg = self.config
+        keyed = [(key, stats) for key, usage in state.usage.items() if (stats := self.stats_of(usage)) is not None]
+        levels = usage_levels([stats for _, stats in keyed], cfg.percentile, cfg.half_life_hours,
+                              cfg.growth_horizon_days, with_spikes=self.resource == "memory")
+        return {key: level for (key, _), level in zip(keyed, levels)}
+
     def run(self, state: ClusterState) -> DetectorResult:
         result = DetectorResult()
         rates = self.rates or cluster_rates(state, self.prices)
         cfg = self.config
+        levels = self.levels(state)
         for workload in state.workloads:
             policy = limit_policy_of(workload, cfg.limit_policy)
             replicas, basis = replicas_of(workload)
             for container in workload.containers:
                 key = ContainerKey(workload.ref, container.name)
-                outcome = self._judge(state, workload, container, key, policy, replicas, basis, rates, cfg)
+                outcome = self._judge(state, workload, container, key, policy, replicas, basis, rates, cfg,
+                                      levels.pop(key, None))
                 if isinstance(outcome, Skip):
                     result.skipped.append(outcome)
                 else:
@@ -311,7 +328,8 @@ class RightsizingDetector(Detector):
         return result
 
     def _judge(self, state: ClusterState, workload: Workload, container: Container, key: ContainerKey,
-               policy: LimitPolicy | str, replicas: int, basis: str, rates: Rates, cfg) -> Finding | Skip:
+               policy: LimitPolicy | str, replicas: int, basis: str, rates: Rates, cfg,
+               level: Level | None) -> Finding | Skip:
         if container.role == ContainerRole.INIT:
             return self.skip(key, "init container: runs to completion before the app starts and only "
                                   "matters for scheduling; not right-sized")
@@ -327,7 +345,9 @@ class RightsizingDetector(Detector):
         problem = data_problem(stats, hours, cfg.min_coverage_percent, cfg.min_history_hours)
         if problem:
             return self.skip(key, problem)
-        subject = Subject(workload, container, key, usage, stats, hours, replicas, basis, policy)
+        level = level or usage_level(stats, cfg.percentile, cfg.half_life_hours, cfg.growth_horizon_days,
+                                     with_spikes=self.resource == "memory")
+        subject = Subject(workload, container, key, usage, stats, hours, replicas, basis, policy, level)
         return self.evaluate(subject, rates)
 
     def finding(self, subject: Subject, *, title: str, changes: list[Change], savings: float, conf: float,

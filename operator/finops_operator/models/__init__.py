@@ -18,15 +18,15 @@ from .inventory import (HPA, PDB, ConsolidationPolicy, Container, ContainerRole,
                         NodeGroup, NodePool, Pod, Resources, Volume, VolumeSource, Workload, WorkloadRef, pod_requests)
 from .insights import Category, Evidence, Insight, Persona, Priority
 from .spend import Anomaly, AnomalyKind, Forecast, ForecastPoint, Severity, SpendSeries
-from .usage import SUPPORTED_PERCENTILES, ClusterState, ContainerKey, ContainerUsage, UsageStats, Window
+from .usage import ClusterState, ContainerKey, ContainerUsage, DaySummary, UsageStats, Window
 
 __all__ = [
     "CURRENCY", "Allocation", "Bill", "BillLine", "Charge", "ChargeKind", "ClaimSlot", "ContainerSlot", "CostCategory",
     "NodePrice", "NodeSlot", "PriceSource", "UsageHours",
     "Category", "Evidence", "Insight", "Persona", "Priority",
     "Anomaly", "AnomalyKind", "Forecast", "ForecastPoint", "Severity", "SpendSeries",
-    "HPA", "PDB", "SUPPORTED_PERCENTILES", "Change", "ChangeSet", "ClusterState", "ConsolidationPolicy", "Container",
-    "ContainerKey", "ContainerRole", "ContainerUsage", "Decision", "DeploySource", "DisruptionBudget", "EditKind",
+    "HPA", "PDB", "Change", "ChangeSet", "ClusterState", "ConsolidationPolicy", "Container",
+    "ContainerKey", "ContainerRole", "ContainerUsage", "DaySummary", "Decision", "DeploySource", "DisruptionBudget", "EditKind",
     "EditTarget", "FileEdit", "Finding", "FindingType", "Node", "NodeGroup", "NodePool", "Pod", "Reason", "Resources",
     "Target", "TargetKind", "UsageStats", "Verdict", "Volume", "VolumeSource", "Window", "Workload", "WorkloadRef",
     "pod_requests",

@@ -12,23 +12,42 @@ if TYPE_CHECKING:
     from ..gitops.records import ControllerRecord
 
 
-SUPPORTED_PERCENTILES = (50, 90, 95, 99, 100)    # what UsageStats holds; settings accept exactly these
+@dataclass(frozen=True, slots=True)
+class DaySummary:
+    """Per-bucket summaries of one series, oldest bucket first.
+
+    Buckets are end-aligned to the window end: bucket i covers (ends[i] - bucket_seconds, ends[i]].
+    bucket_seconds is 86400 for windows of 2 days or more, else stats.bucket_seconds(window) (a
+    multiple of the step, at least 4 buckets). After the replica merge each per-bucket figure is
+    the worst replica's (max over pods) and samples[i] = min(sum over pods, expected points in the bucket).
+    A bucket without samples holds NaN figures and 0 samples.
+    """
+
+    bucket_seconds: int
+    ends: tuple[int, ...]                      # epoch seconds
+    samples: tuple[int, ...]
+    mean: tuple[float, ...]
+    max: tuple[float, ...]
+    quantiles: dict[int, tuple[float, ...]]    # integer percent (50..99) -> per-bucket value
 
 
 @dataclass(slots=True)
 class UsageStats:
-    """Summary of one usage series over the analysis window (cores or bytes)."""
+    """Summary of one usage series over the analysis window (cores or bytes).
+
+    ``quantiles`` holds the EXACT window percentiles that were computed (integer percent 50..99,
+    chosen by :func:`finops_operator.stats.needed_percentiles` from the policy); 100 is ``max``.
+    ``days`` holds the per-bucket summaries where the source computed them.
+    """
 
     samples: int          # points actually present
     expected: int         # points a full window would have at the step
-    p50: float
-    p90: float
-    p95: float
-    p99: float
+    quantiles: dict[int, float]
     max: float
     mean: float
     std: float
     first_seen: datetime | None = None   # first sample time (recently created containers)
+    days: DaySummary | None = None
 
     @property
     def coverage(self) -> float:
@@ -40,12 +59,14 @@ class UsageStats:
         return 0.0 if self.mean <= 0 else self.std / self.mean
 
     def percentile(self, q: int) -> float:
-        """The statistic for percentile ``q``, one of :data:`SUPPORTED_PERCENTILES` (100 is the max)."""
-        values = {50: self.p50, 90: self.p90, 95: self.p95, 99: self.p99, 100: self.max}
-        if q not in values:
-            raise ConfigError(f"percentile {q!r} is not computed; use one of "
-                              f"{', '.join(map(str, SUPPORTED_PERCENTILES))}", field="percentile")
-        return values[q]
+        """The statistic for percentile ``q``: 100 is the max, else one of the computed ``quantiles``."""
+        if q == 100:
+            return self.max
+        if q not in self.quantiles:
+            computed = ", ".join(map(str, sorted(self.quantiles) + [100]))
+            raise ConfigError(f"percentile {q!r} was not computed for this series (computed: {computed}); the "
+                              "needed percentiles come from stats.needed_percentiles(settings)", field="percentile")
+        return self.quantiles[q]
 
 
 @dataclass(frozen=True, slots=True, order=True)

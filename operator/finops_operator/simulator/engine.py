@@ -33,7 +33,7 @@ from ..models import (PDB, ClusterState, Container, ContainerKey, Node, NodeGrou
                       Window,
                       Workload, WorkloadRef)
 from ..units import parse_cpu, parse_memory
-from ..usage import row_stats
+from ..usage import matrix_stats
 from .patterns import render
 from .placement import instance_id, make_node, node_name, place_pods, present_at, seed_of
 from .scenario import ContainerSpec, ScenarioSpec, SeriesSpec, WorkloadSpec
@@ -191,10 +191,9 @@ def _node_usage(state: ClusterState, keys: list[ContainerKey], cpu: np.ndarray, 
         absent = ~present_at(node, ts)
         total_cpu[i, absent] = np.nan
         total_mem[i, absent] = np.nan
-    cpu_stats, mem_stats = row_stats(total_cpu), row_stats(total_mem)
+    cpu_stats, mem_stats = matrix_stats(total_cpu, ts, state.window), matrix_stats(total_mem, ts, state.window)
     for i, node in enumerate(state.nodes):
-        node.cpu_usage = cpu_stats.stats(i, ts)
-        node.memory_usage = mem_stats.stats(i, ts)
+        node.cpu_usage, node.memory_usage = cpu_stats[i], mem_stats[i]
 
 
 def simulate(spec: ScenarioSpec, *, now: datetime | None = None) -> Simulation:

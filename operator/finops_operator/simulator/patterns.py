@@ -33,6 +33,19 @@ leak           base, rate (per hour), limit (container limit) — memory only:
                restarts at ``base`` (sawtooth); ``sawtooth`` is an alias
 multitenant    base (total mean), tenants (5) — sum of independent tenants, each
                with its own day cycle, peak hour, weekend dip and bursts
+batch          base, factor (20), everyHours (24), atHour (2), durationMinutes (60)
+               — periodic jobs: near-idle at base, runs of factor x base (+-10%
+               per run) starting at atHour UTC and every everyHours after it
+jvm            base, heap (0), gcDepth (0.15), gcMinutes (10), restartEveryHours
+               (72; 0 = never), warmupMinutes (10), startupFactor (1) — a JVM.
+               Memory: base (non-heap) + heap (-Xmx) x a flat plateau at -Xmx
+               with a GC sawtooth below it (climbs from (1 - gcDepth) x heap to
+               heap in 70% of gcMinutes, sits there until the GC), ramping up over warmupMinutes after each
+               restart. CPU: leave heap 0 and set startupFactor: base, with
+               startupFactor x base over the warmupMinutes after each restart
+               (JIT and class loading). Restarts fall at multiples of
+               restartEveryHours since the epoch, so a container's CPU and
+               memory series restart together; they are deploys, not OOM kills
 =============  =================================================================
 
 ``dailySwing`` is relative (0.3 = +-30% around the trend); ``amplitude`` is in
@@ -51,7 +64,7 @@ import numpy as np
 DAY = 86400.0
 HOUR = 3600.0
 #: Parameters given in the series' unit (cores / bytes); the rest are plain numbers.
-QUANTITY_PARAMS = frozenset({"base", "amplitude", "rate", "limit"})
+QUANTITY_PARAMS = frozenset({"base", "amplitude", "rate", "limit", "heap"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +221,40 @@ def multitenant(t, p, rng) -> Curve:
     return Curve(total)
 
 
+def batch(t, p, rng) -> Curve:
+    """Near-idle at base; a job of about factor x base runs for durationMinutes at fixed hours."""
+    every = max(p["everyHours"], 1.0 / 60) * HOUR
+    offset = (t - p["atHour"] * HOUR) % every            # seconds since the latest scheduled start
+    run_index = np.floor((t - p["atHour"] * HOUR) / every).astype(np.int64)
+    running = offset < p["durationMinutes"] * 60
+    runs, inverse = np.unique(run_index, return_inverse=True)
+    levels = p["factor"] * rng.uniform(0.9, 1.1, size=len(runs))
+    return Curve(p["base"] * np.where(running, levels[inverse], 1.0))
+
+
+#: Share of a GC cycle the JVM heap takes to climb back to -Xmx; it sits at -Xmx for the rest.
+GC_CLIMB = 0.7
+
+
+def _jvm_age(t: np.ndarray, p: dict[str, float]) -> np.ndarray:
+    """Seconds since the JVM's latest restart (restarts at multiples of restartEveryHours since the epoch)."""
+    every = p["restartEveryHours"] * HOUR
+    return t % every if every > 0 else np.full(len(t), np.inf)
+
+
+def jvm(t, p, rng) -> Curve:
+    """Heap plateau at -Xmx with a GC sawtooth below it, plus a CPU startup spike after each restart."""
+    age = _jvm_age(t, p)
+    warmup = max(p["warmupMinutes"] * 60, 1.0)
+    ramp = np.clip(age / warmup, 0.0, 1.0)
+    gc_period = max(p["gcMinutes"] * 60, 1.0)
+    saw = (np.where(np.isfinite(age), age, t) % gc_period) / gc_period    # 0 after a GC, 1 just before
+    fill = np.minimum(1.0, saw / GC_CLIMB)                                   # reaches -Xmx, stays until the GC
+    heap = p["heap"] * ramp * (1.0 - p["gcDepth"] * (1.0 - fill))
+    startup = np.where(age < warmup, p["startupFactor"], 1.0)
+    return Curve(p["base"] * startup + heap)
+
+
 PATTERNS: dict[str, Pattern] = {
     pattern.name: pattern for pattern in (
         Pattern("steady", steady, {"base": None}),
@@ -227,6 +274,10 @@ PATTERNS: dict[str, Pattern] = {
         Pattern("leak", leak, {"base": None, "rate": None, "limit": None}, memory_only=True),
         Pattern("sawtooth", leak, {"base": None, "rate": None, "limit": None}, memory_only=True),
         Pattern("multitenant", multitenant, {"base": None, "tenants": 5.0}),
+        Pattern("batch", batch, {"base": None, "factor": 20.0, "everyHours": 24.0, "atHour": 2.0,
+                                 "durationMinutes": 60.0}),
+        Pattern("jvm", jvm, {"base": None, "heap": 0.0, "gcDepth": 0.15, "gcMinutes": 10.0,
+                             "restartEveryHours": 72.0, "warmupMinutes": 10.0, "startupFactor": 1.0}),
     )
 }
 

@@ -3,8 +3,7 @@
 Every query here is *batched*: it aggregates ``by (namespace, pod, container)``
 (or ``by (node)``) over the whole scope, so one HTTP request answers for every
 container at once and the number of requests per scan does not grow with the
-number of containers. Statistics over time are computed on the server with
-subqueries (``quantile_over_time(0.95, (<expr>)[<range>:<step>])``).
+number of containers. Usage statistics over time are built in :mod:`.promusage`.
 
 Several statistics of one series travel in one request as a *bundle*: each
 statistic is tagged with a ``stat`` label by ``label_replace`` and the parts
@@ -15,9 +14,7 @@ Metric names are the real ones: cAdvisor (``container_cpu_usage_seconds_total``,
 ``container_memory_working_set_bytes``, ``container_cpu_cfs_*``) and
 kube-state-metrics (``kube_pod_container_*``, ``kube_pod_owner``,
 ``kube_replicaset_owner``, ``kube_job_owner``, ``kube_horizontalpodautoscaler_*``,
-``kube_node_*``, ``kube_pod_info``). Node usage sums the cAdvisor container
-series of the pods ``kube_pod_info`` places on each node, so it does not depend
-on scrape-config relabelling adding a ``node`` label to cAdvisor series.
+``kube_node_*``, ``kube_pod_info``).
 """
 from __future__ import annotations
 
@@ -28,7 +25,6 @@ from ..errors import ConfigError
 
 POD_KEYS = "namespace, pod, container"
 APP_CONTAINERS = 'container!="", container!="POD"'
-STANDARD_QUANTILES = {"p50": 0.5, "p90": 0.9, "p95": 0.95, "p99": 0.99}
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _MATCHER = re.compile(r'^\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(=|!=|=~|!~)\s*"(?:[^"\\]|\\.)*"\s*$')
 
@@ -88,6 +84,15 @@ def duration(seconds: int) -> str:
     return f"{int(seconds)}s"
 
 
+def open_range(seconds: int) -> str:
+    """A range of ``seconds`` less one millisecond: selects (t - seconds, t] on every backend (Prometheus 2
+    closes ranges on the left, Prometheus 3 and VictoriaMetrics do not), so ranges evaluated every
+    ``seconds`` tile time without reading a sample on a boundary twice."""
+    if seconds <= 0:
+        raise ValueError(f"PromQL durations must be positive, got {seconds}s")
+    return f"{int(seconds) * 1000 - 1}ms"
+
+
 def tag(expr: str, stat: str) -> str:
     """Add the label ``stat=<stat>`` to every element of ``expr``'s result."""
     if not _LABEL.match(stat):
@@ -100,29 +105,6 @@ def bundle(parts: dict[str, str]) -> str:
     return " or ".join(tag(expr, stat) for stat, expr in parts.items())
 
 
-def stats_over_time(series: str, range_s: int, step_s: int, extra_quantiles: tuple[int, ...] = ()) -> str:
-    """Quantiles, max, mean, std, sample count and first/last step of ``series`` over a range.
-
-    ``series`` is an instant-vector expression; it is sampled every ``step_s``
-    seconds over the last ``range_s`` seconds with a subquery. ``first`` and
-    ``last`` are the timestamps of the first and last steps that had a value
-    (``timestamp()`` of a computed series is its evaluation time).
-    """
-    sub = f"({series})[{duration(range_s)}:{duration(step_s)}]"
-    parts = {stat: f"quantile_over_time({q}, {sub})" for stat, q in STANDARD_QUANTILES.items()}
-    for q in extra_quantiles:
-        parts[f"q{q}"] = f"quantile_over_time({q / 100}, {sub})"
-    parts.update({
-        "max": f"max_over_time({sub})",
-        "mean": f"avg_over_time({sub})",
-        "std": f"stddev_over_time({sub})",
-        "count": f"count_over_time({sub})",
-        "first": f"min_over_time(timestamp({series})[{duration(range_s)}:{duration(step_s)}])",
-        "last": f"max_over_time(timestamp({series})[{duration(range_s)}:{duration(step_s)}])",
-    })
-    return bundle(parts)
-
-
 # --------------------------------------------------------------------------- per-container usage
 
 
@@ -130,23 +112,6 @@ def cpu_usage_series(scope: Scope, rate_window_s: int) -> str:
     """Cores used per pod container: the cAdvisor CPU counter as a rate (rate() absorbs counter resets)."""
     sel = selector("container_cpu_usage_seconds_total", APP_CONTAINERS, *scope.namespace_matchers())
     return f"sum by ({POD_KEYS}) (rate({sel}[{duration(rate_window_s)}]))"
-
-
-def memory_usage_series(scope: Scope) -> str:
-    """Working-set bytes per pod container (what the OOM killer and the kubelet look at)."""
-    sel = selector("container_memory_working_set_bytes", APP_CONTAINERS, *scope.namespace_matchers())
-    return f"max by ({POD_KEYS}) ({sel})"
-
-
-def cpu_usage_stats(scope: Scope, range_s: int, step_s: int, rate_window_s: int,
-                    extra_quantiles: tuple[int, ...] = ()) -> str:
-    """Bundle: CPU statistics per pod container over ``range_s`` (one request)."""
-    return stats_over_time(cpu_usage_series(scope, rate_window_s), range_s, step_s, extra_quantiles)
-
-
-def memory_usage_stats(scope: Scope, range_s: int, step_s: int, extra_quantiles: tuple[int, ...] = ()) -> str:
-    """Bundle: memory statistics per pod container over ``range_s`` (one request)."""
-    return stats_over_time(memory_usage_series(scope), range_s, step_s, extra_quantiles)
 
 
 def throttled_periods(scope: Scope, range_s: int) -> str:
@@ -245,32 +210,3 @@ def node_info(scope: Scope, range_s: int) -> str:
         "allocatable": f"max by (node, resource) (last_over_time({alloc}[{rng}]))",
         "labels": f"last_over_time({labels}[{rng}])",
     })
-
-
-def _on_node(per_pod: str, scope: Scope) -> str:
-    """Attach each pod's node (kube-state-metrics ``kube_pod_info``) and sum by node."""
-    info = selector("kube_pod_info", 'node!=""', *scope.matchers)
-    return (f"sum by (node) ({per_pod} * on (namespace, pod) group_left (node) "
-            f"max by (namespace, pod, node) ({info}))")
-
-
-def node_cpu_series(scope: Scope, rate_window_s: int) -> str:
-    """Cores used per node by every container on it (all namespaces), placed by ``kube_pod_info``."""
-    sel = selector("container_cpu_usage_seconds_total", APP_CONTAINERS, *scope.matchers)
-    return _on_node(f"sum by (namespace, pod) (rate({sel}[{duration(rate_window_s)}]))", scope)
-
-
-def node_memory_series(scope: Scope) -> str:
-    """Working-set bytes per node of every container on it (all namespaces), placed by ``kube_pod_info``."""
-    sel = selector("container_memory_working_set_bytes", APP_CONTAINERS, *scope.matchers)
-    return _on_node(f"sum by (namespace, pod) ({sel})", scope)
-
-
-def node_usage(scope: Scope, rate_window_s: int) -> str:
-    """Bundle for a *range* query: per-node CPU cores and memory bytes at every step.
-
-    Node statistics are computed by the client from these series (nodes are
-    few; the join with ``kube_pod_info`` is then evaluated once per step
-    instead of once per statistic).
-    """
-    return bundle({"cpu": node_cpu_series(scope, rate_window_s), "memory": node_memory_series(scope)})

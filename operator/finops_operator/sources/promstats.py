@@ -1,38 +1,15 @@
-"""Pure helpers for the Prometheus adapter: parse bundled answers, merge chunks and replicas.
-
-How figures are combined (and why):
-
-* **Chunks** (a long window split into several subqueries, per pod container):
-  ``max`` is the max of the chunk maxima (exact); ``count`` the sum (exact);
-  ``mean`` the count-weighted mean (exact); ``std`` the pooled standard
-  deviation from chunk means and variances (exact); ``first``/``last`` the
-  min/max (exact). Quantiles are the **max of the chunk quantiles**: an upper
-  bound of the true quantile (if every chunk has at most (1-q) of its points
-  above its own q-quantile, the whole window has at most (1-q) above the
-  largest of them). Right-sizing from an upper bound never under-sizes; with
-  one chunk the figure is exact.
-* **Replicas** (pods of one workload, including pods renamed by rollouts):
-  every statistic except the count is the max over pods, the "worst replica"
-  a request must fit. ``samples`` is the sum of the pods' counts capped by the
-  number of steps covered by the union of their [first, last] spans, so a
-  rollout (pods one after another) adds up to full coverage while three
-  replicas running side by side are not counted three times.
-"""
+"""Pure helpers of the Prometheus readers: parse bundled instant answers, owners, HPAs."""
 from __future__ import annotations
 
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-
-import numpy as np
 
 from ..errors import DataSourceError
-from ..models import HPA, UsageStats, WorkloadRef
+from ..models import HPA, WorkloadRef
 
 Labels = dict[str, str]
 PodKey = tuple[str, str, str]            # namespace, pod, container
-QUANTILE_STATS = ("p50", "p90", "p95", "p99")
 
 
 def parse_bundle(result: list[dict], *, source: str) -> dict[str, list[tuple[Labels, float]]]:
@@ -54,87 +31,6 @@ def parse_bundle(result: list[dict], *, source: str) -> dict[str, list[tuple[Lab
 def by_pod(rows: list[tuple[Labels, float]]) -> dict[PodKey, float]:
     """Index rows that carry namespace/pod/container labels."""
     return {(lb.get("namespace", ""), lb.get("pod", ""), lb.get("container", "")): v for lb, v in rows}
-
-
-def stats_by_key(bundle: dict[str, list[tuple[Labels, float]]], keys: tuple[str, ...]) -> dict[tuple, dict[str, float]]:
-    """Regroup a statistics bundle as ``{label values: {stat: value}}``."""
-    out: dict[tuple, dict[str, float]] = defaultdict(dict)
-    for stat, rows in bundle.items():
-        for labels, value in rows:
-            out[tuple(labels.get(k, "") for k in keys)][stat] = value
-    return out
-
-
-# --------------------------------------------------------------------------- chunks
-
-
-def combine_chunks(parts: list[dict[str, float]]) -> dict[str, float]:
-    """Merge one series' statistics from several chunks (see module doc for the rules)."""
-    parts = [p for p in parts if p.get("count", 0) > 0]
-    if not parts:
-        return {}
-    if len(parts) == 1:
-        return dict(parts[0])
-    total = sum(p["count"] for p in parts)
-    mean = sum(p.get("mean", 0.0) * p["count"] for p in parts) / total
-    var = sum(p["count"] * (p.get("std", 0.0) ** 2 + (p.get("mean", 0.0) - mean) ** 2) for p in parts) / total
-    merged = {"count": total, "mean": mean, "std": math.sqrt(max(var, 0.0))}
-    for stat in {s for p in parts for s in p} - {"count", "mean", "std", "first"}:
-        merged[stat] = max(p[stat] for p in parts if stat in p)
-    firsts = [p["first"] for p in parts if "first" in p]
-    if firsts:
-        merged["first"] = min(firsts)
-    return merged
-
-
-# --------------------------------------------------------------------------- replicas
-
-
-def covered_steps(spans: list[tuple[float, float]], step_s: int) -> int:
-    """Steps covered by the union of [first, last] spans (inclusive) at ``step_s``."""
-    covered = 0
-    end = -math.inf
-    for first, last in sorted(spans):
-        start = max(first, end + step_s)
-        if last >= start:
-            covered += int((last - start) // step_s) + 1
-        end = max(end, last)
-    return covered
-
-
-def merge_replicas(pods: list[dict[str, float]], *, expected: int, step_s: int) -> UsageStats | None:
-    """Worst-replica statistics for one workload container; None without any sample."""
-    pods = [p for p in pods if p.get("count", 0) > 0]
-    if not pods:
-        return None
-    samples = int(sum(p["count"] for p in pods))
-    spans = [(p["first"], p["last"]) for p in pods if "first" in p and "last" in p]
-    if spans:
-        samples = min(samples, covered_steps(spans, step_s))
-    first = min((p["first"] for p in pods if "first" in p), default=None)
-
-    def worst(stat: str) -> float:
-        return max((p[stat] for p in pods if stat in p), default=0.0)
-
-    return UsageStats(
-        samples=min(samples, expected), expected=expected,
-        p50=worst("p50"), p90=worst("p90"), p95=worst("p95"), p99=worst("p99"),
-        max=worst("max"), mean=worst("mean"), std=worst("std"),
-        first_seen=datetime.fromtimestamp(first, tz=timezone.utc) if first is not None else None,
-    )
-
-
-def series_stats(points: dict[int, float], window) -> UsageStats | None:
-    """Statistics of one series given as ``{epoch second: value}`` (quantiles interpolate like PromQL)."""
-    if not points:
-        return None
-    times = sorted(points)
-    values = np.array([points[t] for t in times], dtype=np.float64)
-    q = np.percentile(values, [50, 90, 95, 99])
-    return UsageStats(samples=min(len(values), window.expected_points), expected=window.expected_points,
-                      p50=float(q[0]), p90=float(q[1]), p95=float(q[2]), p99=float(q[3]), max=float(values.max()),
-                      mean=float(values.mean()), std=float(values.std()),
-                      first_seen=datetime.fromtimestamp(times[0], tz=timezone.utc))
 
 
 # --------------------------------------------------------------------------- owners

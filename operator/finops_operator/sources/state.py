@@ -10,7 +10,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError
 from ..models import ClusterState, Volume, VolumeSource, Window
 from ..settings import PolicySettings
 from .kubernetes import Inventory
@@ -70,23 +69,12 @@ def _merge_usage(state: ClusterState, usage: "UsageResult") -> None:
             node.cpu_usage, node.memory_usage = seen_node.cpu, seen_node.memory
 
 
-def check_live_settings(settings: PolicySettings, *, source: str, prefix: str = "") -> None:
-    """Refuse what live scans cannot honour yet, instead of sizing on data the policy did not ask for.
-
-    A right-sizer's ``timeWindow`` filters samples in snapshot scans; the Prometheus path
-    summarises on the server over the whole window, so a policy with one would get
-    findings (and evidence) that claim a window that was not applied.
-    """
-    for name in ("cpu", "memory"):
-        if getattr(settings.detectors, name).time_window is not None:
-            raise ConfigError("time windows are applied to snapshot scans only; live Prometheus scans size over "
-                              "the whole history window. Remove timeWindow (or scan a snapshot)",
-                              source=source, field=f"{prefix}detectors.{name}.timeWindow")
-
-
 @dataclass
 class LiveStateReader:
     """Reads inventory, usage and volumes for a window (a ``reconcile.StateReader``).
+
+    ``settings`` choose what usage is computed: the percentiles the policy needs and the
+    right-sizers' business hours (``timeWindow``), applied on the server.
 
     Counts the requests each source made (``calls``) for the run summary and metrics.
     """
@@ -98,8 +86,7 @@ class LiveStateReader:
     scope: "Scope"
     namespaces: list[str] | None = None
     aws: "AwsSource | None" = None
-    cpu_percentile: int = 95
-    memory_percentile: int = 99
+    settings: PolicySettings = field(default_factory=PolicySettings)
     calls: dict[str, int] = field(default_factory=dict)
     controllers: bool = True        # read Argo CD / Flux records (gitops.records) when their CRDs exist
 
@@ -107,8 +94,11 @@ class LiveStateReader:
         from ..gitops.records import parse_records
         inventory = self.kube.read(self.namespaces)
         records = parse_records(self.kube.read_controllers()[0]) if self.controllers else []
-        usage = self.prometheus.collect(self.scope, window, cpu_percentile=self.cpu_percentile,
-                                        memory_percentile=self.memory_percentile)
+        from ..stats import needed_percentiles
+        detectors = self.settings.detectors
+        usage = self.prometheus.collect(self.scope, window, percentiles=needed_percentiles(self.settings),
+                                        time_windows={"cpu": detectors.cpu.time_window,
+                                                      "memory": detectors.memory.time_window})
         volumes = self.aws.unattached_volumes() if self.aws is not None else None
         self.calls = {"kubernetes": self.kube.calls, "prometheus": usage.queries,
                       "aws": self.aws.total_calls if self.aws is not None else 0}

@@ -1,0 +1,161 @@
+"""PromQL for per-bucket usage statistics: pure string building, no I/O.
+
+A scan reads each statistic once per sample. Statistics come per *bucket*
+(``stats.bucket_seconds``: a day for windows of two days or more) from RANGE
+queries whose step is the bucket and whose range selector is ``[<bucket>]``,
+evaluated at the bucket ends, so consecutive evaluations tile the window and
+every sample is read once per statistic. The exact window quantiles are
+instant ``quantile_over_time`` queries over the whole window (the buckets'
+span).
+
+Three sources of the per-container series, cheapest first:
+
+* **Recording rules** (``data/prometheus-rules.yaml``): every statistic is a
+  plain ``*_over_time(rule[<bucket>])``; no subquery at all.
+* **Raw memory** (a gauge): plain ``*_over_time`` of
+  ``container_memory_working_set_bytes``, aggregated ``max by (namespace,
+  pod, container)`` afterwards; no subquery.
+* **Raw CPU** (a counter): the per-bucket mean is ``rate(counter[<bucket>])``
+  (corrected client-side for pods alive part of a bucket) and the sample
+  count is ``count_over_time`` of the counter, neither a subquery; the
+  per-bucket max, std and quantiles and the window quantiles need ONE
+  subquery evaluation each over the whole window (``[<bucket>:<step>]`` at
+  range step = bucket, or ``[<window>:<step>]`` once).
+
+With a ``timeWindow`` (business hours) every statistic is a subquery of the
+series filtered by :func:`.promwindow.in_window` (the series ``and on()`` a
+filter on the local hour and weekday), so only samples inside the window count.
+
+Statistics travel as bundles (:func:`.promql.bundle`): one request per
+resource and family, split by the ``stat`` label on the client.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .promql import APP_CONTAINERS, POD_KEYS, Scope, bundle, cpu_usage_series, duration, open_range, selector
+
+CPU_RULE = "namespace_pod_container:finops_container_cpu_usage_cores:rate5m"
+MEMORY_RULE = "namespace_pod_container:finops_container_memory_working_set_bytes:max5m"
+CPU_COUNTER = "container_cpu_usage_seconds_total"
+MEMORY_GAUGE = "container_memory_working_set_bytes"
+
+
+@dataclass(frozen=True, slots=True)
+class UsagePlan:
+    """What one resource's queries read: where from, at which grid, which quantiles, in which hours.
+
+    ``bucket_s`` is the range step and range selector of the per-bucket
+    queries; ``step_s`` the resolution of subqueries; ``rate_s`` the rate()
+    window of raw CPU; ``window_s`` the span of the instant window quantiles
+    (the buckets' span); ``quantiles`` integer percents (50..99);
+    ``time_filter`` a PromQL filter from :func:`.promwindow.in_window`, or None.
+    """
+
+    resource: str                   # "cpu" | "memory"
+    rules: bool
+    bucket_s: int
+    step_s: int
+    rate_s: int
+    window_s: int
+    quantiles: tuple[int, ...]
+    time_filter: str | None = None
+
+    @property
+    def subqueries(self) -> bool:
+        """Whether the statistics need a subquery (raw CPU, or any filtered series)."""
+        return self.time_filter is not None or (self.resource == "cpu" and not self.rules)
+
+
+def rule_probe(scope: Scope, bucket_s: int, first_end_offset_s: int) -> str:
+    """Bundle for one instant query at the window end: how many series each recording rule has now
+    (``cpu``, ``memory``) and the CPU rule in the first bucket (``start``). Cheap (index lookups and the
+    latest samples); it is also the scan's probe."""
+    cpu = selector(CPU_RULE, *scope.namespace_matchers())
+    memory = selector(MEMORY_RULE, *scope.namespace_matchers())
+    back = f" offset {duration(first_end_offset_s)}" if first_end_offset_s > 0 else ""
+    return bundle({"cpu": f"count({cpu})", "memory": f"count({memory})",
+                   "start": f"count(last_over_time({cpu}[{duration(bucket_s)}]{back}))"})
+
+
+def _plain(plan: UsagePlan, scope: Scope) -> str:
+    """The selector plain ``*_over_time`` functions read (rules, or raw memory)."""
+    metric = (CPU_RULE if plan.resource == "cpu" else MEMORY_RULE) if plan.rules else MEMORY_GAUGE
+    extra = () if plan.rules else (APP_CONTAINERS,)
+    return selector(metric, *extra, *scope.namespace_matchers())
+
+
+def series(plan: UsagePlan, scope: Scope) -> str:
+    """The per-container instant-vector series (for subqueries), time-filtered when the plan says so."""
+    if plan.resource == "cpu" and not plan.rules:
+        expr = cpu_usage_series(scope, plan.rate_s)
+    else:
+        expr = f"max by ({POD_KEYS}) ({_plain(plan, scope)})"
+    return expr if plan.time_filter is None else f"({expr} and on() {plan.time_filter})"
+
+
+def _by(expr: str) -> str:
+    return f"max by ({POD_KEYS}) ({expr})"
+
+
+def bucket_stats(plan: UsagePlan, scope: Scope) -> str:
+    """Bundle for a RANGE query at step ``bucket_s``: per pod container and bucket, the sample count, mean,
+    max, std and the plan's quantiles (``q<percent>``)."""
+    rng = open_range(plan.bucket_s)
+    if not plan.subqueries:
+        sel = f"{_plain(plan, scope)}[{rng}]"
+        parts = {"count": _by(f"count_over_time({sel})"), "mean": _by(f"avg_over_time({sel})"),
+                 "max": _by(f"max_over_time({sel})"), "std": _by(f"stddev_over_time({sel})")}
+        parts.update({f"q{q}": _by(f"quantile_over_time({q / 100}, {sel})") for q in plan.quantiles})
+        return bundle(parts)
+    sub = f"{series(plan, scope)}[{rng}:{duration(plan.step_s)}]"
+    parts = {"max": f"max_over_time({sub})", "std": f"stddev_over_time({sub})"}
+    parts.update({f"q{q}": f"quantile_over_time({q / 100}, {sub})" for q in plan.quantiles})
+    if plan.time_filter is not None:       # filtered: counts and means are of the filtered points
+        parts.update({"count": f"count_over_time({sub})", "mean": f"avg_over_time({sub})"})
+    else:                                  # raw CPU: plain counter functions, no subquery
+        counter = f"{selector(CPU_COUNTER, APP_CONTAINERS, *scope.namespace_matchers())}[{rng}]"
+        parts.update({"count": _by(f"count_over_time({counter})"),
+                      "rate": f"sum by ({POD_KEYS}) (rate({counter}))"})
+    return bundle(parts)
+
+
+def window_quantiles(plan: UsagePlan, scope: Scope) -> dict[str, str]:
+    """Parts (``<resource>_q<percent>``) for ONE instant query at the window end: the exact window quantiles
+    per pod container. Plain over the rule or raw-memory series; one subquery evaluation per quantile else."""
+    if not plan.subqueries:
+        sel = f"{_plain(plan, scope)}[{open_range(plan.window_s)}]"
+        return {f"{plan.resource}_q{q}": _by(f"quantile_over_time({q / 100}, {sel})") for q in plan.quantiles}
+    sub = f"{series(plan, scope)}[{open_range(plan.window_s)}:{duration(plan.step_s)}]"
+    return {f"{plan.resource}_q{q}": f"quantile_over_time({q / 100}, {sub})" for q in plan.quantiles}
+
+
+def pod_means(scope: Scope, plan_cpu: UsagePlan, bucket_s: int) -> str:
+    """Bundle for a RANGE query at step ``bucket_s``: what each pod used per bucket, in every namespace
+    (``scope.matchers`` only), for node usage. Plain functions, no subquery: ``cpu_rate`` (raw: the
+    counter's rate over the bucket) or ``cpu_sum`` (rules), and ``memory_sum``; sums are divided by the
+    bucket's expected sample count on the client, so a pod alive part of a bucket weighs that part."""
+    rng = open_range(bucket_s)
+    memory = MEMORY_RULE if plan_cpu.rules else MEMORY_GAUGE
+    extra = () if plan_cpu.rules else (APP_CONTAINERS,)
+    mem = f"{selector(memory, *extra, *scope.matchers)}[{rng}]"
+    parts = {"memory_sum": f"sum by (namespace, pod) (sum_over_time({mem}))",
+             "memory_count": f"max by (namespace, pod) (count_over_time({mem}))"}
+    if plan_cpu.rules:
+        cpu = f"{selector(CPU_RULE, *scope.matchers)}[{rng}]"
+        parts.update({"cpu_sum": f"sum by (namespace, pod) (sum_over_time({cpu}))",
+                      "cpu_count": f"max by (namespace, pod) (count_over_time({cpu}))"})
+    else:
+        parts["cpu_rate"] = (f"sum by (namespace, pod) (rate("
+                             f"{selector(CPU_COUNTER, APP_CONTAINERS, *scope.matchers)}[{rng}]))")
+    return bundle(parts)
+
+
+def pod_facts(scope: Scope, range_s: int) -> dict[str, str]:
+    """Parts for the objects query: pod creation time and node (kube-state-metrics), every namespace for the
+    node placement (node usage covers all pods on a node), the scope for the creation time."""
+    rng = duration(range_s)
+    created = selector("kube_pod_created", *scope.namespace_matchers())
+    info = selector("kube_pod_info", 'node!=""', *scope.matchers)
+    return {"created": f"max by (namespace, pod) (last_over_time({created}[{rng}]))",
+            "placed": f"max by (namespace, pod, node) (max_over_time({info}[{rng}]))"}

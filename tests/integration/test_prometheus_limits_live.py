@@ -1,0 +1,63 @@
+"""A server whose sample limit (``--query.max-samples``) refuses one pass over the window: the scan reads the
+per-bucket queries in time slices (exact: buckets are independent), replaces the refused window quantiles
+by the largest bucket quantile (an upper bound) and says so; a limit too low for one bucket is an error."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from finops_operator.errors import DataSourceError
+from finops_operator.models import Window
+from finops_operator.sources.prometheus import PrometheusSource
+from finops_operator.sources.promql import Scope
+from tests.support.fixtures_prometheus import build_scenario
+from tests.support.prometheus_server import PrometheusServer, history_end, require_binaries
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory):
+    try:
+        require_binaries()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    workdir = tmp_path_factory.mktemp("prometheus-limited")
+    history = build_scenario(history_end())
+    server = PrometheusServer(workdir)
+    server.backfill(history.write(workdir / "history.om"))
+    window = Window(datetime.fromtimestamp(history.start, timezone.utc),
+                    datetime.fromtimestamp(history.end, timezone.utc), 60)
+    yield server, window
+    server.stop()
+
+
+def scan(server: PrometheusServer, window: Window, max_samples: int):
+    server.stop()
+    server.start(max_samples=max_samples)
+    return PrometheusSource(server.url).collect(Scope(namespaces="small"), window,
+                                                percentiles={"cpu": (95,), "memory": (95,)})
+
+
+def test_time_slices_are_exact_and_refused_window_quantiles_are_an_upper_bound(limited):
+    server, window = limited
+    whole = scan(server, window, 200_000_000)
+    sliced = scan(server, window, 2000)
+    assert (whole.chunks, whole.queries, whole.notes) == (1, 7, [])
+    assert sliced.chunks == 2 and sliced.queries == 7 + 2        # the CPU query in two slices, one more request
+    assert any("upper bound" in note for note in sliced.notes) and any("2 time slices" in n for n in sliced.notes)
+    for key, got in sliced.usage.items():
+        want = whole.usage[key]
+        for name in ("cpu", "memory"):
+            a, b = getattr(got, name), getattr(want, name)
+            assert a.days == b.days and (a.max, a.mean, a.samples) == (b.max, b.mean, b.samples), (key, name)
+            assert b.percentile(95) <= a.percentile(95) <= a.max, (key, name)
+            assert a.percentile(95) == max(a.days.quantiles[95])
+
+
+def test_a_limit_below_one_bucket_is_an_error_naming_the_server(limited):
+    server, window = limited
+    with pytest.raises(DataSourceError) as err:
+        scan(server, window, 100)
+    assert server.url in str(err.value) and "too many samples" in str(err.value)

@@ -1,0 +1,86 @@
+"""The shipped recording rules, recorded over a test history by promtool, read by a scan: detected by the
+probe, no subquery sent, the same request count, and the same statistics as the raw series.
+
+Tolerances (also in the README). The history is smooth usage (a 2-hour wave with 5% noise per minute); the
+scans read at a 300 s step with a 300 s rate window, the rules' interval and window. The rules' samples are
+evaluated at the rule group's own phase (Prometheus offsets a group's evaluations by a hash of its name:
+here 7 s before the 5-minute grid), so they are 5-minute rates on a slightly shifted grid: CPU max,
+quantiles and means agree within 1.5%, per-bucket means within 3% and the std within 6% (a pod running
+one hour: 12 recorded samples).
+Memory differs by construction: the rule records the max of each 5 minutes where the raw path reads every
+sample, so the max is the same, and the rules' quantiles and mean are upper bounds of the raw ones (never
+above the max), within 8% on this history.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from finops_operator.sources.prometheus import PrometheusSource
+from finops_operator.sources.promql import Scope
+
+pytestmark = pytest.mark.integration
+STEP = 300
+CPU_TOL, CPU_STD_TOL, BUCKET_TOL, MEMORY_TOL = 0.015, 0.06, 0.03, 0.08
+PERCENTILES = {"cpu": (50, 90, 95, 99), "memory": (50, 90, 99)}
+
+
+class Recorder:
+    """Wraps the source's query methods to keep every expression sent."""
+
+    def __init__(self, source: PrometheusSource):
+        self.exprs: list[str] = []
+        for name in ("query", "query_range"):
+            send = getattr(source, name)
+            setattr(source, name, lambda expr, *a, send=send, **k: (self.exprs.append(expr), send(expr, *a, **k))[1])
+
+
+def scan(url: str, window, mode: str, namespaces: str = "small|roll"):
+    source = PrometheusSource(url, recording_rules=mode, scrape_interval=60)
+    sent = Recorder(source)
+    result = source.collect(Scope(namespaces=namespaces), window, percentiles=PERCENTILES, rate_window_s=STEP)
+    return result, sent.exprs
+
+
+@pytest.fixture(scope="module")
+def both(prometheus_rules_history):
+    window = prometheus_rules_history.window(STEP)
+    return scan(prometheus_rules_history.url, window, "Auto"), scan(prometheus_rules_history.url, window, "Off")
+
+
+def test_rules_are_detected_and_need_no_subquery(both):
+    (rules, sent_rules), (raw, sent_raw) = both
+    assert rules.rules is True and raw.rules is False
+    assert rules.queries == raw.queries == len(sent_rules) == len(sent_raw) == 7
+    usage = [e for e in sent_rules if "finops_container" in e]
+    assert len(usage) >= 3 and not any(":300s]" in e for e in sent_rules)
+    # raw CPU: one subquery evaluation per statistic (bucket max, std and quantiles; the window quantiles)
+    assert sum(e.count(":300s]") for e in sent_raw) == 2 + 2 * len(PERCENTILES["cpu"])
+
+
+def test_rules_and_raw_series_give_the_same_statistics(both):
+    (rules, _), (raw, _) = both
+    assert set(rules.usage) == set(raw.usage) and len(rules.usage) == 6
+    for key, got in rules.usage.items():
+        want = raw.usage[key]
+        for q in (*PERCENTILES["cpu"], 100):
+            assert got.cpu.percentile(q) == pytest.approx(want.cpu.percentile(q), rel=CPU_TOL), (key, q)
+        assert got.cpu.mean == pytest.approx(want.cpu.mean, rel=CPU_TOL), key
+        assert got.cpu.std == pytest.approx(want.cpu.std, rel=CPU_STD_TOL), key
+        assert np.allclose(got.cpu.days.mean, want.cpu.days.mean, rtol=BUCKET_TOL, equal_nan=True), key
+        assert got.memory.max == pytest.approx(want.memory.max, rel=1e-9), key
+        for q in PERCENTILES["memory"]:
+            assert want.memory.percentile(q) * (1 - 1e-9) <= got.memory.percentile(q) <= got.memory.max, (key, q)
+            assert got.memory.percentile(q) <= want.memory.percentile(q) * (1 + MEMORY_TOL), (key, q)
+        assert want.memory.mean <= got.memory.mean <= want.memory.mean * (1 + MEMORY_TOL), key
+        assert got.cpu.coverage == want.cpu.coverage and got.memory.coverage == want.memory.coverage
+    for name, node in raw.nodes.items():
+        if node.memory is not None:
+            assert rules.nodes[name].memory.mean == pytest.approx(node.memory.mean, rel=MEMORY_TOL), name
+            assert rules.nodes[name].cpu.mean == pytest.approx(node.cpu.mean, rel=CPU_TOL), name
+
+
+def test_require_reads_the_rules_and_off_ignores_them(prometheus_rules_history):
+    window = prometheus_rules_history.window(STEP)
+    required, _ = scan(prometheus_rules_history.url, window, "Require", "small")
+    assert required.rules is True and len(required.usage) == 3
