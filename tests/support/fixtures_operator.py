@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -26,7 +27,6 @@ import pytest
 import yaml
 from finops_operator.simulator import parse_scenario, simulate
 
-from tests.support.kubeget import get_json  # noqa: F401  (the e2e tests import it from here)
 from tests.support.kubeprocs import _die_with_parent as die_with_parent  # no orphan operator if pytest is killed
 from tests.support.prometheus_server import PrometheusServer, history_end, serve_simulation
 
@@ -211,6 +211,13 @@ class OperatorProcess:
         raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; operator log:\n{self.text()[-4000:]}")
 
 
+
+
+def get_json(kube, *args: str) -> Any:
+    """``kubectl get <args> -o json``. Tests that poll hard use ``tests.support.kubeget.get_json`` (the same
+    answer read with one HTTPS GET): reading at once can see the status a moment before the annotation
+    kopf writes in a second request, so a test that reads both after one wait needs to wait for both."""
+    return json.loads(kube.kubectl("get", *args, "-o", "json").stdout)
 
 
 @dataclass

@@ -6,6 +6,10 @@ direct GET costs about 3 ms. :func:`get_json` understands the argument forms the
 by any of its kubectl names, an optional object name, ``-n``, ``-l``, ``--field-selector``) and
 leaves anything else to kubectl. Its answers have kubectl's shape: a list is ``kind: List`` with
 each item's ``apiVersion`` and ``kind`` set.
+
+Only the crash test uses it so far. A read this fast can land between the two requests in which kopf
+writes a status and an annotation (test_operator's retry annotation did, under pytest-xdist), so a
+test moving to it must wait for everything it then reads, not for one of the two.
 """
 from __future__ import annotations
 
