@@ -6,9 +6,10 @@
     python benchmarks/run.py --only cur          # issue 9: a 1 GB-class CUR 2.0 through DuckDB (cur_bench.py --gb 10: 10 GB)
     python benchmarks/run.py --only forecast     # issue 10: forecast accuracy per cost-series family (~20 s)
     python benchmarks/run.py --only quality      # issue 13: right-sizing quality vs KRR-simple and VPA-like (~10 s)
+    python benchmarks/run.py --only promfloor    # issue 13: project vs KRR pattern vs floor (~30 min)
     python benchmarks/run.py --quick             # small sizes, a smoke check of the harness (~1 minute)
 
-Writes ``benchmarks/results/scan.json``, ``prometheus.json`` and ``SUMMARY.md``
+Writes ``benchmarks/results/scan.json``, ``prometheus.json``, ``promfloor.json`` and ``SUMMARY.md``
 (with the machine: CPUs, memory, Python, prometheus version). Each measurement
 runs in its own process (``bench_scan.py`` / ``bench_prometheus.py``) so peak
 memory and timings are not polluted by earlier work. Needs Debian's
@@ -82,9 +83,23 @@ def bench_prometheus(sizes: list[int], hours: float) -> dict:
     return {"benchmark": "PrometheusSource.collect against a real backfilled Prometheus (issue 4)", "runs": runs}
 
 
+PROMFLOOR_SIZES = ((1000, 168), (10_000, 24))      # (containers, hours): see benchmarks/README.md
+PROMFLOOR_QUICK = ((200, 24),)
+
+
+def bench_promfloor(sizes: tuple[tuple[int, int], ...]) -> dict:
+    runs = []
+    for containers, hours in sizes:
+        print(f"promfloor: {containers:,} containers x {hours} h: dataset (cached), then 4 passes x 3 ...", flush=True)
+        runs.append(child("bench_promfloor.py", "--containers", str(containers), "--hours", str(hours),
+                          timeout=6 * 3600))
+    return {"benchmark": "project with/without recording rules vs KRR's per-object pattern vs the floor (issue 13)",
+            "sizes": runs}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="finops-operator benchmarks")
-    parser.add_argument("--only", choices=("scan", "prometheus", "cur", "forecast", "quality"))
+    parser.add_argument("--only", choices=("scan", "prometheus", "cur", "forecast", "quality", "promfloor"))
     parser.add_argument("--quick", action="store_true", help="small sizes (harness smoke check)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -102,12 +117,14 @@ def main(argv: list[str] | None = None) -> int:
         child("bench_forecast.py", *(["--quick"] if args.quick else []), "--out", str(args.out / "forecast.json"))
     if args.only in (None, "quality"):   # issue 13: writes results/quality.json itself (see bench_quality.py)
         child("bench_quality.py", *(["--quick"] if args.quick else []), "--out", str(args.out / "quality.json"))
+    if args.only in (None, "promfloor"):
+        results["promfloor"] = bench_promfloor(PROMFLOOR_QUICK if args.quick else PROMFLOOR_SIZES)
     for name, data in results.items():
         data["machine"] = info
         data["quick"] = args.quick
         (args.out / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
     summary = render_summary({name: json.loads((args.out / f"{name}.json").read_text())
-                              for name in ("scan", "prometheus") if (args.out / f"{name}.json").exists()})
+                              for name in ("scan", "prometheus", "promfloor") if (args.out / f"{name}.json").exists()})
     (args.out / "SUMMARY.md").write_text(summary)
     print(summary)
     return 0

@@ -41,9 +41,34 @@ def _prometheus(data: dict) -> list[str]:
     requests = {r["scan_cold"]["requests"] for r in data["runs"]}
     lines += ["", "Requests per scan are the same at every size"
               if len(requests) == 1 else f"Requests per scan differ: {sorted(requests)}",
-              ("(5 per window chunk + HPA specs + node info + one probe; a chunk is one day by default). "
+              ("(a probe, then per-bucket range queries for CPU and memory, container facts, owners and HPAs: 6, "
+               "or 7 with a time window or a scope narrower than the cluster; the window's length does not change "
+               "it, only a server sample limit splitting a range query does). "
                "Containers read = containers with a Running pod (Pending pods have no cAdvisor series)."),
               "", _machine(data["machine"]), ""]
+    return lines
+
+
+PROMFLOOR_NAMES = {"with_rules": "finops-operator, recording rules", "without_rules": "finops-operator, no rules",
+                   "krr": "KRR per-object pattern", "floor": "floor (2 batched queries)"}
+
+
+def _promfloor(data: dict) -> list[str]:
+    lines = [f"## Near the Prometheus floor (issue 13){' - QUICK' if data.get('quick') else ''}", "",
+             "| data | pass | wall (median, s) | HTTP requests | Prometheus CPU (s) | peak RSS (MiB) |",
+             "| --- | --- | ---: | ---: | ---: | ---: |"]
+    targets = []
+    for size in data["sizes"]:
+        label = f"{size['containers']:,} containers x {size['hours']} h"
+        for i, (name, m) in enumerate(size["median"].items()):
+            lines.append(f"| {label if i == 0 else ''} | {PROMFLOOR_NAMES.get(name, name)} | {m['seconds']:.2f} "
+                         f"| {m['requests']:,.0f} | {m['prometheus_cpu_seconds']:.2f} | {m['peak_rss_mib']:.0f} |")
+        targets += [f"- {label}: " + "; ".join(f"{name} = {value} ({size['verdicts'][name]})"
+                                               for name, value in size["ratios"].items())]
+    first = data["sizes"][0]
+    lines += ["", f"Targets (with rules / floor <= 1.5, KRR / without rules >= 5, without / KRR Prometheus CPU <= 1):",
+              *targets, "", f"Recording-rules option: {first.get('rules_option')}. Medians of {first['rounds']} "
+              "alternating runs, each pass in a fresh process.", "", _machine(data["machine"]), ""]
     return lines
 
 
@@ -53,4 +78,6 @@ def render_summary(results: dict[str, dict]) -> str:
         lines += _scan(results["scan"])
     if "prometheus" in results:
         lines += _prometheus(results["prometheus"])
+    if "promfloor" in results:
+        lines += _promfloor(results["promfloor"])
     return "\n".join(lines)

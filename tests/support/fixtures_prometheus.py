@@ -53,11 +53,11 @@ class BackfilledPrometheus:
 
 def _series(rng: np.random.Generator, low: float, high: float, alive: slice = slice(None),
             smooth: bool = False) -> np.ndarray:
-    """Independent uniform samples in [low, high], or (``smooth``) a 2-hour wave through that range with 5%
+    """Independent uniform samples in [low, high], or (``smooth``) an 8-hour wave through that range with 5%
     noise: usage that changes little within 5 minutes, as real usage does."""
     values = np.full(POINTS, np.nan)
     if smooth:
-        wave = 0.5 + 0.45 * np.sin(2 * np.pi * np.arange(POINTS) / 120 + rng.uniform(0, 2 * np.pi))
+        wave = 0.5 + 0.45 * np.sin(2 * np.pi * np.arange(POINTS) / 480 + rng.uniform(0, 2 * np.pi))
         drawn = low + (high - low) * (wave + rng.uniform(-0.05, 0.05, POINTS))
     else:
         drawn = rng.uniform(low, high, POINTS)

@@ -87,9 +87,12 @@ class PrometheusServer:
         """Record ``rules`` over [start, end] from this running server's data (``promtool tsdb
         create-blocks-from rules``), then restart it on the TSDB holding the recorded blocks too."""
         out = self.workdir / "rule-blocks"
+        # Prometheus offsets a group's evaluations by a hash of its file path and name: the file is copied
+        # and named relatively, so the recorded phase is the same from any checkout (tests compare it).
+        shutil.copyfile(rules, self.workdir / "rules.yaml")
         run = subprocess.run([self.promtool, "tsdb", "create-blocks-from", "rules", f"--url={self.url}",
-                              f"--start={start}", f"--end={end}", f"--output-dir={out}", "--quiet", str(rules)],
-                             capture_output=True, text=True, timeout=timeout)
+                              f"--start={start}", f"--end={end}", f"--output-dir={out}", "--quiet", "rules.yaml"],
+                             capture_output=True, text=True, timeout=timeout, cwd=self.workdir)
         if run.returncode != 0:
             raise RuntimeError(f"promtool rules backfill of {rules} failed (exit {run.returncode}):\n"
                                f"{run.stdout[-2000:]}\n{run.stderr[-2000:]}")

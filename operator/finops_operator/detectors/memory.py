@@ -15,7 +15,8 @@ number in ``evidence["decided_by"]``::
     HPA      = mean / (targetMemoryUtilization / 100)  when an HPA scales on memory   # hpa-target
                (typical per-pod usage sits at the target: scaling behaviour kept)
     request  = round_up(max(value, minMiB), stepMiB)                     # default 16Mi steps
-    floor    = round_up(peak x (1 + headroomPercent / 100), stepMiB)    # a limit never goes below
+    floor    = round_up(peak x (1 + limitHeadroomPercent / 100), stepMiB)   # a limit never goes below
+               (default 20%: apart from the request's headroom, so a tight request is not a tight limit)
 
 Safety raises (never cut, never dropped for their negative savings):
 
@@ -58,8 +59,11 @@ class MemorySettings(RightsizingSettings):
     """Memory right-sizing."""
 
     headroom_percent: int = Field(default=10, ge=0, le=200, description=(
-        "Added on top of the sized percentile, and on top of the peak for the limit's floor (default tuned by "
-        "benchmarks/bench_quality.py)."))
+        "Added on top of the sized percentile for the request (default tuned by benchmarks/bench_quality.py)."))
+    limit_headroom_percent: int = Field(default=20, ge=0, le=200, description=(
+        "Added on top of the observed peak for the limit's floor: a memory limit never goes below "
+        "peak x (1 + this / 100). Kept apart from headroomPercent so a tight request does not make a tight "
+        "limit (past the limit is an OOM kill; the risk score and guardrails.maxRiskPercent weigh it most)."))
     percentile: Percentile = Field(default=99, description="Percentile of memory usage to size for (100 = max).")
     min_mib: int = Field(default=32, ge=4, le=1048576, description="Smallest memory request ever proposed, in MiB.")
     step_mib: int = Field(default=16, ge=1, le=4096, description="Round memory up to this step, in MiB.")
@@ -168,10 +172,9 @@ class MemoryRightsizing(RightsizingDetector):
         """New request and limit (bytes), how it was decided, and the safety reasons for a raise."""
         cfg = self.config
         stats, res = subject.stats, subject.container.resources
-        headroom = 1 + cfg.headroom_percent / 100
         value, sizing = self._level(subject)
         reasons: list[str] = []
-        floor = self._step(stats.max * headroom)
+        floor = self._step(stats.max * (1 + cfg.limit_headroom_percent / 100))
         bumped: int | None = None
         if _oom_killed(subject):
             base = max(stats.max, res.memory_limit or effective or stats.max)
@@ -224,6 +227,7 @@ class MemoryRightsizing(RightsizingDetector):
         evidence = base_evidence(subject, "bytes")
         evidence.update({
             "percentile": cfg.percentile, "headroom_percent": cfg.headroom_percent,
+            "limit_headroom_percent": cfg.limit_headroom_percent,
             "oom_killed": oom, "oom_bump_percent": cfg.oom_bump_percent,
             "limit_pressure_percent": cfg.limit_pressure_percent, "direction": direction,
             "current_request": res.memory_request, "current_limit": res.memory_limit,

@@ -277,14 +277,16 @@ class PrometheusSource:
         """Read usage, container facts, owners, HPAs and nodes for every container in ``scope``.
 
         ``percentiles`` are the integer window percentiles (50..99) to compute per resource
-        (``stats.needed_percentiles(settings)``; default cpu 95, memory 99); ``time_windows`` the
+        (``stats.needed_percentiles(settings)``; by default a default policy's); ``time_windows`` the
         right-sizers' business hours per resource. The raw CPU rate window defaults to
         max(step, 4 x scrape interval). Raises DataSourceError when the server fails or (unless
         ``allow_empty``) when the scope has no CPU series; ConfigError when ``recording_rules`` is
         Require and the server lacks them.
         """
+        from ..settings import PolicySettings
+        from ..stats import needed_percentiles
         from .promscan import ScanRequest, scan
-        wanted = percentiles if percentiles is not None else {"cpu": (95,), "memory": (99,)}
+        wanted = percentiles if percentiles is not None else needed_percentiles(PolicySettings())
         request = ScanRequest(
             scope=scope, window=align_window(window),
             percentiles={name: tuple(sorted({int(q) for q in wanted.get(name, ()) if int(q) < 100}))
