@@ -34,6 +34,15 @@ def require_binaries() -> tuple[str, str]:
     return found["prometheus"], found["promtool"]  # type: ignore[return-value]
 
 
+def binaries_or_fail() -> None:
+    """In a fixture: fail the test (not skip it) with the install hint when prometheus/promtool are missing."""
+    import pytest
+    try:
+        require_binaries()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -234,10 +243,7 @@ def serve_simulation(sim, workdir: Path, *, what: str = "the simulator", **openm
 
     from finops_operator.simulator.openmetrics import write_openmetrics_file
 
-    try:
-        require_binaries()
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    binaries_or_fail()
     om = workdir / "history.om"
     write_openmetrics_file(sim, om, **openmetrics)
     server = PrometheusServer(workdir)
