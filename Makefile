@@ -19,8 +19,12 @@ render-tools:
 tools:
 	@tests/tools/install-tools.sh
 
+# Two pytest-xdist workers (the CI machine has 2 CPUs; much of an e2e test is waiting on the operator), each
+# given one test file at a time, so a file's module fixtures (an e2e operator world) are made once.
+# `make test WORKERS=0` runs everything in one process.
+WORKERS ?= 2
 test: bootstrap tools
-	@$(VENV)/bin/python -m pytest tests
+	@$(VENV)/bin/python -m pytest tests -n $(WORKERS) --dist loadfile
 
 # Regenerate the CRDs' spec schemas (crds/ and the chart's copy) from the spec models.
 crds: bootstrap

@@ -30,7 +30,8 @@ from finops_operator.actuation.providers import parse_marker
 from finops_operator.api.conditions import timestamp
 
 from tests.support.fixtures_git import git, make_bare_remote
-from tests.support.fixtures_operator import SHOP, OperatorProcess, get_json, seed_cluster
+from tests.support.fixtures_operator import SHOP, OperatorProcess, seed_cluster
+from tests.support.kubeget import get_json     # polled every 10-20 ms: one HTTPS GET, not a kubectl process
 from tests.support.github_emulator import GitHubEmulator
 
 pytestmark = pytest.mark.e2e

@@ -33,7 +33,7 @@ from finops_operator.simulator.openmetrics import write_openmetrics_file
 from finops_operator.sources.aws import AwsSource
 
 from tests.support.fixtures_operator import wait_established
-from tests.support.prometheus_server import PrometheusServer, history_end, require_binaries
+from tests.support.prometheus_server import PrometheusServer, history_end, binaries_or_fail
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,10 +176,7 @@ def test_an_aws_scoped_budget_from_cost_explorer_fires_once_and_survives_a_resta
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """The simulator's cluster: two days of series in a real Prometheus, and its bill."""
-    try:
-        require_binaries()
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    binaries_or_fail()
     end = datetime.fromtimestamp(history_end(), UTC)
     sim = simulate(generate_scenario(workloads=8, containers_per_workload=2, days=2, step_seconds=300, seed=5,
                                      end=end, cluster="budget-sim"))

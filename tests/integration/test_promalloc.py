@@ -31,7 +31,7 @@ from finops_operator.simulator.openmetrics import write_openmetrics_file
 from finops_operator.sources.prometheus import PrometheusSource
 from finops_operator.sources.promalloc import planned_requests, read_usage_hours
 from finops_operator.sources.promql import Scope
-from tests.support.prometheus_server import PrometheusServer, history_end, require_binaries
+from tests.support.prometheus_server import PrometheusServer, history_end, binaries_or_fail
 
 pytestmark = pytest.mark.integration
 STEP = 300
@@ -71,10 +71,7 @@ def _extras(sim, path, late_node: str) -> None:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    try:
-        require_binaries()
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    binaries_or_fail()
     end = datetime.fromtimestamp(history_end(), timezone.utc)
     sim = simulate(generate_scenario(workloads=12, containers_per_workload=2, days=1, step_seconds=STEP, seed=11,
                                      end=end))

@@ -12,7 +12,7 @@ from finops_operator.models import ContainerKey, Window, WorkloadRef
 from finops_operator.sources.prometheus import PrometheusSource
 from finops_operator.sources.promql import Scope
 from tests.support.fixtures_prometheus import build_scenario
-from tests.support.prometheus_server import PrometheusServer, history_end, require_binaries
+from tests.support.prometheus_server import PrometheusServer, history_end, binaries_or_fail
 
 pytestmark = pytest.mark.integration
 DB = ContainerKey(WorkloadRef("StatefulSet", "small", "db"), "postgres")
@@ -20,10 +20,7 @@ DB = ContainerKey(WorkloadRef("StatefulSet", "small", "db"), "postgres")
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory):
-    try:
-        require_binaries()
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    binaries_or_fail()
     workdir = tmp_path_factory.mktemp("prometheus-shared")
     end = history_end()
     histories = {"eu": build_scenario(end, seed=7), "us": build_scenario(end, seed=8)}

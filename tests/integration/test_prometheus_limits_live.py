@@ -12,17 +12,14 @@ from finops_operator.models import Window
 from finops_operator.sources.prometheus import PrometheusSource
 from finops_operator.sources.promql import Scope
 from tests.support.fixtures_prometheus import build_scenario
-from tests.support.prometheus_server import PrometheusServer, history_end, require_binaries
+from tests.support.prometheus_server import PrometheusServer, history_end, binaries_or_fail
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory):
-    try:
-        require_binaries()
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    binaries_or_fail()
     workdir = tmp_path_factory.mktemp("prometheus-limited")
     history = build_scenario(history_end())
     server = PrometheusServer(workdir)

@@ -11,7 +11,7 @@ from finops_operator.settings import TimeWindow
 from finops_operator.sources.prometheus import PrometheusSource
 from finops_operator.sources.promwindow import in_window
 from finops_operator.usage import window_mask
-from tests.support.prometheus_server import PrometheusServer, require_binaries
+from tests.support.prometheus_server import PrometheusServer, binaries_or_fail
 
 pytestmark = pytest.mark.integration
 STEP = 900
@@ -19,10 +19,7 @@ STEP = 900
 
 @pytest.fixture(scope="module")
 def empty_prometheus(tmp_path_factory):
-    try:
-        require_binaries()
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    binaries_or_fail()
     server = PrometheusServer(tmp_path_factory.mktemp("prometheus-tw")).start()
     yield server
     server.stop()

@@ -211,7 +211,12 @@ class OperatorProcess:
         raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; operator log:\n{self.text()[-4000:]}")
 
 
+
+
 def get_json(kube, *args: str) -> Any:
+    """``kubectl get <args> -o json``. Tests that poll hard use ``tests.support.kubeget.get_json`` (the same
+    answer read with one HTTPS GET): reading at once can see the status a moment before the annotation
+    kopf writes in a second request, so a test that reads both after one wait needs to wait for both."""
     return json.loads(kube.kubectl("get", *args, "-o", "json").stdout)
 
 

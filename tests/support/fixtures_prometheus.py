@@ -26,7 +26,7 @@ import pytest
 from finops_operator.models import Window
 from tests.support.prom_history import History, SimContainer
 from tests.support.prometheus_server import (PrometheusServer, SilentServer, closed_port_url, history_end,
-                                             require_binaries)
+                                             binaries_or_fail)
 
 INTERVAL = 60
 POINTS = 6 * 60 + 1
@@ -128,15 +128,12 @@ def _edge(h: History, cpu, mem) -> None:
 @pytest.fixture(scope="session")
 def prometheus_history(tmp_path_factory) -> BackfilledPrometheus:
     """A real Prometheus serving the scenario history (see module docstring)."""
-    try:
-        require_binaries()
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    binaries_or_fail()
     workdir = tmp_path_factory.mktemp("prometheus")
     history = build_scenario(history_end())
     server = PrometheusServer(workdir)
     try:
-        server.backfill(history.write(workdir / "history.om"))
+        server.backfill_cached(history.write(workdir / "history.om"))
         server.start()
     except RuntimeError as exc:
         pytest.fail(f"cannot start a backfilled Prometheus: {exc}", pytrace=False)
@@ -149,10 +146,7 @@ def prometheus_rules_history(tmp_path_factory) -> BackfilledPrometheus:
     """The same scenario with smooth usage (:func:`_series`) on its own Prometheus, with the shipped recording
     rules recorded over it (``promtool tsdb create-blocks-from rules``, every 5 minutes from the start)."""
     from finops_operator import bundled
-    try:
-        require_binaries()
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    binaries_or_fail()
     workdir = tmp_path_factory.mktemp("prometheus-rules")
     history = build_scenario(history_end(), smooth=True)
     server = PrometheusServer(workdir)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import requests
 
+from tests.support import tsdb_cache
+
 INSTALL_HINT = "run tests/tools/install-prometheus.sh (installs Debian's prometheus and promtool)"
 
 
@@ -30,6 +32,15 @@ def require_binaries() -> tuple[str, str]:
     if missing:
         raise RuntimeError(f"{' and '.join(missing)} not found on PATH: {INSTALL_HINT}")
     return found["prometheus"], found["promtool"]  # type: ignore[return-value]
+
+
+def binaries_or_fail() -> None:
+    """In a fixture: fail the test (not skip it) with the install hint when prometheus/promtool are missing."""
+    import pytest
+    try:
+        require_binaries()
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def free_port() -> int:
@@ -63,8 +74,19 @@ class PrometheusServer:
     def backfill(self, openmetrics: Path, *, max_block_duration: str = "24h", timeout: float = 600) -> None:
         """Turn an OpenMetrics file into TSDB blocks (fails with promtool's own message); benchmarks of
         gigabytes of history pass a longer ``timeout``."""
+        self._create_blocks(openmetrics, self.tsdb, max_block_duration, timeout)
+
+    def backfill_cached(self, openmetrics: Path, *, max_block_duration: str = "24h") -> None:
+        """``backfill``, with the blocks kept by the file's content hash (``tsdb_cache``): the fixtures'
+        histories are backfilled once per content, then copied. For test-sized files: hashing reads
+        the whole file, so benchmarks of gigabytes call ``backfill``."""
+        tsdb_cache.restore_or_build(
+            openmetrics, self.tsdb, lambda out: self._create_blocks(openmetrics, out, max_block_duration, 600),
+            max_block_duration, tsdb_cache.tool_identity(self.promtool))
+
+    def _create_blocks(self, openmetrics: Path, out: Path, max_block_duration: str, timeout: float) -> None:
         run = subprocess.run([self.promtool, "tsdb", "create-blocks-from", "openmetrics",
-                              f"--max-block-duration={max_block_duration}", str(openmetrics), str(self.tsdb)],
+                              f"--max-block-duration={max_block_duration}", str(openmetrics), str(out)],
                              capture_output=True, text=True, timeout=timeout)
         if run.returncode != 0:
             raise RuntimeError(f"promtool backfill of {openmetrics} failed (exit {run.returncode}):\n"
@@ -221,15 +243,12 @@ def serve_simulation(sim, workdir: Path, *, what: str = "the simulator", **openm
 
     from finops_operator.simulator.openmetrics import write_openmetrics_file
 
-    try:
-        require_binaries()
-    except RuntimeError as exc:
-        pytest.fail(str(exc), pytrace=False)
+    binaries_or_fail()
     om = workdir / "history.om"
     write_openmetrics_file(sim, om, **openmetrics)
     server = PrometheusServer(workdir)
     try:
-        server.backfill(om)
+        server.backfill_cached(om)
         server.start()
     except RuntimeError as exc:
         pytest.fail(f"cannot start a Prometheus backfilled from {what}: {exc}", pytrace=False)
