@@ -236,3 +236,11 @@ def test_edit_notes_are_listed_once_per_target():
     body = render_body(cs, cluster="c", generated_at=GENERATED)
     section = body.split("### Where the values live", 1)[1].split("###", 1)[0]
     assert section.count("edited apps/payments/api.yaml") == 2      # app and envoy, not app twice
+
+
+def test_sizing_line_names_the_rule_that_decided():
+    finding = container_finding("web", savings=40.0, evidence=cpu_evidence(0.2, 0.25, decided_by="trend-end"))
+    cs = ChangeSet("cpu", "Right-size CPU", [finding], {finding.id: Decision(finding.id, Verdict.ALLOW)})
+    body = render_body(cs, cluster="c", generated_at=GENERATED)
+    assert "- Sizing: p95 x (1 + 15%) gives request 1 -> 250m; decided by the trend-end rule\n" in body
+    assert "Decided by:" not in body        # shown in the sizing line, not again under details

@@ -26,7 +26,7 @@ _PERCENT_KEYS = {"coverage", "throttled_ratio", "peak_to_new_limit", "volatility
 _SHOWN = {"workload", "container", "unit", "samples", "expected_samples", "history_hours", "history_days",
           "max", "formula", "percentile", "headroom_percent", "replicas", "replicas_basis", "hpa", "oom_kills",
           "restarts", "throttled_ratio", "coverage",
-          "under_requested_reasons", "oom_killed", "last_terminated_reason"}
+          "under_requested_reasons", "oom_killed", "last_terminated_reason", "decided_by"}
 # Shown in the summary lines (or repeating them), so not listed again under details.
 _REDUNDANT = {"savings_formula", "limit_policy", "new_request", "new_limit", "current_request", "current_limit",
               "effective_request", "direction", "volatility_cv"}
@@ -121,6 +121,8 @@ def _sizing_line(ev: dict[str, Any], unit: str | None) -> str | None:
         line += " gives " + ", ".join(parts)
     if ev.get("limit_policy") and ev.get("new_limit") is not None:
         line += f" (limit policy {plain(ev['limit_policy'])})"
+    if ev.get("decided_by"):
+        line += f"; decided by the {plain(ev['decided_by'])} rule"
     return line
 
 
