@@ -188,13 +188,14 @@ def measure_pass(name: str, url: str, start: int, end: int) -> dict:
 
 def check_rules(url: str, meta: dict, samples: int = 3) -> dict:
     """Recorded values against the rule expressions evaluated by the server, for a few pods and times."""
-    from tests.support.promfloor_history import CPU_RULE, CPU_RULE_EXPR, MEMORY_RULE, MEMORY_RULE_EXPR, layout
+    from tests.support.promfloor_history import CPU_RULE, MEMORY_RULE, layout, narrowed, shipped_rule_exprs
 
     pcs = layout(meta["containers"])
     picks = [pcs[i * (len(pcs) - 1) // max(1, samples - 1)] for i in range(samples)]
     start, end = meta["start"], meta["end"]
     times = [start + STEP, (start + end) // 2 // STEP * STEP, end]
     worst, compared = 0.0, 0
+    exprs = shipped_rule_exprs()
 
     def value(expr: str, at: int) -> float | None:
         result = requests.get(f"{url}/api/v1/query", params={"query": expr, "time": at}, timeout=60).json()
@@ -203,9 +204,10 @@ def check_rules(url: str, meta: dict, samples: int = 3) -> dict:
 
     for pc in picks:
         extra = f', namespace="{pc.namespace}", pod="{pc.pod}", container="{pc.container}"'
-        for rule, expr in ((CPU_RULE, CPU_RULE_EXPR), (MEMORY_RULE, MEMORY_RULE_EXPR)):
+        for rule in (CPU_RULE, MEMORY_RULE):
+            expr = narrowed(exprs[rule], extra)
             for at in times:
-                recorded, computed = value(f"{rule}{{{extra[2:]}}}", at), value(expr.format(extra=extra), at)
+                recorded, computed = value(f"{rule}{{{extra[2:]}}}", at), value(expr, at)
                 if recorded is None or computed is None:
                     raise RuntimeError(f"{rule} or its expression has no value for {pc.pod}/{pc.container} at {at}")
                 worst = max(worst, abs(recorded - computed) / max(abs(computed), 1e-12))

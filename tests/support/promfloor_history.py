@@ -40,17 +40,30 @@ from typing import TextIO
 
 import numpy as np
 
+from finops_operator.sources.promusage import CPU_RULE, MEMORY_RULE
+
 CONTAINERS_PER_WORKLOAD = 2
 PODS_PER_NODE = 40
 NAMESPACES = 50
-CPU_RULE = "namespace_pod_container:finops_container_cpu_usage_cores:rate5m"
-MEMORY_RULE = "namespace_pod_container:finops_container_memory_working_set_bytes:max5m"
-CPU_RULE_EXPR = ('sum without (cpu, id, image, name, instance, job, endpoint, service, metrics_path, node, uid) '
-                 '(rate(container_cpu_usage_seconds_total{{container!="", container!="POD"{extra}}}[5m]))')
-MEMORY_RULE_EXPR = ('max without (id, image, name, instance, job, endpoint, service, metrics_path, node, uid) '
-                    '(max_over_time(container_memory_working_set_bytes{{container!="", container!="POD"{extra}}}'
-                    '[5m]))')
 HOURLY = 3600
+APP_MATCHERS = 'container!="POD"'     # the rules' selectors end with it; a check appends its matchers there
+
+
+def shipped_rule_exprs() -> dict[str, str]:
+    """The shipped recording rules (``data/prometheus-rules.yaml``): record name -> expression."""
+    import yaml
+
+    from finops_operator import bundled
+
+    groups = yaml.safe_load(bundled.path("prometheus-rules.yaml").read_text())["groups"]
+    return {rule["record"]: rule["expr"] for group in groups for rule in group["rules"]}
+
+
+def narrowed(expr: str, extra: str) -> str:
+    """``expr`` with ``extra`` matchers (``', pod="x"'``) added to its selector."""
+    if expr.count(APP_MATCHERS + "}") != 1:
+        raise RuntimeError(f"the rule expression {expr!r} no longer has one selector ending in {APP_MATCHERS}")
+    return expr.replace(APP_MATCHERS + "}", APP_MATCHERS + extra + "}")
 
 
 @dataclass(frozen=True, slots=True)
