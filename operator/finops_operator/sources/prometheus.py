@@ -283,10 +283,9 @@ class PrometheusSource:
         ``allow_empty``) when the scope has no CPU series; ConfigError when ``recording_rules`` is
         Require and the server lacks them.
         """
-        from ..settings import PolicySettings
-        from ..stats import needed_percentiles
+        from ..usage import default_percentiles
         from .promscan import ScanRequest, scan
-        wanted = percentiles if percentiles is not None else needed_percentiles(PolicySettings())
+        wanted = percentiles if percentiles is not None else default_percentiles()
         request = ScanRequest(
             scope=scope, window=align_window(window),
             percentiles={name: tuple(sorted({int(q) for q in wanted.get(name, ()) if int(q) < 100}))
