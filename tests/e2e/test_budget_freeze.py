@@ -21,6 +21,7 @@ from finops_operator.detectors.freeze import QUOTA_FILE, QUOTA_NAME
 from tests.support.fixtures_git import git, make_bare_remote
 from tests.support.fixtures_operator import SHOP, OperatorProcess, get_json, seed_cluster
 from tests.support.github_emulator import GitHubEmulator
+from tests.support.prometheus_server import budget_start_date
 
 pytestmark = pytest.mark.e2e
 NS = "finops-freeze"
@@ -72,7 +73,8 @@ def manifests(emu: GitHubEmulator, prometheus: str) -> str:
                        "git": {"provider": "GitHub", "repository": emu.full_name, "apiUrl": emu.api_url,
                                "tokenSecretRef": {"name": "gh-token"}, "paths": ["apps"], "labels": ["finops"]}}}
     budget = {"apiVersion": "finops.dev/v1alpha1", "kind": "Budget", "metadata": {"name": BUDGET, "namespace": NS},
-              "spec": {"amount": "0.01", "currency": "USD", "period": "Monthly", "scope": {"namespaces": [SHOP]},
+              "spec": {"amount": "0.01", "currency": "USD", "period": "Monthly", "startDate": budget_start_date(),
+                       "scope": {"namespaces": [SHOP]},
                        "thresholds": [{"percent": 100, "action": "FreezeGrowth"}]}}
     return yaml.safe_dump_all([policy, budget])
 

@@ -28,6 +28,7 @@ import yaml
 
 from tests.support.chat_emulators import signed_webhook, slack_webhook
 from tests.support.fixtures_operator import SHOP, OperatorProcess, get_json, seed_cluster, wait_established
+from tests.support.prometheus_server import budget_start_date
 
 pytestmark = pytest.mark.e2e
 NS = "finops-notify"
@@ -100,7 +101,8 @@ def manifests(world, prometheus: str, now: datetime) -> str:
                        "health": {"time": "06:00", "timeZone": "UTC",
                                   "teams": [{"name": TEAM, "timeZone": zone, "time": at}]}}}
     budget = {"apiVersion": "finops.dev/v1alpha1", "kind": "Budget", "metadata": {"name": BUDGET, "namespace": NS},
-              "spec": {"amount": "0.01", "currency": "USD", "period": "Monthly", "scope": {"namespaces": [SHOP]},
+              "spec": {"amount": "0.01", "currency": "USD", "period": "Monthly", "startDate": budget_start_date(),
+                       "scope": {"namespaces": [SHOP]},
                        "thresholds": [{"percent": 50, "action": "Notify"}, {"percent": 100, "action": "Alert"}],
                        "notifications": [
                            {"channelRef": {"kind": "Slack", "name": "slack"}, "actions": ["Alert"]},

@@ -26,6 +26,7 @@ from finops_operator.units import parse_cpu, parse_memory
 
 from tests.support.fixtures_git import git, make_bare_remote
 from tests.support.fixtures_operator import SHOP, OperatorProcess, get_json, install_chart, seed_cluster
+from tests.support.prometheus_server import budget_start_date
 
 pytestmark = pytest.mark.e2e
 OPERATOR_NS = "finops-e2e"
@@ -51,7 +52,8 @@ def policy_manifest(prometheus_url: str, remote: Path) -> dict:
 
 BUDGET = {"apiVersion": "finops.dev/v1alpha1", "kind": "Budget",
           "metadata": {"name": "shop-monthly", "namespace": OPERATOR_NS},
-          "spec": {"amount": "2500", "currency": "USD", "period": "Monthly", "scope": {"namespaces": [SHOP]}}}
+          "spec": {"amount": "2500", "currency": "USD", "period": "Monthly", "startDate": budget_start_date(),
+                   "scope": {"namespaces": [SHOP]}}}
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -53,6 +54,17 @@ def history_end(now: float | None = None, *, align: int = 3600) -> int:
     """A sample end time safely older than the head block: now - 3h, aligned down to ``align``."""
     now = time.time() if now is None else now
     return int(now - 3 * 3600) // align * align
+
+
+def budget_start_date(now: float | None = None) -> str:
+    """A Budget ``spec.startDate`` (YYYY-MM-DD, day 1-28) whose Monthly UTC period holds now and at least the
+    whole previous day, so a backfilled history (it ends ``history_end()``, hours before now) has spend in
+    the current period at any hour, the first hours of a month included (a plain calendar month would
+    have none of it then)."""
+    day = datetime.fromtimestamp(time.time() if now is None else now, UTC).date() - timedelta(days=1)
+    while day.day > 28:
+        day -= timedelta(days=1)
+    return day.isoformat()
 
 
 class PrometheusServer:
