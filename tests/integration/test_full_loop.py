@@ -20,6 +20,7 @@ from finops_operator.units import parse_cpu, parse_memory
 
 from tests.support.fixtures_git import git
 from tests.support.loop import argo_sync, later, utcnow
+from tests.support.prom_requests import scan_requests
 
 pytestmark = pytest.mark.integration
 LABELS = {"finops", "cost-savings"}
@@ -71,7 +72,8 @@ def run_one(loop, now, reader):
     """Run 1: findings from queried data, one labelled PR per change set, ledger Proposed with PR URLs."""
     one = loop.run(now, deps=loop.deps(reader=reader))
     assert one.errors == {}, one.errors
-    assert reader.chunks == [1] and reader.queries[0] <= 7, "batched: a fixed few requests per scan, not per pod"
+    assert reader.chunks == [1] and reader.queries[0] <= scan_requests(node_query=True), \
+        "batched: a fixed few requests per scan, not per pod"
     assert_run_one_findings(loop, one)
     pulls = loop.github.pulls()
     published = {p.change_set: p.ref for p in one.published}

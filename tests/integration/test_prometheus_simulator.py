@@ -32,6 +32,7 @@ from finops_operator.simulator import generate_scenario, simulate
 from finops_operator.sources.prometheus import PrometheusSource
 from finops_operator.sources.promql import Scope
 from finops_operator.usage import summarize
+from tests.support.prom_requests import scan_requests
 from tests.support.prometheus_server import history_end, serve_simulation
 
 pytestmark = pytest.mark.integration
@@ -66,8 +67,8 @@ def test_every_simulated_container_is_read_back(backfilled):
     running = {key for key in sim.keys
                if any(p.owner == key.workload and p.node and p.phase == "Running" for p in sim.state.pods)}
     assert running and set(result.usage) == running
-    assert result.queries == 6              # the whole cluster: no separate node-usage query
-    assert business.queries == 7     # a time window: node usage from every hour, one query more
+    assert result.queries == scan_requests(PERCENTILES, node_query=False)   # the whole cluster: no node query
+    assert business.queries == scan_requests(PERCENTILES, node_query=True)  # a time window: every hour's usage
     want = summarize(sim.snapshot())
     for key in running:
         got, ref = result.usage[key], want[key]

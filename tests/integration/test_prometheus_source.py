@@ -25,12 +25,13 @@ from finops_operator.models import ContainerKey, WorkloadRef
 from finops_operator.sources.prometheus import PrometheusSource
 from finops_operator.sources.promql import Scope
 from tests.support.prom_history import rate_truth
+from tests.support.prom_requests import scan_requests
 
 pytestmark = pytest.mark.integration
 
 CPU_TOL = 0.01
 PERCENTILES = {"cpu": (50, 73, 95, 99), "memory": (50, 88, 97, 99)}    # representative; test_promusage covers 50..99
-REQUESTS = 7        # probe, CPU, memory, window quantiles, facts, objects, every namespace's pod means (nodes)
+REQUESTS = scan_requests(PERCENTILES, node_query=True)   # a narrower scope: node usage needs every pod's means
 
 
 def key(kind: str, ns: str, name: str, container: str) -> ContainerKey:
@@ -103,8 +104,9 @@ def test_request_count_does_not_grow_with_containers(prometheus_history, small):
     large = PrometheusSource(prometheus_history.url).collect(Scope(namespaces="large"), prometheus_history.window())
     everything = PrometheusSource(prometheus_history.url).collect(Scope(), prometheus_history.window())
     assert len(small.usage) == 3 and len(large.usage) == 50 and len(everything.usage) == 60
-    assert small.queries == large.queries == REQUESTS
-    assert everything.queries == REQUESTS - 1      # the whole cluster: node usage from the scan's own buckets
+    assert small.queries == REQUESTS                           # the same with 3 or 50 containers
+    assert large.queries == scan_requests(node_query=True) < REQUESTS    # the default percentiles: fewer
+    assert everything.queries == scan_requests(node_query=False)   # the whole cluster: node usage from its buckets
     for name in ("node-a", "node-c"):
         assert everything.nodes[name].memory.mean == pytest.approx(small.nodes[name].memory.mean, rel=1e-9)
         assert everything.nodes[name].cpu.mean == pytest.approx(small.nodes[name].cpu.mean, rel=CPU_TOL)
@@ -150,7 +152,7 @@ def test_edge_cases_recent_gap_reset_and_crashes(prometheus_history):
 
 
 def test_a_scan_over_budget_is_refused_before_any_request(prometheus_history):
-    source = PrometheusSource(prometheus_history.url, max_requests=REQUESTS - 1)
+    source = PrometheusSource(prometheus_history.url, max_requests=scan_requests(node_query=True) - 1)
     with pytest.raises(ConfigError, match="over the budget"):
         source.collect(Scope(namespaces="small"), prometheus_history.window())
     assert source.requests == 0

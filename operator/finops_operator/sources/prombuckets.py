@@ -85,7 +85,7 @@ class BucketGrid:
 Buckets = dict[PodKey, dict[str, np.ndarray]]      # pod container -> statistic -> per-bucket values (NaN: none)
 
 
-def _flatten(result: list, keys: tuple[str, ...], *, source: str, what: str) -> tuple:
+def _flatten(result: list, keys: tuple[str, ...], *, source: str, what: str, stat: str | None = None) -> tuple:
     """One pass over a range answer: row and statistic numbers (first seen first), each series' row,
     statistic and point count, and every point in one flat list."""
     rows: dict[tuple[str, ...], int] = {}
@@ -98,24 +98,25 @@ def _flatten(result: list, keys: tuple[str, ...], *, source: str, what: str) -> 
         try:
             metric, points = item["metric"], item["values"]
             key = tuple([metric.get(k, "") for k in keys])
-            stat = metric.get("stat", "")
+            name = metric.get("stat", "") if stat is None else stat
         except (TypeError, KeyError, AttributeError):
             raise DataSourceError(f"a series in the {what} answer is not {{metric, values}}: {str(item)[:200]}",
                                   source=source) from None
-        if not all(isinstance(v, str) and len(v) <= MAX_LABEL_VALUE for v in key) or not isinstance(stat, str) \
+        if not all(isinstance(v, str) and len(v) <= MAX_LABEL_VALUE for v in key) or not isinstance(name, str) \
                 or not isinstance(points, list):
             raise DataSourceError(f"a series in the {what} answer has labels that are not short text or values "
                                   f"that are not a list: {str(item)[:200]}", source=source)
         row_of.append(rows.setdefault(key, len(rows)))
-        stat_of.append(stats.setdefault(stat, len(stats)))
+        stat_of.append(stats.setdefault(name, len(stats)))
         lengths.append(len(points))
         flat.extend(points)
     return rows, stats, row_of, stat_of, lengths, flat
 
 
 def parse_buckets(result: object, grid: BucketGrid, *, source: str, what: str,
-                  keys: tuple[str, ...] = ("namespace", "pod", "container")) -> Buckets:
-    """Per-series, per-statistic arrays over the buckets from a bundled range answer (split by ``stat``).
+                  keys: tuple[str, ...] = ("namespace", "pod", "container"), stat: str | None = None) -> Buckets:
+    """Per-series, per-statistic arrays over the buckets from a range answer: one statistic ``stat`` (the
+    answer of one part), or a bundle split by its ``stat`` label (``stat`` None).
 
     One pass over the answer collects the points, then numpy converts, checks and places them all at once
     (a 10,000-container answer holds ~60,000 series). NaN is "no data"; a statistic is present for a
@@ -128,7 +129,7 @@ def parse_buckets(result: object, grid: BucketGrid, *, source: str, what: str,
     if len(result) > MAX_SERIES_PER_ANSWER:
         raise DataSourceError(f"the {what} answer has {len(result)} series, over the bound of "
                               f"{MAX_SERIES_PER_ANSWER}; narrow the scope (namespaces, cluster matcher)", source=source)
-    rows, stats, row_of, stat_of, lengths, flat = _flatten(result, keys, source=source, what=what)
+    rows, stats, row_of, stat_of, lengths, flat = _flatten(result, keys, source=source, what=what, stat=stat)
     try:
         pairs = np.array(flat, dtype=np.float64).reshape(-1, 2) if flat else np.empty((0, 2))
         if len(pairs) != sum(lengths):

@@ -5,28 +5,32 @@ Requests per scan (whatever the number of containers and the window length):
 1. the probe at the window end: ``count`` of the CPU recording rule now and in
    the first bucket (``recordingRules`` Auto/Require), or ``vector(1)`` (Off).
    A down or hung server fails here, before any fan-out;
-2. CPU statistics per bucket (a range query at step = bucket);
-3. memory statistics per bucket (the same);
-4. the exact window quantiles of both resources (one instant query);
+2. the CPU statistics per bucket, one range query (at step = bucket) per
+   statistic: count, mean (or rate), max, std and each percentile;
+3. the memory statistics per bucket, the same;
+4. the exact window quantiles, one instant query per resource and percentile;
 5. container facts: restarts, OOM kills, throttling, requests and limits;
 6. objects: pod owners, ReplicaSet/Job owners, HPAs, node allocatable and
    labels, pod creation times and nodes;
 7. only when the scope is narrower than the cluster or a ``timeWindow``
    filters the statistics: every pod's per-bucket usage, for node usage (a
-   node's usage is every pod on it, at every hour).
+   node's usage is every pod on it, at every hour), one range query per part.
 
-2-7 are sent concurrently (``parallel``). Node usage is the sum of the pods'
-per-bucket means by ``kube_pod_info`` node, computed here: no join query.
+2-7 are sent concurrently (``parallel`` at a time), so Prometheus evaluates
+them on several cores; :func:`planned` counts them from the same parts
+:func:`_send` sends. Node usage is the sum of the pods' per-bucket means by
+``kube_pod_info`` node, computed here: no join query.
 """
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
@@ -115,9 +119,27 @@ def needs_pod_means(plans: dict[str, UsagePlan], scope: promql.Scope) -> bool:
     return not whole_cluster(scope) or any(plan.time_filter is not None for plan in plans.values())
 
 
+def range_parts(plans: dict[str, UsagePlan], scope: promql.Scope) -> dict[str, dict[str, str]]:
+    """The per-bucket range queries of one scan, by group (``cpu``, ``memory``, ``pod_means``) and statistic."""
+    parts = {name: promusage.bucket_stats(plans[name], scope) for name in RESOURCES}
+    if needs_pod_means(plans, scope):
+        parts["pod_means"] = promusage.pod_means(scope, plans["cpu"], plans["cpu"].bucket_s)
+    return parts
+
+
+def instant_parts(plans: dict[str, UsagePlan], scope: promql.Scope) -> dict[str, str]:
+    """The exact window quantiles of one scan (``<resource>_q<percent>``), one instant query each."""
+    return {k: v for name in RESOURCES for k, v in promusage.window_quantiles(plans[name], scope).items()}
+
+
 def planned(plans: dict[str, UsagePlan], scope: promql.Scope) -> int:
-    """HTTP requests one scan sends when no attempt is retried (see the module doc)."""
-    return 5 + any(plan.quantiles for plan in plans.values()) + needs_pod_means(plans, scope)
+    """HTTP requests one scan sends when no attempt is retried (see the module doc): the probe, facts,
+    objects and one per part. The larger of the counts with and without recording rules, since the probe
+    decides which after the budget is set."""
+    def count(rules: bool) -> int:
+        these = {name: replace(plan, rules=rules) for name, plan in plans.items()}
+        return 3 + sum(map(len, range_parts(these, scope).values())) + len(instant_parts(these, scope))
+    return max(count(True), count(False))
 
 
 def detect_rules(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid) -> bool:
@@ -183,37 +205,46 @@ def _assemble(source: "PrometheusSource", request: ScanRequest, answers: Answers
 def _send(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid,
           plans: dict[str, UsagePlan]) -> Answers:
     scope, end, span = request.scope, int(grid.ends[-1]), grid.span_s
-
-    def buckets(expr: str, what: str, keys: tuple[str, ...] = ("namespace", "pod", "container")) -> Callable:
-        return lambda: read_buckets(source, expr, grid, what, keys)
-
-    quantiles = {k: v for name in RESOURCES for k, v in promusage.window_quantiles(plans[name], scope).items()}
+    keys = {"pod_means": ("namespace", "pod")}
+    what = {"cpu": "CPU statistics", "memory": "memory statistics", "pod_means": "pod means"}
     objects = " or ".join((promql.owners(scope, span), promql.hpa_specs(scope, span), promql.node_info(scope, span),
                            promql.bundle(promusage.pod_facts(scope, span))))
-    jobs: dict[str, Callable] = {
-        "cpu": buckets(promusage.bucket_stats(plans["cpu"], scope), "CPU statistics"),
-        "memory": buckets(promusage.bucket_stats(plans["memory"], scope), "memory statistics"),
-        "facts": lambda: source.bundle(promql.container_facts(scope, span), end),
-        "objects": lambda: source.bundle(objects, end),
+    jobs: dict[tuple[str, str], Callable] = {
+        ("facts", ""): lambda: source.bundle(promql.container_facts(scope, span), end),
+        ("objects", ""): lambda: source.bundle(objects, end),
     }
-    if quantiles:
-        jobs["window_q"] = lambda: window_quantile_answer(source, promql.bundle(quantiles), end)
-    if needs_pod_means(plans, scope):
-        jobs["pod_means"] = buckets(promusage.pod_means(scope, plans["cpu"], grid.bucket_s), "pod means",
-                                    ("namespace", "pod"))
+    for group, parts in range_parts(plans, scope).items():
+        for stat, expr in parts.items():
+            jobs[(group, stat)] = functools.partial(read_buckets, source, expr, grid, f"{what[group]} ({stat})",
+                                                    keys.get(group, ("namespace", "pod", "container")), stat)
+    for stat, expr in instant_parts(plans, scope).items():
+        jobs[("window_q", stat)] = functools.partial(window_quantile_answer, source, stat, expr, end)
     with ThreadPoolExecutor(max_workers=source.parallel) as pool:
-        futures = {name: pool.submit(job) for name, job in jobs.items()}
-        got = {name: future.result() for name, future in futures.items()}   # the first error propagates
-    expected = {name: expected_counts(got[name][0], request.window, source.scrape_interval,
+        futures = {job: pool.submit(call) for job, call in jobs.items()}
+        got = {job: future.result() for job, future in futures.items()}   # the first error propagates
+    buckets: dict[str, Buckets] = {group: {} for group in (*RESOURCES, *(g for g, _ in got if g == "pod_means"))}
+    slices: dict[str, int] = {}
+    window_q: dict[str, list] = {}
+    notes: list[str] = []
+    for (group, stat), answer in got.items():
+        if group in buckets:
+            part, n = answer
+            for key, row in part.items():
+                buckets[group].setdefault(key, {}).update(row)
+            slices[group] = max(slices.get(group, 1), n)
+        elif group == "window_q":
+            rows, note = answer
+            if rows is not None:
+                window_q[stat] = rows
+            else:
+                notes.append(note)
+    expected = {name: expected_counts(buckets[name], request.window, source.scrape_interval,
                                       request.time_windows.get(name)) for name in RESOURCES}
-    slices = {name: got[name][1] for name in ("cpu", "memory", "pod_means") if name in got}
-    window_q, notes = got.get("window_q", ({}, []))
-    notes = list(notes) + [f"{name} range query read in {n} time slices (the server's sample limit)"
-                           for name, n in slices.items() if n > 1]
+    notes += [f"{what[name]} range queries read in {n} time slices (the server's sample limit)"
+              for name, n in slices.items() if n > 1]
     return Answers(window=request.window, grid=grid, plans=plans,
-                   buckets={name: got[name][0] for name in RESOURCES}, expected=expected, window_q=window_q,
-                   facts=got["facts"], objects=got["objects"],
-                   pod_means=got["pod_means"][0] if "pod_means" in got else None,
+                   buckets={name: buckets[name] for name in RESOURCES}, expected=expected, window_q=window_q,
+                   facts=got[("facts", "")], objects=got[("objects", "")], pod_means=buckets.get("pod_means"),
                    chunks=max(slices.values(), default=1), notes=notes)
 
 
@@ -225,14 +256,14 @@ def over_limit(exc: DataSourceError) -> bool:
 
 
 def read_buckets(source: "PrometheusSource", expr: str, grid: BucketGrid, what: str,
-                 keys: tuple[str, ...]) -> tuple[Buckets, int]:
-    """A per-bucket range query, and the time slices it took: one, unless the server's sample limit refuses
-    it; then its buckets are read in halves (again while refused) and joined. Exact either way: buckets are
-    independent."""
+                 keys: tuple[str, ...], stat: str) -> tuple[Buckets, int]:
+    """One statistic's per-bucket range query, and the time slices it took: one, unless the server's sample
+    limit refuses it; then its buckets are read in halves (again while refused) and joined. Exact either
+    way: buckets are independent."""
     def read(lo: int, hi: int) -> tuple[Buckets, int]:
         try:
             answer = source.query_range(expr, int(grid.ends[lo]), int(grid.ends[hi]), grid.bucket_s)
-            return parse_buckets(answer, grid, source=source.where, what=what, keys=keys), 1
+            return parse_buckets(answer, grid, source=source.where, what=what, keys=keys, stat=stat), 1
         except DataSourceRefused as exc:
             if lo == hi or not over_limit(exc):
                 raise
@@ -243,22 +274,25 @@ def read_buckets(source: "PrometheusSource", expr: str, grid: BucketGrid, what: 
         (left, a), (right, b) = read(lo, mid), read(mid + 1, hi)
         for key, row in right.items():
             into = left.setdefault(key, {})
-            for stat, values in row.items():
-                into[stat] = np.fmax(into[stat], values) if stat in into else values
+            for name, values in row.items():
+                into[name] = np.fmax(into[name], values) if name in into else values
         return left, a + b
 
     return read(0, len(grid.ends) - 1)
 
 
-def window_quantile_answer(source: "PrometheusSource", expr: str, at: int) -> tuple[dict[str, list], list[str]]:
-    """The exact window quantiles, or (when the server's sample limit refuses one pass over the window)
-    none, with a note: each pod's quantile is then its largest bucket quantile, an upper bound."""
+def window_quantile_answer(source: "PrometheusSource", stat: str, expr: str, at: int) -> tuple[list | None, str]:
+    """One exact window quantile's rows (``stat``: ``<resource>_q<percent>``), or (when the server's sample
+    limit refuses one pass over the window) None and a note: each pod's quantile is then its largest bucket
+    quantile, an upper bound."""
     try:
-        return source.bundle(expr, at), []
+        return [row for rows in source.bundle(expr, at).values() for row in rows], ""
     except DataSourceRefused as exc:
         if not over_limit(exc):
             raise
-    note = ("window quantiles: the server's sample limit refuses one pass over the window; the largest "
-            "per-bucket quantile is used (an upper bound). Raise query.max-samples or load the recording rules")
+    resource, percent = stat.split("_q")
+    note = (f"window quantile {resource} p{percent}: the server's sample limit refuses one pass over the window; "
+            "the largest per-bucket quantile is used (an upper bound). Raise query.max-samples or load the "
+            "recording rules")
     log.warning(note)
-    return {}, [note]
+    return None, note
