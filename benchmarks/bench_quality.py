@@ -42,7 +42,7 @@ CORE_HOUR, GIB_HOUR = 0.03125, 0.00419
 REPORTED_SEEDS = (1, 2, 3, 4)
 TUNING_SEEDS = (101, 102, 103, 104)
 PER_FAMILY = 5
-METHODS = ("finops-operator", "krr-simple", "vpa-like", "oracle")
+METHODS = ("finops-operator", "finops-unattended", "krr-simple", "vpa-like", "oracle")
 RESULT = Path(__file__).resolve().parent / "results" / "quality.json"
 
 
@@ -71,8 +71,9 @@ def bar(scores: dict[str, dict[str, Any]]) -> dict[str, bool]:
 def run(seeds: tuple[int, ...], per_family: int, policy: dict | None = None) -> dict[str, Any]:
     settings = load_policy(policy or {}, source="bench_quality")
     ws = workloads(list(seeds), per_family)
-    ours, decided = finops(ws, settings)
-    sizings = {"finops-operator": ours, "krr-simple": krr_simple(ws), "vpa-like": vpa_like(ws), "oracle": oracle(ws)}
+    ours, unattended, decided = finops(ws, settings)
+    sizings = {"finops-operator": ours, "finops-unattended": unattended, "krr-simple": krr_simple(ws),
+               "vpa-like": vpa_like(ws), "oracle": oracle(ws)}
     table: dict[str, Any] = {}
     for family in (*FAMILIES, "overall"):
         group = [w for w in ws if family in ("overall", w.family)]

@@ -5,6 +5,10 @@
   :func:`finops_operator.usage.state_for_policy` (the scan's own call, through ``stats.summarise``),
   then :class:`CpuRightsizing` and :class:`MemoryRightsizing` run with the policy's settings; what a
   finding changes is read back from its typed ``changes``, a skipped container keeps its values.
+* **finops-operator, unattended**: the same findings through the policy's guardrails
+  (:func:`finops_operator.guardrails.engine.evaluate`, one finding at a time, so the daily cap, which only
+  spreads changes over days, is left out): only the ALLOW ones are applied; one that needs an approval or
+  is denied keeps the container's current values. What the operator changes with nobody approving.
 * **KRR simple** (robusta-dev/krr ``robusta_krr/strategies/simple.py`` at 6cef9fa, its defaults):
   CPU request = p95 of the history (``cpu_percentile = 95``), no CPU limit; memory request = limit =
   max x (1 + 15%) (``memory_buffer_percentage = 15``); history 14 days (``history_duration`` 336 h).
@@ -25,14 +29,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import numpy as np
 from quality_workloads import MI, PER_DAY, STEP, TIMES, TRAIN, Workload
 
 from finops_operator.detectors.cpu import CpuRightsizing
 from finops_operator.detectors.memory import MemoryRightsizing
-from finops_operator.models import (ClusterState, Container, ContainerKey, Resources, Window, Workload as Wl,
-                                    WorkloadRef)
+from finops_operator.guardrails.engine import evaluate
+from finops_operator.guardrails.rules import GuardrailContext
+from finops_operator.models import (ClusterState, Container, ContainerKey, Resources, Verdict, Window,
+                                    Workload as Wl, WorkloadRef)
 from finops_operator.pricing.allocation import Rates
 from finops_operator.pricing.catalog import PriceBook
 from finops_operator.settings import PolicySettings
@@ -109,7 +116,6 @@ def _ref(w: Workload) -> WorkloadRef:
 def training_snapshot(ws: list[Workload]) -> Snapshot:
     """The training weeks as the scan sees them: inventory with today's resources + the series."""
     start, end = TIMES[0], TIMES[TRAIN - 1]
-    from datetime import datetime, timezone
     window = Window(datetime.fromtimestamp(int(start), timezone.utc), datetime.fromtimestamp(int(end), timezone.utc),
                     STEP)
     state = ClusterState(cluster="quality", region="us-east-1", window=window)
@@ -131,20 +137,30 @@ def training_snapshot(ws: list[Workload]) -> Snapshot:
     return Snapshot(state, keys, TIMES[:TRAIN].copy(), cpu, memory, throttled)
 
 
-def finops(ws: list[Workload], settings: PolicySettings) -> tuple[dict[str, Sizing], dict[str, str]]:
-    """Sizings written by the real right-sizers, and which rule decided each (resource/name -> rule)."""
+def finops(ws: list[Workload], settings: PolicySettings
+           ) -> tuple[dict[str, Sizing], dict[str, Sizing], dict[str, str]]:
+    """Sizings written by the real right-sizers, the same with only what the guardrails ALLOW applied, and
+    which rule decided each (resource/name -> rule; ``held by guardrails`` appended when not allowed)."""
     state = state_for_policy(training_snapshot(ws), settings)
     prices = PriceBook.load()
-    current = {w.name: Sizing(w.cpu_request, w.cpu_limit, w.memory_request, w.memory_limit) for w in ws}
-    values = {name: {"cpu_request": s.cpu_request, "cpu_limit": s.cpu_limit, "memory_request": s.memory_request,
-                     "memory_limit": s.memory_limit} for name, s in current.items()}
+    context = GuardrailContext(now=datetime.fromtimestamp(int(TIMES[TRAIN - 1]), timezone.utc))
+    current = {w.name: {"cpu_request": w.cpu_request, "cpu_limit": w.cpu_limit, "memory_request": w.memory_request,
+                        "memory_limit": w.memory_limit} for w in ws}
+    values = {name: dict(v) for name, v in current.items()}
+    guarded = {name: dict(v) for name, v in current.items()}
     decided: dict[str, str] = {}
     for detector, resource, parse in ((CpuRightsizing, "cpu", parse_cpu), (MemoryRightsizing, "memory", parse_memory)):
         for finding in detector(settings, prices, RATES).run(state).findings:
             name = finding.target.workload.name
-            decided[f"{resource}/{name}"] = str(finding.evidence.get("decided_by", "percentile"))
+            verdict = evaluate([finding], settings.guardrails, context)[finding.id].verdict
+            rule = str(finding.evidence.get("decided_by", "percentile"))
+            decided[f"{resource}/{name}"] = rule if verdict == Verdict.ALLOW else f"{rule}, held: {verdict.value}"
             for change in finding.changes:
                 kind = "request" if change.field.startswith("resources.requests.") else "limit"
-                values[name][f"{resource}_{kind}"] = parse(change.after) if change.after is not None else None
-    return {name: Sizing(**v) for name, v in values.items()}, decided
+                after = parse(change.after) if change.after is not None else None
+                values[name][f"{resource}_{kind}"] = after
+                if verdict == Verdict.ALLOW:
+                    guarded[name][f"{resource}_{kind}"] = after
+    return ({name: Sizing(**v) for name, v in values.items()}, {name: Sizing(**v) for name, v in guarded.items()},
+            decided)
 

@@ -92,7 +92,9 @@ class GuardrailSettings(_Model):
         "When pull requests may be opened. Empty: any time."))
     min_confidence_percent: int = Field(default=60, ge=0, le=100, description=(
         "Findings with lower confidence are denied."))
-    max_risk_percent: int = Field(default=60, ge=0, le=100, description="Findings with higher risk are denied.")
+    max_risk_percent: int = Field(default=60, ge=0, le=100, description=(
+        "Findings with higher risk are denied, except safety raises that only raise values (an OOM or "
+        "throttling fix runs less risk than the current values)."))
     max_workloads_per_pr: int = Field(default=10, ge=1, le=500, description=(
         "Blast radius - workloads changed by one pull request."))
     max_namespaces_per_pr: int = Field(default=1, ge=1, le=100, description=(

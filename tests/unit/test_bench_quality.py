@@ -65,7 +65,24 @@ def test_finops_sizings_come_from_the_real_detectors(bench):
     qw, qm, _ = bench
     from finops_operator.settings import load_policy
     ws = qw.workloads([9], 1, ("decline", "burst"))
-    sizings, decided = qm.finops(ws, load_policy({}, source="test"))
+    sizings, unattended, decided = qm.finops(ws, load_policy({}, source="test"))
     decline = next(w for w in ws if w.family == "decline")
-    assert decided[f"cpu/{decline.name}"] == "trend-end"
+    assert decided[f"cpu/{decline.name}"].split(",")[0] == "trend-end"
     assert sizings[decline.name].cpu_request < np.percentile(decline.train_cpu, 90)   # follows the decline
+    for w in ws:        # unattended: each value is either the recommendation (allowed) or today's (held)
+        for resource in ("cpu", "memory"):
+            held = ", held: " in decided.get(f"{resource}/{w.name}", "")
+            got, want = (getattr(unattended[w.name], f"{resource}_request"),
+                         getattr(sizings[w.name], f"{resource}_request"))
+            assert got == (getattr(w, f"{resource}_request") if held else want), (w.name, resource)
+
+
+def test_the_default_guardrails_let_an_oom_fix_through(bench):
+    qw, qm, _ = bench
+    from finops_operator.settings import load_policy
+    ws = [w for w in qw.workloads([1, 2, 3, 4], 5) if w.train_oom_kills]
+    assert ws, "the seeds hold OOM-killed workloads"
+    _, unattended, decided = qm.finops(ws, load_policy({}, source="test"))
+    bumped = [w for w in ws if decided.get(f"memory/{w.name}", "").startswith("oom-bump")]
+    assert bumped and all(", held" not in decided[f"memory/{w.name}"] for w in bumped)
+    assert all(unattended[w.name].memory_limit > w.memory_limit for w in bumped)

@@ -264,3 +264,18 @@ def test_settings_from_policy_yaml_shape():
 def test_context_requires_aware_now():
     with pytest.raises(ValueError, match="timezone-aware"):
         GuardrailContext(now=datetime(2024, 1, 1, 12, 0))
+
+
+def test_a_safety_raise_that_only_raises_is_not_denied_for_risk():
+    # an OOM bump: the new limit runs close to the old peak (which was the old limit), so its risk score is
+    # high, yet leaving the container as it is runs the higher risk
+    settings = GuardrailSettings(max_risk_percent=60)
+    bump = container_finding(memory=("512Mi", "640Mi"), savings=-3.0, risk=0.7)
+    decision = decide(bump, settings)
+    assert decision.verdict == Verdict.ALLOW and "max-risk" not in rules_of(decision)
+    # a raise that also cuts something, or a cut, still meets the risk maximum
+    mixed = container_finding(memory=("512Mi", "640Mi"), savings=-3.0, risk=0.7)
+    mixed.changes.append(Change("resources.limits.memory", "1Gi", "700Mi"))
+    assert decide(mixed, settings).verdict == Verdict.DENY and "max-risk" in rules_of(decide(mixed, settings))
+    cut = container_finding(memory=("640Mi", "512Mi"), savings=3.0, risk=0.7)
+    assert decide(cut, settings).verdict == Verdict.DENY
