@@ -41,9 +41,9 @@ def _prometheus(data: dict) -> list[str]:
     requests = {r["scan_cold"]["requests"] for r in data["runs"]}
     lines += ["", "Requests per scan are the same at every size"
               if len(requests) == 1 else f"Requests per scan differ: {sorted(requests)}",
-              ("(a probe, then per-bucket range queries for CPU and memory, container facts, owners and HPAs: 6, "
-               "or 7 with a time window or a scope narrower than the cluster; the window's length does not change "
-               "it, only a server sample limit splitting a range query does). "
+              ("(a probe, container facts, owners and HPAs, and one query per statistic: per-bucket range "
+               "queries for CPU and memory and the window percentiles; see sources/promscan.py. The window's "
+               "length does not change it, only a server sample limit splitting a range query does). "
                "Containers read = containers with a Running pod (Pending pods have no cAdvisor series)."),
               "", _machine(data["machine"]), ""]
     return lines
