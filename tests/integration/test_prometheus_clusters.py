@@ -53,7 +53,7 @@ def test_the_cluster_matcher_isolates_one_cluster(shared):
         assert usage.max == float(memory.max()) and usage.percentile(90) == pytest.approx(np.percentile(memory, 90))
         assert usage.samples == usage.expected == 360                 # one cluster's samples, not two
         assert set(got[name].nodes) == {"node-a", "node-b", "node-c", "node-d"}
-        assert got[name].queries == scan_requests({"cpu": (95,), "memory": (90,)}, node_query=True)
+        assert got[name].queries == scan_requests({"cpu": (95,), "memory": (90,)}, node_query=True, remote=True)
     assert got["eu"].usage[DB].memory.max != got["us"].usage[DB].memory.max
     # without the matcher the same pod names of both clusters merge: the worst of both
     assert both.usage[DB].memory.max == max(got["eu"].usage[DB].memory.max, got["us"].usage[DB].memory.max)

@@ -31,11 +31,13 @@ def limited(tmp_path_factory):
     server.stop()
 
 
-def scan(server: PrometheusServer, window: Window, max_samples: int):
+def scan(server: PrometheusServer, window: Window, max_samples: int, remote_read: str = "Off"):
+    """A scan with the server's ``query.max-samples``; PromQL only unless ``remote_read`` (the limit is about
+    query evaluation, remote read has its own)."""
     server.stop()
     server.start(max_samples=max_samples)
-    return PrometheusSource(server.url).collect(Scope(namespaces="small"), window,
-                                                percentiles={"cpu": (95,), "memory": (95,)})
+    return PrometheusSource(server.url, remote_read=remote_read).collect(
+        Scope(namespaces="small"), window, percentiles={"cpu": (95,), "memory": (95,)})
 
 
 def test_time_slices_are_exact_and_refused_window_quantiles_are_an_upper_bound(limited):
@@ -57,6 +59,13 @@ def test_time_slices_are_exact_and_refused_window_quantiles_are_an_upper_bound(l
                 assert b.percentile(95) <= a.percentile(95) == max(a.days.quantiles[95]) <= a.max, (key, name)
             else:                   # the other resource's quantile is one request of its own: still exact
                 assert a.percentile(95) == b.percentile(95), (key, name)
+    # with remote read the raw CPU samples come without PromQL evaluation: exact under the same limit
+    remote = scan(server, window, 2000, remote_read="Auto")
+    assert not any(n.startswith("window quantile cpu") for n in remote.notes)
+    for key, got in remote.usage.items():
+        want = whole.usage[key].cpu
+        assert got.cpu.percentile(95) == pytest.approx(want.percentile(95), rel=1e-9), key
+        assert got.cpu.max == pytest.approx(want.max, rel=1e-9) and got.cpu.std == pytest.approx(want.std, rel=1e-9)
 
 
 def test_a_limit_below_one_bucket_is_an_error_naming_the_server(limited):

@@ -20,6 +20,7 @@ import pytest
 
 from finops_operator.sources.prometheus import PrometheusSource
 from finops_operator.sources.promql import Scope
+from tests.support.prom_requests import scan_requests
 
 pytestmark = pytest.mark.integration
 STEP = 300
@@ -38,8 +39,8 @@ class Recorder:
             setattr(source, name, lambda expr, *a, send=send, **k: (self.exprs.append(expr), send(expr, *a, **k))[1])
 
 
-def scan(url: str, window, mode: str, namespaces: str = "small|roll"):
-    source = PrometheusSource(url, recording_rules=mode, scrape_interval=60)
+def scan(url: str, window, mode: str, namespaces: str = "small|roll", remote_read: str = "Off"):
+    source = PrometheusSource(url, recording_rules=mode, scrape_interval=60, remote_read=remote_read)
     sent = Recorder(source)
     result = source.collect(Scope(namespaces=namespaces), window, percentiles=PERCENTILES, rate_window_s=STEP)
     return result, sent.exprs
@@ -54,7 +55,9 @@ def both(prometheus_rules_history):
 def test_rules_are_detected_and_need_no_subquery(both):
     (rules, sent_rules), (raw, sent_raw) = both
     assert rules.rules is True and raw.rules is False
-    assert rules.queries == raw.queries == len(sent_rules) == len(sent_raw) == 7
+    # a scope narrower than the cluster: node usage from every pod's per-bucket sums (4 parts with rules, 3 raw)
+    assert rules.queries == len(sent_rules) == scan_requests(PERCENTILES, node_query=True, rules=True)
+    assert raw.queries == len(sent_raw) == scan_requests(PERCENTILES, node_query=True)
     usage = [e for e in sent_rules if "finops_container" in e]
     assert len(usage) >= 3 and not any(":300s]" in e for e in sent_rules)
     # raw CPU: one subquery evaluation per statistic (bucket max, std and quantiles; the window quantiles)
@@ -95,3 +98,25 @@ def test_require_reads_the_rules_and_off_ignores_them(prometheus_rules_history):
     window = prometheus_rules_history.window(STEP)
     required, _ = scan(prometheus_rules_history.url, window, "Require", "small")
     assert required.rules is True and len(required.usage) == 3
+
+
+def test_raw_cpu_over_remote_read_equals_the_subqueries(prometheus_rules_history, both):
+    """The raw CPU statistics computed from remote-read samples (Prometheus 2.x rate() on the client) are the
+    subqueries' to float precision, for steady, rolled-over and one-hour pods alike, in fewer requests."""
+    _, (raw, _) = both
+    window = prometheus_rules_history.window(STEP)
+    remote, sent = scan(prometheus_rules_history.url, window, "Off", remote_read="Auto")
+    assert not any(":300s]" in e for e in sent) and remote.queries < raw.queries
+    assert set(remote.usage) == set(raw.usage)
+    for key, got in remote.usage.items():
+        want = raw.usage[key].cpu
+        for q in (*PERCENTILES["cpu"], 100):
+            assert got.cpu.percentile(q) == pytest.approx(want.percentile(q), rel=1e-9), (key, q)
+        assert (got.cpu.samples, got.cpu.expected) == (want.samples, want.expected), key
+        assert got.cpu.std == pytest.approx(want.std, rel=1e-9) and got.cpu.mean == pytest.approx(want.mean, rel=1e-9)
+        for field in ("max", "mean", "samples"):
+            assert np.allclose(getattr(got.cpu.days, field), getattr(want.days, field), rtol=1e-9, atol=1e-12,
+                               equal_nan=True), (key, field)
+        for q in PERCENTILES["cpu"]:
+            assert np.allclose(got.cpu.days.quantiles[q], want.days.quantiles[q], rtol=1e-9, atol=1e-12,
+                               equal_nan=True), (key, q)

@@ -67,7 +67,7 @@ def test_every_simulated_container_is_read_back(backfilled):
     running = {key for key in sim.keys
                if any(p.owner == key.workload and p.node and p.phase == "Running" for p in sim.state.pods)}
     assert running and set(result.usage) == running
-    assert result.queries == scan_requests(PERCENTILES, node_query=False)   # the whole cluster: no node query
+    assert result.queries == scan_requests(PERCENTILES, node_query=False, remote=True)   # no node query
     assert business.queries == scan_requests(PERCENTILES, node_query=True)  # a time window: every hour's usage
     want = summarize(sim.snapshot())
     for key in running:

@@ -31,7 +31,8 @@ pytestmark = pytest.mark.integration
 
 CPU_TOL = 0.01
 PERCENTILES = {"cpu": (50, 73, 95, 99), "memory": (50, 88, 97, 99)}    # representative; test_promusage covers 50..99
-REQUESTS = scan_requests(PERCENTILES, node_query=True)   # a narrower scope: node usage needs every pod's means
+# a narrower scope (node usage needs every pod's means); raw CPU over remote read (a small history)
+REQUESTS = scan_requests(PERCENTILES, node_query=True, remote=True)
 
 
 def key(kind: str, ns: str, name: str, container: str) -> ContainerKey:
@@ -105,8 +106,8 @@ def test_request_count_does_not_grow_with_containers(prometheus_history, small):
     everything = PrometheusSource(prometheus_history.url).collect(Scope(), prometheus_history.window())
     assert len(small.usage) == 3 and len(large.usage) == 50 and len(everything.usage) == 60
     assert small.queries == REQUESTS                           # the same with 3 or 50 containers
-    assert large.queries == scan_requests(node_query=True) < REQUESTS    # the default percentiles: fewer
-    assert everything.queries == scan_requests(node_query=False)   # the whole cluster: node usage from its buckets
+    assert large.queries == scan_requests(node_query=True, remote=True) < REQUESTS   # the default percentiles
+    assert everything.queries == scan_requests(node_query=False, remote=True)   # node usage from its buckets
     for name in ("node-a", "node-c"):
         assert everything.nodes[name].memory.mean == pytest.approx(small.nodes[name].memory.mean, rel=1e-9)
         assert everything.nodes[name].cpu.mean == pytest.approx(small.nodes[name].cpu.mean, rel=CPU_TOL)
@@ -152,6 +153,7 @@ def test_edge_cases_recent_gap_reset_and_crashes(prometheus_history):
 
 
 def test_a_scan_over_budget_is_refused_before_any_request(prometheus_history):
+    # the budget is set before the probe, for the largest plan (no remote read)
     source = PrometheusSource(prometheus_history.url, max_requests=scan_requests(node_query=True) - 1)
     with pytest.raises(ConfigError, match="over the budget"):
         source.collect(Scope(namespaces="small"), prometheus_history.window())
@@ -210,6 +212,31 @@ def test_bearer_token_and_tenant_header_reach_the_server(prometheus_history):
         source = PrometheusSource(gateway.url, bearer_token="s3cret", headers={"X-Scope-OrgID": "team-a"})
         result = source.collect(Scope(namespaces="small"), prometheus_history.window())
         assert len(result.usage) == 3 and len(gateway.seen) == 1 + result.queries
+        posted = [seen for seen in gateway.seen if seen[":method"] == "POST"]        # the remote read, with them
+        assert len(posted) == 1 and posted[0]["X-Scope-OrgID"] == "team-a" and source.remote_read_served
         assert "s3cret" not in str(err.value)
     finally:
         gateway.close()
+
+
+def test_a_server_without_remote_read_gets_the_subqueries(prometheus_history, small):
+    """A backend that does not serve /api/v1/read (Thanos Query, VictoriaMetrics: 404) costs one refused
+    request, once per source: the CPU statistics then come from the subqueries, the same figures."""
+    from tests.support.prometheus_server import AuthProxy
+    gateway = AuthProxy(prometheus_history.url, {}, remote_read=False)
+    try:
+        source = PrometheusSource(gateway.url)
+        first = source.collect(Scope(namespaces="small"), prometheus_history.window(), percentiles=PERCENTILES)
+        again = source.collect(Scope(namespaces="small"), prometheus_history.window(), percentiles=PERCENTILES)
+    finally:
+        gateway.close()
+    assert source.remote_read_served is False
+    assert first.queries == scan_requests(PERCENTILES, node_query=True) + 1      # the refused remote read
+    assert again.queries == scan_requests(PERCENTILES, node_query=True)          # not tried again
+    assert [seen[":path"] for seen in gateway.seen if seen[":method"] == "POST"] == ["/api/v1/read"]
+    assert set(first.usage) == set(small.usage)
+    for key, got in first.usage.items():
+        want = small.usage[key].cpu                                       # read over remote read
+        for q in (*PERCENTILES["cpu"], 100):
+            assert got.cpu.percentile(q) == pytest.approx(want.percentile(q), rel=1e-9), (key, q)
+        assert got.cpu.std == pytest.approx(want.std, rel=1e-9), key

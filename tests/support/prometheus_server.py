@@ -203,30 +203,55 @@ class AuthProxy:
     """A loopback reverse proxy that demands headers, like Thanos/Mimir behind an auth gateway.
 
     Requests without every header in ``required`` (exact values) get 401;
-    others are forwarded to ``upstream`` unchanged. ``seen`` keeps the headers
-    of each request, so tests can check what the client sent.
+    others are forwarded to ``upstream`` unchanged: GETs, and the remote-read POST
+    unless ``remote_read`` is False (then 404, as Thanos Query or VictoriaMetrics
+    answer). ``seen`` keeps the headers (and path) of each request, so tests can
+    check what the client sent.
     """
 
-    def __init__(self, upstream: str, required: dict[str, str]):
+    def __init__(self, upstream: str, required: dict[str, str], *, remote_read: bool = True):
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         proxy = self
         self.upstream, self.required, self.seen = upstream.rstrip("/"), required, []
+        self.remote_read = remote_read
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *_args) -> None:
                 pass
 
             def do_GET(self) -> None:   # noqa: N802
-                proxy.seen.append(dict(self.headers))
+                self._forward(lambda: requests.get(proxy.upstream + self.path, timeout=30))
+
+            def do_POST(self) -> None:   # noqa: N802
+                data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if not proxy.remote_read or not self.path.startswith("/api/v1/read"):
+                    self._forward(None)
+                    return
+                forwarded = {k: self.headers[k] for k in ("Content-Encoding", "Content-Type",
+                                                          "X-Prometheus-Remote-Read-Version") if k in self.headers}
+                self._forward(lambda: requests.post(proxy.upstream + self.path, data=data, headers=forwarded,
+                                                    timeout=30))
+
+            def _forward(self, send) -> None:
+                proxy.seen.append({**dict(self.headers), ":path": self.path, ":method": self.command})
+                kind, encoding = "application/json", None
                 if any(self.headers.get(k) != v for k, v in proxy.required.items()):
                     body = b'{"status":"error","errorType":"unauthorized","error":"missing or wrong credentials"}'
                     self.send_response(401)
+                elif send is None:
+                    body = b"404 page not found"
+                    self.send_response(404)
                 else:
-                    answer = requests.get(proxy.upstream + self.path, timeout=30)
-                    body = answer.content
+                    answer = send()
+                    body, kind = answer.content, answer.headers.get("Content-Type", kind)
+                    # requests decodes gzip itself; snappy (remote read) it passes through as it came
+                    encoding = answer.headers.get("Content-Encoding") if answer.headers.get(
+                        "Content-Encoding") == "snappy" else None
                     self.send_response(answer.status_code)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", kind)
+                if encoding:
+                    self.send_header("Content-Encoding", encoding)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)

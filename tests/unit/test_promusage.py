@@ -24,12 +24,6 @@ def plan(resource: str, rules: bool, quantiles=(95,), time_filter=None) -> Usage
                      quantiles=quantiles, time_filter=time_filter)
 
 
-def parts(expr: str) -> dict[str, str]:
-    """A bundle's parts by their stat tag (the probe is one request; statistics are sent one per part)."""
-    found = re.findall(r'label_replace\((.*?), "stat", "(\w+)", "", ""\)(?: or |$)', expr)
-    return {stat: body for body, stat in found}
-
-
 @pytest.mark.parametrize("resource", ["cpu", "memory"])
 def test_with_recording_rules_nothing_is_a_subquery(resource):
     p = plan(resource, True, (50, 95, 99))
@@ -74,7 +68,7 @@ def test_every_selector_carries_the_scope_and_the_cluster_matcher():
     exprs = [q for r in ("cpu", "memory") for rules in (True, False)
              for q in promusage.bucket_stats(plan(r, rules), SCOPE).values()]
     exprs += [q for r in ("cpu", "memory") for q in promusage.window_quantiles(plan(r, False), SCOPE).values()]
-    exprs += [promusage.rule_probe(SCOPE, DAY, 13 * DAY)]
+    exprs += [*promusage.rule_probe(SCOPE, DAY, 13 * DAY).values(), promusage.raw_samples_per_hour(SCOPE)]
     exprs += [q for rules in (False, True) for q in promusage.pod_means(SCOPE, plan("cpu", rules), DAY).values()]
     exprs += list(promusage.pod_facts(SCOPE, 14 * DAY).values())
     selectors = [m for e in exprs for m in SELECTOR.findall(e)]
@@ -86,7 +80,7 @@ def test_every_selector_carries_the_scope_and_the_cluster_matcher():
 
 
 def test_the_probe_counts_both_rules_now_and_the_cpu_rule_in_the_first_bucket():
-    probe = parts(promusage.rule_probe(SCOPE, DAY, 13 * DAY))
+    probe = promusage.rule_probe(SCOPE, DAY, 13 * DAY)
     assert probe["cpu"].startswith(f"count({promusage.CPU_RULE}{{")
     assert probe["memory"].startswith(f"count({promusage.MEMORY_RULE}{{")
     assert f"offset {13 * DAY}s" in probe["start"] and promusage.CPU_RULE in probe["start"]

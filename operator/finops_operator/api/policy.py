@@ -56,6 +56,7 @@ class PrometheusSpec:
     client_cert: str | None = None              # a kubernetes.io/tls Secret's name (tls.crt, tls.key)
     matchers: tuple[str, ...] = ()              # added to every selector (cluster label of a shared backend)
     recording_rules: str = "Auto"               # Auto | Require | Off
+    remote_read: str = "Auto"                   # Auto | Off
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ def _prometheus(spec: specs.PolicySpecSchema, source: str) -> PrometheusSpec:
                           bearer_token=_secret_ref(data.bearer_token_secret_ref), headers=dict(data.headers or {}),
                           ca=_secret_ref(tls.ca_secret_ref), insecure_skip_verify=tls.insecure_skip_verify,
                           client_cert=tls.client_cert_secret_ref.name if tls.client_cert_secret_ref else None,
-                          matchers=matchers, recording_rules=data.recording_rules)
+                          matchers=matchers, recording_rules=data.recording_rules, remote_read=data.remote_read)
 
 
 def _aws(spec: specs.PolicySpecSchema) -> AwsSpec | None:

@@ -233,6 +233,12 @@ class PrometheusSource(SettingsModel):
         "Auto: read the recording rules (operator/finops_operator/data/prometheus-rules.yaml, the chart's "
         "recordingRules.enabled) when the backend has them, else the raw cAdvisor series. Require: fail a run "
         "whose backend lacks them. Off: always the raw series."))
+    remote_read: Literal["Auto", "Off"] = Field(default="Auto", description=(
+        "Auto: without the recording rules, read the raw CPU counter samples over the remote-read API "
+        "(POST /api/v1/read) and compute the rates and their statistics in the operator, instead of one "
+        "subquery evaluation per statistic, when the probe counts at most 8 million samples in the window; "
+        "a backend that does not serve it (404) gets the subqueries, and is not asked again. Off: always "
+        "the subqueries."))
 
 
 S3_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"

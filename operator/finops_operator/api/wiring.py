@@ -360,7 +360,7 @@ def prometheus_source(policy: PolicySpec, secret: Callable[[SecretRef, str], str
         client_cert = (pair[0], pair[1])
     return PrometheusSource(prom.url, bearer_token=bearer, headers=dict(prom.headers) or None,
                             timeout=prom.timeout_seconds, verify_tls=verify, client_cert=client_cert,
-                            recording_rules=prom.recording_rules)
+                            recording_rules=prom.recording_rules, remote_read=prom.remote_read)
 
 
 def _pricing(policy: PolicySpec, region: str, api_client: Any, workdir: Path,

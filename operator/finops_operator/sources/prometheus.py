@@ -19,7 +19,9 @@ needs every namespace's pods), whatever the number of containers and the
 window length: one per statistic, each aggregating over the whole scope, with
 the statistics computed on the server, per bucket (:mod:`.promusage`), from
 the recording rules when the server has them; they are sent a few at a time
-so Prometheus evaluates them on several cores.
+so Prometheus evaluates them on several cores. Without the rules, the raw CPU
+samples may come over the remote-read API instead of subqueries
+(:meth:`PrometheusSource.read_raw`, :mod:`.promremote`).
 
 Failures are never data: an unreachable server, a timeout after the retries,
 an error answer or a scope without any cAdvisor series raise
@@ -53,6 +55,8 @@ from .promstats import parse_bundle
 log = logging.getLogger(__name__)
 MAX_REQUESTS_PER_SCAN = 1000           # a usage scan needs 15-19; an hourly allocation read of 90 days in day chunks 458
 RULE_MODES = ("Auto", "Require", "Off")
+REMOTE_READ_MODES = ("Auto", "Off")
+REMOTE_READ_MAX_BYTES = 256 * 2**20     # a remote-read answer, compressed or not: ~14 M samples at 18 bytes
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")      # an RFC 9110 token
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -119,6 +123,16 @@ class UsageResult:
     notes: list[str] = field(default_factory=list)     # what the scan could not do exactly, and why
 
 
+def _snappy_length(data: bytes) -> int:
+    """The decompressed length a snappy block starts with (a varint)."""
+    value = 0
+    for shift, byte in zip(range(0, 35, 7), data[:5]):
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value
+    raise ValueError("not a snappy block")
+
+
 def align_window(window: Window) -> Window:
     """Snap start/end down to multiples of the step (subquery steps are epoch-aligned)."""
     step = window.step_seconds
@@ -152,7 +166,8 @@ class PrometheusSource:
                  verify_tls: bool | str = True, client_cert: str | tuple[str, str] | None = None,
                  timeout: float = 30, retries: int = 3, backoff: float = 0.5,
                  chunk: timedelta = timedelta(days=1), scrape_interval: int = 30, parallel: int = 3,
-                 max_requests: int = MAX_REQUESTS_PER_SCAN, recording_rules: str = "Auto"):
+                 max_requests: int = MAX_REQUESTS_PER_SCAN, recording_rules: str = "Auto",
+                 remote_read: str = "Auto"):
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"{redact_url(url)!r} is not an http(s) URL; write e.g. "
                               "'http://prometheus-k8s.monitoring:9090'", field="prometheus.url")
@@ -171,6 +186,11 @@ class PrometheusSource:
             raise ConfigError(f"recordingRules {recording_rules!r} is not one of {', '.join(RULE_MODES)}",
                               field="prometheus.recordingRules")
         self.recording_rules = recording_rules
+        if remote_read not in REMOTE_READ_MODES:
+            raise ConfigError(f"remoteRead {remote_read!r} is not one of {', '.join(REMOTE_READ_MODES)}",
+                              field="prometheus.remoteRead")
+        self.remote_read = remote_read
+        self.remote_read_served: bool | None = None     # learnt from the first attempt (None: not tried yet)
         self._stop_at: int | None = None        # hard stop for the scan in progress (requests counter value)
         self._planned = 0
         self._lock = threading.Lock()
@@ -224,6 +244,44 @@ class PrometheusSource:
         """One range query over [start, end] at ``step`` seconds."""
         return self._request(expr, lambda: self._client.custom_query_range(
             expr, datetime.fromtimestamp(start, timezone.utc), datetime.fromtimestamp(end, timezone.utc), f"{step}s"))
+
+    def read_raw(self, matchers: list[tuple[int, str, str]], start_ms: int, end_ms: int) -> bytes:
+        """One remote-read request (``POST /api/v1/read``, SAMPLES): the decompressed ReadResponse.
+
+        Counted and retried like a query. Refused (DataSourceRefused, not retried) when the server does
+        not serve the endpoint (4xx, e.g. Thanos Query or VictoriaMetrics) or its answer is larger than
+        :data:`REMOTE_READ_MAX_BYTES` compressed or decompressed, so the caller falls back to PromQL.
+        """
+        import cramjam
+        from .promremote import encode_request
+        body = bytes(cramjam.snappy.compress_raw(encode_request(start_ms, end_ms, matchers)))
+        client = self._client
+        headers = {**(client.headers or {}), "Content-Encoding": "snappy", "Content-Type": "application/x-protobuf",
+                   "X-Prometheus-Remote-Read-Version": "0.1.0"}
+
+        def send() -> bytes:
+            with client._session.post(f"{self.url}/api/v1/read", data=body, headers=headers, stream=True,
+                                      verify=client._session.verify, cert=client._session.cert,
+                                      timeout=self.timeout) as answer:
+                if answer.status_code != 200:
+                    raise PrometheusApiClientException(
+                        f"HTTP Status Code {answer.status_code} ({answer.raw.read(300, decode_content=True)!r})")
+                data = answer.raw.read(REMOTE_READ_MAX_BYTES + 1, decode_content=False)
+            if len(data) > REMOTE_READ_MAX_BYTES:
+                raise DataSourceRefused(f"the remote-read answer is over {REMOTE_READ_MAX_BYTES >> 20} MiB",
+                                        source=self.where, field="remoteRead")
+            try:
+                size = _snappy_length(data)
+                if size > REMOTE_READ_MAX_BYTES:
+                    raise DataSourceRefused(f"the remote-read answer would be {size >> 20} MiB, over "
+                                            f"{REMOTE_READ_MAX_BYTES >> 20} MiB", source=self.where,
+                                            field="remoteRead")
+                return bytes(cramjam.snappy.decompress_raw(data))
+            except (cramjam.DecompressionError, ValueError) as exc:
+                raise DataSourceRefused(f"the remote-read answer is not snappy data ({self._answer(exc)})",
+                                        source=self.where, field="remoteRead") from None
+
+        return self._request("remote read", send)
 
     def _request(self, expr: str, send: Callable[[], list[dict]]) -> list[dict]:
         """Send with retries (exponential backoff) on timeouts, refused connections and 429/5xx.

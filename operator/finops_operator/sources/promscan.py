@@ -3,10 +3,14 @@
 Requests per scan (whatever the number of containers and the window length):
 
 1. the probe at the window end: ``count`` of the CPU recording rule now and in
-   the first bucket (``recordingRules`` Auto/Require), or ``vector(1)`` (Off).
-   A down or hung server fails here, before any fan-out;
+   the first bucket (``recordingRules`` Auto/Require), and the raw CPU samples
+   of the last hour. A down or hung server fails here, before any fan-out;
 2. the CPU statistics per bucket, one range query (at step = bucket) per
-   statistic: count, mean (or rate), max, std and each percentile;
+   statistic: count, mean (or rate), max, std and each percentile. Raw CPU
+   without a time filter, when the window holds few enough samples
+   (:func:`use_remote_read`): one remote read of the counter samples instead of
+   the max, std and percentiles, here and in 4 (:mod:`.promremote`); a server
+   that refuses it gets those subqueries after all;
 3. the memory statistics per bucket, the same;
 4. the exact window quantiles, one instant query per resource and percentile;
 5. container facts: restarts, OOM kills, throttling, requests and limits;
@@ -38,7 +42,7 @@ import numpy as np
 from ..errors import ConfigError, DataSourceError, DataSourceRefused
 from ..models import Window
 from ..settings import TimeWindow
-from . import promql, promusage
+from . import promql, promremote, promusage
 from .prombuckets import BucketGrid, Buckets, expected_counts, parse_buckets
 from .promusage import UsagePlan
 from .promwindow import in_window
@@ -119,17 +123,25 @@ def needs_pod_means(plans: dict[str, UsagePlan], scope: promql.Scope) -> bool:
     return not whole_cluster(scope) or any(plan.time_filter is not None for plan in plans.values())
 
 
-def range_parts(plans: dict[str, UsagePlan], scope: promql.Scope) -> dict[str, dict[str, str]]:
-    """The per-bucket range queries of one scan, by group (``cpu``, ``memory``, ``pod_means``) and statistic."""
+def range_parts(plans: dict[str, UsagePlan], scope: promql.Scope, remote: bool = False) -> dict[str, dict[str, str]]:
+    """The per-bucket range queries of one scan, by group (``cpu``, ``memory``, ``pod_means``) and statistic;
+    with ``remote`` the CPU statistics the remote-read samples give are left out."""
     parts = {name: promusage.bucket_stats(plans[name], scope) for name in RESOURCES}
+    if remote:
+        parts["cpu"] = {stat: expr for stat, expr in parts["cpu"].items() if stat in REMOTE_KEEPS}
     if needs_pod_means(plans, scope):
         parts["pod_means"] = promusage.pod_means(scope, plans["cpu"], plans["cpu"].bucket_s)
     return parts
 
 
-def instant_parts(plans: dict[str, UsagePlan], scope: promql.Scope) -> dict[str, str]:
-    """The exact window quantiles of one scan (``<resource>_q<percent>``), one instant query each."""
-    return {k: v for name in RESOURCES for k, v in promusage.window_quantiles(plans[name], scope).items()}
+def instant_parts(plans: dict[str, UsagePlan], scope: promql.Scope, remote: bool = False) -> dict[str, str]:
+    """The exact window quantiles of one scan (``<resource>_q<percent>``), one instant query each; with
+    ``remote`` the CPU ones are left out (the remote-read samples give them)."""
+    return {k: v for name in RESOURCES if not (remote and name == "cpu")
+            for k, v in promusage.window_quantiles(plans[name], scope).items()}
+
+
+REMOTE_KEEPS = ("count", "rate")       # raw CPU parts that stay PromQL (plain, no subquery) with remote read
 
 
 def planned(plans: dict[str, UsagePlan], scope: promql.Scope) -> int:
@@ -142,14 +154,25 @@ def planned(plans: dict[str, UsagePlan], scope: promql.Scope) -> int:
     return max(count(True), count(False))
 
 
-def detect_rules(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid) -> bool:
-    """The probe: whether to read the recording rules (see ``recordingRules``)."""
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """What the probe learnt: whether to read the recording rules, and the raw CPU samples per hour."""
+
+    rules: bool
+    raw_per_hour: float
+
+
+def probe(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid) -> Probe:
+    """The probe: whether to read the recording rules (see ``recordingRules``), and how many raw CPU counter
+    samples the scope holds per hour (for :func:`use_remote_read`)."""
     end = grid.ends[-1]
+    parts = {"raw": promusage.raw_samples_per_hour(request.scope)}
+    if request.rules != "Off":
+        parts.update(promusage.rule_probe(request.scope, grid.bucket_s, int(end - grid.ends[0])))
+    seen = source.bundle(promql.bundle(parts), int(end))
+    cpu, memory, first, raw = (sum(v for _, v in seen.get(part, [])) for part in ("cpu", "memory", "start", "raw"))
     if request.rules == "Off":
-        source.query("vector(1)", int(end))
-        return False
-    seen = source.bundle(promusage.rule_probe(request.scope, grid.bucket_s, int(end - grid.ends[0])), int(end))
-    cpu, memory, first = (sum(v for _, v in seen.get(part, [])) for part in ("cpu", "memory", "start"))
+        return Probe(False, raw)
     if request.rules == "Require" and not (cpu and memory):
         missing = " and ".join(rule for rule, n in ((promusage.CPU_RULE, cpu), (promusage.MEMORY_RULE, memory))
                                if not n)
@@ -159,7 +182,22 @@ def detect_rules(source: "PrometheusSource", request: ScanRequest, grid: BucketG
                           field="prometheus.recordingRules")
     if request.rules == "Auto" and cpu and memory and not first:
         log.info("recording rules start after the window's first bucket: reading the raw series")
-    return bool(cpu and memory) and (bool(first) or request.rules == "Require")
+    return Probe(bool(cpu and memory) and (bool(first) or request.rules == "Require"), raw)
+
+
+REMOTE_READ_MAX_SAMPLES = 8_000_000     # ~145 MB of decoded protobuf, ~64 MB as float64 before the rates
+
+
+def use_remote_read(source: "PrometheusSource", plans: dict[str, UsagePlan], grid: BucketGrid,
+                    raw_per_hour: float) -> bool:
+    """Whether the raw CPU statistics come from the remote-read samples instead of subqueries: raw CPU (no
+    rules), no time filter, the server not known to refuse it, and few enough samples to move (the probe's
+    samples per hour over the window and the rate's reach)."""
+    plan = plans["cpu"]
+    if source.remote_read != "Auto" or source.remote_read_served is False or plan.rules \
+            or plan.time_filter is not None:
+        return False
+    return 0 < raw_per_hour * (grid.span_s + plan.rate_s) / 3600 <= REMOTE_READ_MAX_SAMPLES
 
 
 def plans_for(request: ScanRequest, grid: BucketGrid, rules: bool) -> dict[str, UsagePlan]:
@@ -178,10 +216,11 @@ def scan(source: "PrometheusSource", request: ScanRequest) -> "UsageResult":
     probe_plans = plans_for(request, grid, False)
     what = f"a usage scan of {request.window.end - request.window.start}"
     with source.budget(planned(probe_plans, request.scope), what), gc_paused():
-        rules = detect_rules(source, request, grid)
-        plans = plans_for(request, grid, rules)
-        answers = _send(source, request, grid, plans)
-        return _assemble(source, request, answers, rules, began, before)
+        seen = probe(source, request, grid)
+        plans = plans_for(request, grid, seen.rules)
+        remote = use_remote_read(source, plans, grid, seen.raw_per_hour)
+        answers = _send(source, request, grid, plans, remote)
+        return _assemble(source, request, answers, seen.rules, began, before)
 
 
 def _assemble(source: "PrometheusSource", request: ScanRequest, answers: Answers, rules: bool, began: float,
@@ -202,26 +241,47 @@ def _assemble(source: "PrometheusSource", request: ScanRequest, answers: Answers
     return result
 
 
-def _send(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid,
-          plans: dict[str, UsagePlan]) -> Answers:
-    scope, end, span = request.scope, int(grid.ends[-1]), grid.span_s
+def _jobs(source: "PrometheusSource", grid: BucketGrid, plans: dict[str, UsagePlan], scope: promql.Scope,
+          remote: bool) -> dict[tuple[str, str], Callable]:
+    """One call per statistic (a range or instant query), keyed (group, statistic)."""
+    end = int(grid.ends[-1])
     keys = {"pod_means": ("namespace", "pod")}
-    what = {"cpu": "CPU statistics", "memory": "memory statistics", "pod_means": "pod means"}
+    jobs: dict[tuple[str, str], Callable] = {}
+    for group, parts in range_parts(plans, scope, remote).items():
+        for stat, expr in parts.items():
+            jobs[(group, stat)] = functools.partial(read_buckets, source, expr, grid, f"{WHAT[group]} ({stat})",
+                                                    keys.get(group, ("namespace", "pod", "container")), stat)
+    for stat, expr in instant_parts(plans, scope, remote).items():
+        jobs[("window_q", stat)] = functools.partial(window_quantile_answer, source, stat, expr, end)
+    return jobs
+
+
+WHAT = {"cpu": "CPU statistics", "memory": "memory statistics", "pod_means": "pod means"}
+
+
+def _run(source: "PrometheusSource", jobs: dict[tuple[str, str], Callable]) -> dict[tuple[str, str], object]:
+    with ThreadPoolExecutor(max_workers=source.parallel) as pool:
+        futures = {job: pool.submit(call) for job, call in jobs.items()}
+        return {job: future.result() for job, future in futures.items()}   # the first error propagates
+
+
+def _send(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid,
+          plans: dict[str, UsagePlan], remote: bool = False) -> Answers:
+    scope, end, span = request.scope, int(grid.ends[-1]), grid.span_s
     objects = " or ".join((promql.owners(scope, span), promql.hpa_specs(scope, span), promql.node_info(scope, span),
                            promql.bundle(promusage.pod_facts(scope, span))))
     jobs: dict[tuple[str, str], Callable] = {
         ("facts", ""): lambda: source.bundle(promql.container_facts(scope, span), end),
         ("objects", ""): lambda: source.bundle(objects, end),
+        **_jobs(source, grid, plans, scope, remote),
     }
-    for group, parts in range_parts(plans, scope).items():
-        for stat, expr in parts.items():
-            jobs[(group, stat)] = functools.partial(read_buckets, source, expr, grid, f"{what[group]} ({stat})",
-                                                    keys.get(group, ("namespace", "pod", "container")), stat)
-    for stat, expr in instant_parts(plans, scope).items():
-        jobs[("window_q", stat)] = functools.partial(window_quantile_answer, source, stat, expr, end)
-    with ThreadPoolExecutor(max_workers=source.parallel) as pool:
-        futures = {job: pool.submit(call) for job, call in jobs.items()}
-        got = {job: future.result() for job, future in futures.items()}   # the first error propagates
+    if remote:
+        jobs[("remote", "")] = functools.partial(remote_cpu, source, grid, plans["cpu"], scope)
+    got = _run(source, jobs)
+    if remote and got[("remote", "")] is None:        # not served: the subqueries after all
+        fallback = {job: call for job, call in _jobs(source, grid, plans, scope, False).items() if job not in got}
+        source.extend_budget(len(fallback), "the CPU statistics by subqueries (remote read refused)")
+        got.update(_run(source, fallback))
     buckets: dict[str, Buckets] = {group: {} for group in (*RESOURCES, *(g for g, _ in got if g == "pod_means"))}
     slices: dict[str, int] = {}
     window_q: dict[str, list] = {}
@@ -238,14 +298,39 @@ def _send(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid,
                 window_q[stat] = rows
             else:
                 notes.append(note)
+        elif group == "remote" and answer is not None:
+            part, rows = answer
+            for key, row in part.items():
+                buckets["cpu"].setdefault(key, {}).update(row)
+            window_q.update(rows)
     expected = {name: expected_counts(buckets[name], request.window, source.scrape_interval,
                                       request.time_windows.get(name)) for name in RESOURCES}
-    notes += [f"{what[name]} range queries read in {n} time slices (the server's sample limit)"
+    notes += [f"{WHAT[name]} range queries read in {n} time slices (the server's sample limit)"
               for name, n in slices.items() if n > 1]
     return Answers(window=request.window, grid=grid, plans=plans,
                    buckets={name: buckets[name] for name in RESOURCES}, expected=expected, window_q=window_q,
                    facts=got[("facts", "")], objects=got[("objects", "")], pod_means=buckets.get("pod_means"),
                    chunks=max(slices.values(), default=1), notes=notes)
+
+
+def remote_cpu(source: "PrometheusSource", grid: BucketGrid, plan: UsagePlan, scope: promql.Scope
+               ) -> tuple[Buckets, dict[str, list]] | None:
+    """The raw CPU statistics the subqueries would give (per-bucket max, std and percentiles, the window
+    percentiles) from one remote read of the counter samples (:mod:`.promremote`), or None when the server
+    refuses it (then it is not tried again on this source)."""
+    steps = promremote.step_times(grid.ends, grid.bucket_s, plan.step_s)
+    matchers = [promremote.parse_matcher(m) for m in promusage.remote_matchers(scope)]
+    try:
+        raw = source.read_raw(matchers, int(steps[0] - plan.rate_s) * 1000, int(steps[-1]) * 1000)
+        series = promremote.decode_response(raw, source=source.where)
+    except DataSourceRefused as exc:
+        source.remote_read_served = False
+        log.info("remote read refused (%s): the CPU statistics come from subqueries", exc)
+        return None
+    source.remote_read_served = True
+    keys, matrix = promremote.container_rates(series, steps, plan.rate_s)
+    del series, raw
+    return promremote.figures(keys, matrix, steps, grid.ends, grid.bucket_s, plan.quantiles)
 
 
 def over_limit(exc: DataSourceError) -> bool:

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .promql import APP_CONTAINERS, POD_KEYS, Scope, bundle, cpu_usage_series, duration, open_range, selector
+from .promql import APP_CONTAINERS, POD_KEYS, Scope, cpu_usage_series, duration, open_range, selector
 
 CPU_RULE = "namespace_pod_container:finops_container_cpu_usage_cores:rate5m"
 MEMORY_RULE = "namespace_pod_container:finops_container_memory_working_set_bytes:max5m"
@@ -71,15 +71,26 @@ class UsagePlan:
         return self.time_filter is not None or (self.resource == "cpu" and not self.rules)
 
 
-def rule_probe(scope: Scope, bucket_s: int, first_end_offset_s: int) -> str:
-    """Bundle for one instant query at the window end: how many series each recording rule has now
+def rule_probe(scope: Scope, bucket_s: int, first_end_offset_s: int) -> dict[str, str]:
+    """Parts of the probe (one bundled instant query at the window end): how many series each recording rule has now
     (``cpu``, ``memory``) and the CPU rule in the first bucket (``start``). Cheap (index lookups and the
     latest samples); it is also the scan's probe."""
     cpu = selector(CPU_RULE, *scope.namespace_matchers())
     memory = selector(MEMORY_RULE, *scope.namespace_matchers())
     back = f" offset {duration(first_end_offset_s)}" if first_end_offset_s > 0 else ""
-    return bundle({"cpu": f"count({cpu})", "memory": f"count({memory})",
-                   "start": f"count(last_over_time({cpu}[{duration(bucket_s)}]{back}))"})
+    return {"cpu": f"count({cpu})", "memory": f"count({memory})",
+            "start": f"count(last_over_time({cpu}[{duration(bucket_s)}]{back}))"}
+
+
+def raw_samples_per_hour(scope: Scope) -> str:
+    """The probe's part counting the raw CPU counter samples of the scope's containers in the last hour (what
+    a remote read of the window would move, per hour)."""
+    return f"sum(count_over_time({selector(CPU_COUNTER, APP_CONTAINERS, *scope.namespace_matchers())}[1h]))"
+
+
+def remote_matchers(scope: Scope) -> list[str]:
+    """The label matchers a remote read of the raw CPU counter sends: the same series the raw PromQL reads."""
+    return [f'__name__="{CPU_COUNTER}"', *APP_CONTAINERS.split(", "), *scope.namespace_matchers()]
 
 
 def _plain(plan: UsagePlan, scope: Scope) -> str:
