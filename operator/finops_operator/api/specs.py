@@ -236,7 +236,7 @@ class PrometheusSource(SettingsModel):
     remote_read: Literal["Auto", "Off"] = Field(default="Auto", description=(
         "Auto: without the recording rules, read the raw CPU counter samples over the remote-read API "
         "(POST /api/v1/read) and compute the rates and their statistics in the operator, instead of one "
-        "subquery evaluation per statistic, when the probe counts at most 8 million samples in the window; "
+        "subquery evaluation per statistic, when the probe counts at most 4 million samples in the window; "
         "a backend that does not serve it (404) gets the subqueries, and is not asked again. Off: always "
         "the subqueries."))
 

@@ -23,7 +23,7 @@ of 6 varint bytes, true from 1971 to 2109), else one by one.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -167,9 +167,9 @@ def _series(buf: bytes, start: int, end: int) -> Series:
     return Series(labels, *_samples_slow(buf, spans))
 
 
-def decode_response(raw: bytes, *, source: str) -> list[Series]:
-    """The series of a (decompressed) ReadResponse, stale markers and other NaNs dropped, by time."""
-    out: list[Series] = []
+def iter_series(raw: bytes, *, source: str) -> Iterator[Series]:
+    """The series of a (decompressed) ReadResponse one at a time, stale markers and other NaNs dropped, by
+    time; a malformed answer raises DataSourceRefused when the decoding reaches it."""
     try:
         for number, wire, got in _fields(raw, 0, len(raw)):
             if number != 1 or wire != 2:
@@ -179,11 +179,15 @@ def decode_response(raw: bytes, *, source: str) -> list[Series]:
                     series = _series(raw, *span)
                     keep = ~np.isnan(series.values)
                     order = np.argsort(series.times_ms[keep], kind="stable")
-                    out.append(Series(series.labels, series.times_ms[keep][order], series.values[keep][order]))
+                    yield Series(series.labels, series.times_ms[keep][order], series.values[keep][order])
     except (ValueError, UnicodeDecodeError, IndexError) as exc:
         raise DataSourceRefused(f"the remote-read answer is not a Prometheus ReadResponse ({exc})",
                                 source=source) from None
-    return out
+
+
+def decode_response(raw: bytes, *, source: str) -> list[Series]:
+    """Every series of a (decompressed) ReadResponse (:func:`iter_series`)."""
+    return list(iter_series(raw, source=source))
 
 
 # --------------------------------------------------------------------------- rates
@@ -224,22 +228,22 @@ def step_rates(times_ms: np.ndarray, values: np.ndarray, steps_s: np.ndarray, ra
     return out
 
 
-def container_rates(series: list[Series], steps_s: np.ndarray, range_s: int
+def container_rates(series: Iterable[Series], steps_s: np.ndarray, range_s: int
                     ) -> tuple[list[tuple[str, str, str]], np.ndarray]:
     """``sum by (namespace, pod, container) (rate(...))`` at every step: the pod containers (first seen
-    first) and a [containers x steps] matrix, NaN where none of a container's series had a rate."""
+    first) and a [containers x steps] matrix, NaN where none of a container's series had a rate. Each
+    series is reduced to its rates as it comes, so only one series' samples are held at a time."""
     rows: dict[tuple[str, str, str], int] = {}
-    rates = []
+    sums: list[np.ndarray] = []
     for item in series:
         key = (item.labels.get("namespace", ""), item.labels.get("pod", ""), item.labels.get("container", ""))
-        rates.append((rows.setdefault(key, len(rows)), step_rates(item.times_ms, item.values, steps_s, range_s)))
-    total = np.zeros((len(rows), len(steps_s)))
-    seen = np.zeros((len(rows), len(steps_s)), dtype=bool)
-    for row, rate in rates:
-        present = ~np.isnan(rate)
-        total[row, present] += rate[present]
-        seen[row] |= present
-    total[~seen] = np.nan
+        rate = step_rates(item.times_ms, item.values, steps_s, range_s)
+        row = rows.setdefault(key, len(rows))
+        if row == len(sums):
+            sums.append(rate)
+        else:
+            sums[row] = np.where(np.isnan(sums[row]), rate, np.where(np.isnan(rate), sums[row], sums[row] + rate))
+    total = np.vstack(sums) if sums else np.empty((0, len(steps_s)))
     return list(rows), total
 
 

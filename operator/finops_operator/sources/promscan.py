@@ -185,7 +185,7 @@ def probe(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid) ->
     return Probe(bool(cpu and memory) and (bool(first) or request.rules == "Require"), raw)
 
 
-REMOTE_READ_MAX_SAMPLES = 8_000_000     # ~145 MB of decoded protobuf, ~64 MB as float64 before the rates
+REMOTE_READ_MAX_SAMPLES = 4_000_000     # ~72 MB of decompressed protobuf, decoded one series at a time
 
 
 def use_remote_read(source: "PrometheusSource", plans: dict[str, UsagePlan], grid: BucketGrid,
@@ -322,14 +322,14 @@ def remote_cpu(source: "PrometheusSource", grid: BucketGrid, plan: UsagePlan, sc
     matchers = [promremote.parse_matcher(m) for m in promusage.remote_matchers(scope)]
     try:
         raw = source.read_raw(matchers, int(steps[0] - plan.rate_s) * 1000, int(steps[-1]) * 1000)
-        series = promremote.decode_response(raw, source=source.where)
+        keys, matrix = promremote.container_rates(promremote.iter_series(raw, source=source.where), steps,
+                                                  plan.rate_s)
     except DataSourceRefused as exc:
         source.remote_read_served = False
         log.info("remote read refused (%s): the CPU statistics come from subqueries", exc)
         return None
     source.remote_read_served = True
-    keys, matrix = promremote.container_rates(series, steps, plan.rate_s)
-    del series, raw
+    del raw
     return promremote.figures(keys, matrix, steps, grid.ends, grid.bucket_s, plan.quantiles)
 
 
