@@ -8,7 +8,8 @@ from finops_operator.stats import needed_percentiles
 
 def scan_requests(percentiles: dict[str, tuple[int, ...]] | None = None, *, node_query: bool,
                   rules: bool = False, remote: bool = False) -> int:
-    """The probe, facts and objects; per resource one range query per statistic (count, mean or rate, max,
+    """The probe and objects; the six container facts (restarts, OOM kills, throttled and total CFS periods,
+    requests, limits); per resource one range query per statistic (count, mean or rate, max,
     std, each percentile) and one instant query per window percentile; with ``remote`` (raw CPU read over
     remote read) the CPU max, std and percentiles are one remote-read request instead; with ``node_query``
     (a scope narrower than the cluster, or a timeWindow) the pods' per-bucket usage: memory sum and count,
@@ -17,4 +18,4 @@ def scan_requests(percentiles: dict[str, tuple[int, ...]] | None = None, *, node
         percentiles = needed_percentiles(PolicySettings())
     memory = 4 + 2 * len(percentiles.get("memory", ()))
     cpu = 2 + 1 if remote else 4 + 2 * len(percentiles.get("cpu", ()))
-    return 3 + memory + cpu + ((4 if rules else 3) if node_query else 0)
+    return 2 + 6 + memory + cpu + ((4 if rules else 3) if node_query else 0)

@@ -42,15 +42,16 @@ def test_good_headers_pass():
 
 
 def test_a_scan_needs_the_same_requests_whatever_the_window():
-    # the probe, facts and objects; per resource count, mean (or rate), max, std and the percentile; the two
-    # window quantiles; a narrower scope adds the pods' per-bucket sums and counts for node usage (4 parts)
+    # the probe and objects; six container facts; per resource count, mean (or rate), max, std and the
+    # percentile; the two window quantiles; a narrower scope adds the pods' per-bucket sums and counts for
+    # node usage (4 parts)
     for history in (timedelta(hours=2), timedelta(days=14), MAX_HISTORY_WINDOW):
         window = align_window(Window(END - history, END, 300))
         grid = BucketGrid.of(window)
         request = ScanRequest(scope=Scope(namespaces="shop"), window=window,
                               percentiles={"cpu": (95,), "memory": (99,)})
-        assert planned(plans_for(request, grid, False), request.scope) == 3 + 2 * 5 + 2 + 4 <= MAX_REQUESTS_PER_SCAN
-        assert planned(plans_for(request, grid, True), Scope()) == 3 + 2 * 5 + 2
+        assert planned(plans_for(request, grid, False), request.scope) == 8 + 2 * 5 + 2 + 4 <= MAX_REQUESTS_PER_SCAN
+        assert planned(plans_for(request, grid, True), Scope()) == 8 + 2 * 5 + 2
         assert len(grid.ends) == (max(4, history // timedelta(days=1)) if history >= timedelta(days=2) else 4)
 
 

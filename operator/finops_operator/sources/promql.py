@@ -145,16 +145,17 @@ def resource_spec(metric: str, scope: Scope, range_s: int) -> str:
     return f"max by ({POD_KEYS}, resource) (last_over_time({sel}[{duration(range_s)}]))"
 
 
-def container_facts(scope: Scope, range_s: int) -> str:
-    """Bundle: restarts, OOM kills, throttling counters, requests and limits (one request)."""
-    return bundle({
+def container_facts(scope: Scope, range_s: int) -> dict[str, str]:
+    """Parts, one instant query each: restarts, OOM kills, throttling counters, requests and limits (bundled
+    with ``label_replace ... or`` they cost Prometheus about 1 s more at 10,000 containers, on one core)."""
+    return {
         "restarts": restarts(scope, range_s),
         "oom": oom_killed(scope, range_s),
         "throttled": throttled_periods(scope, range_s),
         "periods": total_periods(scope, range_s),
         "request": resource_spec("kube_pod_container_resource_requests", scope, range_s),
         "limit": resource_spec("kube_pod_container_resource_limits", scope, range_s),
-    })
+    }
 
 
 # --------------------------------------------------------------------------- ownership

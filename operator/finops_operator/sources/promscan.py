@@ -13,7 +13,8 @@ Requests per scan (whatever the number of containers and the window length):
    that refuses it gets those subqueries after all;
 3. the memory statistics per bucket, the same;
 4. the exact window quantiles, one instant query per resource and percentile;
-5. container facts: restarts, OOM kills, throttling, requests and limits;
+5. container facts, one instant query each: restarts, OOM kills, throttled and
+   total CFS periods, requests, limits;
 6. objects: pod owners, ReplicaSet/Job owners, HPAs, node allocatable and
    labels, pod creation times and nodes;
 7. only when the scope is narrower than the cluster or a ``timeWindow``
@@ -145,12 +146,13 @@ REMOTE_KEEPS = ("count", "rate")       # raw CPU parts that stay PromQL (plain, 
 
 
 def planned(plans: dict[str, UsagePlan], scope: promql.Scope) -> int:
-    """HTTP requests one scan sends when no attempt is retried (see the module doc): the probe, facts,
-    objects and one per part. The larger of the counts with and without recording rules, since the probe
+    """HTTP requests one scan sends when no attempt is retried (see the module doc): the probe, objects and
+    one per part (facts, statistics). The larger of the counts with and without recording rules, since the probe
     decides which after the budget is set."""
     def count(rules: bool) -> int:
         these = {name: replace(plan, rules=rules) for name, plan in plans.items()}
-        return 3 + sum(map(len, range_parts(these, scope).values())) + len(instant_parts(these, scope))
+        return 2 + len(promql.container_facts(scope, 1)) + sum(map(len, range_parts(these, scope).values())) \
+            + len(instant_parts(these, scope))
     return max(count(True), count(False))
 
 
@@ -216,10 +218,11 @@ def scan(source: "PrometheusSource", request: ScanRequest) -> "UsageResult":
     probe_plans = plans_for(request, grid, False)
     what = f"a usage scan of {request.window.end - request.window.start}"
     with source.budget(planned(probe_plans, request.scope), what), gc_paused():
-        seen = probe(source, request, grid)
+        seen = probe(source, request, grid)          # a down or hung server fails here, before any fan-out
         plans = plans_for(request, grid, seen.rules)
         remote = use_remote_read(source, plans, grid, seen.raw_per_hour)
-        answers = _send(source, request, grid, plans, remote)
+        with ThreadPoolExecutor(max_workers=source.parallel) as pool:
+            answers = _send(source, request, grid, plans, remote, pool)
         return _assemble(source, request, answers, seen.rules, began, before)
 
 
@@ -259,32 +262,37 @@ def _jobs(source: "PrometheusSource", grid: BucketGrid, plans: dict[str, UsagePl
 WHAT = {"cpu": "CPU statistics", "memory": "memory statistics", "pod_means": "pod means"}
 
 
-def _run(source: "PrometheusSource", jobs: dict[tuple[str, str], Callable]) -> dict[tuple[str, str], object]:
-    with ThreadPoolExecutor(max_workers=source.parallel) as pool:
-        futures = {job: pool.submit(call) for job, call in jobs.items()}
-        return {job: future.result() for job, future in futures.items()}   # the first error propagates
-
-
-def _send(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid,
-          plans: dict[str, UsagePlan], remote: bool = False) -> Answers:
-    scope, end, span = request.scope, int(grid.ends[-1]), grid.span_s
+def _fixed_jobs(source: "PrometheusSource", scope: promql.Scope, grid: BucketGrid
+                ) -> dict[tuple[str, str], Callable]:
+    """The requests that do not depend on the probe: objects (one bundle) and the container facts."""
+    end, span = int(grid.ends[-1]), grid.span_s
     objects = " or ".join((promql.owners(scope, span), promql.hpa_specs(scope, span), promql.node_info(scope, span),
                            promql.bundle(promusage.pod_facts(scope, span))))
-    jobs: dict[tuple[str, str], Callable] = {
-        ("facts", ""): lambda: source.bundle(promql.container_facts(scope, span), end),
-        ("objects", ""): lambda: source.bundle(objects, end),
-        **_jobs(source, grid, plans, scope, remote),
-    }
+    return {("objects", ""): functools.partial(source.bundle, objects, end),
+            **{("facts", stat): functools.partial(instant_rows, source, expr, end)
+               for stat, expr in promql.container_facts(scope, span).items()}}
+
+
+def _run(pool: ThreadPoolExecutor, jobs: dict[tuple[str, str], Callable]) -> dict[tuple[str, str], object]:
+    futures = {job: pool.submit(call) for job, call in jobs.items()}
+    return {job: future.result() for job, future in futures.items()}   # the first error propagates
+
+
+def _send(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid, plans: dict[str, UsagePlan],
+          remote: bool, pool: ThreadPoolExecutor) -> Answers:
+    scope = request.scope
+    jobs = {**_fixed_jobs(source, scope, grid), **_jobs(source, grid, plans, scope, remote)}
     if remote:
         jobs[("remote", "")] = functools.partial(remote_cpu, source, grid, plans["cpu"], scope)
-    got = _run(source, jobs)
+    got = _run(pool, jobs)
     if remote and got[("remote", "")] is None:        # not served: the subqueries after all
         fallback = {job: call for job, call in _jobs(source, grid, plans, scope, False).items() if job not in got}
         source.extend_budget(len(fallback), "the CPU statistics by subqueries (remote read refused)")
-        got.update(_run(source, fallback))
+        got.update(_run(pool, fallback))
     buckets: dict[str, Buckets] = {group: {} for group in (*RESOURCES, *(g for g, _ in got if g == "pod_means"))}
     slices: dict[str, int] = {}
     window_q: dict[str, list] = {}
+    facts: dict[str, list] = {}
     notes: list[str] = []
     for (group, stat), answer in got.items():
         if group in buckets:
@@ -298,6 +306,8 @@ def _send(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid,
                 window_q[stat] = rows
             else:
                 notes.append(note)
+        elif group == "facts":
+            facts[stat] = answer
         elif group == "remote" and answer is not None:
             part, rows = answer
             for key, row in part.items():
@@ -309,7 +319,7 @@ def _send(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid,
               for name, n in slices.items() if n > 1]
     return Answers(window=request.window, grid=grid, plans=plans,
                    buckets={name: buckets[name] for name in RESOURCES}, expected=expected, window_q=window_q,
-                   facts=got[("facts", "")], objects=got[("objects", "")], pod_means=buckets.get("pod_means"),
+                   facts=facts, objects=got[("objects", "")], pod_means=buckets.get("pod_means"),
                    chunks=max(slices.values(), default=1), notes=notes)
 
 
@@ -366,12 +376,17 @@ def read_buckets(source: "PrometheusSource", expr: str, grid: BucketGrid, what: 
     return read(0, len(grid.ends) - 1)
 
 
+def instant_rows(source: "PrometheusSource", expr: str, at: int) -> list:
+    """The rows (labels, value) of one part's instant query."""
+    return [row for rows in source.bundle(expr, at).values() for row in rows]
+
+
 def window_quantile_answer(source: "PrometheusSource", stat: str, expr: str, at: int) -> tuple[list | None, str]:
     """One exact window quantile's rows (``stat``: ``<resource>_q<percent>``), or (when the server's sample
     limit refuses one pass over the window) None and a note: each pod's quantile is then its largest bucket
     quantile, an upper bound."""
     try:
-        return [row for rows in source.bundle(expr, at).values() for row in rows], ""
+        return instant_rows(source, expr, at), ""
     except DataSourceRefused as exc:
         if not over_limit(exc):
             raise
