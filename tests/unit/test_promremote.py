@@ -64,7 +64,19 @@ def test_common_samples_decode_at_once_and_odd_ones_one_by_one():
     assert [s.labels for s in got] == [{"namespace": "shop", "pod": "a"}, {"pod": "b"}]
     assert got[0].values.tolist() == [v for v, _ in steady] and got[0].times_ms.tolist() == [t for _, t in steady]
     assert got[1].times_ms.tolist() == [5, T0, T0 + 15_000] and got[1].values.tolist() == [3.5, 0.0, 2.0]
-    assert pr._samples_fast(b"\x00" * 36, 0, 36) is None
+    cols = pr.decode_columns(memoryview(response(series({"pod": "a"}, steady), series({"pod": "c"}, []),
+                                      series({"pod": "d"}, steady[::-1]))), source="s")
+    assert cols.bounds.tolist() == [0, 50, 50, 100]                     # an empty series, a reversed one sorted
+    assert cols.times_ms[50:].tolist() == [t for _, t in steady]
+
+
+def test_a_recorded_rule_lands_on_one_time_grid():
+    a = series({"namespace": "n", "pod": "p", "container": "c"}, [(1.0, 1_000_000), (2.0, 1_300_000)])
+    b = series({"namespace": "n", "pod": "q", "container": "c"}, [(5.0, 1_300_000), (7.0, 1_600_000)])
+    keys, times, matrix = pr.gauge_matrix(pr.decode_columns(response(a, b), source="s"), 1000, 1600, 100)
+    assert keys == [("n", "p", "c"), ("n", "q", "c")] and times.tolist() == [1300.0, 1600.0]   # (start, end]
+    assert np.array_equal(matrix, [[2.0, np.nan], [5.0, 7.0]], equal_nan=True)
+    assert pr.gauge_matrix(pr.decode_columns(response(a, b), source="s"), 0, 1600, 5) is None   # 2 x 3 > 5
 
 
 @pytest.mark.parametrize("raw", [b"\x0a\xff\x01", b"\x0a\x05\x0a\x03\x12", b"\x0b", b"\x0a\x02\x0a\x80"])

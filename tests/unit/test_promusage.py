@@ -81,7 +81,7 @@ def test_every_selector_carries_the_scope_and_the_cluster_matcher():
 
 def test_the_probe_counts_both_rules_now_and_the_cpu_rule_in_the_first_bucket():
     probe = promusage.rule_probe(SCOPE, DAY, 13 * DAY)
-    assert probe["cpu"].startswith(f"count({promusage.CPU_RULE}{{")
+    assert probe["cpu"].startswith(f"sum(count_over_time({promusage.CPU_RULE}{{") and "[1h]" in probe["cpu"]
     assert probe["memory"].startswith(f"count({promusage.MEMORY_RULE}{{")
     assert f"offset {13 * DAY}s" in probe["start"] and promusage.CPU_RULE in probe["start"]
 

@@ -234,9 +234,9 @@ class PrometheusSource(SettingsModel):
         "recordingRules.enabled) when the backend has them, else the raw cAdvisor series. Require: fail a run "
         "whose backend lacks them. Off: always the raw series."))
     remote_read: Literal["Auto", "Off"] = Field(default="Auto", description=(
-        "Auto: without the recording rules, read the raw CPU counter samples over the remote-read API "
-        "(POST /api/v1/read) and compute the rates and their statistics in the operator, instead of one "
-        "subquery evaluation per statistic, when the probe counts at most 4 million samples in the window; "
+        "Auto: read the samples over the remote-read API (POST /api/v1/read) and compute the statistics in "
+        "the operator instead of one query per statistic: both recorded series with the recording rules, "
+        "else the raw CPU counter (its rates), when the probe counts at most 4 million samples in the window; "
         "a backend that does not serve it (404) gets the subqueries, and is not asked again. Off: always "
         "the subqueries."))
 

@@ -13,9 +13,9 @@ plain ``/api/v1/query`` and ``/api/v1/query_range`` endpoints, with an
 optional bearer token, extra headers (e.g. ``X-Scope-OrgID``), a CA bundle or
 ``verify_tls=False``, and a client certificate.
 
-A scan (:mod:`.promscan`) sends a fixed number of requests (15 with the default
-policy, 18-19 when the scope is narrower than the cluster: node usage then
-needs every namespace's pods), whatever the number of containers and the
+A scan (:mod:`.promscan`) sends a fixed number of requests (20 with the default
+policy, 23-24 when the scope is narrower than the cluster: node usage then
+needs every namespace's pods; fewer over remote read), whatever the number of containers and the
 window length: one per statistic, each aggregating over the whole scope, with
 the statistics computed on the server, per bucket (:mod:`.promusage`), from
 the recording rules when the server has them; they are sent a few at a time
@@ -245,7 +245,7 @@ class PrometheusSource:
         return self._request(expr, lambda: self._client.custom_query_range(
             expr, datetime.fromtimestamp(start, timezone.utc), datetime.fromtimestamp(end, timezone.utc), f"{step}s"))
 
-    def read_raw(self, matchers: list[tuple[int, str, str]], start_ms: int, end_ms: int) -> bytes:
+    def read_raw(self, matchers: list[tuple[int, str, str]], start_ms: int, end_ms: int) -> memoryview:
         """One remote-read request (``POST /api/v1/read``, SAMPLES): the decompressed ReadResponse.
 
         Counted and retried like a query. Refused (DataSourceRefused, not retried) when the server does
@@ -276,7 +276,7 @@ class PrometheusSource:
                     raise DataSourceRefused(f"the remote-read answer would be {size >> 20} MiB, over "
                                             f"{REMOTE_READ_MAX_BYTES >> 20} MiB", source=self.where,
                                             field="remoteRead")
-                return bytes(cramjam.snappy.decompress_raw(data))
+                return memoryview(cramjam.snappy.decompress_raw(data))     # no copy of the answer
             except (cramjam.DecompressionError, ValueError) as exc:
                 raise DataSourceRefused(f"the remote-read answer is not snappy data ({self._answer(exc)})",
                                         source=self.where, field="remoteRead") from None

@@ -118,75 +118,143 @@ def _fields(buf: bytes, pos: int, end: int):
             raise ValueError(f"wire type {wire} is not valid here")
 
 
-def _samples_fast(buf: bytes, start: int, end: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """Every record in [start, end) decoded at once when all have the common 18-byte shape, else None."""
-    size = end - start
-    if size % RECORD:
-        return None
-    rows = np.frombuffer(buf, dtype=np.uint8, count=size, offset=start).reshape(-1, RECORD)
-    varint = rows[:, 12:18]
-    if not ((rows[:, 0] == 0x12).all() and (rows[:, 1] == 16).all() and (rows[:, 2] == 0x09).all()
-            and (rows[:, 11] == 0x10).all() and (varint[:, :5] >= 0x80).all() and (varint[:, 5] < 0x80).all()):
-        return None
-    values = np.ascontiguousarray(rows[:, 3:11]).view("<f8").ravel().astype(np.float64)
-    times = np.zeros(len(rows), dtype=np.int64)
-    for i in range(6):
-        times |= (varint[:, i].astype(np.int64) & 0x7F) << (7 * i)
-    return times, values
-
-
-def _samples_slow(buf: bytes, spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+def _slow(buf: bytes, start: int, end: int) -> tuple[dict[str, str], np.ndarray, np.ndarray]:
+    """A TimeSeries' labels and samples one field at a time (any field order, zero values, any varint length)."""
+    labels: dict[str, str] = {}
     times, values = [], []
-    for start, end in spans:
+    for number, wire, got in _fields(buf, start, end):
+        if number == 1 and wire == 2:
+            pair = {n: bytes(buf[s:e]).decode() for n, w, (s, e) in _fields(buf, *got) if w == 2}
+            labels[pair.get(1, "")] = pair.get(2, "")
+        if number != 2 or wire != 2:
+            continue
         value, at = 0.0, 0
-        for number, wire, got in _fields(buf, start, end):
-            if number == 1 and wire == 1:
-                value = float(np.frombuffer(buf, dtype="<f8", count=1, offset=got[0])[0])
-            elif number == 2 and wire == 0:
-                at = got - (1 << 64) if got >= 1 << 63 else got
+        for n, w, field in _fields(buf, *got):
+            if n == 1 and w == 1:
+                value = float(np.frombuffer(buf, dtype="<f8", count=1, offset=field[0])[0])
+            elif n == 2 and w == 0:
+                at = field - (1 << 64) if field >= 1 << 63 else field
         times.append(at)
         values.append(value)
-    return np.asarray(times, dtype=np.int64), np.asarray(values, dtype=np.float64)
+    return labels, np.asarray(times, dtype=np.int64), np.asarray(values, dtype=np.float64)
 
 
-def _series(buf: bytes, start: int, end: int) -> Series:
+def _head(buf: bytes, start: int, end: int) -> tuple[dict[str, str], int]:
+    """A TimeSeries' labels and where its first sample record starts (``end`` without samples)."""
     labels: dict[str, str] = {}
-    spans: list[tuple[int, int]] = []
-    first = None
     for number, wire, got in _fields(buf, start, end):
         if number == 1 and wire == 2:
             pair = {n: bytes(buf[s:e]).decode() for n, w, (s, e) in _fields(buf, *got) if w == 2}
             labels[pair.get(1, "")] = pair.get(2, "")
         elif number == 2 and wire == 2:
-            if first is None:           # labels come first; try the rest of the message as one run of samples
-                first = got[0] - 2      # the record's tag and one-byte length
-                fast = _samples_fast(buf, first, end)
-                if fast is not None:
-                    return Series(labels, *fast)
-            spans.append(got)
-    return Series(labels, *_samples_slow(buf, spans))
+            return labels, got[0] - 2          # the record's tag and one-byte length (checked by the caller)
+    return labels, end
 
 
-def iter_series(raw: bytes, *, source: str) -> Iterator[Series]:
-    """The series of a (decompressed) ReadResponse one at a time, stale markers and other NaNs dropped, by
-    time; a malformed answer raises DataSourceRefused when the decoding reaches it."""
-    try:
-        for number, wire, got in _fields(raw, 0, len(raw)):
-            if number != 1 or wire != 2:
-                continue
+class Columns(NamedTuple):
+    """Every series of a ReadResponse in flat arrays: series i's samples are ``[bounds[i], bounds[i + 1])``."""
+
+    labels: list[dict[str, str]]
+    bounds: np.ndarray             # int64 [series + 1]
+    times_ms: np.ndarray           # int64, ascending within a series
+    values: np.ndarray             # float64, no NaN (stale markers dropped)
+
+    def series(self) -> Iterator[Series]:
+        for i, labels in enumerate(self.labels):
+            lo, hi = int(self.bounds[i]), int(self.bounds[i + 1])
+            yield Series(labels, self.times_ms[lo:hi], self.values[lo:hi])
+
+
+CHUNK = 2048                     # series decoded together: bounds the temporary copies to a few MB
+
+
+def _decode(raw: bytes) -> Columns:
+    heads: list[tuple[dict[str, str], int, int, int]] = []       # labels, first sample, end, start
+    for number, wire, got in _fields(raw, 0, len(raw)):
+        if number == 1 and wire == 2:
             for n, w, span in _fields(raw, *got):
                 if n == 1 and w == 2:
-                    series = _series(raw, *span)
-                    keep = ~np.isnan(series.values)
-                    order = np.argsort(series.times_ms[keep], kind="stable")
-                    yield Series(series.labels, series.times_ms[keep][order], series.values[keep][order])
+                    labels, first = _head(raw, *span)
+                    heads.append((labels, first, span[1], span[0]))
+    labels = [h[0] for h in heads]
+    sizes = np.array([end - first for _, first, end, _ in heads], dtype=np.int64)
+    counts = np.where(sizes % RECORD == 0, sizes // RECORD, 0)
+    bounds = np.concatenate(([0], np.cumsum(counts)))
+    times = np.empty(int(bounds[-1]), dtype=np.int64)          # filled in place, chunk by chunk
+    values = np.empty(int(bounds[-1]))
+    odd: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for lo in range(0, len(heads), CHUNK):
+        hi = min(lo + CHUNK, len(heads))
+        chunk_t, chunk_v, fast = _decode_chunk(raw, heads[lo:hi], counts[lo:hi])
+        times[bounds[lo]:bounds[hi]], values[bounds[lo]:bounds[hi]] = chunk_t, chunk_v
+        for i in (lo + np.flatnonzero(~fast)).tolist():  # a zero value, another varint length, fields out of order
+            labels[i], got_t, got_v = _slow(raw, heads[i][3], heads[i][2])
+            odd[i] = (got_t, got_v)
+    if odd:
+        parts = [odd[i] if i in odd else (times[bounds[i]:bounds[i + 1]], values[bounds[i]:bounds[i + 1]])
+                 for i in range(len(heads))]
+        counts = np.array([len(t) for t, _ in parts], dtype=np.int64)
+        bounds = np.concatenate(([0], np.cumsum(counts)))
+        times = np.concatenate([t for t, _ in parts]) if parts else times
+        values = np.concatenate([v for _, v in parts]) if parts else values
+    return _clean(Columns(labels, bounds, times, values))
+
+
+def _decode_chunk(raw: bytes, heads: list[tuple[dict[str, str], int, int, int]], counts: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The common 18-byte records of a run of series decoded at once: their times and values (``counts``
+    per series; a series whose size is no multiple of 18 counts 0) and which series decoded cleanly."""
+    whole = counts > 0
+    view = memoryview(raw)
+    rows = np.frombuffer(b"".join(view[first:end] for (_, first, end, _), ok in zip(heads, whole) if ok),
+                         dtype=np.uint8).reshape(-1, RECORD)
+    good = ((rows[:, 0] == 0x12) & (rows[:, 1] == 16) & (rows[:, 2] == 0x09) & (rows[:, 11] == 0x10)
+            & (rows[:, 12:17] >= 0x80).all(axis=1) & (rows[:, 17] < 0x80))
+    offsets = np.concatenate(([0], np.cumsum(counts)))
+    bad = np.concatenate(([0], np.cumsum(~good)))
+    sized = np.array([end - first for _, first, end, _ in heads], dtype=np.int64)
+    fast = (whole | (sized == 0)) & (bad[offsets[1:]] == bad[offsets[:-1]])
+    values = np.ascontiguousarray(rows[:, 3:11]).view("<f8").ravel()
+    times = np.zeros(len(rows), dtype=np.int64)
+    for i in range(6):
+        times |= (rows[:, 12 + i].astype(np.int64) & 0x7F) << (7 * i)
+    return times, values, fast
+
+
+def _clean(cols: Columns) -> Columns:
+    """NaN values (stale markers) dropped, each series sorted by time."""
+    bounds, times, values = cols.bounds, cols.times_ms, cols.values
+    nan = np.isnan(values)
+    if nan.any():
+        kept = np.concatenate(([0], np.cumsum(~nan)))
+        bounds, times, values = kept[bounds], times[~nan], values[~nan]
+    step = np.diff(times) <= 0
+    edges = bounds[1:-1] - 1                   # where one series ends and the next starts: not a step back
+    step[edges[(edges >= 0) & (edges < len(step))]] = False
+    for i in np.unique(np.searchsorted(bounds, np.flatnonzero(step), side="right") - 1):
+        lo, hi = bounds[i], bounds[i + 1]
+        order = np.argsort(times[lo:hi], kind="stable")
+        times[lo:hi], values[lo:hi] = times[lo:hi][order], values[lo:hi][order]
+    return Columns(cols.labels, bounds, times, values)
+
+
+def decode_columns(raw: bytes, *, source: str) -> Columns:
+    """Every series of a (decompressed) ReadResponse as flat arrays, decoded at once when every sample record
+    has the common 18-byte shape (else that series one field at a time); DataSourceRefused when malformed."""
+    try:
+        return _decode(raw)
     except (ValueError, UnicodeDecodeError, IndexError) as exc:
         raise DataSourceRefused(f"the remote-read answer is not a Prometheus ReadResponse ({exc})",
                                 source=source) from None
 
 
+def iter_series(raw: bytes, *, source: str) -> Iterator[Series]:
+    """The series of a (decompressed) ReadResponse (:func:`decode_columns`), one at a time."""
+    return decode_columns(raw, source=source).series()
+
+
 def decode_response(raw: bytes, *, source: str) -> list[Series]:
-    """Every series of a (decompressed) ReadResponse (:func:`iter_series`)."""
+    """Every series of a (decompressed) ReadResponse (:func:`decode_columns`)."""
     return list(iter_series(raw, source=source))
 
 
@@ -257,29 +325,57 @@ def step_times(ends: np.ndarray, bucket_s: int, step_s: int) -> np.ndarray:
     return np.arange(first, int(ends[-1]) + 1, step_s, dtype=np.int64)
 
 
-def figures(keys: list[tuple[str, str, str]], matrix: np.ndarray, steps: np.ndarray, ends: np.ndarray,
-            bucket_s: int, quantiles: tuple[int, ...]
+def gauge_matrix(cols: Columns, start_s: int, end_s: int, max_cells: int
+                 ) -> tuple[list[tuple[str, str, str]], np.ndarray, np.ndarray] | None:
+    """Plain series (a recorded rule: every series evaluated at the same instants) on one time grid: the
+    pod container of each series (one row per series), the union of their sample times in (start, end]
+    (epoch seconds) and a [series x times] matrix, NaN where a series has no sample. None when the matrix
+    would hold more than ``max_cells`` values (the series were not sampled together)."""
+    keys = [(lb.get("namespace", ""), lb.get("pod", ""), lb.get("container", "")) for lb in cols.labels]
+    row = np.repeat(np.arange(len(keys), dtype=np.int32), np.diff(cols.bounds))
+    at, values = cols.times_ms, cols.values
+    inside = (at > start_s * 1000) & (at <= end_s * 1000)
+    if not inside.all():                       # the read asked for (start, end]; a server may send more
+        at, row, values = at[inside], row[inside], values[inside]
+    del inside
+    times = np.unique(at)
+    if len(times) * len(keys) > max_cells:
+        return None
+    matrix = np.full((len(keys), len(times)), np.nan)
+    matrix[row, np.searchsorted(times, at)] = values
+    return keys, times / 1000.0, matrix
+
+
+def figures(keys: list[tuple[str, str, str]], matrix: np.ndarray, times: np.ndarray, ends: np.ndarray,
+            bucket_s: int, quantiles: tuple[int, ...], *, resource: str = "cpu",
+            stats: tuple[str, ...] = ("max", "std")
             ) -> tuple[dict[tuple[str, str, str], dict[str, np.ndarray]], dict[str, list]]:
-    """What the raw-CPU subqueries return, from the per-step rates: per pod container and bucket the max,
-    std and each percentile (``stats.quantiles.row_figures``, PromQL's interpolation), and the window
-    percentiles as ``{"cpu_q<p>": [(labels, value)]}``. A bucket without a rate is NaN; a container
-    without any is left out."""
+    """What the per-statistic queries return, from a [rows x times] matrix: per pod container and bucket
+    ``stats`` (of count, mean, max, std) and each percentile (``stats.quantiles.row_figures``, PromQL's
+    interpolation), and the window percentiles as ``{"<resource>_q<p>": [(labels, value)]}``. Rows of one
+    pod container are combined by the max of each statistic (the queries' ``max by``). A bucket without
+    a sample is NaN; a container without any is left out."""
     from ..stats.quantiles import row_figures
-    bucket = np.searchsorted(ends, steps, side="left")         # step in (ends[i] - bucket, ends[i]]
-    per_stat = {name: np.full((len(keys), len(ends)), np.nan) for name in ("max", "std", *(f"q{q}" for q in quantiles))}
+    bucket = np.searchsorted(ends, times, side="left")         # time in (ends[i] - bucket, ends[i]]
+    names = (*stats, *(f"q{q}" for q in quantiles))
+    per_stat = {name: np.full((len(keys), len(ends)), np.nan) for name in names}
     for i in range(len(ends)):
         block = matrix[:, bucket == i]
         if block.shape[1] == 0:
             continue
-        got = row_figures(block, quantiles)
-        per_stat["max"][:, i], per_stat["std"][:, i] = got.max, got.std
-        for q in quantiles:
-            per_stat[f"q{q}"][:, i] = got.quantiles[q]
-    whole = row_figures(matrix, quantiles, spread=False)
-    present = whole.samples > 0
-    buckets = {key: {name: values[row] for name, values in per_stat.items()}
-               for row, key in enumerate(keys) if present[row]}
-    labels = [{"namespace": ns, "pod": pod, "container": c} for ns, pod, c in keys]
-    window = {f"cpu_q{q}": [(labels[row], float(whole.quantiles[q][row])) for row in np.flatnonzero(present)]
+        got = row_figures(block, quantiles, spread="std" in stats)
+        values = {"count": np.where(got.samples > 0, got.samples, np.nan), "mean": got.mean, "max": got.max,
+                  "std": got.std, **{f"q{q}": got.quantiles[q] for q in quantiles}}
+        for name in names:
+            per_stat[name][:, i] = values[name]
+    whole = row_figures(matrix[:, bucket < len(ends)], quantiles, spread=False)
+    rows: dict[tuple[str, str, str], list[int]] = {}
+    for row, key in enumerate(keys):
+        if whole.samples[row] > 0:
+            rows.setdefault(key, []).append(row)
+    buckets = {key: {name: values[idx[0]] if len(idx) == 1 else np.fmax.reduce(values[idx], axis=0)
+                     for name, values in per_stat.items()} for key, idx in rows.items()}
+    window = {f"{resource}_q{q}": [({"namespace": key[0], "pod": key[1], "container": key[2]},
+                                    float(np.max(whole.quantiles[q][idx]))) for key, idx in rows.items()]
               for q in quantiles}
     return buckets, window

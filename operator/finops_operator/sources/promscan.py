@@ -124,21 +124,24 @@ def needs_pod_means(plans: dict[str, UsagePlan], scope: promql.Scope) -> bool:
     return not whole_cluster(scope) or any(plan.time_filter is not None for plan in plans.values())
 
 
-def range_parts(plans: dict[str, UsagePlan], scope: promql.Scope, remote: bool = False) -> dict[str, dict[str, str]]:
+def range_parts(plans: dict[str, UsagePlan], scope: promql.Scope,
+                remote: frozenset[str] = frozenset()) -> dict[str, dict[str, str]]:
     """The per-bucket range queries of one scan, by group (``cpu``, ``memory``, ``pod_means``) and statistic;
-    with ``remote`` the CPU statistics the remote-read samples give are left out."""
+    the statistics the remote-read samples give (resources in ``remote``) are left out."""
     parts = {name: promusage.bucket_stats(plans[name], scope) for name in RESOURCES}
-    if remote:
-        parts["cpu"] = {stat: expr for stat, expr in parts["cpu"].items() if stat in REMOTE_KEEPS}
+    for name in remote:
+        keep = () if plans[name].rules else REMOTE_KEEPS
+        parts[name] = {stat: expr for stat, expr in parts[name].items() if stat in keep}
     if needs_pod_means(plans, scope):
         parts["pod_means"] = promusage.pod_means(scope, plans["cpu"], plans["cpu"].bucket_s)
     return parts
 
 
-def instant_parts(plans: dict[str, UsagePlan], scope: promql.Scope, remote: bool = False) -> dict[str, str]:
-    """The exact window quantiles of one scan (``<resource>_q<percent>``), one instant query each; with
-    ``remote`` the CPU ones are left out (the remote-read samples give them)."""
-    return {k: v for name in RESOURCES if not (remote and name == "cpu")
+def instant_parts(plans: dict[str, UsagePlan], scope: promql.Scope,
+                  remote: frozenset[str] = frozenset()) -> dict[str, str]:
+    """The exact window quantiles of one scan (``<resource>_q<percent>``), one instant query each; those of
+    the resources in ``remote`` are left out (the remote-read samples give them)."""
+    return {k: v for name in RESOURCES if name not in remote
             for k, v in promusage.window_quantiles(plans[name], scope).items()}
 
 
@@ -161,14 +164,15 @@ class Probe:
     """What the probe learnt: whether to read the recording rules, and the raw CPU samples per hour."""
 
     rules: bool
-    raw_per_hour: float
+    raw_per_hour: float            # raw CPU counter samples in the last hour (0: not asked)
+    rule_per_hour: float = 0.0     # CPU recording-rule samples in the last hour
 
 
 def probe(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid) -> Probe:
     """The probe: whether to read the recording rules (see ``recordingRules``), and how many raw CPU counter
     samples the scope holds per hour (for :func:`use_remote_read`)."""
     end = grid.ends[-1]
-    parts = {"raw": promusage.raw_samples_per_hour(request.scope)}
+    parts = {} if request.rules == "Require" else {"raw": promusage.raw_samples_per_hour(request.scope)}
     if request.rules != "Off":
         parts.update(promusage.rule_probe(request.scope, grid.bucket_s, int(end - grid.ends[0])))
     seen = source.bundle(promql.bundle(parts), int(end))
@@ -184,22 +188,27 @@ def probe(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid) ->
                           field="prometheus.recordingRules")
     if request.rules == "Auto" and cpu and memory and not first:
         log.info("recording rules start after the window's first bucket: reading the raw series")
-    return Probe(bool(cpu and memory) and (bool(first) or request.rules == "Require"), raw)
+    return Probe(bool(cpu and memory) and (bool(first) or request.rules == "Require"), raw, cpu)
 
 
 REMOTE_READ_MAX_SAMPLES = 4_000_000     # ~72 MB of decompressed protobuf, decoded one series at a time
 
 
 def use_remote_read(source: "PrometheusSource", plans: dict[str, UsagePlan], grid: BucketGrid,
-                    raw_per_hour: float) -> bool:
-    """Whether the raw CPU statistics come from the remote-read samples instead of subqueries: raw CPU (no
-    rules), no time filter, the server not known to refuse it, and few enough samples to move (the probe's
-    samples per hour over the window and the rate's reach)."""
-    plan = plans["cpu"]
-    if source.remote_read != "Auto" or source.remote_read_served is False or plan.rules \
-            or plan.time_filter is not None:
-        return False
-    return 0 < raw_per_hour * (grid.span_s + plan.rate_s) / 3600 <= REMOTE_READ_MAX_SAMPLES
+                    seen: Probe) -> frozenset[str]:
+    """The resources whose statistics come from remote-read samples instead of per-statistic queries: with
+    the recording rules both (every statistic; the probe's rule samples per hour, per resource, over the
+    window), else raw CPU (the ones needing subqueries; raw samples per hour over the window and the
+    rate's reach); never one with a time filter, nor when the server refused it before or the samples
+    are too many to move."""
+    if source.remote_read != "Auto" or source.remote_read_served is False:
+        return frozenset()
+    cpu = plans["cpu"]
+    if cpu.rules:
+        fits = 0 < seen.rule_per_hour * grid.span_s / 3600 <= REMOTE_READ_MAX_SAMPLES
+        return frozenset(name for name in RESOURCES if fits and plans[name].time_filter is None)
+    fits = 0 < seen.raw_per_hour * (grid.span_s + cpu.rate_s) / 3600 <= REMOTE_READ_MAX_SAMPLES
+    return frozenset({"cpu"}) if fits and cpu.time_filter is None else frozenset()
 
 
 def plans_for(request: ScanRequest, grid: BucketGrid, rules: bool) -> dict[str, UsagePlan]:
@@ -220,7 +229,7 @@ def scan(source: "PrometheusSource", request: ScanRequest) -> "UsageResult":
     with source.budget(planned(probe_plans, request.scope), what), gc_paused():
         seen = probe(source, request, grid)          # a down or hung server fails here, before any fan-out
         plans = plans_for(request, grid, seen.rules)
-        remote = use_remote_read(source, plans, grid, seen.raw_per_hour)
+        remote = use_remote_read(source, plans, grid, seen)
         with ThreadPoolExecutor(max_workers=source.parallel) as pool:
             answers = _send(source, request, grid, plans, remote, pool)
         return _assemble(source, request, answers, seen.rules, began, before)
@@ -245,7 +254,7 @@ def _assemble(source: "PrometheusSource", request: ScanRequest, answers: Answers
 
 
 def _jobs(source: "PrometheusSource", grid: BucketGrid, plans: dict[str, UsagePlan], scope: promql.Scope,
-          remote: bool) -> dict[tuple[str, str], Callable]:
+          remote: frozenset[str]) -> dict[tuple[str, str], Callable]:
     """One call per statistic (a range or instant query), keyed (group, statistic)."""
     end = int(grid.ends[-1])
     keys = {"pod_means": ("namespace", "pod")}
@@ -279,15 +288,16 @@ def _run(pool: ThreadPoolExecutor, jobs: dict[tuple[str, str], Callable]) -> dic
 
 
 def _send(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid, plans: dict[str, UsagePlan],
-          remote: bool, pool: ThreadPoolExecutor) -> Answers:
+          remote: frozenset[str], pool: ThreadPoolExecutor) -> Answers:
     scope = request.scope
     jobs = {**_fixed_jobs(source, scope, grid), **_jobs(source, grid, plans, scope, remote)}
     if remote:
-        jobs[("remote", "")] = functools.partial(remote_cpu, source, grid, plans["cpu"], scope)
+        jobs[("remote", "")] = functools.partial(remote_stats, source, grid, plans, scope, remote)
     got = _run(pool, jobs)
-    if remote and got[("remote", "")] is None:        # not served: the subqueries after all
-        fallback = {job: call for job, call in _jobs(source, grid, plans, scope, False).items() if job not in got}
-        source.extend_budget(len(fallback), "the CPU statistics by subqueries (remote read refused)")
+    if remote and got[("remote", "")] is None:        # not served: the queries after all
+        fallback = {job: call for job, call in _jobs(source, grid, plans, scope, frozenset()).items()
+                    if job not in got}
+        source.extend_budget(len(fallback), "the statistics by queries (remote read refused)")
         got.update(_run(pool, fallback))
     buckets: dict[str, Buckets] = {group: {} for group in (*RESOURCES, *(g for g, _ in got if g == "pod_means"))}
     slices: dict[str, int] = {}
@@ -309,10 +319,10 @@ def _send(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid, pl
         elif group == "facts":
             facts[stat] = answer
         elif group == "remote" and answer is not None:
-            part, rows = answer
-            for key, row in part.items():
-                buckets["cpu"].setdefault(key, {}).update(row)
-            window_q.update(rows)
+            for name, (part, rows) in answer.items():
+                for key, row in part.items():
+                    buckets[name].setdefault(key, {}).update(row)
+                window_q.update(rows)
     expected = {name: expected_counts(buckets[name], request.window, source.scrape_interval,
                                       request.time_windows.get(name)) for name in RESOURCES}
     notes += [f"{WHAT[name]} range queries read in {n} time slices (the server's sample limit)"
@@ -323,24 +333,51 @@ def _send(source: "PrometheusSource", request: ScanRequest, grid: BucketGrid, pl
                    chunks=max(slices.values(), default=1), notes=notes)
 
 
-def remote_cpu(source: "PrometheusSource", grid: BucketGrid, plan: UsagePlan, scope: promql.Scope
-               ) -> tuple[Buckets, dict[str, list]] | None:
-    """The raw CPU statistics the subqueries would give (per-bucket max, std and percentiles, the window
-    percentiles) from one remote read of the counter samples (:mod:`.promremote`), or None when the server
-    refuses it (then it is not tried again on this source)."""
-    steps = promremote.step_times(grid.ends, grid.bucket_s, plan.step_s)
-    matchers = [promremote.parse_matcher(m) for m in promusage.remote_matchers(scope)]
+def remote_stats(source: "PrometheusSource", grid: BucketGrid, plans: dict[str, UsagePlan], scope: promql.Scope,
+                 resources: frozenset[str]) -> dict[str, tuple[Buckets, dict[str, list]]] | None:
+    """What the left-out queries would give, per resource, from remote-read samples (:mod:`.promremote`): the
+    recorded rule series (every statistic) or the raw CPU counter (its rates: max, std, percentiles).
+    Read one resource after the other, so one answer is held at a time. None when the server refuses it
+    (then it is not asked again on this source) or a rule's series were not sampled together."""
+    out: dict[str, tuple[Buckets, dict[str, list]]] = {}
     try:
-        raw = source.read_raw(matchers, int(steps[0] - plan.rate_s) * 1000, int(steps[-1]) * 1000)
-        keys, matrix = promremote.container_rates(promremote.iter_series(raw, source=source.where), steps,
-                                                  plan.rate_s)
+        for name in sorted(resources):
+            plan = plans[name]
+            got = _remote_rule(source, grid, plan, scope) if plan.rules else _remote_raw_cpu(source, grid, plan, scope)
+            if got is None:
+                log.info("remote read: the %s rule's series are not on one time grid; reading them by queries", name)
+                return None
+            out[name] = got
     except DataSourceRefused as exc:
         source.remote_read_served = False
-        log.info("remote read refused (%s): the CPU statistics come from subqueries", exc)
+        log.info("remote read refused (%s): the statistics come from queries", exc)
         return None
     source.remote_read_served = True
+    return out
+
+
+def _remote_raw_cpu(source: "PrometheusSource", grid: BucketGrid, plan: UsagePlan, scope: promql.Scope):
+    steps = promremote.step_times(grid.ends, grid.bucket_s, plan.step_s)
+    matchers = [promremote.parse_matcher(m) for m in promusage.remote_matchers(scope)]
+    raw = source.read_raw(matchers, int(steps[0] - plan.rate_s) * 1000, int(steps[-1]) * 1000)
+    keys, matrix = promremote.container_rates(promremote.iter_series(raw, source=source.where), steps, plan.rate_s)
     del raw
     return promremote.figures(keys, matrix, steps, grid.ends, grid.bucket_s, plan.quantiles)
+
+
+def _remote_rule(source: "PrometheusSource", grid: BucketGrid, plan: UsagePlan, scope: promql.Scope):
+    rule = promusage.CPU_RULE if plan.resource == "cpu" else promusage.MEMORY_RULE
+    matchers = [promremote.parse_matcher(m) for m in (f'__name__="{rule}"', *scope.namespace_matchers())]
+    start, end = int(grid.ends[0]) - grid.bucket_s, int(grid.ends[-1])
+    raw = source.read_raw(matchers, start * 1000 + 1, end * 1000)
+    got = promremote.gauge_matrix(promremote.decode_columns(raw, source=source.where), start, end,
+                                  max_cells=2 * REMOTE_READ_MAX_SAMPLES)
+    del raw
+    if got is None:
+        return None
+    keys, times, matrix = got
+    return promremote.figures(keys, matrix, times, grid.ends, grid.bucket_s, plan.quantiles, resource=plan.resource,
+                              stats=("count", "mean", "max", "std"))
 
 
 def over_limit(exc: DataSourceError) -> bool:

@@ -72,13 +72,14 @@ class UsagePlan:
 
 
 def rule_probe(scope: Scope, bucket_s: int, first_end_offset_s: int) -> dict[str, str]:
-    """Parts of the probe (one bundled instant query at the window end): how many series each recording rule has now
-    (``cpu``, ``memory``) and the CPU rule in the first bucket (``start``). Cheap (index lookups and the
-    latest samples); it is also the scan's probe."""
+    """Parts of the probe (one bundled instant query at the window end): the CPU rule's samples in the last
+    hour (``cpu``: whether it records, and what a remote read of the window would move per hour), the
+    memory rule's series now (``memory``) and the CPU rule's series in the first bucket (``start``). Cheap
+    (index lookups, the latest samples, one hour of the CPU rule)."""
     cpu = selector(CPU_RULE, *scope.namespace_matchers())
     memory = selector(MEMORY_RULE, *scope.namespace_matchers())
     back = f" offset {duration(first_end_offset_s)}" if first_end_offset_s > 0 else ""
-    return {"cpu": f"count({cpu})", "memory": f"count({memory})",
+    return {"cpu": f"sum(count_over_time({cpu}[1h]))", "memory": f"count({memory})",
             "start": f"count(last_over_time({cpu}[{duration(bucket_s)}]{back}))"}
 
 
