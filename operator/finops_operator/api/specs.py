@@ -237,8 +237,8 @@ class PrometheusSource(SettingsModel):
         "Auto: read the samples over the remote-read API (POST /api/v1/read) and compute the statistics in "
         "the operator instead of one query per statistic: both recorded series with the recording rules, "
         "else the raw CPU counter (its rates), when the probe counts at most 4 million samples in the window; "
-        "a backend that does not serve it (404) gets the subqueries, and is not asked again. Off: always "
-        "the subqueries."))
+        "a backend that does not serve it (404) gets the queries, and is not asked again. Off: always "
+        "the queries."))
 
 
 S3_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
