@@ -20,7 +20,7 @@ from ..models import Container, ContainerKey, ContainerUsage, Resources, Workloa
 from ..stats import PodSeriesStats
 from .prombuckets import (NodeSums, expected_counts, last_seen, merge, merge_grid, pod_stats_many, pod_usage,
                           window_quantiles)
-from .promstats import Labels, Owners, PodKey, by_pod, hpas_from
+from .promstats import Labels, Owners, PodKey, by_pod, hpas_from, pod_key
 
 if TYPE_CHECKING:
     from .prometheus import UsageResult
@@ -94,7 +94,7 @@ def _facts(result: "UsageResult", bundle: dict[str, list[tuple[Labels, float]]],
             throttled[key_of(pk)][i] += value
     for stat in ("request", "limit"):
         for labels, value in bundle.get(stat, []):
-            pk = (labels.get("namespace", ""), labels.get("pod", ""), labels.get("container", ""))
+            pk = pod_key(labels)
             name = f"{stat}.{labels.get('resource', '')}"
             at, fields = seen.get(pk, 0.0), spec[key_of(pk)]
             prior = fields.get(name)

@@ -41,7 +41,7 @@ from ..stats import BucketGrid as StepGrid
 from ..stats import Buckets as MergeBuckets
 from ..stats import PodSeriesStats, bucket_ends, bucket_seconds, merge_replicas
 from .promhours import MAX_LABEL_VALUE, MAX_SERIES_PER_ANSWER
-from .promstats import Labels, PodKey
+from .promstats import Labels, PodKey, pod_key
 
 MAX_BUCKETS = 2200         # 90 days of hours, 1 year of days: far above what a window needs
 
@@ -275,8 +275,7 @@ def window_quantiles(rows: dict[str, list[tuple[Labels, float]]], resource: str)
     for stat, items in rows.items():
         if stat.startswith(prefix):
             for labels, value in items:
-                key = (labels.get("namespace", ""), labels.get("pod", ""), labels.get("container", ""))
-                out[key][int(stat[len(prefix):])] = value
+                out[pod_key(labels)][int(stat[len(prefix):])] = value
     return out
 
 

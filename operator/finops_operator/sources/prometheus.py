@@ -19,8 +19,8 @@ needs every namespace's pods; fewer over remote read), whatever the number of co
 window length: one per statistic, each aggregating over the whole scope, with
 the statistics computed on the server, per bucket (:mod:`.promusage`), from
 the recording rules when the server has them; they are sent a few at a time
-so Prometheus evaluates them on several cores. Without the rules, the raw CPU
-samples may come over the remote-read API instead of subqueries
+so Prometheus evaluates them on several cores. The samples of the recorded
+series, or of the raw CPU counter, may come over the remote-read API instead
 (:meth:`PrometheusSource.read_raw`, :mod:`.promremote`).
 
 Failures are never data: an unreachable server, a timeout after the retries,
@@ -53,7 +53,7 @@ from .promql import Scope
 from .promstats import parse_bundle
 
 log = logging.getLogger(__name__)
-MAX_REQUESTS_PER_SCAN = 1000           # a usage scan needs 15-19; an hourly allocation read of 90 days in day chunks 458
+MAX_REQUESTS_PER_SCAN = 1000           # a usage scan: 10-24; an hourly allocation read of 90 days in day chunks: 458
 RULE_MODES = ("Auto", "Require", "Off")
 REMOTE_READ_MODES = ("Auto", "Off")
 REMOTE_READ_MAX_BYTES = 256 * 2**20     # a remote-read answer, compressed or not: ~14 M samples at 18 bytes

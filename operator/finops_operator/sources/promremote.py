@@ -1,17 +1,20 @@
-"""Raw CPU counter samples over Prometheus' remote-read API, and their rates computed on the client.
+"""Samples over Prometheus' remote-read API, and the statistics the queries would give computed from them.
 
 Without recording rules, every CPU statistic but the mean is a subquery: the
 server evaluates ``rate()`` at every step once per statistic (bucket max, std,
 each percentile, each window percentile), about 2.5 s of Prometheus CPU each at
-1,000 containers x 7 days. The remote-read endpoint (``POST /api/v1/read``,
-snappy-compressed protobuf, response type SAMPLES) hands over the raw samples
+1,000 containers x 7 days; with them, each statistic is still one pass over the
+recorded series. The remote-read endpoint (``POST /api/v1/read``,
+snappy-compressed protobuf, response type SAMPLES) hands over the samples
 instead, with no evaluation and no JSON: measured 0.6-0.9 s of Prometheus CPU
-for the same 2.5 million samples. The client then computes what the subqueries
-would have: Prometheus 2.x's extrapolated ``rate()`` over ``[t - rate, t]`` (both
-ends included) at every step, ``sum by (namespace, pod, container)``, and the
-statistics per bucket and over the window (:mod:`.promremotestats`).
+for 2.5 million samples. From the raw CPU counter the client computes
+Prometheus 2.x's extrapolated ``rate()`` over ``[t - rate, t]`` (both ends
+included) at every step, ``sum by (namespace, pod, container)``
+(:func:`container_rates`); a recorded series is put on its evaluation instants
+(:func:`gauge_matrix`); :func:`figures` gives the statistics per bucket and over
+the window.
 
-Pure functions; the HTTP call is :meth:`.prometheus.PrometheusSource.remote_read`.
+Pure functions; the HTTP call is :meth:`.prometheus.PrometheusSource.read_raw`.
 The protobuf messages (``prompb/remote.proto``, ``types.proto``) are few and
 small, so they are written and read here by hand: a ReadRequest with one Query
 (start and end in ms, label matchers) and the SAMPLES response type; a
@@ -28,6 +31,8 @@ from typing import Iterable, Iterator, NamedTuple
 import numpy as np
 
 from ..errors import DataSourceRefused
+from ..stats.quantiles import row_figures
+from .promstats import PodKey, pod_key
 
 MATCH_TYPES = {"=": 0, "!=": 1, "=~": 2, "!~": 3}
 _MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*$')
@@ -118,14 +123,19 @@ def _fields(buf: bytes, pos: int, end: int):
             raise ValueError(f"wire type {wire} is not valid here")
 
 
+def _label(buf: bytes, span: tuple[int, int], into: dict[str, str]) -> None:
+    """Add one Label message (name = 1, value = 2) to ``into``."""
+    pair = {n: bytes(buf[s:e]).decode() for n, w, (s, e) in _fields(buf, *span) if w == 2}
+    into[pair.get(1, "")] = pair.get(2, "")
+
+
 def _slow(buf: bytes, start: int, end: int) -> tuple[dict[str, str], np.ndarray, np.ndarray]:
     """A TimeSeries' labels and samples one field at a time (any field order, zero values, any varint length)."""
     labels: dict[str, str] = {}
     times, values = [], []
     for number, wire, got in _fields(buf, start, end):
         if number == 1 and wire == 2:
-            pair = {n: bytes(buf[s:e]).decode() for n, w, (s, e) in _fields(buf, *got) if w == 2}
-            labels[pair.get(1, "")] = pair.get(2, "")
+            _label(buf, got, labels)
         if number != 2 or wire != 2:
             continue
         value, at = 0.0, 0
@@ -144,8 +154,7 @@ def _head(buf: bytes, start: int, end: int) -> tuple[dict[str, str], int]:
     labels: dict[str, str] = {}
     for number, wire, got in _fields(buf, start, end):
         if number == 1 and wire == 2:
-            pair = {n: bytes(buf[s:e]).decode() for n, w, (s, e) in _fields(buf, *got) if w == 2}
-            labels[pair.get(1, "")] = pair.get(2, "")
+            _label(buf, got, labels)
         elif number == 2 and wire == 2:
             return labels, got[0] - 2          # the record's tag and one-byte length (checked by the caller)
     return labels, end
@@ -185,7 +194,7 @@ def _decode(raw: bytes) -> Columns:
     odd: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for lo in range(0, len(heads), CHUNK):
         hi = min(lo + CHUNK, len(heads))
-        chunk_t, chunk_v, fast = _decode_chunk(raw, heads[lo:hi], counts[lo:hi])
+        chunk_t, chunk_v, fast = _decode_chunk(raw, heads[lo:hi], sizes[lo:hi], counts[lo:hi])
         times[bounds[lo]:bounds[hi]], values[bounds[lo]:bounds[hi]] = chunk_t, chunk_v
         for i in (lo + np.flatnonzero(~fast)).tolist():  # a zero value, another varint length, fields out of order
             labels[i], got_t, got_v = _slow(raw, heads[i][3], heads[i][2])
@@ -195,16 +204,17 @@ def _decode(raw: bytes) -> Columns:
                  for i in range(len(heads))]
         counts = np.array([len(t) for t, _ in parts], dtype=np.int64)
         bounds = np.concatenate(([0], np.cumsum(counts)))
-        times = np.concatenate([t for t, _ in parts]) if parts else times
-        values = np.concatenate([v for _, v in parts]) if parts else values
+        times = np.concatenate([t for t, _ in parts])
+        values = np.concatenate([v for _, v in parts])
     return _clean(Columns(labels, bounds, times, values))
 
 
-def _decode_chunk(raw: bytes, heads: list[tuple[dict[str, str], int, int, int]], counts: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _decode_chunk(raw: bytes, heads: list[tuple[dict[str, str], int, int, int]], sizes: np.ndarray,
+                  counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The common 18-byte records of a run of series decoded at once: their times and values (``counts``
-    per series; a series whose size is no multiple of 18 counts 0) and which series decoded cleanly."""
-    whole = counts > 0
+    per series of ``sizes`` bytes of samples; a size that is no multiple of 18 counts 0) and which series
+    decoded cleanly."""
+    whole = sizes % RECORD == 0
     view = memoryview(raw)
     rows = np.frombuffer(b"".join(view[first:end] for (_, first, end, _), ok in zip(heads, whole) if ok),
                          dtype=np.uint8).reshape(-1, RECORD)
@@ -212,8 +222,7 @@ def _decode_chunk(raw: bytes, heads: list[tuple[dict[str, str], int, int, int]],
             & (rows[:, 12:17] >= 0x80).all(axis=1) & (rows[:, 17] < 0x80))
     offsets = np.concatenate(([0], np.cumsum(counts)))
     bad = np.concatenate(([0], np.cumsum(~good)))
-    sized = np.array([end - first for _, first, end, _ in heads], dtype=np.int64)
-    fast = (whole | (sized == 0)) & (bad[offsets[1:]] == bad[offsets[:-1]])
+    fast = whole & (bad[offsets[1:]] == bad[offsets[:-1]])
     values = np.ascontiguousarray(rows[:, 3:11]).view("<f8").ravel()
     times = np.zeros(len(rows), dtype=np.int64)
     for i in range(6):
@@ -297,16 +306,15 @@ def step_rates(times_ms: np.ndarray, values: np.ndarray, steps_s: np.ndarray, ra
 
 
 def container_rates(series: Iterable[Series], steps_s: np.ndarray, range_s: int
-                    ) -> tuple[list[tuple[str, str, str]], np.ndarray]:
+                    ) -> tuple[list[PodKey], np.ndarray]:
     """``sum by (namespace, pod, container) (rate(...))`` at every step: the pod containers (first seen
     first) and a [containers x steps] matrix, NaN where none of a container's series had a rate. Each
     series is reduced to its rates as it comes, so only one series' samples are held at a time."""
-    rows: dict[tuple[str, str, str], int] = {}
+    rows: dict[PodKey, int] = {}
     sums: list[np.ndarray] = []
     for item in series:
-        key = (item.labels.get("namespace", ""), item.labels.get("pod", ""), item.labels.get("container", ""))
         rate = step_rates(item.times_ms, item.values, steps_s, range_s)
-        row = rows.setdefault(key, len(rows))
+        row = rows.setdefault(pod_key(item.labels), len(rows))
         if row == len(sums):
             sums.append(rate)
         else:
@@ -326,12 +334,12 @@ def step_times(ends: np.ndarray, bucket_s: int, step_s: int) -> np.ndarray:
 
 
 def gauge_matrix(cols: Columns, start_s: int, end_s: int, max_cells: int
-                 ) -> tuple[list[tuple[str, str, str]], np.ndarray, np.ndarray] | None:
+                 ) -> tuple[list[PodKey], np.ndarray, np.ndarray] | None:
     """Plain series (a recorded rule: every series evaluated at the same instants) on one time grid: the
     pod container of each series (one row per series), the union of their sample times in (start, end]
     (epoch seconds) and a [series x times] matrix, NaN where a series has no sample. None when the matrix
     would hold more than ``max_cells`` values (the series were not sampled together)."""
-    keys = [(lb.get("namespace", ""), lb.get("pod", ""), lb.get("container", "")) for lb in cols.labels]
+    keys = [pod_key(lb) for lb in cols.labels]
     row = np.repeat(np.arange(len(keys), dtype=np.int32), np.diff(cols.bounds))
     at, values = cols.times_ms, cols.values
     inside = (at > start_s * 1000) & (at <= end_s * 1000)
@@ -346,16 +354,15 @@ def gauge_matrix(cols: Columns, start_s: int, end_s: int, max_cells: int
     return keys, times / 1000.0, matrix
 
 
-def figures(keys: list[tuple[str, str, str]], matrix: np.ndarray, times: np.ndarray, ends: np.ndarray,
+def figures(keys: list[PodKey], matrix: np.ndarray, times: np.ndarray, ends: np.ndarray,
             bucket_s: int, quantiles: tuple[int, ...], *, resource: str = "cpu",
             stats: tuple[str, ...] = ("max", "std")
-            ) -> tuple[dict[tuple[str, str, str], dict[str, np.ndarray]], dict[str, list]]:
+            ) -> tuple[dict[PodKey, dict[str, np.ndarray]], dict[str, list]]:
     """What the per-statistic queries return, from a [rows x times] matrix: per pod container and bucket
     ``stats`` (of count, mean, max, std) and each percentile (``stats.quantiles.row_figures``, PromQL's
     interpolation), and the window percentiles as ``{"<resource>_q<p>": [(labels, value)]}``. Rows of one
     pod container are combined by the max of each statistic (the queries' ``max by``). A bucket without
     a sample is NaN; a container without any is left out."""
-    from ..stats.quantiles import row_figures
     bucket = np.searchsorted(ends, times, side="left")         # time in (ends[i] - bucket, ends[i]]
     names = (*stats, *(f"q{q}" for q in quantiles))
     per_stat = {name: np.full((len(keys), len(ends)), np.nan) for name in names}
@@ -369,7 +376,7 @@ def figures(keys: list[tuple[str, str, str]], matrix: np.ndarray, times: np.ndar
         for name in names:
             per_stat[name][:, i] = values[name]
     whole = row_figures(matrix[:, bucket < len(ends)], quantiles, spread=False)
-    rows: dict[tuple[str, str, str], list[int]] = {}
+    rows: dict[PodKey, list[int]] = {}
     for row, key in enumerate(keys):
         if whole.samples[row] > 0:
             rows.setdefault(key, []).append(row)

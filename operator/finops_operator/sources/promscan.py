@@ -2,15 +2,17 @@
 
 Requests per scan (whatever the number of containers and the window length):
 
-1. the probe at the window end: ``count`` of the CPU recording rule now and in
-   the first bucket (``recordingRules`` Auto/Require), and the raw CPU samples
-   of the last hour. A down or hung server fails here, before any fan-out;
+1. the probe at the window end (one bundle, :func:`probe`): the recording rules'
+   samples in the last hour, series now and in the first bucket
+   (``recordingRules`` Auto/Require), and the raw CPU samples of the last hour
+   (unless Require). A down or hung server fails here, before any fan-out;
 2. the CPU statistics per bucket, one range query (at step = bucket) per
-   statistic: count, mean (or rate), max, std and each percentile. Raw CPU
-   without a time filter, when the window holds few enough samples
-   (:func:`use_remote_read`): one remote read of the counter samples instead of
-   the max, std and percentiles, here and in 4 (:mod:`.promremote`); a server
-   that refuses it gets those subqueries after all;
+   statistic: count, mean (or rate), max, std and each percentile. When the
+   window holds few enough samples and no time filter applies
+   (:func:`use_remote_read`), one remote read replaces queries here, in 3 and
+   in 4 (:mod:`.promremote`): of each recorded series (every statistic), or of
+   the raw CPU counter (its max, std and percentiles); a server that refuses it
+   gets those queries after all;
 3. the memory statistics per bucket, the same;
 4. the exact window quantiles, one instant query per resource and percentile;
 5. container facts, one instant query each: restarts, OOM kills, throttled and
@@ -161,7 +163,8 @@ def planned(plans: dict[str, UsagePlan], scope: promql.Scope) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Probe:
-    """What the probe learnt: whether to read the recording rules, and the raw CPU samples per hour."""
+    """What the probe learnt: whether to read the recording rules, and the samples per hour a remote read
+    would move."""
 
     rules: bool
     raw_per_hour: float            # raw CPU counter samples in the last hour (0: not asked)
@@ -358,7 +361,7 @@ def remote_stats(source: "PrometheusSource", grid: BucketGrid, plans: dict[str, 
 
 def _remote_raw_cpu(source: "PrometheusSource", grid: BucketGrid, plan: UsagePlan, scope: promql.Scope):
     steps = promremote.step_times(grid.ends, grid.bucket_s, plan.step_s)
-    matchers = [promremote.parse_matcher(m) for m in promusage.remote_matchers(scope)]
+    matchers = [promremote.parse_matcher(m) for m in promusage.remote_matchers(plan, scope)]
     raw = source.read_raw(matchers, int(steps[0] - plan.rate_s) * 1000, int(steps[-1]) * 1000)
     keys, matrix = promremote.container_rates(promremote.iter_series(raw, source=source.where), steps, plan.rate_s)
     del raw
@@ -366,8 +369,7 @@ def _remote_raw_cpu(source: "PrometheusSource", grid: BucketGrid, plan: UsagePla
 
 
 def _remote_rule(source: "PrometheusSource", grid: BucketGrid, plan: UsagePlan, scope: promql.Scope):
-    rule = promusage.CPU_RULE if plan.resource == "cpu" else promusage.MEMORY_RULE
-    matchers = [promremote.parse_matcher(m) for m in (f'__name__="{rule}"', *scope.namespace_matchers())]
+    matchers = [promremote.parse_matcher(m) for m in promusage.remote_matchers(plan, scope)]
     start, end = int(grid.ends[0]) - grid.bucket_s, int(grid.ends[-1])
     raw = source.read_raw(matchers, start * 1000 + 1, end * 1000)
     got = promremote.gauge_matrix(promremote.decode_columns(raw, source=source.where), start, end,

@@ -28,9 +28,14 @@ def parse_bundle(result: list[dict], *, source: str) -> dict[str, list[tuple[Lab
     return out
 
 
+def pod_key(labels: Labels) -> PodKey:
+    """The pod container a series' labels name ("" for a label it lacks)."""
+    return labels.get("namespace", ""), labels.get("pod", ""), labels.get("container", "")
+
+
 def by_pod(rows: list[tuple[Labels, float]]) -> dict[PodKey, float]:
     """Index rows that carry namespace/pod/container labels."""
-    return {(lb.get("namespace", ""), lb.get("pod", ""), lb.get("container", "")): v for lb, v in rows}
+    return {pod_key(lb): v for lb, v in rows}
 
 
 # --------------------------------------------------------------------------- owners

@@ -89,9 +89,16 @@ def raw_samples_per_hour(scope: Scope) -> str:
     return f"sum(count_over_time({selector(CPU_COUNTER, APP_CONTAINERS, *scope.namespace_matchers())}[1h]))"
 
 
-def remote_matchers(scope: Scope) -> list[str]:
-    """The label matchers a remote read of the raw CPU counter sends: the same series the raw PromQL reads."""
-    return [f'__name__="{CPU_COUNTER}"', *APP_CONTAINERS.split(", "), *scope.namespace_matchers()]
+def remote_matchers(plan: UsagePlan, scope: Scope) -> list[str]:
+    """The label matchers a remote read of the plan's series sends: the same series its queries read (the
+    recorded rule, else the raw CPU counter; raw memory is not read remotely)."""
+    if plan.rules:
+        metric, extra = (CPU_RULE if plan.resource == "cpu" else MEMORY_RULE), ()
+    elif plan.resource == "cpu":
+        metric, extra = CPU_COUNTER, tuple(APP_CONTAINERS.split(", "))
+    else:
+        raise ValueError("raw memory is read by queries, not remote read")
+    return [f'__name__="{metric}"', *extra, *scope.namespace_matchers()]
 
 
 def _plain(plan: UsagePlan, scope: Scope) -> str:
